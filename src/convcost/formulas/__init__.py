@@ -1,0 +1,1 @@
+"""Pure counting formulas: spec -> terms -> Cost. No torch, no I/O."""

@@ -1,0 +1,163 @@
+"""Single-layer analysis: the public result records built from the formula terms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .cost import Cost
+from .formulas.conv import ConvTerms, conv_terms
+from .spec import ConvSpec, conv_spec
+
+
+@dataclass(frozen=True)
+class BackwardCost:
+    """Backward-pass cost split by gradient. ``total`` is their sum."""
+
+    grad_input: Cost
+    grad_weight: Cost
+    grad_bias: Cost
+
+    @property
+    def total(self) -> Cost:
+        """grad-input + grad-weight + grad-bias."""
+        return self.grad_input + self.grad_weight + self.grad_bias
+
+    def to_dict(self) -> dict[str, dict[str, int]]:
+        """JSON form: ``{"grad_input", "grad_weight", "grad_bias", "total"}``."""
+        return {
+            "grad_input": self.grad_input.to_dict(),
+            "grad_weight": self.grad_weight.to_dict(),
+            "grad_bias": self.grad_bias.to_dict(),
+            "total": self.total.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class MemoryTable:
+    """Tensors held during one pass, in elements; bytes = elements × ``element_bytes``."""
+
+    entries: tuple[tuple[str, int], ...]
+    element_bytes: int
+
+    @property
+    def total_elements(self) -> int:
+        """Sum of all entries, in elements."""
+        return sum(n for _, n in self.entries)
+
+    @property
+    def total_bytes(self) -> int:
+        """``total_elements × element_bytes``."""
+        return self.total_elements * self.element_bytes
+
+    def __getitem__(self, name: str) -> int:
+        return dict(self.entries)[name]
+
+    def to_dict(self) -> dict[str, int]:
+        """Entries plus ``total_elements`` and ``total_bytes``."""
+        d = dict(self.entries)
+        d["total_elements"] = self.total_elements
+        d["total_bytes"] = self.total_bytes
+        return d
+
+
+@dataclass(frozen=True)
+class ConvResult:
+    """Everything convcost computes for one layer (exact integers).
+
+    * ``macs`` — dense multiply-accumulates ``N·c_o·(c_i/g)·Π out·Π kernel`` (conv view).
+    * ``forward`` / ``backward`` — multiplications, additions, FLOPs (= mults + adds) under
+      ``counting``.
+    * ``seed_forward_flops`` / ``seed_backward_flops`` — the classic approximations
+      ``2·MACs`` and ``4·MACs``.
+    * ``memory_forward`` — input, weight, bias, output; ``memory_backward`` — cached input,
+      weight, bias, output grad, weight grad, bias grad, input grad (elements and bytes).
+    * ``terms`` — the formula terms these numbers were read from (used by ``--explain``).
+    """
+
+    spec: ConvSpec
+    counting: str
+    macs: int
+    forward: Cost
+    backward: BackwardCost
+    seed_forward_flops: int
+    seed_backward_flops: int
+    memory_forward: MemoryTable
+    memory_backward: MemoryTable
+    terms: ConvTerms
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """``(N, C_out, *spatial_out)``."""
+        return self.spec.output_shape
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document of ``convcost conv --json``."""
+        return {
+            "layer": self.spec.to_dict(),
+            "counting": self.counting,
+            "output_shape": list(self.output_shape),
+            "macs": self.macs,
+            "forward": self.forward.to_dict(),
+            "backward": self.backward.to_dict(),
+            "seed_approx": {
+                "forward_flops": self.seed_forward_flops,
+                "backward_flops": self.seed_backward_flops,
+            },
+            "memory": {
+                "forward": self.memory_forward.to_dict(),
+                "backward": self.memory_backward.to_dict(),
+            },
+        }
+
+
+_FWD_MEM = ("input", "weight", "bias", "output")
+_BWD_MEM = ("input", "weight", "bias", "grad_output", "grad_weight", "grad_bias", "grad_input")
+
+
+def analyze_conv(spec: ConvSpec, counting: str = "dense") -> ConvResult:
+    """Exact cost of one (transposed) convolution layer under ``counting``.
+
+    ``counting`` is ``"dense"`` (every tap counts, padding included; the classic derivation
+    and im2col/GEMM) or ``"skip-padding"`` (products with padding zeros are never formed).
+    Raises :class:`~convcost.errors.SpecError` for an unknown convention.
+    """
+    t = conv_terms(spec, counting)
+
+    def cost(section: str, macs: int = 0) -> Cost:
+        return Cost(t.value(f"{section}.mults"), t.value(f"{section}.adds"), macs)
+
+    macs = t.value("forward.macs")
+    grad_input = cost("grad_input", macs if spec.input_grad else 0)
+    grad_weight = cost("grad_weight", macs)
+    backward = BackwardCost(grad_input, grad_weight, cost("grad_bias"))
+    # The terms carry their own totals; check they agree with the records' sums.
+    if (t.value("backward.mults"), t.value("backward.adds")) != (
+        backward.total.mults,
+        backward.total.adds,
+    ):
+        raise RuntimeError("backward total terms disagree with their parts")
+    eb = spec.element_bytes
+    return ConvResult(
+        spec=spec,
+        counting=counting,
+        macs=macs,
+        forward=cost("forward", macs),
+        backward=backward,
+        seed_forward_flops=t.value("approx.forward_flops"),
+        seed_backward_flops=t.value("approx.backward_flops"),
+        memory_forward=MemoryTable(tuple((k, t.value(f"memory_forward.{k}")) for k in _FWD_MEM), eb),
+        memory_backward=MemoryTable(
+            tuple((k, t.value(f"memory_backward.{k}")) for k in _BWD_MEM), eb
+        ),
+        terms=t,
+    )
+
+
+def conv_cost(counting: str = "dense", **kwargs: Any) -> ConvResult:
+    """Shorthand: ``analyze_conv(conv_spec(**kwargs), counting)``.
+
+    Example: ``conv_cost(in_channels=3, out_channels=64, input_size=(224, 224), kernel=7,
+    stride=2, padding=3, bias=False)``.
+    """
+    return analyze_conv(conv_spec(**kwargs), counting)

@@ -1,0 +1,312 @@
+"""Validated, frozen descriptions of what the user asks about."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+from .dtypes import canonical_dtype, dtype_bytes
+from .errors import SpecError
+
+IntOrSeq = Union[int, Sequence[int]]
+PaddingArg = Union[int, str, Sequence[Union[int, Sequence[int]]]]
+
+#: Names of the spatial dimensions for 1-, 2- and 3-D layers (used in symbols).
+DIM_NAMES: dict[int, tuple[str, ...]] = {1: ("l",), 2: ("h", "w"), 3: ("d", "h", "w")}
+
+
+def conv_output_length(
+    length: int, kernel: int, stride: int, pad_begin: int, pad_end: int, dilation: int
+) -> int:
+    """Output length of a convolution along one dimension (PyTorch's formula)."""
+    return (length + pad_begin + pad_end - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def conv_transpose_output_length(
+    length: int,
+    kernel: int,
+    stride: int,
+    pad_begin: int,
+    pad_end: int,
+    dilation: int,
+    output_padding: int,
+) -> int:
+    """Output length of a transposed convolution along one dimension (PyTorch's formula)."""
+    return (length - 1) * stride - pad_begin - pad_end + dilation * (kernel - 1) + output_padding + 1
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """One convolution or transposed-convolution layer, normalised and validated.
+
+    Sizes are in elements; ``input_size`` holds only the spatial dimensions (1, 2 or 3 of
+    them), channels and batch are separate. ``padding`` is one ``(begin, end)`` pair per
+    spatial dimension. For a transposed convolution ``in_channels`` is the channel count of
+    the layer's input (PyTorch's ``ConvTranspose`` convention: weight shape
+    ``in_channels × out_channels/groups × kernel``). ``input_grad`` says whether the layer's
+    input needs a gradient (it does not for a network's first layer).
+
+    Build one with :func:`conv_spec`, which accepts scalars, ``"same"`` and ``"valid"``.
+    """
+
+    in_channels: int
+    out_channels: int
+    input_size: tuple[int, ...]
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[tuple[int, int], ...]
+    dilation: tuple[int, ...]
+    groups: int = 1
+    batch: int = 1
+    bias: bool = True
+    transposed: bool = False
+    output_padding: tuple[int, ...] = ()
+    dtype: str = "float32"
+    input_grad: bool = True
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def ndim(self) -> int:
+        """Number of spatial dimensions (1, 2 or 3)."""
+        return len(self.input_size)
+
+    @property
+    def output_size(self) -> tuple[int, ...]:
+        """Spatial output size."""
+        return _output_size(self)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """``(N, C_in, *spatial)``."""
+        return (self.batch, self.in_channels, *self.input_size)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """``(N, C_out, *spatial_out)``."""
+        return (self.batch, self.out_channels, *self.output_size)
+
+    @property
+    def weight_shape(self) -> tuple[int, ...]:
+        """PyTorch's weight layout: ``C_out × C_in/g × k`` (transposed: ``C_in × C_out/g × k``)."""
+        if self.transposed:
+            return (self.in_channels, self.out_channels // self.groups, *self.kernel)
+        return (self.out_channels, self.in_channels // self.groups, *self.kernel)
+
+    @property
+    def element_bytes(self) -> int:
+        """Bytes per element of ``dtype``."""
+        return dtype_bytes(self.dtype)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The normalised spec as JSON-ready data (padding as ``[[begin, end], …]``)."""
+        return {
+            "kind": "conv_transpose" if self.transposed else "conv",
+            "ndim": self.ndim,
+            "batch": self.batch,
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "input_size": list(self.input_size),
+            "kernel": list(self.kernel),
+            "stride": list(self.stride),
+            "padding": [list(p) for p in self.padding],
+            "dilation": list(self.dilation),
+            "groups": self.groups,
+            "bias": self.bias,
+            "transposed": self.transposed,
+            "output_padding": list(self.output_padding),
+            "dtype": self.dtype,
+            "input_grad": self.input_grad,
+        }
+
+
+def conv_spec(
+    in_channels: int,
+    out_channels: int,
+    input_size: IntOrSeq,
+    kernel: IntOrSeq,
+    stride: IntOrSeq = 1,
+    padding: PaddingArg = 0,
+    dilation: IntOrSeq = 1,
+    groups: int = 1,
+    batch: int = 1,
+    bias: bool = True,
+    transposed: bool = False,
+    output_padding: IntOrSeq = 0,
+    dtype: str = "float32",
+    input_grad: bool = True,
+) -> ConvSpec:
+    """Build a validated :class:`ConvSpec` from loose arguments.
+
+    ``input_size`` is the spatial size (an int means 1-D). ``kernel``, ``stride``,
+    ``dilation`` and ``output_padding`` take one int for every dimension or one per
+    dimension. ``padding`` takes an int, one entry per dimension (an int or a
+    ``(begin, end)`` pair), or ``"same"``/``"valid"`` with PyTorch's semantics: ``same``
+    needs stride 1 and puts the odd extra element at the end. Raises
+    :class:`~convcost.errors.SpecError` on anything invalid.
+    """
+    size = _tuple("input_size", input_size, None)
+    nd = len(size)
+    if nd not in (1, 2, 3):
+        raise SpecError("input_size", input_size, "give 1, 2 or 3 spatial dimensions")
+    k = _tuple("kernel", kernel, nd)
+    s = _tuple("stride", stride, nd)
+    d = _tuple("dilation", dilation, nd)
+    op = _tuple("output_padding", output_padding, nd)
+    pad = _padding(padding, nd, k, s, d, transposed)
+    return ConvSpec(
+        in_channels=_int("in_channels", in_channels),
+        out_channels=_int("out_channels", out_channels),
+        input_size=size,
+        kernel=k,
+        stride=s,
+        padding=pad,
+        dilation=d,
+        groups=_int("groups", groups),
+        batch=_int("batch", batch),
+        bias=bool(bias),
+        transposed=bool(transposed),
+        output_padding=op,
+        dtype=dtype,
+        input_grad=bool(input_grad),
+    )
+
+
+def _int(field: str, v: object) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise SpecError(field, v, "must be an integer")
+    return v
+
+
+def _tuple(field: str, v: IntOrSeq, nd: int | None) -> tuple[int, ...]:
+    if isinstance(v, int) and not isinstance(v, bool):
+        return (v,) * (nd or 1)
+    if isinstance(v, (str, bytes)) or not isinstance(v, Sequence):
+        raise SpecError(field, v, "must be an integer or a sequence of integers")
+    out = tuple(_int(field, x) for x in v)
+    if nd is not None and len(out) == 1:
+        return out * nd
+    if nd is not None and len(out) != nd:
+        raise SpecError(field, v, f"give 1 value or {nd} (one per spatial dimension of the input)")
+    return out
+
+
+def _padding(
+    padding: PaddingArg,
+    nd: int,
+    k: tuple[int, ...],
+    s: tuple[int, ...],
+    d: tuple[int, ...],
+    transposed: bool,
+) -> tuple[tuple[int, int], ...]:
+    if isinstance(padding, str):
+        mode = padding.strip().lower()
+        if mode == "valid":
+            return ((0, 0),) * nd
+        if mode == "same":
+            if transposed:
+                raise SpecError(
+                    "padding", padding, "'same' is not defined for transposed convolutions"
+                )
+            if any(x != 1 for x in s):
+                raise SpecError("padding", padding, "'same' requires stride 1 (as in PyTorch)")
+            pads = []
+            for ki, di in zip(k, d):
+                total = di * (ki - 1)
+                pads.append((total // 2, total - total // 2))
+            return tuple(pads)
+        raise SpecError("padding", padding, "use an integer, begin:end pairs, 'same' or 'valid'")
+    if isinstance(padding, int) and not isinstance(padding, bool):
+        return ((padding, padding),) * nd
+    if not isinstance(padding, Sequence):
+        raise SpecError("padding", padding, "use an integer, begin:end pairs, 'same' or 'valid'")
+    entries: list[tuple[int, int]] = []
+    for p in padding:
+        if isinstance(p, int) and not isinstance(p, bool):
+            entries.append((p, p))
+        elif isinstance(p, Sequence) and not isinstance(p, str) and len(p) == 2:
+            entries.append((_int("padding", p[0]), _int("padding", p[1])))
+        else:
+            raise SpecError("padding", padding, "each entry is an integer or a (begin, end) pair")
+    if len(entries) == 1:
+        entries *= nd
+    if len(entries) != nd:
+        raise SpecError("padding", padding, f"give 1 value or {nd} (one per spatial dimension)")
+    return tuple(entries)
+
+
+def _validate(spec: ConvSpec) -> None:
+    nd = len(spec.input_size)
+    if nd not in (1, 2, 3):
+        raise SpecError("input_size", spec.input_size, "give 1, 2 or 3 spatial dimensions")
+    for field in ("kernel", "stride", "dilation", "padding"):
+        value = getattr(spec, field)
+        if len(value) != nd:
+            raise SpecError(
+                field, value, f"has {len(value)} dimensions but the input has {nd} spatial"
+            )
+    if spec.output_padding and len(spec.output_padding) != nd:
+        raise SpecError(
+            "output_padding", spec.output_padding, f"needs {nd} values (one per dimension)"
+        )
+    for field in ("batch", "in_channels", "out_channels", "groups"):
+        v = getattr(spec, field)
+        if _int(field, v) < 1:
+            raise SpecError(field, v, "must be at least 1")
+    for field in ("input_size", "kernel", "stride", "dilation"):
+        for v in getattr(spec, field):
+            if _int(field, v) < 1:
+                raise SpecError(field, getattr(spec, field), "every value must be at least 1")
+    for pb, pe in spec.padding:
+        if _int("padding", pb) < 0 or _int("padding", pe) < 0:
+            raise SpecError("padding", [list(p) for p in spec.padding], "must be non-negative")
+    for name in ("in_channels", "out_channels"):
+        if getattr(spec, name) % spec.groups:
+            raise SpecError(
+                "groups",
+                spec.groups,
+                f"must divide {name} ({getattr(spec, name)})",
+            )
+    op = spec.output_padding or (0,) * nd
+    for v, s, d in zip(op, spec.stride, spec.dilation):
+        if _int("output_padding", v) < 0:
+            raise SpecError("output_padding", spec.output_padding, "must be non-negative")
+        if v and not spec.transposed:
+            raise SpecError(
+                "output_padding", spec.output_padding, "only applies to transposed convolutions"
+            )
+        if v and not (v < s or v < d):
+            raise SpecError(
+                "output_padding",
+                spec.output_padding,
+                f"must be smaller than the stride ({s}) or the dilation ({d})",
+            )
+    object.__setattr__(spec, "output_padding", tuple(op))
+    object.__setattr__(spec, "dtype", canonical_dtype(spec.dtype))
+    out = _output_size(spec)
+    if any(o < 1 for o in out):
+        raise SpecError(
+            "input_size",
+            spec.input_size,
+            f"gives output size {'x'.join(map(str, out))}; every output dimension must be at "
+            "least 1 (input too small for this kernel, dilation and padding)",
+        )
+
+
+def _output_size(spec: ConvSpec) -> tuple[int, ...]:
+    op = spec.output_padding or (0,) * len(spec.input_size)
+    if spec.transposed:
+        return tuple(
+            conv_transpose_output_length(n, k, s, pb, pe, d, o)
+            for n, k, s, (pb, pe), d, o in zip(
+                spec.input_size, spec.kernel, spec.stride, spec.padding, spec.dilation, op
+            )
+        )
+    return tuple(
+        conv_output_length(n, k, s, pb, pe, d)
+        for n, k, s, (pb, pe), d in zip(
+            spec.input_size, spec.kernel, spec.stride, spec.padding, spec.dilation
+        )
+    )

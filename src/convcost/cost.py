@@ -3,8 +3,11 @@
 Conventions (used everywhere in convcost):
 
 * ``mults`` — scalar multiplications; ``adds`` — scalar additions (a subtraction counts as one).
-* ``flops = mults + adds``: every scalar multiplication and addition is one floating-point
-  operation. This is *not* the "FLOPs = MACs" label some tools use.
+* ``other`` — every other scalar operation, one each: divisions, comparisons (max, relu),
+  exponentials, logarithms, square roots, tanh/erf and the like. Convolutions and matrix
+  products have none.
+* ``flops = mults + adds + other``: every scalar operation is one floating-point operation.
+  This is *not* the "FLOPs = MACs" label some tools use.
 * ``macs`` — multiply-accumulates, the products of convolution/matmul loop nests. Stored
   separately because it is a property of the op, not derivable from mults and adds.
 """
@@ -25,23 +28,29 @@ class Cost:
     mults: int = 0
     adds: int = 0
     macs: int = 0
+    other: int = 0
 
     @property
     def flops(self) -> int:
-        """Floating-point operations: multiplications plus additions."""
-        return self.mults + self.adds
+        """Floating-point operations: multiplications + additions + other scalar operations."""
+        return self.mults + self.adds + self.other
 
-    def __add__(self, other: Cost) -> Cost:
-        return Cost(self.mults + other.mults, self.adds + other.adds, self.macs + other.macs)
+    def __add__(self, o: Cost) -> Cost:
+        return Cost(
+            self.mults + o.mults, self.adds + o.adds, self.macs + o.macs, self.other + o.other
+        )
 
     def __mul__(self, k: int) -> Cost:
-        return Cost(self.mults * k, self.adds * k, self.macs * k)
+        return Cost(self.mults * k, self.adds * k, self.macs * k, self.other * k)
 
     __rmul__ = __mul__
 
     def to_dict(self) -> dict[str, int]:
-        """``{"mults", "adds", "flops"}`` — the JSON form of a cost."""
-        return {"mults": self.mults, "adds": self.adds, "flops": self.flops}
+        """``{"mults", "adds", "flops"}`` (plus ``"other"`` when non-zero) — the JSON form."""
+        d = {"mults": self.mults, "adds": self.adds, "flops": self.flops}
+        if self.other:
+            d["other"] = self.other
+        return d
 
 
 ZERO = Cost()

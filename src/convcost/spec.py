@@ -289,7 +289,7 @@ def _validate(spec: ConvSpec) -> None:
     if any(o < 1 for o in out):
         raise SpecError(
             "input_size",
-            spec.input_size,
+            "x".join(map(str, spec.input_size)),
             f"gives output size {'x'.join(map(str, out))}; every output dimension must be at "
             "least 1 (input too small for this kernel, dilation and padding)",
         )

@@ -160,20 +160,17 @@ def conv_terms(spec: ConvSpec, counting: str = "dense") -> ConvTerms:
     P = products.var()
 
     # Bias: one addition per layer output element that receives at least one product.
-    bias_adds: Expr | None = None
+    bias_adds: Term | None = None
     if spec.bias:
         if spec.transposed:
-            bias_adds = mul(N, co, *Vi)
+            b_expr = mul(N, co, *Vi)
         else:
-            bias_adds = mul(N, co, *(Y if dense else Vo))
+            b_expr = mul(N, co, *(Y if dense else Vo))
+        bias_adds = Term("bias_adds", "A_b", "A_{b}", b_expr)
 
     fwd_dest, gi_dest = (dest_b, dest_a) if spec.transposed else (dest_a, dest_b)
-
-    fwd_adds_expr: Expr = sub(P, fwd_dest)
-    if bias_adds is not None:
-        fwd_adds_expr = Sum(((1, P), (-1, fwd_dest), (1, bias_adds)))
     fwd: list[Term] = [macs] + ([products] if not dense else [])
-    fwd += _cost_terms(P, fwd_adds_expr)
+    fwd += _cost_terms("fwd", P, fwd_dest, bias_adds)
     sections.append(Section("forward", tuple(fwd)))
 
     # Memory (elements), layer view.
@@ -200,20 +197,24 @@ def conv_terms(spec: ConvSpec, counting: str = "dense") -> ConvTerms:
     ]
     sections.append(Section("memory_backward", tuple(_totals(bwd_mem, e))))
 
-    gi: list[Term] = _cost_terms(P, sub(P, gi_dest)) if spec.input_grad else []
-    gw = _cost_terms(P, sub(P, dest_w))
+    gi: list[Term] = []
+    if spec.input_grad:
+        gi = _cost_terms("gi", P, gi_dest)
+    gw = _cost_terms("gw", P, dest_w)
     gb: list[Term] = []
     if spec.bias:
-        gb = [Term("mults", "M", "M", Num(0)),
-              Term("adds", "A", "A", sub(mul(N, co, *Y), co))]
-        gb.append(Term("flops", "F", "F", add(gb[0].var(), gb[1].var())))
+        gb = [
+            Term("mults", "M_gb", "M_{gb}", Num(0)),
+            Term("adds", "A_gb", "A_{gb}", sub(mul(N, co, *Y), co)),
+        ]
+        gb.append(Term("flops", "F_gb", "F_{gb}", add(gb[0].var(), gb[1].var())))
     sections += [Section("grad_input", tuple(gi)), Section("grad_weight", tuple(gw)),
                  Section("grad_bias", tuple(gb))]
 
-    parts = [s for s in (gi, gw, gb) if s]
-    tot_m = Term("mults", "M", "M", add(*[s[0].var() for s in parts]))
-    tot_a = Term("adds", "A", "A", add(*[s[1].var() for s in parts]))
-    tot_f = Term("flops", "F", "F", add(tot_m.var(), tot_a.var()))
+    parts = [Section("", tuple(p)) for p in (gi, gw, gb) if p]
+    tot_m = Term("mults", "M_bwd", "M_{bwd}", add(*[_get(p, "mults").var() for p in parts]))
+    tot_a = Term("adds", "A_bwd", "A_{bwd}", add(*[_get(p, "adds").var() for p in parts]))
+    tot_f = Term("flops", "F_bwd", "F_{bwd}", add(tot_m.var(), tot_a.var()))
     sections.append(Section("backward", (tot_m, tot_a, tot_f)))
 
     sections.append(Section("approx", (
@@ -223,11 +224,23 @@ def conv_terms(spec: ConvSpec, counting: str = "dense") -> ConvTerms:
     return ConvTerms(spec, counting, tuple(sections))
 
 
-def _cost_terms(products: Var, adds: Expr) -> list[Term]:
-    m = Term("mults", "M", "M", products)
-    a = Term("adds", "A", "A", adds)
-    f = Term("flops", "F", "F", add(m.var(), a.var()))
-    return [m, a, f]
+def _cost_terms(tag: str, products: Var, dest_expr: Expr, bias: Term | None = None) -> list[Term]:
+    """``[D, (A_b), M, A, F]``: adds = products − destinations (+ bias additions)."""
+    dest = Term("destinations", f"D_{tag}", f"D_{{{tag}}}", dest_expr)
+    m = Term("mults", f"M_{tag}", f"M_{{{tag}}}", products)
+    adds: Expr = sub(products, dest.var())
+    if bias is not None:
+        adds = Sum(((1, products), (-1, dest.var()), (1, bias.var())))
+    a = Term("adds", f"A_{tag}", f"A_{{{tag}}}", adds)
+    f = Term("flops", f"F_{tag}", f"F_{{{tag}}}", add(m.var(), a.var()))
+    return [dest, *([bias] if bias else []), m, a, f]
+
+
+def _get(section: Section, key: str) -> Term:
+    t = section.get(key)
+    if t is None:  # pragma: no cover - internal wiring
+        raise KeyError(key)
+    return t
 
 
 def _totals(entries: list[Term], e: Var) -> list[Term]:

@@ -1,0 +1,184 @@
+"""Command-line interface: parse, validate, call, print. Exit 2 on bad input."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from .errors import ConvCostError, SpecError
+
+EPILOG_CONV = """examples:
+  convcost conv --input 3x224x224 --out-channels 64 --kernel 7 --stride 2 --padding 3 --no-bias
+  convcost conv --input 3x224x224 --out-channels 64 --kernel 7 --stride 2 --padding 3 --explain
+  convcost conv --input 32x56x56 --out-channels 32 --kernel 3 --padding same --groups 32 --json
+  convcost conv --input 16x8x8 --out-channels 8 --kernel 4 --stride 2 --padding 1 --transposed
+  convcost conv --input 8x100 --out-channels 8 --kernel 3 --padding 2:0 --dilation 2
+  convcost conv --input 3x224x224 --out-channels 64 --kernel 7 --stride 2 --padding 3 \\
+      --explain --lang zh --format markdown
+
+shapes: CxL (1-D), CxHxW (2-D), CxDxHxW (3-D), without the batch (use --batch).
+kernel/stride/dilation/output-padding: one number for every dimension, or one per
+dimension (3x1). padding: the same, where an entry may be begin:end (1:2), or 'same'/'valid'.
+"""
+
+# SpecError field -> the CLI flag that sets it.
+_FLAGS = {
+    "input_size": "--input",
+    "in_channels": "--input",
+    "out_channels": "--out-channels",
+    "kernel": "--kernel",
+    "stride": "--stride",
+    "padding": "--padding",
+    "dilation": "--dilation",
+    "groups": "--groups",
+    "batch": "--batch",
+    "output_padding": "--output-padding",
+    "dtype": "--dtype",
+    "counting": "--counting",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _ints(flag: str, text: str) -> list[int]:
+    try:
+        values = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        raise SpecError(flag, text, "write integers separated by 'x', e.g. 3 or 3x1") from None
+    return values
+
+
+def _shape(text: str) -> tuple[int, tuple[int, ...]]:
+    values = _ints("--input", text)
+    if not 2 <= len(values) <= 4:
+        raise SpecError("--input", text, "write CxL, CxHxW or CxDxHxW (channels first, no batch)")
+    return values[0], tuple(values[1:])
+
+
+def _padding(text: str) -> str | list[tuple[int, int]]:
+    t = text.strip().lower()
+    if t in ("same", "valid"):
+        return t
+    pads: list[tuple[int, int]] = []
+    for part in t.split("x"):
+        ends = part.split(":")
+        try:
+            if len(ends) == 1:
+                pads.append((int(ends[0]), int(ends[0])))
+            elif len(ends) == 2:
+                pads.append((int(ends[0]), int(ends[1])))
+            else:
+                raise ValueError
+        except ValueError:
+            raise SpecError(
+                "--padding", text, "write P, P1xP2, begin:end per dimension, 'same' or 'valid'"
+            ) from None
+    return pads
+
+
+def _build_parser() -> _Parser:
+    from . import __version__
+
+    p = _Parser(
+        prog="convcost",
+        description="Exact forward/backward cost (mults, adds, FLOPs) and memory of "
+        "convolution layers and whole models, without running them.",
+    )
+    p.add_argument("--version", action="version", version=f"convcost {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    c = sub.add_parser(
+        "conv",
+        help="one (transposed) convolution layer",
+        description="Exact cost and memory of one 1-D/2-D/3-D (transposed) convolution layer. "
+        "Needs no PyTorch.",
+        epilog=EPILOG_CONV,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    c.add_argument("--input", required=True, metavar="CxHxW", help="input shape without batch")
+    c.add_argument("--out-channels", required=True, type=int, metavar="N")
+    c.add_argument("--kernel", required=True, metavar="K", help="kernel size: 3 or 3x1")
+    c.add_argument("--stride", default="1", metavar="S")
+    c.add_argument("--padding", default="0", metavar="P", help="3, 3x1, 1:2, same, valid")
+    c.add_argument("--dilation", default="1", metavar="D")
+    c.add_argument("--groups", type=int, default=1, metavar="G")
+    c.add_argument("--batch", type=int, default=1, metavar="N")
+    c.add_argument("--no-bias", action="store_true", help="the layer has no bias")
+    c.add_argument("--transposed", action="store_true", help="transposed convolution")
+    c.add_argument("--output-padding", default="0", metavar="OP", help="transposed only")
+    c.add_argument("--dtype", default="float32",
+                   help="float64, float32, float16, bfloat16, float8_e4m3fn, float8_e5m2, int8 …")
+    c.add_argument("--counting", default="dense", choices=["dense", "skip-padding"],
+                   help="dense: every tap incl. padding (default); skip-padding: direct algorithm")
+    c.add_argument("--no-input-grad", action="store_true",
+                   help="the layer's input needs no gradient (a network's first layer)")
+    c.add_argument("--format", default="table", choices=["table", "json", "markdown"])
+    c.add_argument("--json", action="store_true", help="shorthand for --format json")
+    c.add_argument("--explain", action="store_true", help="show the derivation step by step")
+    c.add_argument("--lang", default="en", choices=["en", "zh"], help="language of --explain")
+    return p
+
+
+def _run_conv(a: argparse.Namespace) -> str:
+    from .layer import analyze_conv
+    from .spec import conv_spec
+
+    fmt = "json" if a.json else a.format
+    if a.explain and fmt == "json":
+        raise SpecError("--explain", "json", "use --format table or markdown with --explain")
+    in_channels, size = _shape(a.input)
+    try:
+        spec = conv_spec(
+            in_channels=in_channels,
+            out_channels=a.out_channels,
+            input_size=size,
+            kernel=_ints("--kernel", a.kernel),
+            stride=_ints("--stride", a.stride),
+            padding=_padding(a.padding),
+            dilation=_ints("--dilation", a.dilation),
+            groups=a.groups,
+            batch=a.batch,
+            bias=not a.no_bias,
+            transposed=a.transposed,
+            output_padding=_ints("--output-padding", a.output_padding),
+            dtype=a.dtype,
+            input_grad=not a.no_input_grad,
+        )
+    except SpecError as e:
+        flag = _FLAGS.get(e.field, e.field)
+        raise SpecError(flag, e.value, e.allowed) from None
+    result = analyze_conv(spec, a.counting)
+    from .report import conv as rep
+
+    if fmt == "json":
+        return rep.to_json(result) + "\n"
+    if a.explain:
+        return rep.explain(result, a.lang, "markdown" if fmt == "markdown" else "text")
+    return rep.summary(result, fmt, a.lang)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``convcost`` command. Returns the exit code."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "conv":
+            out = _run_conv(args)
+        else:  # pragma: no cover - argparse rejects unknown commands
+            parser.error(f"unknown command {args.command!r}")
+    except ConvCostError as e:
+        print(f"convcost {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    sys.stdout.write(out)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

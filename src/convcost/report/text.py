@@ -1,0 +1,36 @@
+"""Plain-text and Markdown tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from unicodedata import east_asian_width
+
+
+def _width(s: str) -> int:
+    return sum(2 if east_asian_width(c) in "WF" else 1 for c in s)
+
+
+def _pad(s: str, w: int, right: bool) -> str:
+    fill = " " * (w - _width(s))
+    return fill + s if right else s + fill
+
+
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "") -> str:
+    """Aligned columns; the first column left-aligned, the others right-aligned."""
+    cols = list(zip(header, *rows))
+    widths = [max(_width(c) for c in col) for col in cols]
+    lines = []
+    for i, r in enumerate([list(header), *[list(r) for r in rows]]):
+        cells = [_pad(c, w, j > 0) for j, (c, w) in enumerate(zip(r, widths))]
+        lines.append(indent + "  ".join(cells).rstrip())
+        if i == 0:
+            lines.append(indent + "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub-flavoured Markdown table (numeric columns right-aligned)."""
+    out = ["| " + " | ".join(header) + " |"]
+    out.append("|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|")
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)

@@ -234,14 +234,14 @@ def _check_against_bruteforce(spec: ConvSpec) -> None:
 
 
 @pytest.mark.parametrize("ndim", [1, 2, 3])
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(data=st.data())
 def test_conv_matches_bruteforce(ndim: int, data: st.DataObject) -> None:
     _check_against_bruteforce(data.draw(tiny_specs(ndim, transposed=False)))
 
 
 @pytest.mark.parametrize("ndim", [1, 2, 3])
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(data=st.data())
 def test_conv_transpose_matches_bruteforce(ndim: int, data: st.DataObject) -> None:
     _check_against_bruteforce(data.draw(tiny_specs(ndim, transposed=True)))

@@ -70,7 +70,7 @@ def _conv_output_size(spec: ConvSpec) -> tuple[int, ...]:
     """Count the output positions whose whole (dilated) kernel fits in the padded input."""
     out = []
     for L, K, s, d, (pb, pe) in zip(
-        spec.input_size, spec.kernel, spec.stride, spec.dilation, spec.padding
+        spec.input_size, spec.kernel, spec.stride, spec.dilation, spec.padding, strict=True
     ):
         padded = L + pb + pe
         out.append(sum(1 for o in range(padded) if o * s + d * (K - 1) <= padded - 1))
@@ -82,7 +82,7 @@ def _transpose_output_size(spec: ConvSpec) -> tuple[int, ...]:
     op = spec.output_padding or (0,) * spec.ndim
     out = []
     for X, K, s, d, (pb, pe), opj in zip(
-        spec.input_size, spec.kernel, spec.stride, spec.dilation, spec.padding, op
+        spec.input_size, spec.kernel, spec.stride, spec.dilation, spec.padding, op, strict=True
     ):
         extent = max(x * s + k * d for x in range(X) for k in range(K)) + 1
         out.append(extent - pb - pe + opj)

@@ -11,6 +11,9 @@ import math
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, assume, example, given, settings
+from hypothesis import strategies as st
+
 from bruteforce import (
     COMPUTATIONS,
     CONVENTIONS,
@@ -18,9 +21,6 @@ from bruteforce import (
     brute_output_size,
     product_count,
 )
-from hypothesis import HealthCheck, assume, example, given, settings
-from hypothesis import strategies as st
-
 from convcost import ConvSpec, SpecError, analyze_conv, conv_spec
 from convcost.formulas.taps import dim_taps
 from convcost.layer import ConvResult
@@ -70,7 +70,7 @@ def spec_kwargs(draw: st.DrawFn, ndim: int, transposed: bool) -> dict[str, Any]:
     output_padding: tuple[int, ...] = (0,) * ndim
     if transposed:
         output_padding = tuple(
-            draw(st.integers(0, max(s, dl) - 1)) for s, dl in zip(stride, dilation)
+            draw(st.integers(0, max(s, dl) - 1)) for s, dl in zip(stride, dilation, strict=True)
         )
     return dict(
         in_channels=cin,
@@ -451,7 +451,7 @@ def test_dense_adds_are_mults_minus_destinations(
         raise
     r = analyze_conv(spec, "dense")
     out = []
-    for L, K, s, d, (pb, pe) in zip(size, kernel, stride, dilation, padding):
+    for L, K, s, d, (pb, pe) in zip(size, kernel, stride, dilation, padding, strict=True):
         out.append(sum(1 for o in range(L + pb + pe) if o * s + d * (K - 1) < L + pb + pe))
     cin, cout = groups * cin_g, groups * cout_g
     macs = batch * cout * cin_g * math.prod(out) * math.prod(kernel)
@@ -459,7 +459,7 @@ def test_dense_adds_are_mults_minus_destinations(
     fwd_dest = batch * cout * math.prod(out)
     gw_dest = cout * cin_g * math.prod(kernel)
     gi_dest = batch * cin * math.prod(
-        _reached(o, K, s, d) for o, K, s, d in zip(out, kernel, stride, dilation)
+        _reached(o, K, s, d) for o, K, s, d in zip(out, kernel, stride, dilation, strict=True)
     )
     for cost in (r.forward, r.backward.grad_input, r.backward.grad_weight):
         assert cost.mults == macs

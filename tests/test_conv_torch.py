@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
@@ -43,7 +43,9 @@ def small_specs(draw: st.DrawFn, transposed: bool | None = None) -> ConvSpec:
         stride = [1] * nd
     else:
         padding = "valid"
-    op = [draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation)] if tr else 0
+    op: Any = 0
+    if tr:
+        op = [draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation, strict=True)]
     try:
         return conv_spec(
             cin, cout, size, kernel, stride, padding, dilation, groups=groups,

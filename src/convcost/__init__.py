@@ -22,10 +22,10 @@ __all__ = [
     "Cost",
     "MemoryTable",
     "SpecError",
+    "__version__",
     "analyze_conv",
     "conv_cost",
     "conv_spec",
     "fvcore_convention",
     "torch_flop_counter_convention",
-    "__version__",
 ]

@@ -113,12 +113,22 @@ def _build_parser() -> _Parser:
     c.add_argument("--no-bias", action="store_true", help="the layer has no bias")
     c.add_argument("--transposed", action="store_true", help="transposed convolution")
     c.add_argument("--output-padding", default="0", metavar="OP", help="transposed only")
-    c.add_argument("--dtype", default="float32",
-                   help="float64, float32, float16, bfloat16, float8_e4m3fn, float8_e5m2, int8 …")
-    c.add_argument("--counting", default="dense", choices=["dense", "skip-padding"],
-                   help="dense: every tap incl. padding (default); skip-padding: direct algorithm")
-    c.add_argument("--no-input-grad", action="store_true",
-                   help="the layer's input needs no gradient (a network's first layer)")
+    c.add_argument(
+        "--dtype",
+        default="float32",
+        help="float64, float32, float16, bfloat16, float8_e4m3fn, float8_e5m2, int8 …",
+    )
+    c.add_argument(
+        "--counting",
+        default="dense",
+        choices=["dense", "skip-padding"],
+        help="dense: every tap incl. padding (default); skip-padding: direct algorithm",
+    )
+    c.add_argument(
+        "--no-input-grad",
+        action="store_true",
+        help="the layer's input needs no gradient (a network's first layer)",
+    )
     c.add_argument("--format", default="table", choices=["table", "json", "markdown"])
     c.add_argument("--json", action="store_true", help="shorthand for --format json")
     c.add_argument("--explain", action="store_true", help="show the derivation step by step")

@@ -62,5 +62,5 @@ def torch_flop_counter_convention(macs: int) -> int:
 
 
 def fvcore_convention(macs: int) -> int:
-    """"FLOPs" as fvcore, ptflops and thop report them: one per MAC."""
+    """ "FLOPs" as fvcore, ptflops and thop report them: one per MAC."""
     return macs

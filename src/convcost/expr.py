@@ -164,7 +164,7 @@ def add(*items: Expr | int) -> Sum:
 
 def sub(a: Expr | int, *bs: Expr | int) -> Sum:
     """``a − b − …``."""
-    return Sum(((1, _e(a)),) + tuple((-1, _e(b)) for b in bs))
+    return Sum(((1, _e(a)), *((-1, _e(b)) for b in bs)))
 
 
 def mul(*factors: Expr | int) -> Prod:

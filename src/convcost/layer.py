@@ -146,7 +146,9 @@ def analyze_conv(spec: ConvSpec, counting: str = "dense") -> ConvResult:
         backward=backward,
         seed_forward_flops=t.value("approx.forward_flops"),
         seed_backward_flops=t.value("approx.backward_flops"),
-        memory_forward=MemoryTable(tuple((k, t.value(f"memory_forward.{k}")) for k in _FWD_MEM), eb),
+        memory_forward=MemoryTable(
+            tuple((k, t.value(f"memory_forward.{k}")) for k in _FWD_MEM), eb
+        ),
         memory_backward=MemoryTable(
             tuple((k, t.value(f"memory_backward.{k}")) for k in _BWD_MEM), eb
         ),

@@ -9,8 +9,8 @@ from typing import Any, Union
 from .dtypes import canonical_dtype, dtype_bytes
 from .errors import SpecError
 
-IntOrSeq = Union[int, Sequence[int]]
-PaddingArg = Union[int, str, Sequence[Union[int, Sequence[int]]]]
+IntOrSeq = Union[int, Sequence[int]]  # noqa: UP007 - runtime alias on 3.10
+PaddingArg = Union[int, str, Sequence[int | Sequence[int]]]  # noqa: UP007
 
 #: Names of the spatial dimensions for 1-, 2- and 3-D layers (used in symbols).
 DIM_NAMES: dict[int, tuple[str, ...]] = {1: ("l",), 2: ("h", "w"), 3: ("d", "h", "w")}
@@ -33,7 +33,9 @@ def conv_transpose_output_length(
     output_padding: int,
 ) -> int:
     """Output length of a transposed convolution along one dimension (PyTorch's formula)."""
-    return (length - 1) * stride - pad_begin - pad_end + dilation * (kernel - 1) + output_padding + 1
+    return (
+        (length - 1) * stride - pad_begin - pad_end + dilation * (kernel - 1) + output_padding + 1
+    )
 
 
 @dataclass(frozen=True)

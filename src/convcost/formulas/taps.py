@@ -30,7 +30,9 @@ class DimTaps:
     in_valid: int
 
 
-def dim_taps(in_len: int, out_len: int, kernel: int, stride: int, dilation: int, pad_begin: int) -> DimTaps:
+def dim_taps(
+    in_len: int, out_len: int, kernel: int, stride: int, dilation: int, pad_begin: int
+) -> DimTaps:
     """Tap statistics for one dimension of a convolution (see :class:`DimTaps`)."""
     s = stride
     taps = 0

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from ..expr import Term
 from ..layer import ConvResult
 from .explain_text import INTROS, TERMS, TITLES, WORDS
+from .jsonfmt import dumps
 from .text import markdown_table, text_table
 from .units import exact, nbytes, si
 
 
 def to_json(result: ConvResult) -> str:
     """The JSON document (exact integers)."""
-    return json.dumps(result.to_dict(), indent=2)
+    return dumps(result.to_dict())
 
 
 def _shape(s: tuple[int, ...]) -> str:
@@ -51,15 +51,35 @@ def _summary_rows(r: ConvResult, lang: str, human: bool) -> tuple[list[str], lis
     header = [w["col.what"], w["col.mults"], w["col.adds"], w["col.flops"], w["col.approx"]]
     b = r.backward
     rows = [
-        [w["row.forward"], n(r.forward.mults), n(r.forward.adds), n(r.forward.flops),
-         n(r.seed_forward_flops)],
-        [w["row.grad_input"], n(b.grad_input.mults), n(b.grad_input.adds),
-         n(b.grad_input.flops), ""],
-        [w["row.grad_weight"], n(b.grad_weight.mults), n(b.grad_weight.adds),
-         n(b.grad_weight.flops), ""],
+        [
+            w["row.forward"],
+            n(r.forward.mults),
+            n(r.forward.adds),
+            n(r.forward.flops),
+            n(r.seed_forward_flops),
+        ],
+        [
+            w["row.grad_input"],
+            n(b.grad_input.mults),
+            n(b.grad_input.adds),
+            n(b.grad_input.flops),
+            "",
+        ],
+        [
+            w["row.grad_weight"],
+            n(b.grad_weight.mults),
+            n(b.grad_weight.adds),
+            n(b.grad_weight.flops),
+            "",
+        ],
         [w["row.grad_bias"], n(b.grad_bias.mults), n(b.grad_bias.adds), n(b.grad_bias.flops), ""],
-        [w["row.backward"], n(b.total.mults), n(b.total.adds), n(b.total.flops),
-         n(r.seed_backward_flops)],
+        [
+            w["row.backward"],
+            n(b.total.mults),
+            n(b.total.adds),
+            n(b.total.flops),
+            n(r.seed_backward_flops),
+        ],
     ]
     return header, rows
 
@@ -69,7 +89,10 @@ def _memory_rows(r: ConvResult, lang: str) -> tuple[list[str], list[list[str]]]:
     t = TERMS[lang]
     header = ["", w["col.elements"], w["col.bytes"]]
     rows: list[list[str]] = []
-    for title, table in ((w["mem.forward"], r.memory_forward), (w["mem.backward"], r.memory_backward)):
+    for title, table in (
+        (w["mem.forward"], r.memory_forward),
+        (w["mem.backward"], r.memory_backward),
+    ):
         rows.append([title, exact(table.total_elements), nbytes(table.total_bytes)])
         for name, elems in table.entries:
             rows.append([f"  {t[name]}", exact(elems), nbytes(elems * table.element_bytes)])
@@ -86,12 +109,24 @@ def summary(r: ConvResult, fmt: str = "table", lang: str = "en", header: bool = 
     out_shape = f"{w['output_shape']}: {_shape(r.output_shape)}"
     top = [f"### {head[0]}", head[1]] if header else []
     if fmt == "markdown":
-        return "\n\n".join([
-            *top, f"{out_shape}; {macs}", markdown_table(ch, crow), markdown_table(mh, mrow),
-        ]) + "\n"
+        return (
+            "\n\n".join(
+                [
+                    *top,
+                    f"{out_shape}; {macs}",
+                    markdown_table(ch, crow),
+                    markdown_table(mh, mrow),
+                ]
+            )
+            + "\n"
+        )
     top = head if header else []
-    return "\n".join([*top, f"{out_shape}; {macs}", "", text_table(ch, crow), "",
-                      text_table(mh, mrow)]) + "\n"
+    return (
+        "\n".join(
+            [*top, f"{out_shape}; {macs}", "", text_table(ch, crow), "", text_table(mh, mrow)]
+        )
+        + "\n"
+    )
 
 
 @dataclass(frozen=True)
@@ -104,8 +139,12 @@ class _Style:
     def term(self, t: Term, meaning: str) -> str:
         value = exact(t.value)
         if self.markdown:
-            steps = [t.latex, t.expr.render("latex"), t.expr.render("latex", numeric=True),
-                     exact(t.value).replace(",", "{,}")]
+            steps = [
+                t.latex,
+                t.expr.render("latex"),
+                t.expr.render("latex", numeric=True),
+                exact(t.value).replace(",", "{,}"),
+            ]
             return f"{meaning}:\n\n$$ {' = '.join(_dedupe(steps))} $$"
         steps = [t.plain, t.expr.render("plain"), t.expr.render("plain", numeric=True), value]
         return f"  {meaning}\n    " + "\n    ".join(_align(_dedupe(steps)))
@@ -122,8 +161,11 @@ def _dedupe(steps: list[str]) -> list[str]:
 def _align(steps: list[str]) -> list[str]:
     """``a = b`` on the first line, ``  = c`` below, aligned on the equals sign."""
     pad = " " * (len(steps[0]) + 1)
-    return [f"{steps[0]} = {steps[1]}"] + [f"{pad}= {s}" for s in steps[2:]] if len(steps) > 1 \
+    return (
+        [f"{steps[0]} = {steps[1]}"] + [f"{pad}= {s}" for s in steps[2:]]
+        if len(steps) > 1
         else steps
+    )
 
 
 def _term_meaning(section: str, t: Term, lang: str) -> str:
@@ -147,8 +189,17 @@ def explain(r: ConvResult, lang: str = "en", fmt: str = "text") -> str:
     blocks: list[str] = []
     head = _header(r, lang)
     blocks.append(f"# {head[0]}\n\n{head[1]}" if st.markdown else f"{head[0]}\n{head[1]}")
-    order = ["output", "taps", "forward", "memory_forward", "memory_backward", "grad_input",
-             "grad_weight", "grad_bias", "backward"]
+    order = [
+        "output",
+        "taps",
+        "forward",
+        "memory_forward",
+        "memory_backward",
+        "grad_input",
+        "grad_weight",
+        "grad_bias",
+        "backward",
+    ]
     for key in order:
         sec = r.terms.section(key)
         if key == "taps" and not sec.terms:
@@ -187,7 +238,10 @@ def _approx_block(r: ConvResult, lang: str, st: _Style) -> str:
     """Exact vs approximation, with the difference decomposed into its exact causes."""
     w = WORDS[lang]
     t = r.terms
-    parts = [st.title(TITLES[lang]["approx"]), ("" if st.markdown else "  ") + INTROS[lang]["approx"]]
+    parts = [
+        st.title(TITLES[lang]["approx"]),
+        ("" if st.markdown else "  ") + INTROS[lang]["approx"],
+    ]
     parts += [st.term(term, TERMS[lang][term.key]) for term in t.section("approx").terms]
     macs = r.macs
     bullet = "- " if st.markdown else "    - "
@@ -226,20 +280,23 @@ def _approx_block(r: ConvResult, lang: str, st: _Style) -> str:
     if gb:
         total += gb
         lines.append(bullet + w["why.gb"].format(n=gb))
-    parts.append(_diff(w, w["backward"], r.backward.total.flops, r.seed_backward_flops, total,
-                       lines, st))
+    parts.append(
+        _diff(w, w["backward"], r.backward.total.flops, r.seed_backward_flops, total, lines, st)
+    )
     return "\n\n".join(parts) if st.markdown else "\n".join(parts)
 
 
-def _diff(w: dict[str, str], what: str, ex: int, ap: int, explained: int, lines: list[str],
-          st: _Style) -> str:
+def _diff(
+    w: dict[str, str], what: str, ex: int, ap: int, explained: int, lines: list[str], st: _Style
+) -> str:
     diff = ex - ap
     if explained != diff:  # the decomposition is exact; a mismatch is a bug, not user input
         raise RuntimeError(f"difference {diff} decomposed as {explained}")
     lead = "" if st.markdown else "  "
     if diff == 0:
         return f"{lead}{what}: {w['equal']}"
-    head = lead + w["diff_line"].format(what=what, exact=exact(ex), approx=exact(ap), diff=diff,
-                                        pct=100 * diff / ap)
+    head = lead + w["diff_line"].format(
+        what=what, exact=exact(ex), approx=exact(ap), diff=diff, pct=100 * diff / ap
+    )
     sep = "\n\n" if st.markdown else "\n"
     return head + sep + ("" if st.markdown else "  ") + w["why"] + "\n" + "\n".join(lines)

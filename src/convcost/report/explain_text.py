@@ -38,7 +38,8 @@ TITLES: dict[str, dict[str, str]] = {
 
 INTROS: dict[str, dict[str, str]] = {
     "en": {
-        "output": "Each output position is one placement of the (dilated) kernel on the padded input.",
+        "output": "Each output position is one placement of the (dilated) kernel on the "
+        "padded input.",
         "output.transposed": "A transposed convolution spreads each input position over a "
         "(dilated) kernel window; padding crops the result and output_padding extends its end.",
         "taps.dense": "R counts the distinct positions of the padded input that some tap "

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 
 from ..expr import Term
 from ..layer import ConvResult
 from .explain_text import INTROS, TERMS, TITLES, WORDS
 from .jsonfmt import dumps
-from .text import markdown_table, text_table
+from .text import display_width, markdown_table, text_table
 from .units import exact, nbytes, si
 
 
@@ -134,7 +135,12 @@ class _Style:
     markdown: bool
 
     def title(self, text: str) -> str:
-        return f"## {text}" if self.markdown else f"{text}\n{'-' * len(text)}"
+        return f"## {text}" if self.markdown else f"{text}\n{'-' * display_width(text)}"
+
+    def para(self, text: str) -> str:
+        if self.markdown:
+            return text
+        return textwrap.fill(text, 92, initial_indent="  ", subsequent_indent="  ")
 
     def term(self, t: Term, meaning: str) -> str:
         value = exact(t.value)
@@ -209,7 +215,7 @@ def explain(r: ConvResult, lang: str = "en", fmt: str = "text") -> str:
         parts = [st.title(titles[key])]
         intro = _intro(key, r, intros)
         if intro:
-            parts.append(intro if st.markdown else "  " + intro)
+            parts.append(st.para(intro))
         parts += [st.term(t, _term_meaning(key, t, lang)) for t in sec.terms]
         blocks.append("\n\n".join(parts) if st.markdown else "\n".join(parts))
     blocks.append(_approx_block(r, lang, st))
@@ -238,10 +244,7 @@ def _approx_block(r: ConvResult, lang: str, st: _Style) -> str:
     """Exact vs approximation, with the difference decomposed into its exact causes."""
     w = WORDS[lang]
     t = r.terms
-    parts = [
-        st.title(TITLES[lang]["approx"]),
-        ("" if st.markdown else "  ") + INTROS[lang]["approx"],
-    ]
+    parts = [st.title(TITLES[lang]["approx"]), st.para(INTROS[lang]["approx"])]
     parts += [st.term(term, TERMS[lang][term.key]) for term in t.section("approx").terms]
     macs = r.macs
     bullet = "- " if st.markdown else "    - "

@@ -6,19 +6,20 @@ from collections.abc import Sequence
 from unicodedata import east_asian_width
 
 
-def _width(s: str) -> int:
+def display_width(s: str) -> int:
+    """Terminal columns of ``s`` (East Asian wide characters take two)."""
     return sum(2 if east_asian_width(c) in "WF" else 1 for c in s)
 
 
 def _pad(s: str, w: int, right: bool) -> str:
-    fill = " " * (w - _width(s))
+    fill = " " * (w - display_width(s))
     return fill + s if right else s + fill
 
 
 def text_table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "") -> str:
     """Aligned columns; the first column left-aligned, the others right-aligned."""
     cols = list(zip(header, *rows))
-    widths = [max(_width(c) for c in col) for col in cols]
+    widths = [max(display_width(c) for c in col) for col in cols]
     lines = []
     for i, r in enumerate([list(header), *[list(r) for r in rows]]):
         cells = [_pad(c, w, j > 0) for j, (c, w) in enumerate(zip(r, widths))]

@@ -1,0 +1,1 @@
+"""Hardware: device data, roofline time, fit, and memory/communication when sharded."""

@@ -1,0 +1,311 @@
+"""Accelerator presets as data, and user devices from TOML.
+
+Throughputs are *dense* peaks (vendor "with sparsity" figures halved) in FLOP/s, counting a
+fused multiply-add as two operations — the same convention as convcost's ``flops``
+(one multiplication plus one addition per MAC). Bandwidth is bytes/s, capacity bytes.
+A dtype a device has no fast path for is absent from ``peak``; :meth:`DeviceSpec.peak_for`
+then falls back to the fp32 rate and says so.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import SpecError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+T = 1e12
+GB = 1e9
+
+#: dtype keys of ``DeviceSpec.peak``.
+PEAK_KEYS: tuple[str, ...] = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8")
+
+#: convcost dtype name -> device peak key.
+DTYPE_TO_PEAK: dict[str, str] = {
+    "float64": "fp64",
+    "float32": "fp32",
+    "float16": "fp16",
+    "bfloat16": "bf16",
+    "float8_e4m3fn": "fp8",
+    "float8_e4m3fnuz": "fp8",
+    "float8_e5m2": "fp8",
+    "float8_e5m2fnuz": "fp8",
+    "int8": "int8",
+}
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    """One accelerator: dense peak FLOP/s per dtype, memory bandwidth (B/s), capacity (B).
+
+    ``sources`` maps each field (``peak.fp16``, ``bandwidth``, ``memory``) to where the
+    number comes from.
+    """
+
+    name: str
+    description: str
+    peak: dict[str, float]
+    bandwidth: float
+    memory: int
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def peak_for(self, dtype: str, tf32: bool = False) -> tuple[float, str]:
+        """Peak FLOP/s for ``dtype`` and the key used (fp32 fallback when unsupported)."""
+        key = DTYPE_TO_PEAK.get(dtype, dtype)
+        if key == "fp32" and tf32 and "tf32" in self.peak:
+            key = "tf32"
+        if key in self.peak:
+            return self.peak[key], key
+        return self.peak["fp32"], "fp32"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON/TOML-ready form (the TOML file format of user devices)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "peak_tflops": {k: v / T for k, v in self.peak.items()},
+            "bandwidth_gbps": self.bandwidth / GB,
+            "memory_gb": self.memory / GB,
+            "sources": dict(self.sources),
+        }
+
+
+def _dev(
+    name: str,
+    desc: str,
+    peak_tflops: dict[str, float],
+    bw_gbps: float,
+    mem_gb: float,
+    source: str,
+    **extra_sources: str,
+) -> DeviceSpec:
+    sources = {f"peak.{k}": source for k in peak_tflops}
+    sources["bandwidth"] = source
+    sources["memory"] = source
+    sources.update(extra_sources)
+    return DeviceSpec(
+        name,
+        desc,
+        {k: v * T for k, v in peak_tflops.items()},
+        bw_gbps * GB,
+        int(mem_gb * GB),
+        sources,
+    )
+
+
+_H100_SXM_PEAK = {
+    "fp64": 67,
+    "fp32": 67,
+    "tf32": 494.5,
+    "fp16": 989.5,
+    "bf16": 989.5,
+    "fp8": 1979,
+    "int8": 1979,
+}
+
+PRESETS: dict[str, DeviceSpec] = {
+    d.name: d
+    for d in [
+        _dev(
+            "h200",
+            "NVIDIA H200 SXM 141 GB",
+            _H100_SXM_PEAK,
+            4800,
+            141,
+            "NVIDIA H200 Tensor Core GPU datasheet (SXM; sparse tensor figures halved)",
+        ),
+        _dev(
+            "h100-sxm",
+            "NVIDIA H100 SXM5 80 GB",
+            _H100_SXM_PEAK,
+            3350,
+            80,
+            "NVIDIA H100 Tensor Core GPU datasheet (SXM; sparse tensor figures halved)",
+        ),
+        _dev(
+            "h100-pcie",
+            "NVIDIA H100 PCIe 80 GB",
+            {
+                "fp64": 51,
+                "fp32": 51,
+                "tf32": 378,
+                "fp16": 756.5,
+                "bf16": 756.5,
+                "fp8": 1513,
+                "int8": 1513,
+            },
+            2000,
+            80,
+            "NVIDIA H100 Tensor Core GPU datasheet (PCIe; sparse tensor figures halved)",
+        ),
+        _dev(
+            "a100-40gb",
+            "NVIDIA A100 SXM4 40 GB",
+            {"fp64": 19.5, "fp32": 19.5, "tf32": 156, "fp16": 312, "bf16": 312, "int8": 624},
+            1555,
+            40,
+            "NVIDIA A100 Tensor Core GPU datasheet (40 GB SXM, dense figures)",
+        ),
+        _dev(
+            "a100-80gb",
+            "NVIDIA A100 SXM4 80 GB",
+            {"fp64": 19.5, "fp32": 19.5, "tf32": 156, "fp16": 312, "bf16": 312, "int8": 624},
+            2039,
+            80,
+            "NVIDIA A100 Tensor Core GPU datasheet (80 GB SXM, dense figures)",
+        ),
+        _dev(
+            "l4",
+            "NVIDIA L4 24 GB",
+            {"fp32": 30.3, "tf32": 60, "fp16": 121, "bf16": 121, "fp8": 242.5, "int8": 242.5},
+            300,
+            24,
+            "NVIDIA L4 Tensor Core GPU datasheet (sparse tensor figures halved)",
+        ),
+        _dev(
+            "t4",
+            "NVIDIA T4 16 GB",
+            {"fp32": 8.1, "fp16": 65, "int8": 130},
+            320,
+            16,
+            "NVIDIA T4 Tensor Core GPU datasheet (mixed-precision FP16/FP32 tensor rate)",
+        ),
+        _dev(
+            "v100",
+            "NVIDIA V100 SXM2 32 GB",
+            {"fp64": 7.8, "fp32": 15.7, "fp16": 125},
+            900,
+            32,
+            "NVIDIA V100 Tensor Core GPU datasheet (SXM2)",
+        ),
+        _dev(
+            "rtx4090",
+            "NVIDIA GeForce RTX 4090 24 GB",
+            {
+                "fp64": 1.29,
+                "fp32": 82.6,
+                "tf32": 82.6,
+                "fp16": 165.2,
+                "bf16": 165.2,
+                "fp8": 330.3,
+                "int8": 660.6,
+            },
+            1008,
+            24,
+            "NVIDIA Ada Lovelace architecture whitepaper, RTX 4090 (FP32-accumulate tensor "
+            "rates, dense)",
+        ),
+        _dev(
+            "mi300x",
+            "AMD Instinct MI300X 192 GB",
+            {
+                "fp64": 163.4,
+                "fp32": 163.4,
+                "tf32": 653.7,
+                "fp16": 1307.4,
+                "bf16": 1307.4,
+                "fp8": 2614.9,
+                "int8": 2614.9,
+            },
+            5300,
+            192,
+            "AMD Instinct MI300X accelerator data sheet (dense matrix figures)",
+        ),
+        _dev(
+            "cpu",
+            "Generic server CPU (illustrative; run `convcost calibrate` for yours)",
+            {"fp64": 1.0, "fp32": 2.0, "bf16": 2.0, "fp16": 2.0, "int8": 4.0},
+            100,
+            256,
+            "illustrative round numbers, not a vendor figure: measure with `convcost calibrate`",
+        ),
+    ]
+}
+
+
+def load_devices(path: str | Path) -> dict[str, DeviceSpec]:
+    """Read user devices from a TOML file.
+
+    Format: one table per device, ``[device.NAME]`` with ``description``, ``bandwidth_gbps``,
+    ``memory_gb``, a ``[device.NAME.peak_tflops]`` table (keys among fp64, fp32, tf32, fp16,
+    bf16, fp8, int8; fp32 required) and optionally ``[device.NAME.sources]``.
+    """
+    p = Path(path)
+    try:
+        data = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise SpecError("devices file", str(p), "no such file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError("devices file", str(p), f"is not valid TOML ({e})") from None
+    tables = data.get("device")
+    if not isinstance(tables, dict) or not tables:
+        raise SpecError("devices file", str(p), "needs at least one [device.NAME] table")
+    return {name: _parse_device(name, t, str(p)) for name, t in tables.items()}
+
+
+def _parse_device(name: str, t: Any, where: str) -> DeviceSpec:
+    def num(key: str, value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise SpecError(f"{where}: device.{name}.{key}", value, "must be a positive number")
+        return float(value)
+
+    if not isinstance(t, dict):
+        raise SpecError(f"{where}: device.{name}", t, "must be a table")
+    peaks = t.get("peak_tflops")
+    if not isinstance(peaks, dict) or "fp32" not in peaks:
+        raise SpecError(
+            f"{where}: device.{name}.peak_tflops", peaks, "must be a table with at least fp32"
+        )
+    for k in peaks:
+        if k not in PEAK_KEYS:
+            raise SpecError(
+                f"{where}: device.{name}.peak_tflops.{k}",
+                k,
+                f"allowed keys: {', '.join(PEAK_KEYS)}",
+            )
+    for k in ("bandwidth_gbps", "memory_gb"):
+        if k not in t:
+            raise SpecError(f"{where}: device.{name}.{k}", None, "is required")
+    sources = t.get("sources", {})
+    return DeviceSpec(
+        name=name,
+        description=str(t.get("description", name)),
+        peak={k: num(f"peak_tflops.{k}", v) * T for k, v in peaks.items()},
+        bandwidth=num("bandwidth_gbps", t["bandwidth_gbps"]) * GB,
+        memory=int(num("memory_gb", t["memory_gb"]) * GB),
+        sources={str(k): str(v) for k, v in sources.items()} if isinstance(sources, dict) else {},
+    )
+
+
+def device_to_toml(d: DeviceSpec) -> str:
+    """One ``[device.NAME]`` table in the format :func:`load_devices` reads."""
+    lines = [
+        f"[device.{d.name}]",
+        f'description = "{d.description}"',
+        f"bandwidth_gbps = {d.bandwidth / GB:.6g}",
+        f"memory_gb = {d.memory / GB:.6g}",
+        "",
+        f"[device.{d.name}.peak_tflops]",
+    ]
+    lines += [f"{k} = {v / T:.6g}" for k, v in d.peak.items()]
+    if d.sources:
+        lines += ["", f"[device.{d.name}.sources]"]
+        lines += [f'"{k}" = "{v}"' for k, v in d.sources.items()]
+    return "\n".join(lines) + "\n"
+
+
+def get_device(name: str, extra: dict[str, DeviceSpec] | None = None) -> DeviceSpec:
+    """A preset or user device by name (case-insensitive)."""
+    pool = {**PRESETS, **(extra or {})}
+    key = name.strip().lower()
+    for k, v in pool.items():
+        if k.lower() == key:
+            return v
+    raise SpecError("--device", name, f"known devices: {', '.join(pool)}")

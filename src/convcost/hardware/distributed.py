@@ -1,0 +1,156 @@
+"""Memory per device and communication per step when training is spread over N devices.
+
+Model states are split as each strategy does (Rajbhandari et al., "ZeRO: Memory
+Optimizations Toward Training Trillion Parameter Models", 2020, §5 and Figure 1):
+
+* ``ddp``  — every device holds parameters P, gradients G and optimizer state O.
+* ``zero1`` — optimizer state sharded: P + G + O/N.
+* ``zero2`` — gradients too: P + (G + O)/N.
+* ``zero3`` / ``fsdp`` (full sharding) — everything: (P + G + O)/N.
+
+With mixed-precision Adam, P = 2Ψ, G = 2Ψ, O = KΨ with K = 12 (fp32 master weights, momentum,
+variance), giving the paper's 2Ψ + 2Ψ + KΨ/N_d and so on. Activations are per device at the
+per-device batch and are not sharded by these strategies.
+
+Communication (bytes each device sends per step, ring collectives):
+
+* all-reduce of B bytes: 2·(N−1)/N·B; reduce-scatter or all-gather: (N−1)/N·B.
+* ``ddp``: all-reduce of the gradients.
+* ``zero1``/``zero2``: reduce-scatter of gradients + all-gather of updated parameters
+  (the same volume as DDP, as the paper notes).
+* ``zero3``/``fsdp``: all-gather of parameters in forward and again in backward, plus
+  reduce-scatter of gradients: 1.5× DDP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import SpecError
+
+STRATEGIES: tuple[str, ...] = ("ddp", "zero1", "zero2", "zero3", "fsdp")
+
+
+@dataclass(frozen=True)
+class Interconnect:
+    """A link between devices: bandwidth per direction per device (B/s), latency (s)."""
+
+    name: str
+    description: str
+    bandwidth: float
+    latency: float
+    source: str
+
+
+INTERCONNECTS: dict[str, Interconnect] = {
+    i.name: i
+    for i in [
+        Interconnect(
+            "nvlink4",
+            "NVLink 4 (H100/H200 SXM): 900 GB/s total, 450 GB/s per direction",
+            450e9,
+            3e-6,
+            "NVIDIA H100 datasheet (NVLink 900 GB/s bidirectional)",
+        ),
+        Interconnect(
+            "nvlink3",
+            "NVLink 3 (A100 SXM): 600 GB/s total, 300 GB/s per direction",
+            300e9,
+            3e-6,
+            "NVIDIA A100 datasheet (NVLink 600 GB/s bidirectional)",
+        ),
+        Interconnect(
+            "ib-ndr",
+            "InfiniBand NDR 400 Gb/s per device",
+            50e9,
+            5e-6,
+            "NVIDIA Quantum-2 InfiniBand NDR (400 Gb/s per port)",
+        ),
+        Interconnect(
+            "ib-hdr",
+            "InfiniBand HDR 200 Gb/s per device",
+            25e9,
+            5e-6,
+            "NVIDIA Quantum InfiniBand HDR (200 Gb/s per port)",
+        ),
+        Interconnect(
+            "pcie4",
+            "PCIe 4.0 x16: about 32 GB/s per direction",
+            32e9,
+            10e-6,
+            "PCI-SIG PCIe 4.0 (16 GT/s × 16 lanes, 128b/130b)",
+        ),
+        Interconnect(
+            "pcie5",
+            "PCIe 5.0 x16: about 64 GB/s per direction",
+            64e9,
+            10e-6,
+            "PCI-SIG PCIe 5.0 (32 GT/s × 16 lanes, 128b/130b)",
+        ),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class ShardedStep:
+    """What one device holds and sends for one training step (bytes, seconds)."""
+
+    strategy: str
+    devices: int
+    params: float
+    grads: float
+    optimizer: float
+    activations: float
+    comm_bytes: float
+
+    @property
+    def model_states(self) -> float:
+        """Parameters + gradients + optimizer state on one device."""
+        return self.params + self.grads + self.optimizer
+
+    @property
+    def total(self) -> float:
+        """Model states + activations on one device."""
+        return self.model_states + self.activations
+
+    def comm_time(self, link: Interconnect) -> float:
+        """Predicted communication time per step over ``link`` (no overlap with compute)."""
+        n = self.devices
+        if n == 1:
+            return 0.0
+        # each collective step pays one latency; ring collectives have N−1 steps per phase
+        phases = {"ddp": 2, "zero1": 2, "zero2": 2, "zero3": 3, "fsdp": 3}[self.strategy]
+        return self.comm_bytes / link.bandwidth + phases * (n - 1) * link.latency
+
+
+def shard(
+    strategy: str,
+    devices: int,
+    params: float,
+    grads: float,
+    optimizer: float,
+    activations: float = 0.0,
+) -> ShardedStep:
+    """Per-device memory and bytes sent per step for ``strategy`` over ``devices``.
+
+    ``params``, ``grads`` and ``optimizer`` are the whole model's bytes (unsharded);
+    ``activations`` is one device's activation memory at its per-device batch.
+    """
+    if strategy not in STRATEGIES:
+        raise SpecError("--strategy", strategy, f"allowed: {', '.join(STRATEGIES)}")
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+        raise SpecError("--devices", devices, "must be a whole number ≥ 1")
+    n = devices
+    p, g, o = float(params), float(grads), float(optimizer)
+    if strategy == "zero1":
+        o /= n
+    elif strategy == "zero2":
+        g, o = g / n, o / n
+    elif strategy in ("zero3", "fsdp"):
+        p, g, o = p / n, g / n, o / n
+    frac = (n - 1) / n
+    if strategy in ("ddp", "zero1", "zero2"):
+        comm = 2 * frac * float(grads) if strategy == "ddp" else frac * (grads + params)
+    else:
+        comm = frac * (2 * float(params) + float(grads))
+    return ShardedStep(strategy, n, p, g, o, float(activations), comm)

@@ -478,7 +478,9 @@ DTYPE_SIZES = {
     "float16": 2,
     "bfloat16": 2,
     "float8_e4m3fn": 1,
+    "float8_e4m3fnuz": 1,
     "float8_e5m2": 1,
+    "float8_e5m2fnuz": 1,
     "int8": 1,
 }
 
@@ -528,8 +530,8 @@ def test_memory_tables(
 
 @pytest.mark.parametrize(
     ("dtype", "nbytes"),
-    [("fp64", 8), ("double", 8), ("fp32", 4), ("half", 2), ("bf16", 2), ("fp8", 1),
-     ("torch.float16", 2), ("INT8", 1)],
+    [*DTYPE_SIZES.items(), ("fp64", 8), ("double", 8), ("fp32", 4), ("half", 2), ("bf16", 2),
+     ("fp8", 1), ("torch.float16", 2), ("INT8", 1)],
 )
 def test_dtype_aliases_bytes(dtype: str, nbytes: int) -> None:
     r = analyze_conv(conv_spec(1, 1, 4, 3, dtype=dtype, bias=False))

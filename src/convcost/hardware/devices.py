@@ -19,7 +19,7 @@ from ..errors import SpecError
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
 
 T = 1e12
 GB = 1e9

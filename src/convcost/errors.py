@@ -23,3 +23,20 @@ class SpecError(ConvCostError):
         self.value = value
         self.allowed = allowed
         super().__init__(f"{field}: got {value!r}; {allowed}")
+
+
+class TraceError(ConvCostError):
+    """A model could not be analysed: it failed while being run on fake tensors.
+
+    ``module`` is the path of the module that was running (``""`` for the model itself)
+    and ``phase`` the part of the step (``forward``, ``loss``, ``backward``, ``optimizer``);
+    the original exception is chained as ``__cause__``.
+    """
+
+    def __init__(self, module: str, module_type: str, phase: str, reason: str) -> None:
+        self.module = module
+        self.module_type = module_type
+        self.phase = phase
+        self.reason = reason
+        where = f"module {module!r} ({module_type})" if module else f"the model ({module_type})"
+        super().__init__(f"model: cannot be analysed: {where} failed during {phase}: {reason}")

@@ -1,0 +1,99 @@
+"""What a front end records about one run of a model (no torch here).
+
+A run is a sequence of op calls. Memory is followed per *storage* (the buffer a tensor's
+data lives in; views share it): every storage gets an integer id, its size in bytes, and the
+sample at which it became live and stopped being live. Sample ``0`` is the state before the
+first op (parameters, buffers, inputs); sample ``i + 1`` is the state right after op ``i``
+produced its outputs (before anything else is freed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..ops import OpCall, TensorMeta
+
+#: Parts of one training step, in order. ``loss`` is what the analyser adds to get a scalar
+#: to differentiate (the sum of the outputs) and its backward; it is not part of the model.
+PHASES: tuple[str, ...] = ("forward", "loss", "backward", "optimizer")
+
+#: Where a storage came from when it was first seen.
+ORIGINS: tuple[str, ...] = ("parameter", "buffer", "input", "external", "op")
+
+
+@dataclass(frozen=True)
+class OpRecord:
+    """One op call of the run.
+
+    ``module`` is the path of the module it ran in (``""``: the model itself, or no module);
+    for backward ops, the module whose forward created the autograd node that ran it.
+    ``reads``/``writes`` are the ids of the storages of its tensor arguments and results.
+    """
+
+    call: OpCall
+    phase: str
+    module: str
+    reads: tuple[int, ...]
+    writes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class StorageRecord:
+    """One tensor storage: ``nbytes`` live from sample ``alloc`` up to (not including)
+    sample ``free`` (``None``: still live at the end of the run). ``phase`` is the phase in
+    which it was allocated (``""`` for storages that existed before the run)."""
+
+    sid: int
+    nbytes: int
+    origin: str
+    alloc: int
+    free: int | None
+    phase: str
+
+
+@dataclass(frozen=True)
+class ModuleRecord:
+    """One module of the model (every path of ``named_modules``, root ``""`` first).
+
+    ``params``/``trainable_params`` count the elements of the parameters it owns, its
+    children's included; ``output_shape`` is the first tensor of its first call's output.
+    """
+
+    path: str
+    type: str
+    children: tuple[str, ...]
+    params: int
+    trainable_params: int
+    output_shape: tuple[int, ...] | None
+    calls: int
+
+
+@dataclass(frozen=True)
+class ParamGrad:
+    """The storage that holds a parameter's gradient at the end of the backward pass."""
+
+    sid: int
+    name: str
+    is_bias: bool
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Everything recorded in one run of a model.
+
+    ``saved`` maps storages that autograd saved for backward to the module that saved them
+    first. ``samples`` is the number of samples (ops + 1).
+    """
+
+    mode: str
+    ops: tuple[OpRecord, ...]
+    storages: tuple[StorageRecord, ...]
+    saved: tuple[tuple[int, str], ...]
+    param_grads: tuple[ParamGrad, ...]
+    modules: tuple[ModuleRecord, ...]
+    inputs: tuple[tuple[str, TensorMeta], ...]
+
+    @property
+    def samples(self) -> int:
+        """Number of memory samples: the initial state plus one per op."""
+        return len(self.ops) + 1

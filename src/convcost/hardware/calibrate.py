@@ -10,6 +10,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from functools import partial
 
 from .devices import DeviceSpec
 
@@ -39,7 +40,7 @@ def calibrate_cpu(
     for key, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16), ("fp64", torch.float64)):
         a = torch.randn(size, size, dtype=dtype)
         b = torch.randn(size, size, dtype=dtype)
-        peaks[key] = flops / _best(lambda a=a, b=b: a @ b, repeats)
+        peaks[key] = flops / _best(partial(torch.matmul, a, b), repeats)
     n = copy_mib * 2**20 // 4
     src = torch.ones(n, dtype=torch.float32)
     dst = torch.empty_like(src)

@@ -23,6 +23,20 @@ kernel/stride/dilation/output-padding: one number for every dimension, or one pe
 dimension (3x1). padding: the same, where an entry may be begin:end (1:2), or 'same'/'valid'.
 """
 
+EPILOG_MODEL = """examples:
+  convcost model torchvision:resnet50 --input 32x3x224x224
+  convcost model torchvision:resnet50 --input 32x3x224x224 --optimizer adamw --amp bf16
+  convcost model torchvision:vit_b_16 --input 8x3x224x224 --mode inference --json
+  convcost model torchvision:resnet18 --input 8x3x224x224 --freeze '^(conv1|bn1|layer1)\\.'
+  convcost model mypkg.models:build --input 1x128:int64 --input mask=1x128:bool --depth 3
+
+TARGET: torchvision:NAME (built with weights=None, nothing is downloaded), timm:NAME (when
+timm is installed), or package.module:factory — an import path whose factory() returns the
+nn.Module; this imports and runs that code.
+--input: one per positional input, batch included (8x3x224x224); add :DTYPE for a non-float
+input (1x128:int64) and NAME= for a keyword input (mask=1x128:bool).
+"""
+
 # SpecError field -> the CLI flag that sets it.
 _FLAGS = {
     "input_size": "--input",
@@ -37,6 +51,13 @@ _FLAGS = {
     "output_padding": "--output-padding",
     "dtype": "--dtype",
     "counting": "--counting",
+    "mode": "--mode",
+    "amp": "--amp",
+    "optimizer": "--optimizer",
+    "freeze": "--freeze",
+    "inputs": "--input",
+    "kwargs": "--input",
+    "model": "TARGET",
 }
 
 
@@ -133,7 +154,114 @@ def _build_parser() -> _Parser:
     c.add_argument("--json", action="store_true", help="shorthand for --format json")
     c.add_argument("--explain", action="store_true", help="show the derivation step by step")
     c.add_argument("--lang", default="en", choices=["en", "zh"], help="language of --explain")
+    m = sub.add_parser(
+        "model",
+        help="a whole PyTorch model, analysed on fake tensors",
+        description="Per-module forward/backward cost and training memory of a PyTorch model, "
+        "found by running it once on fake tensors (nothing is computed or allocated).",
+        epilog=EPILOG_MODEL,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    m.add_argument("target", metavar="TARGET")
+    m.add_argument(
+        "--input",
+        action="append",
+        required=True,
+        metavar="SHAPE",
+        help="input shape with batch, e.g. 8x3x224x224 (repeat for more inputs)",
+    )
+    m.add_argument("--mode", default="train", choices=["train", "inference"])
+    m.add_argument("--dtype", default=None, help="convert the model: float32, bfloat16, …")
+    m.add_argument(
+        "--amp",
+        default=None,
+        choices=["bf16", "fp16"],
+        help="mixed precision with autocast semantics",
+    )
+    m.add_argument(
+        "--optimizer", default="none", choices=["none", "sgd", "momentum", "adam", "adamw"]
+    )
+    m.add_argument(
+        "--freeze",
+        default=None,
+        metavar="REGEX",
+        help="parameters whose name matches get no gradient",
+    )
+    m.add_argument("--counting", default="dense", choices=["dense", "skip-padding"])
+    m.add_argument(
+        "--depth",
+        type=int,
+        default=2,
+        metavar="N",
+        help="module levels shown in the table (default 2; 0 = totals only)",
+    )
+    m.add_argument("--format", default="table", choices=["table", "json", "csv", "markdown"])
+    m.add_argument("--json", action="store_true", help="shorthand for --format json")
     return p
+
+
+def _split_inputs(values: list[str]) -> tuple[list[str], dict[str, str]]:
+    pos: list[str] = []
+    kw: dict[str, str] = {}
+    for v in values:
+        name, eq, shape = v.partition("=")
+        if eq:
+            if not name.isidentifier():
+                raise SpecError("--input", v, "a keyword input is NAME=SHAPE with a Python name")
+            kw[name] = shape
+        else:
+            pos.append(v)
+    if not pos and not kw:
+        raise SpecError("--input", values, "give at least one input shape")
+    return pos, kw
+
+
+def _run_model(a: argparse.Namespace) -> str:
+    if a.depth < 0:
+        raise SpecError("--depth", a.depth, "must be 0 or more")
+    pos, kw = _split_inputs(a.input)
+    from .model import analyze
+    from .targets import load_target
+
+    model = load_target(a.target)
+    try:
+        result = analyze(
+            model,
+            pos,
+            kwargs={k: _kw_input(k, v) for k, v in kw.items()} or None,
+            mode=a.mode,
+            dtype=a.dtype,
+            amp=a.amp,
+            optimizer=a.optimizer,
+            freeze=a.freeze,
+            counting=a.counting,
+            name=a.target,
+        )
+    except SpecError as e:
+        raise SpecError(_FLAGS.get(e.field.split("[")[0], e.field), e.value, e.allowed) from None
+    from .report import model as rep
+
+    fmt = "json" if a.json else a.format
+    if fmt == "json":
+        return rep.to_json(result) + "\n"
+    if fmt == "csv":
+        return rep.to_csv(result, a.depth)
+    if fmt == "markdown":
+        return rep.markdown(result, a.depth)
+    return rep.table(result, a.depth)
+
+
+def _kw_input(name: str, text: str) -> object:
+    from .model import InputSpec
+
+    shape, _, dt = text.partition(":")
+    try:
+        dims = tuple(int(x) for x in shape.lower().split("x"))
+    except ValueError:
+        raise SpecError(
+            "--input", f"{name}={text}", "write NAME=SHAPE[:DTYPE], e.g. mask=1x128:bool"
+        ) from None
+    return InputSpec(dims, dt or "float32")
 
 
 def _run_conv(a: argparse.Namespace) -> str:
@@ -181,6 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "conv":
             out = _run_conv(args)
+        elif args.command == "model":
+            out = _run_model(args)
         else:  # pragma: no cover - argparse rejects unknown commands
             parser.error(f"unknown command {args.command!r}")
     except ConvCostError as e:

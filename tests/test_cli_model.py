@@ -1,0 +1,163 @@
+"""CLI of the whole-model analysis: outputs, formats, and every kind of bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from convcost.cli import main
+
+R18 = ["model", "torchvision:resnet18", "--input", "2x3x64x64"]
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        code = main(args)
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def r18_json() -> dict:
+    import contextlib
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main([*R18, "--json"]) == 0
+    return json.loads(buf.getvalue())
+
+
+def test_json_keys(r18_json: dict) -> None:
+    d = r18_json
+    for key in ("model", "inputs", "mode", "dtype", "counting", "totals", "memory", "layers",
+                "unsupported_ops"):
+        assert key in d
+    assert set(d["totals"]) >= {"params", "trainable_params", "forward", "backward"}
+    for p in ("forward", "backward"):
+        assert set(d["totals"][p]) >= {"macs", "mults", "adds", "flops"}
+    assert set(d["memory"]) >= {"params_bytes", "buffers_bytes", "inputs_bytes", "grads_bytes",
+                                "optimizer_bytes", "saved_activations_bytes",
+                                "peak_train_bytes", "peak_inference_bytes"}
+    row = d["layers"][1]
+    assert set(row) >= {"name", "type", "output_shape", "params", "forward", "backward",
+                        "saved_bytes"}
+    assert set(row["backward"]) >= {"grad_input", "grad_weight", "grad_bias"}
+    assert d["unsupported_ops"] == {}
+    assert d["model"] == "torchvision:resnet18" and d["mode"] == "train"
+
+
+def test_leaf_rows_sum_to_totals(r18_json: dict) -> None:
+    d = r18_json
+    leaves = [r for r in d["layers"] if r["leaf"]]
+    for key in ("macs", "mults", "adds", "flops"):
+        assert sum(r["forward"][key] for r in leaves) == d["totals"]["forward"][key]
+        assert (sum(r["backward"]["total"][key] for r in leaves)
+                == d["totals"]["backward"][key])
+    assert sum(r["params"] for r in leaves) == d["totals"]["params"] == 11_689_512
+
+
+def test_first_conv_matches_single_layer_cli(r18_json: dict,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    conv1 = next(r for r in r18_json["layers"] if r["name"] == "conv1")
+    code, out, _ = run(["conv", "--input", "3x64x64", "--batch", "2", "--out-channels", "64",
+                        "--kernel", "7", "--stride", "2", "--padding", "3", "--no-bias",
+                        "--no-input-grad", "--json"], capsys)
+    assert code == 0
+    layer = json.loads(out)
+    assert conv1["forward"]["macs"] == layer["macs"]
+    assert conv1["forward"]["flops"] == layer["forward"]["flops"]
+    assert conv1["backward"]["grad_weight"]["flops"] == layer["backward"]["grad_weight"]["flops"]
+    assert conv1["backward"]["grad_input"]["flops"] == 0  # the first layer: no grad-input
+
+
+def test_table_depth_and_formats(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run([*R18, "--depth", "1"], capsys)
+    assert code == 0
+    assert "layer1" in out and "layer1.0" not in out and "fwd FLOPs" in out
+    code, out, _ = run([*R18, "--depth", "2", "--format", "markdown"], capsys)
+    assert code == 0 and "| module |" in out and "0" in out
+    code, out, _ = run([*R18, "--format", "csv", "--depth", "3"], capsys)
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rows[0]["name"] == "" and rows[0]["type"] == "ResNet"
+    assert max(int(r["depth"]) for r in rows) == 3
+    assert all(r["forward_flops"].isdigit() for r in rows)
+
+
+def test_inference_mode_and_optimizer(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run([*R18, "--mode", "inference", "--json"], capsys)
+    assert code == 0
+    d = json.loads(out)
+    assert d["mode"] == "inference" and d["totals"]["backward"]["flops"] == 0
+    code, out, _ = run([*R18, "--optimizer", "adam", "--json"], capsys)
+    d2 = json.loads(out)
+    # Adam keeps two moments per parameter element (plus a step counter per parameter)
+    assert d2["memory"]["optimizer_bytes"] >= 2 * d2["memory"]["params_bytes"]
+
+
+def test_freeze(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run([*R18, "--freeze", r"^(conv1|bn1|layer1)\.", "--json"], capsys)
+    assert code == 0
+    d = json.loads(out)
+    conv1 = next(r for r in d["layers"] if r["name"] == "conv1")
+    assert conv1["backward"]["grad_weight"]["flops"] == 0
+    assert d["totals"]["trainable_params"] < d["totals"]["params"]
+
+
+def test_import_path_target_with_keyword_input(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["model", "cli_models:two_inputs", "--input", "2x3x8x8",
+                          "--input", "2x5:int64", "--json"], capsys)
+    assert code == 0, err
+    d = json.loads(out)
+    assert [i["shape"] for i in d["inputs"]] == [[2, 3, 8, 8], [2, 5]]
+    code, out, err = run(["model", "cli_models:two_inputs", "--input", "2x3x8x8",
+                          "--input", "ids=2x5:int64", "--json"], capsys)
+    assert code == 0, err
+
+
+def test_unsupported_op_reported(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["model", "cli_models:unsupported", "--input", "4x8"], capsys)
+    assert code == 0
+    assert "UNSUPPORTED" in out and "qr" in out
+    code, out, _ = run(["model", "cli_models:unsupported", "--input", "4x8", "--json"], capsys)
+    assert any("qr" in op for op in json.loads(out)["unsupported_ops"])
+
+
+BAD = [
+    (["model", "torchvision:resnet9000", "--input", "1x3x8x8"], "TARGET"),
+    (["model", "resnet18", "--input", "1x3x8x8"], "TARGET"),
+    (["model", "no_such_module_xyz:build", "--input", "1x3x8x8"], "TARGET"),
+    (["model", "cli_models:missing", "--input", "1x3x8x8"], "TARGET"),
+    (["model", "cli_models:broken", "--input", "1x3x8x8"], "TARGET"),
+    (["model", "cli_models:not_a_module", "--input", "1x3x8x8"], "TARGET"),
+    (["model", "torchvision:resnet18", "--input", "1x3xAx8"], "--input"),
+    (["model", "torchvision:resnet18", "--input", "0x3x8x8"], "--input"),
+    (["model", "torchvision:resnet18", "--input", "1x3x8x8:float99"], "--input"),
+    (["model", "torchvision:resnet18", "--input", "1-x=1x3"], "--input"),
+    (["model", "torchvision:resnet18"], "--input"),
+    (["model", "torchvision:resnet18", "--input", "1x3x64x64", "--mode", "eval"], "--mode"),
+    (["model", "torchvision:resnet18", "--input", "1x3x64x64", "--optimizer", "lion"],
+     "--optimizer"),
+    (["model", "torchvision:resnet18", "--input", "1x3x64x64", "--dtype", "int3"], "--dtype"),
+    (["model", "torchvision:resnet18", "--input", "1x3x64x64", "--amp", "fp8"], "--amp"),
+    (["model", "torchvision:resnet18", "--input", "1x3x64x64", "--freeze", "(("], "--freeze"),
+    (["model", "torchvision:resnet18", "--input", "1x3x64x64", "--depth", "-1"], "--depth"),
+    (["model", "torchvision:resnet18", "--input", "1x3x64x64", "--mode", "inference",
+      "--optimizer", "sgd"], "--optimizer"),
+    (["model", "torchvision:resnet18", "--input", "1x3x2x2"], "model"),
+]
+
+
+@pytest.mark.parametrize(("args", "needle"), BAD)
+def test_bad_input(args: list[str], needle: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(args, capsys)
+    assert code == 2, (out, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert needle in lines[0]
+    assert "Traceback" not in err

@@ -197,7 +197,71 @@ def _build_parser() -> _Parser:
     )
     m.add_argument("--format", default="table", choices=["table", "json", "csv", "markdown"])
     m.add_argument("--json", action="store_true", help="shorthand for --format json")
+    d = sub.add_parser(
+        "devices",
+        help="list the accelerator presets (and devices from a TOML file)",
+        description="Accelerator presets: dense peak FLOP/s per dtype (an FMA counts as 2 "
+        "FLOPs), memory bandwidth and capacity, with the source of each number.",
+    )
+    d.add_argument(
+        "--devices-file",
+        default=None,
+        metavar="TOML",
+        help="also list the devices of this TOML file",
+    )
+    d.add_argument("--json", action="store_true", help="print JSON")
+    cal = sub.add_parser(
+        "calibrate",
+        help="measure this machine's CPU and write a device TOML file",
+        description="Measure this CPU's matmul FLOP/s (fp32, bf16, fp64) and copy bandwidth "
+        "with PyTorch, and write them as a device for --devices-file.",
+    )
+    cal.add_argument("--output", default="convcost-devices.toml", metavar="TOML")
+    cal.add_argument("--name", default="this-cpu")
+    cal.add_argument("--size", type=int, default=2048, help="matmul size n (n×n·n×n)")
     return p
+
+
+def _run_devices(a: argparse.Namespace) -> str:
+    from .hardware.devices import PRESETS, load_devices
+    from .report.jsonfmt import dumps
+    from .report.text import text_table
+
+    devs = dict(PRESETS)
+    if a.devices_file:
+        devs.update(load_devices(a.devices_file))
+    if a.json:
+        return dumps({k: v.to_dict() for k, v in devs.items()}) + "\n"
+    keys = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8")
+    rows = []
+    for name, dev in devs.items():
+        peaks = [f"{dev.peak[k] / 1e12:g}" if k in dev.peak else "-" for k in keys]
+        rows.append(
+            [name, *peaks, f"{dev.bandwidth / 1e9:g}", f"{dev.memory / 1e9:g}", dev.description]
+        )
+    header = ["device", *(f"{k} TF/s" for k in keys), "GB/s", "GB", "description"]
+    table = text_table(header, rows, left=(0, len(header) - 1))
+    return table + "\n\nDense peaks (vendor sparse figures halved); sources: --json\n"
+
+
+def _run_calibrate(a: argparse.Namespace) -> str:
+    if a.size < 64:
+        raise SpecError("--size", a.size, "must be at least 64")
+    from pathlib import Path
+
+    from .hardware.calibrate import calibrate_cpu
+    from .hardware.devices import device_to_toml
+
+    dev = calibrate_cpu(a.name, size=a.size)
+    try:
+        Path(a.output).write_text(device_to_toml(dev))
+    except OSError as e:
+        raise SpecError("--output", a.output, f"cannot be written ({e.strerror})") from None
+    return (
+        f"{a.name}: fp32 {dev.peak['fp32'] / 1e9:.1f} GFLOP/s, bf16 "
+        f"{dev.peak['bf16'] / 1e9:.1f} GFLOP/s, fp64 {dev.peak['fp64'] / 1e9:.1f} GFLOP/s, "
+        f"copy {dev.bandwidth / 1e9:.1f} GB/s -> {a.output}\n"
+    )
 
 
 def _split_inputs(values: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -311,6 +375,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             out = _run_conv(args)
         elif args.command == "model":
             out = _run_model(args)
+        elif args.command == "devices":
+            out = _run_devices(args)
+        elif args.command == "calibrate":
+            out = _run_calibrate(args)
         else:  # pragma: no cover - argparse rejects unknown commands
             parser.error(f"unknown command {args.command!r}")
     except ConvCostError as e:

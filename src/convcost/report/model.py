@@ -117,7 +117,7 @@ def _unsupported_lines(r: ModelResult) -> list[str]:
 def table(r: ModelResult, depth: int | None = 2) -> str:
     """Summary lines and the per-module table to ``depth`` (``None``: every level)."""
     rows = [_layer_cells(r, row, True) for row in _rows(r, depth)]
-    parts = [*_summary_lines(r), "", text_table(LAYER_HEADER, rows)]
+    parts = [*_summary_lines(r), "", text_table(LAYER_HEADER, rows, left=(0, 1))]
     parts += ["", *_unsupported_lines(r)] if r.unsupported_ops else []
     return "\n".join(parts) + "\n"
 

@@ -16,13 +16,18 @@ def _pad(s: str, w: int, right: bool) -> str:
     return fill + s if right else s + fill
 
 
-def text_table(header: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "") -> str:
-    """Aligned columns; the first column left-aligned, the others right-aligned."""
+def text_table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    indent: str = "",
+    left: Sequence[int] = (0,),
+) -> str:
+    """Aligned columns: those in ``left`` left-aligned (default the first), others right."""
     cols = list(zip(header, *rows))
     widths = [max(display_width(c) for c in col) for col in cols]
     lines = []
     for i, r in enumerate([list(header), *[list(r) for r in rows]]):
-        cells = [_pad(c, w, j > 0) for j, (c, w) in enumerate(zip(r, widths))]
+        cells = [_pad(c, w, j not in left) for j, (c, w) in enumerate(zip(r, widths))]
         lines.append(indent + "  ".join(cells).rstrip())
         if i == 0:
             lines.append(indent + "  ".join("-" * w for w in widths))

@@ -1,0 +1,114 @@
+"""Convolution ops of a traced model, counted by the single-layer calculator.
+
+The formulas live in :mod:`convcost.formulas.conv` (through :func:`convcost.layer.analyze_conv`);
+this module only turns an op's arguments into a :class:`~convcost.spec.ConvSpec`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..cost import Cost
+from ..dtypes import DTYPE_BYTES
+from ..layer import analyze_conv
+from ..ops import OpCall, OpCost, TensorMeta, register
+from ..spec import ConvSpec
+from .opargs import ints, mask, need_tensor, tensor
+
+
+def spec_from_args(
+    x: TensorMeta,
+    w: TensorMeta,
+    bias: bool,
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    transposed: Any,
+    output_padding: Any,
+    groups: Any,
+    input_grad: bool = True,
+) -> ConvSpec:
+    """The layer described by aten ``convolution``-style arguments.
+
+    ``x`` may be unbatched (one dimension fewer than the weight); batch is then 1. Padding is
+    symmetric per dimension, as aten's convolution takes it.
+    """
+    nd = len(w.shape) - 2
+    batched = len(x.shape) == len(w.shape)
+    batch = x.shape[0] if batched else 1
+    c_in = x.shape[1] if batched else x.shape[0]
+    g = int(groups or 1)
+    tr = bool(transposed)
+    c_out = w.shape[1] * g if tr else w.shape[0]
+    pad = ints(padding, nd, 0)
+    op = ints(output_padding, nd, 0) if tr else (0,) * nd
+    return ConvSpec(
+        in_channels=c_in,
+        out_channels=c_out,
+        input_size=tuple(x.shape[-nd:]),
+        kernel=tuple(w.shape[2:]),
+        stride=ints(stride, nd, 1),
+        padding=tuple((p, p) for p in pad),
+        dilation=ints(dilation, nd, 1),
+        groups=g,
+        batch=batch,
+        bias=bias,
+        transposed=tr,
+        output_padding=op,
+        dtype=x.dtype if x.dtype in DTYPE_BYTES else "float32",
+        input_grad=input_grad,
+    )
+
+
+@register("convolution", "_convolution")
+def convolution(call: OpCall, counting: str) -> OpCost:
+    """``convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding,
+    groups)`` (``_convolution`` has the same leading arguments).
+
+    forward: exactly the single-layer calculator's forward (``analyze_conv``): per output
+    element ``k = c_in/g · Πkernel`` products (dense) and ``k − 1`` additions, plus one bias
+    addition when a bias is given; backward: see ``convolution_backward``.
+    """
+    spec = spec_from_args(
+        need_tensor(call, 0, "input"),
+        need_tensor(call, 1, "weight"),
+        tensor(call, 2, "bias") is not None,
+        call.arg(3, "stride"),
+        call.arg(4, "padding"),
+        call.arg(5, "dilation"),
+        call.arg(6, "transposed", False),
+        call.arg(7, "output_padding"),
+        call.arg(8, "groups", 1),
+    )
+    return OpCost(analyze_conv(spec, counting).forward)
+
+
+@register("convolution_backward")
+def convolution_backward(call: OpCall, counting: str) -> OpCost:
+    """``convolution_backward(grad_output, input, weight, bias_sizes, stride, padding, dilation,
+    transposed, output_padding, groups, output_mask)``.
+
+    forward: see ``convolution``; backward: the single-layer calculator's grad-input
+    (only if ``output_mask[0]``), grad-weight (``output_mask[1]``) and grad-bias
+    (``output_mask[2]`` and a bias), returned as the parts ``grad_input``, ``grad_weight``,
+    ``grad_bias``; a gradient that is not requested costs nothing.
+    """
+    m = mask(call.arg(10, "output_mask"), 3)
+    has_bias = m[2] and call.arg(3, "bias_sizes") is not None
+    spec = spec_from_args(
+        need_tensor(call, 1, "input"),
+        need_tensor(call, 2, "weight"),
+        has_bias,
+        call.arg(4, "stride"),
+        call.arg(5, "padding"),
+        call.arg(6, "dilation"),
+        call.arg(7, "transposed", False),
+        call.arg(8, "output_padding"),
+        call.arg(9, "groups", 1),
+        input_grad=m[0],
+    )
+    b = analyze_conv(spec, counting).backward
+    gi = b.grad_input if m[0] else Cost()
+    gw = b.grad_weight if m[1] else Cost()
+    gb = b.grad_bias if has_bias else Cost()
+    return OpCost(gi + gw + gb, (("grad_input", gi), ("grad_weight", gw), ("grad_bias", gb)))

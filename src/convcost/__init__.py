@@ -10,6 +10,7 @@ from __future__ import annotations
 from .cost import Cost, fvcore_convention, torch_flop_counter_convention
 from .errors import ConvCostError, SpecError
 from .layer import BackwardCost, ConvResult, MemoryTable, analyze_conv, conv_cost
+from .model import InputSpec, ModelResult, analyze
 from .spec import ConvSpec, conv_spec
 
 __version__ = "0.1.0"
@@ -20,9 +21,12 @@ __all__ = [
     "ConvResult",
     "ConvSpec",
     "Cost",
+    "InputSpec",
     "MemoryTable",
+    "ModelResult",
     "SpecError",
     "__version__",
+    "analyze",
     "analyze_conv",
     "conv_cost",
     "conv_spec",

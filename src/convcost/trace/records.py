@@ -22,12 +22,23 @@ ORIGINS: tuple[str, ...] = ("parameter", "buffer", "input", "external", "op")
 
 
 @dataclass(frozen=True)
+class InputSpec:
+    """A model input given by its shape and dtype name (``"float32"``, ``"int64"``...)."""
+
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+
+@dataclass(frozen=True)
 class OpRecord:
     """One op call of the run.
 
     ``module`` is the path of the module it ran in (``""``: the model itself, or no module);
     for backward ops, the module whose forward created the autograd node that ran it.
     ``reads``/``writes`` are the ids of the storages of its tensor arguments and results.
+    ``decomposed`` is set for an op that has no formula but a PyTorch decomposition: the
+    ops that decomposition runs (recorded on fake tensors for counting only; the memory of
+    the run is that of the op itself).
     """
 
     call: OpCall
@@ -35,6 +46,7 @@ class OpRecord:
     module: str
     reads: tuple[int, ...]
     writes: tuple[int, ...]
+    decomposed: tuple[OpCall, ...] | None = None
 
 
 @dataclass(frozen=True)

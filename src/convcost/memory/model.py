@@ -1,0 +1,72 @@
+"""Memory of one recorded run: categories, saved activations per module, peaks (no torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..trace.records import Trace
+from .timeline import Life, Timeline, build_timeline, category_bytes
+
+_ORIGIN_CATEGORY = {
+    "parameter": "parameters",
+    "buffer": "buffers",
+    "external": "buffers",
+    "input": "inputs",
+}
+
+
+@dataclass(frozen=True)
+class RunMemory:
+    """Memory of one run.
+
+    * ``by_category`` — bytes of all storages of each category (every one counted once,
+      whether or not they are live together);
+    * ``saved_by_module`` — bytes of activations saved for backward, each storage counted
+      once, for the module whose forward saved it first;
+    * ``timeline`` — live bytes per sample and category; ``peak`` its maximum;
+    * ``steady_peak`` — the peak of a later step of the same loop, in which the optimizer
+      state already exists when the step starts (equal to ``peak`` without an optimizer).
+    """
+
+    by_category: dict[str, int]
+    saved_by_module: dict[str, int]
+    timeline: Timeline
+    peak: int
+    steady_peak: int
+
+
+def categorize(trace: Trace) -> list[Life]:
+    """The lifetime and category of every storage of ``trace`` (rules: ``CATEGORIES``)."""
+    grads = {pg.sid for pg in trace.param_grads}
+    saved = {sid for sid, _ in trace.saved}
+    lives = []
+    for s in trace.storages:
+        if s.origin in _ORIGIN_CATEGORY:
+            cat = _ORIGIN_CATEGORY[s.origin]
+        elif s.sid in grads:
+            cat = "gradients"
+        elif s.phase == "optimizer" and s.free is None:
+            cat = "optimizer_state"
+        elif s.sid in saved and s.phase in ("forward", "loss"):
+            cat = "activations"
+        else:
+            cat = "temporaries"
+        lives.append(Life(s.nbytes, cat, s.alloc, s.free))
+    return lives
+
+
+def run_memory(trace: Trace) -> RunMemory:
+    """Categories, per-module saved bytes, timeline and peaks of ``trace``."""
+    lives = categorize(trace)
+    labels = ["start"] + [f"{op.phase}:{op.module}:{op.call.name}" for op in trace.ops]
+    timeline = build_timeline(lives, trace.samples, labels)
+    steady = [replace(life, alloc=0) if life.category == "optimizer_state" else life
+              for life in lives]
+    steady_peak = build_timeline(steady, trace.samples).peak
+    nbytes = {s.sid: s.nbytes for s in trace.storages}
+    activation = {s.sid for s, life in zip(trace.storages, lives) if life.category == "activations"}
+    per_module: dict[str, int] = {}
+    for sid, module in trace.saved:
+        if sid in activation:
+            per_module[module] = per_module.get(module, 0) + nbytes[sid]
+    return RunMemory(category_bytes(lives), per_module, timeline, timeline.peak, steady_peak)

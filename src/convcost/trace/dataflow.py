@@ -1,0 +1,57 @@
+"""Which gradient each backward op computes, decided by data flow (no torch here).
+
+Ops whose formula splits its cost (``OpCost.parts``, e.g. ``convolution_backward``) need no
+rule. For every other backward op the rule is:
+
+* an op all of whose results end the backward pass as parameters' ``.grad`` (stolen by
+  autograd's ``AccumulateGrad`` as is, or accumulated into in place) computes those
+  parameters' gradients: ``grad_bias`` when they are biases (1-D parameters whose name
+  ends in ``bias``), ``grad_weight`` otherwise;
+* an op that writes a parameter's gradient *and* something else (e.g.
+  ``native_layer_norm_backward`` without a split formula) is ``grad_input``;
+* an op all of whose results are read only by later backward ops that compute parameter
+  gradients also computes parameter gradients (e.g. a copy or transpose on the way into
+  ``.grad``); ``grad_bias`` when all those readers do, otherwise ``grad_weight``;
+* every other backward op (results read by anything else, or by nothing) is
+  ``grad_input``: it carries the gradient towards the layer's inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .records import OpRecord, ParamGrad
+
+GRAD_INPUT = "grad_input"
+GRAD_WEIGHT = "grad_weight"
+GRAD_BIAS = "grad_bias"
+GRAD_PARTS: tuple[str, ...] = (GRAD_INPUT, GRAD_WEIGHT, GRAD_BIAS)
+
+
+def backward_targets(ops: Sequence[OpRecord], param_grads: Sequence[ParamGrad]) -> list[str]:
+    """For each op of ``ops`` the gradient it computes (``grad_input``/``grad_weight``/
+    ``grad_bias``); ops outside the ``backward`` phase get ``""``."""
+    grad_kind = {pg.sid: GRAD_BIAS if pg.is_bias else GRAD_WEIGHT for pg in param_grads}
+    readers: dict[int, set[str]] = {}
+    kinds = [""] * len(ops)
+    for i in range(len(ops) - 1, -1, -1):
+        op = ops[i]
+        if op.phase != "backward":
+            continue
+        direct = {grad_kind[s] for s in op.writes if s in grad_kind}
+        if direct and all(s in grad_kind for s in op.writes):
+            kind = GRAD_BIAS if direct == {GRAD_BIAS} else GRAD_WEIGHT
+        elif direct:
+            kind = GRAD_INPUT
+        else:
+            later: set[str] = set()
+            for s in op.writes:
+                later |= readers.get(s, set())
+            if later and GRAD_INPUT not in later:
+                kind = GRAD_BIAS if later == {GRAD_BIAS} else GRAD_WEIGHT
+            else:
+                kind = GRAD_INPUT
+        kinds[i] = kind
+        for s in op.reads:
+            readers.setdefault(s, set()).add(kind)
+    return kinds

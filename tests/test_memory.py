@@ -73,6 +73,23 @@ def test_backward_split_by_data_flow() -> None:
         "grad_weight", "grad_weight", "grad_input"]
 
 
+def test_backward_split_computing_reader_does_not_pass_its_label() -> None:
+    # conv1 -> relu: relu's backward (20 -> 21) feeds only conv1's weight gradient (22), a
+    # computing op. The ReLU's backward computes its own input's gradient: grad_input.
+    ops = [
+        _op("threshold_backward.default", "backward", (20, 5), (21,)),
+        _op("convolution_backward.default", "backward", (21, 6, 7), (22,)),
+    ]
+    grads = [ParamGrad(22, "conv1.weight", False)]
+    assert backward_targets(ops, grads, free=[False, False]) == ["grad_input", "grad_weight"]
+    # A free reader (a copy into .grad) passes its label on.
+    ops = [
+        _op("mm.default", "backward", (20, 5), (21,)),
+        _op("clone.default", "backward", (21,), (22,)),
+    ]
+    assert backward_targets(ops, grads, free=[False, True]) == ["grad_weight", "grad_weight"]
+
+
 def test_backward_split_mixed_op_is_grad_input() -> None:
     # A norm backward writing grad-input (31) and the weight's grad (32) in one op: the
     # op, and the mm that only feeds it, carry the gradient towards the input.

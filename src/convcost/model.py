@@ -346,14 +346,17 @@ def summarize(
     unsupported: dict[str, int] = {}
     errors: dict[str, str] = {}
     decomposed: dict[str, int] = {}
-    targets = backward_targets(trace.ops, trace.param_grads)
+    costs = [
+        _cost_of(op, counting, unsupported, errors, decomposed)
+        if op.phase in COST_PHASES else None
+        for op in trace.ops
+    ]
+    free = [c is not None and c.cost.flops == 0 for c in costs]
+    targets = backward_targets(trace.ops, trace.param_grads, free)
     own: dict[str, _Acc] = {}
     optimizer_cost = Cost()
     known = {m.path for m in trace.modules}
-    for op, target in zip(trace.ops, targets):
-        if op.phase not in COST_PHASES:
-            continue
-        oc = _cost_of(op, counting, unsupported, errors, decomposed)
+    for op, target, oc in zip(trace.ops, targets, costs):
         if oc is None:
             continue
         if op.phase == "optimizer":

@@ -17,8 +17,20 @@ def to_json(r: ModelResult, timeline: bool = False) -> str:
     return dumps(r.to_dict(timeline))
 
 
-def _rows(r: ModelResult, depth: int | None) -> list[LayerRow]:
-    return [row for row in r.layers if depth is None or row.depth <= depth]
+def _rows(r: ModelResult, depth: int | None, hide_empty: bool = False) -> list[LayerRow]:
+    """Rows to ``depth``; ``hide_empty`` drops functional rows with no cost and no memory."""
+    return [
+        row
+        for row in r.layers
+        if (depth is None or row.depth <= depth)
+        and not (
+            hide_empty
+            and row.type == "functional"
+            and not row.saved_bytes
+            and not row.forward.flops
+            and not row.backward.total.flops
+        )
+    ]
 
 
 def _step_flops(r: ModelResult) -> int:
@@ -116,7 +128,7 @@ def _unsupported_lines(r: ModelResult) -> list[str]:
 
 def table(r: ModelResult, depth: int | None = 2) -> str:
     """Summary lines and the per-module table to ``depth`` (``None``: every level)."""
-    rows = [_layer_cells(r, row, True) for row in _rows(r, depth)]
+    rows = [_layer_cells(r, row, True) for row in _rows(r, depth, hide_empty=True)]
     parts = [*_summary_lines(r), "", text_table(LAYER_HEADER, rows, left=(0, 1))]
     parts += ["", *_unsupported_lines(r)] if r.unsupported_ops else []
     return "\n".join(parts) + "\n"
@@ -124,7 +136,7 @@ def table(r: ModelResult, depth: int | None = 2) -> str:
 
 def markdown(r: ModelResult, depth: int | None = 2) -> str:
     """Markdown: summary as a list, the per-module table."""
-    rows = [_layer_cells(r, row, True) for row in _rows(r, depth)]
+    rows = [_layer_cells(r, row, True) for row in _rows(r, depth, hide_empty=True)]
     for cells in rows:
         cells[0] = cells[0].replace("  ", "&nbsp;&nbsp;")
     summary = _summary_lines(r)

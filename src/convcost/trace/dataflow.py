@@ -10,8 +10,11 @@ rule. For every other backward op the rule is:
 * an op that writes a parameter's gradient *and* something else (e.g.
   ``native_layer_norm_backward`` without a split formula) is ``grad_input``;
 * an op all of whose results are read only by later backward ops that compute parameter
-  gradients also computes parameter gradients (e.g. a copy or transpose on the way into
-  ``.grad``); ``grad_bias`` when all those readers do, otherwise ``grad_weight``;
+  gradients *and do no arithmetic* (a copy, cast or transpose on the way into ``.grad``)
+  also computes parameter gradients; ``grad_bias`` when all those readers do, otherwise
+  ``grad_weight``. A reader that computes (e.g. the first convolution's weight gradient
+  reading the gradient that a ReLU's backward produced) does not pass its label on: the
+  ReLU's backward computes the gradient of the ReLU's input, so it stays ``grad_input``;
 * every other backward op (results read by anything else, or by nothing) is
   ``grad_input``: it carries the gradient towards the layer's inputs.
 """
@@ -28,9 +31,17 @@ GRAD_BIAS = "grad_bias"
 GRAD_PARTS: tuple[str, ...] = (GRAD_INPUT, GRAD_WEIGHT, GRAD_BIAS)
 
 
-def backward_targets(ops: Sequence[OpRecord], param_grads: Sequence[ParamGrad]) -> list[str]:
+def backward_targets(
+    ops: Sequence[OpRecord],
+    param_grads: Sequence[ParamGrad],
+    free: Sequence[bool] | None = None,
+) -> list[str]:
     """For each op of ``ops`` the gradient it computes (``grad_input``/``grad_weight``/
-    ``grad_bias``); ops outside the ``backward`` phase get ``""``."""
+    ``grad_bias``); ops outside the ``backward`` phase get ``""``.
+
+    ``free[i]`` says op ``i`` does no arithmetic (only such readers pass their label on);
+    ``None`` treats every op as free.
+    """
     grad_kind = {pg.sid: GRAD_BIAS if pg.is_bias else GRAD_WEIGHT for pg in param_grads}
     readers: dict[int, set[str]] = {}
     kinds = [""] * len(ops)
@@ -52,6 +63,7 @@ def backward_targets(ops: Sequence[OpRecord], param_grads: Sequence[ParamGrad]) 
             else:
                 kind = GRAD_INPUT
         kinds[i] = kind
+        passed_on = kind if free is None or free[i] else GRAD_INPUT
         for s in op.reads:
-            readers.setdefault(s, set()).add(kind)
+            readers.setdefault(s, set()).add(passed_on)
     return kinds

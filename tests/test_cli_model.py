@@ -161,3 +161,12 @@ def test_bad_input(args: list[str], needle: str, capsys: pytest.CaptureFixture[s
     assert len(lines) == 1, err
     assert needle in lines[0]
     assert "Traceback" not in err
+
+
+def test_timm_target(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["model", "timm:resnet18", "--input", "1x3x32x32", "--json"], capsys)
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["totals"]["params"] == 11_689_512  # same architecture as torchvision's resnet18
+    code, out, err = run(["model", "timm:not_a_model", "--input", "1x3x32x32"], capsys)
+    assert code == 2 and "TARGET" in err

@@ -164,7 +164,7 @@ def test_bad_input(args: list[str], needle: str, capsys: pytest.CaptureFixture[s
 
 
 def test_timm_target(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(["model", "timm:resnet18", "--input", "1x3x32x32", "--json"], capsys)
+    code, out, err = run(["model", "timm:resnet18", "--input", "1x3x64x64", "--json"], capsys)
     assert code == 0, err
     d = json.loads(out)
     assert d["totals"]["params"] == 11_689_512  # same architecture as torchvision's resnet18

@@ -26,7 +26,7 @@ from .errors import SpecError
 from .layer import BackwardCost
 from .memory.model import RunMemory, run_memory
 from .memory.timeline import Timeline
-from .ops import OpCall, OpCost, TensorMeta, lookup
+from .ops import OpCall, OpCost, TensorMeta, lookup, traffic
 from .trace.dataflow import GRAD_INPUT, GRAD_PARTS, backward_targets
 from .trace.records import InputSpec, ModuleRecord, OpRecord, Trace
 
@@ -101,6 +101,34 @@ class LayerRow:
             "backward": backward_dict(self.backward),
             "saved_bytes": self.saved_bytes,
         }
+
+
+@dataclass(frozen=True)
+class OpRow:
+    """One counted op of the step, for per-op views (roofline, traffic).
+
+    ``part`` is ``grad_input``/``grad_weight``/``grad_bias`` for a backward op whose whole
+    cost went to one gradient, ``"split"`` when its formula split it, ``""`` otherwise.
+    ``read``/``written`` are bytes (:func:`convcost.ops.traffic`); ``dtype`` is the op's
+    compute dtype (its first result's, else its first tensor argument's).
+    """
+
+    index: int
+    name: str
+    phase: str
+    module: str
+    part: str
+    cost: Cost
+    read: int
+    written: int
+    dtype: str = "float32"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"index": self.index, "op": self.name, "phase": self.phase,
+                "module": self.module, "part": self.part, "dtype": self.dtype,
+                **cost_dict(self.cost),
+                "bytes_read": self.read, "bytes_written": self.written}
 
 
 @dataclass(frozen=True)
@@ -200,6 +228,7 @@ class ModelResult:
     unsupported_ops: tuple[tuple[str, int], ...]
     formula_errors: tuple[tuple[str, str], ...] = ()
     decomposed_ops: tuple[tuple[str, int], ...] = ()
+    ops: tuple[OpRow, ...] = field(default=(), repr=False, compare=False)
 
     def layer(self, name: str) -> LayerRow:
         """The row called ``name`` (KeyError when there is none)."""
@@ -208,7 +237,7 @@ class ModelResult:
                 return row
         raise KeyError(name)
 
-    def to_dict(self, timeline: bool = False) -> dict[str, Any]:
+    def to_dict(self, timeline: bool = False, ops: bool = False) -> dict[str, Any]:
         """The JSON document: ``model``, ``inputs``, ``mode``, ``dtype``, ``counting``,
         ``totals``, ``memory``, ``layers``, ``unsupported_ops`` (plus ``amp``,
         ``optimizer``, ``freeze``, ``formula_errors``, ``decomposed_ops``)."""
@@ -228,6 +257,7 @@ class ModelResult:
             "unsupported_ops": dict(self.unsupported_ops),
             "formula_errors": dict(self.formula_errors),
             "decomposed_ops": dict(self.decomposed_ops),
+            **({"ops": [o.to_dict() for o in self.ops]} if ops else {}),
         }
 
 
@@ -356,9 +386,15 @@ def summarize(
     own: dict[str, _Acc] = {}
     optimizer_cost = Cost()
     known = {m.path for m in trace.modules}
-    for op, target, oc in zip(trace.ops, targets, costs):
+    op_rows: list[OpRow] = []
+    for i, (op, target, oc) in enumerate(zip(trace.ops, targets, costs)):
         if oc is None:
             continue
+        read, written = traffic(op.call)
+        part = ("split" if oc.parts else target) if op.phase == "backward" else ""
+        module = op.module if op.module in known else ""
+        op_rows.append(OpRow(i, op.call.name, op.phase, module, part, oc.cost, read, written,
+                             _compute_dtype(op.call)))
         if op.phase == "optimizer":
             optimizer_cost = optimizer_cost + oc.cost
             continue
@@ -416,7 +452,18 @@ def summarize(
         unsupported_ops=tuple(sorted(unsupported.items(), key=lambda kv: (-kv[1], kv[0]))),
         formula_errors=tuple(sorted(errors.items())),
         decomposed_ops=tuple(sorted(decomposed.items(), key=lambda kv: (-kv[1], kv[0]))),
+        ops=tuple(op_rows),
     )
+
+
+def _compute_dtype(call: OpCall) -> str:
+    for o in call.outputs:
+        if o is not None:
+            return o.dtype
+    for a in call.args:
+        if isinstance(a, TensorMeta):
+            return a.dtype
+    return "float32"
 
 
 def _rows(modules: Sequence[ModuleRecord], own: Mapping[str, _Acc],
@@ -534,44 +581,27 @@ def _inputs(inputs: object, default_dtype: str, torch_mod: Any) -> list[Any]:
 # --------------------------------------------------------------------------- entry point
 
 
-def analyze(
+@dataclass(frozen=True)
+class _Prepared:
+    args: list[Any]
+    kw: dict[str, Any]
+    dtype_name: str | None
+    amp_name: str | None
+    pattern: re.Pattern[str] | None
+
+
+def _prepare(
     model: Any,
     inputs: Any,
-    *,
-    kwargs: Mapping[str, Any] | None = None,
-    mode: str = "train",
-    dtype: str | None = None,
-    amp: str | None = None,
-    optimizer: str = "none",
-    freeze: str | re.Pattern[str] | None = None,
-    counting: str = "dense",
-    name: str | None = None,
-) -> ModelResult:
-    """Exact per-module cost and memory of one training step (or inference forward).
-
-    * ``model`` — a ``torch.nn.Module`` (built on the CPU or on the meta device; it is not
-      modified). Its ``forward`` runs once on fake tensors: Python control flow is fine,
-      reading tensor values (``.item()``, data-dependent shapes) is not and raises
-      :class:`~convcost.errors.TraceError` naming the module.
-    * ``inputs`` — the positional inputs: a tensor (only shape and dtype are used), a shape
-      (``(8, 3, 224, 224)`` or ``"8x3x224x224"``, float32 or ``dtype``; ``"8x128:int64"``),
-      a ``(shape, dtype)`` pair, an :class:`InputSpec`, or a list of these.
-      ``kwargs`` — keyword inputs: tensors and InputSpecs become inputs, any other value is
-      passed to ``forward`` unchanged. Inputs never require grad (so the first layer has no
-      grad-input).
-    * ``mode`` — ``"train"`` (forward, backward from the sum of the outputs or the model's
-      scalar loss, optimizer step) or ``"inference"`` (eval mode, ``no_grad`` forward).
-    * ``dtype`` — convert floating parameters, buffers and inputs (float64, float32,
-      float16, bfloat16); ``amp`` — ``"bf16"``/``"fp16"``: autocast on the CPU.
-    * ``optimizer`` — none, sgd, momentum (SGD, momentum 0.9), adam, adamw.
-    * ``freeze`` — regular expression; parameters whose name it matches (``re.search``) get
-      no gradient.
-    * ``counting`` — ``"dense"`` or ``"skip-padding"`` (see the convolution formulas).
-
-    Raises :class:`~convcost.errors.SpecError` for bad arguments (before any work) and
-    :class:`~convcost.errors.TraceError` when the model cannot be run.
-    """
-    # ---- validation (no work on the model before all of it passes)
+    kwargs: Mapping[str, Any] | None,
+    mode: str,
+    dtype: str | None,
+    amp: str | None,
+    optimizer: str,
+    freeze: str | re.Pattern[str] | None,
+    counting: str,
+) -> _Prepared:
+    """Validate every argument of :func:`analyze` (no work on the model before all pass)."""
     if mode not in MODES:
         raise SpecError("mode", mode, "allowed: " + ", ".join(MODES))
     if optimizer not in OPTIMIZERS:
@@ -610,6 +640,48 @@ def analyze(
         kw[k] = _one_input(f"kwargs[{k!r}]", v, default_dtype, torch) if isinstance(
             v, (torch.Tensor, InputSpec)) else v
 
+    return _Prepared(args, kw, dtype_name, amp_name, pattern)
+
+
+def analyze(
+    model: Any,
+    inputs: Any,
+    *,
+    kwargs: Mapping[str, Any] | None = None,
+    mode: str = "train",
+    dtype: str | None = None,
+    amp: str | None = None,
+    optimizer: str = "none",
+    freeze: str | re.Pattern[str] | None = None,
+    counting: str = "dense",
+    name: str | None = None,
+) -> ModelResult:
+    """Exact per-module cost and memory of one training step (or inference forward).
+
+    * ``model`` — a ``torch.nn.Module`` (built on the CPU or on the meta device; it is not
+      modified). Its ``forward`` runs once on fake tensors: Python control flow is fine,
+      reading tensor values (``.item()``, data-dependent shapes) is not and raises
+      :class:`~convcost.errors.TraceError` naming the module.
+    * ``inputs`` — the positional inputs: a tensor (only shape and dtype are used), a shape
+      (``(8, 3, 224, 224)`` or ``"8x3x224x224"``, float32 or ``dtype``; ``"8x128:int64"``),
+      a ``(shape, dtype)`` pair, an :class:`InputSpec`, or a list of these.
+      ``kwargs`` — keyword inputs: tensors and InputSpecs become inputs, any other value is
+      passed to ``forward`` unchanged. Inputs never require grad (so the first layer has no
+      grad-input).
+    * ``mode`` — ``"train"`` (forward, backward from the sum of the outputs or the model's
+      scalar loss, optimizer step) or ``"inference"`` (eval mode, ``no_grad`` forward).
+    * ``dtype`` — convert floating parameters, buffers and inputs (float64, float32,
+      float16, bfloat16); ``amp`` — ``"bf16"``/``"fp16"``: autocast on the CPU.
+    * ``optimizer`` — none, sgd, momentum (SGD, momentum 0.9), adam, adamw.
+    * ``freeze`` — regular expression; parameters whose name it matches (``re.search``) get
+      no gradient.
+    * ``counting`` — ``"dense"`` or ``"skip-padding"`` (see the convolution formulas).
+
+    Raises :class:`~convcost.errors.SpecError` for bad arguments (before any work) and
+    :class:`~convcost.errors.TraceError` when the model cannot be run.
+    """
+    p = _prepare(model, inputs, kwargs, mode, dtype, amp, optimizer, freeze, counting)
+    args, kw, dtype_name, amp_name, pattern = p.args, p.kw, p.dtype_name, p.amp_name, p.pattern
     # ---- work
     from .trace.torch import torch_dtype, trace_model
 
@@ -634,3 +706,30 @@ def analyze(
         optimizer=optimizer,
         freeze=None if pattern is None else pattern.pattern,
     )
+
+
+def train_peak(
+    model: Any,
+    inputs: Any,
+    *,
+    kwargs: Mapping[str, Any] | None = None,
+    dtype: str | None = None,
+    amp: str | None = None,
+    optimizer: str = "none",
+    freeze: str | re.Pattern[str] | None = None,
+) -> int:
+    """Predicted peak bytes of a training step: the larger of the first step's peak and a
+    later step's (when the optimizer state exists from the start). Arguments as for
+    :func:`analyze`; only the memory of one fake training step is followed (no costing), so
+    it is cheaper than a full analysis."""
+    p = _prepare(model, inputs, kwargs, "train", dtype, amp, optimizer, freeze, "dense")
+    from .trace.torch import torch_dtype, trace_model
+
+    trace = trace_model(
+        model, p.args, p.kw, mode="train",
+        dtype=None if p.dtype_name is None else torch_dtype(p.dtype_name),
+        amp=None if p.amp_name is None else torch_dtype(p.amp_name),
+        optimizer=optimizer, freeze=p.pattern,
+    )
+    mem = run_memory(trace)
+    return max(mem.peak, mem.steady_peak)

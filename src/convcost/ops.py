@@ -128,6 +128,58 @@ def _zero(call: OpCall, counting: str) -> OpCost:
     return OpCost(Cost())
 
 
+#: Bytes per element of every dtype a traced tensor may have (floats, integers, bool, complex).
+ELEMENT_BYTES: dict[str, int] = {
+    "float64": 8, "float32": 4, "float16": 2, "bfloat16": 2,
+    "float8_e4m3fn": 1, "float8_e4m3fnuz": 1, "float8_e5m2": 1, "float8_e5m2fnuz": 1,
+    "float8_e8m0fnu": 1, "int64": 8, "int32": 4, "int16": 2, "int8": 1, "uint64": 8,
+    "uint32": 4, "uint16": 2, "uint8": 1, "bool": 1, "complex128": 16, "complex64": 8,
+    "complex32": 4,
+}
+
+#: Ops that read only part of a tensor argument: ``(argument index, reason)``. Their bytes
+#: read for that argument are the output's size instead of the whole argument (an
+#: embedding lookup reads the rows it gathers, not the whole table).
+PARTIAL_READS: dict[str, tuple[int, str]] = {
+    "embedding": (0, "reads only the gathered rows of the table"),
+    "index_select": (0, "reads only the selected slices"),
+}
+
+
+def nbytes(t: TensorMeta) -> int:
+    """Bytes of ``t`` (dtype sizes from :data:`ELEMENT_BYTES`; unknown dtypes count 4)."""
+    return t.numel * ELEMENT_BYTES.get(t.dtype, 4)
+
+
+def traffic(call: OpCall) -> tuple[int, int]:
+    """Bytes an op reads and writes: ``(read, written)``.
+
+    Convention: every tensor argument is read once and every result written once (an
+    in-place op reads and writes its target); zero-cost ops (views, metadata) move nothing.
+    Ops in :data:`PARTIAL_READS` read only what they gather. No cache reuse between ops is
+    assumed, which is the roofline's assumption too.
+    """
+    base = call.name.split(".", 1)[0]
+    if call.name in ZERO_COST or base in ZERO_COST:
+        return 0, 0
+    written = sum(nbytes(o) for o in call.outputs if o is not None)
+    partial = PARTIAL_READS.get(base)
+    read = 0
+    items = list(call.args) + [v for _, v in call.kwargs]
+    for i, a in enumerate(items):
+        for t in _tensors(a):
+            read += written if partial is not None and i == partial[0] else nbytes(t)
+    return read, written
+
+
+def _tensors(x: Any) -> list[TensorMeta]:
+    if isinstance(x, TensorMeta):
+        return [x]
+    if isinstance(x, (tuple, list)):
+        return [t for item in x for t in _tensors(item)]
+    return []
+
+
 def registered_ops() -> dict[str, Formula]:
     """A copy of the registry (for documentation and tests)."""
     return dict(_REGISTRY)

@@ -1,0 +1,180 @@
+"""Roofline time of a whole training step (or inference forward) from a model's op records.
+
+Each counted op gets its own roofline (its FLOPs, the bytes it reads and writes, the peak of
+its compute dtype); a layer's time is the sum over its ops, the step's the sum over all ops
+(no overlap). See :data:`~convcost.hardware.roofline.ASSUMPTIONS`.
+
+Utilisation definitions:
+
+* ``mfu`` — model FLOPs utilisation: (forward + backward FLOPs of the model) / (predicted
+  step time × peak of the model's dtype).
+* ``mfu_recompute`` — the same model FLOPs over the step time with full activation
+  recomputation (every forward op runs again during backward).
+* ``hfu_recompute`` — hardware FLOPs utilisation with full recomputation: the recomputed
+  forward FLOPs count as work done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..model import ModelResult, OpRow
+from .devices import DeviceSpec
+from .roofline import ASSUMPTIONS, Roofline, roofline
+
+
+@dataclass(frozen=True)
+class LayerTime:
+    """Predicted seconds, FLOPs and bytes of one module (inclusive of its children)."""
+
+    name: str
+    forward_s: float
+    backward_s: float
+    forward_flops: int
+    backward_flops: int
+    forward_bytes: int
+    backward_bytes: int
+
+    @property
+    def intensity(self) -> float:
+        """FLOPs per byte over forward and backward."""
+        b = self.forward_bytes + self.backward_bytes
+        return (self.forward_flops + self.backward_flops) / b if b else float("inf")
+
+    def bound(self, device: DeviceSpec, dtype: str) -> str:
+        """``compute`` or ``memory`` for the layer as a whole."""
+        r = Roofline(
+            self.forward_flops + self.backward_flops,
+            self.forward_bytes + self.backward_bytes,
+            device.peak_for(dtype)[0],
+            device.bandwidth,
+        )
+        return r.bound
+
+
+@dataclass(frozen=True)
+class StepTime:
+    """Predicted time of one step of ``result`` on ``device`` (seconds)."""
+
+    device: DeviceSpec
+    dtype: str
+    batch: int
+    ops: tuple[tuple[OpRow, Roofline], ...]
+    layers: tuple[LayerTime, ...]
+    forward_s: float
+    backward_s: float
+    optimizer_s: float
+    model_flops: int
+    forward_flops: int
+
+    @property
+    def step_s(self) -> float:
+        """Forward + backward + optimizer step."""
+        return self.forward_s + self.backward_s + self.optimizer_s
+
+    @property
+    def samples_per_s(self) -> float:
+        """Batch / step time."""
+        return self.batch / self.step_s if self.step_s else float("inf")
+
+    @property
+    def peak(self) -> float:
+        """Peak FLOP/s of the model's dtype on the device."""
+        return self.device.peak_for(self.dtype)[0]
+
+    @property
+    def mfu(self) -> float:
+        """Model FLOPs / (step time × peak)."""
+        return self.model_flops / (self.step_s * self.peak) if self.step_s else 0.0
+
+    @property
+    def mfu_recompute(self) -> float:
+        """MFU when the forward is recomputed during backward (full checkpointing)."""
+        t = self.step_s + self.forward_s
+        return self.model_flops / (t * self.peak) if t else 0.0
+
+    @property
+    def hfu_recompute(self) -> float:
+        """Hardware FLOPs utilisation with full recomputation (recomputed work counts)."""
+        t = self.step_s + self.forward_s
+        return (self.model_flops + self.forward_flops) / (t * self.peak) if t else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (``layers`` keyed by module path)."""
+        return {
+            "device": self.device.name,
+            "assumptions": ASSUMPTIONS,
+            "dtype": self.dtype,
+            "peak_flops": self.peak,
+            "bandwidth": self.device.bandwidth,
+            "forward_s": self.forward_s,
+            "backward_s": self.backward_s,
+            "optimizer_s": self.optimizer_s,
+            "step_s": self.step_s,
+            "samples_per_s": self.samples_per_s,
+            "model_flops": self.model_flops,
+            "mfu": self.mfu,
+            "mfu_recompute": self.mfu_recompute,
+            "hfu_recompute": self.hfu_recompute,
+            "layers": {
+                lt.name: {
+                    "forward_s": lt.forward_s,
+                    "backward_s": lt.backward_s,
+                    "forward_bytes": lt.forward_bytes,
+                    "backward_bytes": lt.backward_bytes,
+                    "intensity": lt.intensity if lt.intensity != float("inf") else None,
+                    "bound": lt.bound(self.device, self.dtype),
+                }
+                for lt in self.layers
+            },
+        }
+
+
+def step_time(result: ModelResult, device: DeviceSpec, tf32: bool = False) -> StepTime:
+    """Roofline of every op of ``result`` on ``device``, summed per layer and per phase."""
+    per_op = tuple(
+        (o, roofline(o.cost.flops, o.read + o.written, device, o.dtype, tf32)) for o in result.ops
+    )
+    phase_s = {"forward": 0.0, "backward": 0.0, "optimizer": 0.0}
+    for o, r in per_op:
+        phase_s[o.phase] = phase_s.get(o.phase, 0.0) + r.time
+    layers = []
+    for row in result.layers:
+        prefix = row.name + "." if row.name else ""
+        if row.type == "functional":  # a parent's own ops: exactly its module path
+            own = row.name.rsplit(".", 1)[0] if "." in row.name else ""
+            mine = [(o, r) for o, r in per_op if o.module == own]
+        else:
+            mine = [
+                (o, r)
+                for o, r in per_op
+                if o.module == row.name or (not row.name or o.module.startswith(prefix))
+            ]
+        fw = [(o, r) for o, r in mine if o.phase == "forward"]
+        bw = [(o, r) for o, r in mine if o.phase == "backward"]
+        layers.append(
+            LayerTime(
+                row.name,
+                sum(r.time for _, r in fw),
+                sum(r.time for _, r in bw),
+                sum(o.cost.flops for o, _ in fw),
+                sum(o.cost.flops for o, _ in bw),
+                sum(o.read + o.written for o, _ in fw),
+                sum(o.read + o.written for o, _ in bw),
+            )
+        )
+    batch = result.inputs[0][1].shape[0] if result.inputs and result.inputs[0][1].shape else 1
+    fwd = result.totals.forward.flops
+    return StepTime(
+        device=device,
+        dtype=result.amp or result.dtype,
+        batch=batch,
+        ops=per_op,
+        layers=tuple(layers),
+        forward_s=phase_s["forward"],
+        backward_s=phase_s["backward"],
+        optimizer_s=phase_s["optimizer"],
+        model_flops=fwd + result.totals.backward.total.flops,
+        forward_flops=fwd,
+    )

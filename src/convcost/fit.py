@@ -9,7 +9,7 @@ answer is checked exactly: ``batch`` fits and ``batch + 1`` does not.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,14 +75,17 @@ def fit_batch(
     capacity: int,
     *,
     kwargs: Mapping[str, Any] | None = None,
+    measure: Callable[[Any], float] | None = None,
     **options: Any,
 ) -> FitResult:
     """Largest batch (dimension 0 of every input) whose training peak is ≤ ``capacity`` bytes.
 
-    ``options`` are those of :func:`convcost.model.train_peak` (dtype, amp, optimizer,
-    freeze).
+    ``options`` are those of :func:`convcost.model.train_memory` (dtype, amp, optimizer,
+    freeze). ``measure`` turns that :class:`~convcost.memory.model.RunMemory` into the bytes
+    compared with ``capacity`` (default: the larger of the first and later steps' peaks; a
+    sharded strategy passes its per-device peak).
     """
-    from .model import train_peak
+    from .model import train_memory
 
     if capacity <= 0:
         raise SpecError("capacity", capacity, "must be positive")
@@ -92,12 +95,13 @@ def fit_batch(
 
     def peak(b: int) -> int:
         if b not in probes:
-            probes[b] = train_peak(
+            mem = train_memory(
                 model,
                 [_with_batch(a, b) for a in args],
                 kwargs={k: _with_batch(v, b) for k, v in kw.items()} or None,
                 **options,
             )
+            probes[b] = int(measure(mem) if measure else max(mem.peak, mem.steady_peak))
         return probes[b]
 
     if peak(1) > capacity:

@@ -178,6 +178,7 @@ class ModelMemory:
     peak_inference_bytes: int
     train_timeline: Timeline | None = field(default=None, repr=False, compare=False)
     inference_timeline: Timeline | None = field(default=None, repr=False, compare=False)
+    train_steady_timeline: Timeline | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self, timeline: bool = False) -> dict[str, Any]:
         """JSON form; ``timeline=True`` adds ``timeline`` {``train``, ``inference``}."""
@@ -435,6 +436,7 @@ def summarize(
         peak_inference_bytes=0 if infer_mem is None else infer_mem.peak,
         train_timeline=None if train_mem is None else train_mem.timeline,
         inference_timeline=None if infer_mem is None else infer_mem.timeline,
+        train_steady_timeline=None if train_mem is None else train_mem.steady_timeline,
     )
     return ModelResult(
         model=model or root.type,
@@ -708,7 +710,7 @@ def analyze(
     )
 
 
-def train_peak(
+def train_memory(
     model: Any,
     inputs: Any,
     *,
@@ -717,11 +719,9 @@ def train_peak(
     amp: str | None = None,
     optimizer: str = "none",
     freeze: str | re.Pattern[str] | None = None,
-) -> int:
-    """Predicted peak bytes of a training step: the larger of the first step's peak and a
-    later step's (when the optimizer state exists from the start). Arguments as for
-    :func:`analyze`; only the memory of one fake training step is followed (no costing), so
-    it is cheaper than a full analysis."""
+) -> RunMemory:
+    """Memory of one fake training step (no costing, no inference run): cheaper than
+    :func:`analyze`. Arguments as for :func:`analyze`."""
     p = _prepare(model, inputs, kwargs, "train", dtype, amp, optimizer, freeze, "dense")
     from .trace.torch import torch_dtype, trace_model
 
@@ -731,5 +731,12 @@ def train_peak(
         amp=None if p.amp_name is None else torch_dtype(p.amp_name),
         optimizer=optimizer, freeze=p.pattern,
     )
-    mem = run_memory(trace)
+    return run_memory(trace)
+
+
+def train_peak(model: Any, inputs: Any, **options: Any) -> int:
+    """Predicted peak bytes of a training step: the larger of the first step's peak and a
+    later step's (when the optimizer state exists from the start). ``options`` as for
+    :func:`train_memory`."""
+    mem = train_memory(model, inputs, **options)
     return max(mem.peak, mem.steady_peak)

@@ -230,24 +230,42 @@ PRESETS: dict[str, DeviceSpec] = {
 }
 
 
+def _read_toml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        data: dict[str, Any] = tomllib.loads(p.read_text())
+        return data
+    except (FileNotFoundError, IsADirectoryError):
+        raise SpecError("--devices-file", str(p), "no such file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError("--devices-file", str(p), f"is not valid TOML ({e})") from None
+    except UnicodeDecodeError:
+        raise SpecError("--devices-file", str(p), "is not a text file") from None
+
+
 def load_devices(path: str | Path) -> dict[str, DeviceSpec]:
     """Read user devices from a TOML file.
 
     Format: one table per device, ``[device.NAME]`` with ``description``, ``bandwidth_gbps``,
     ``memory_gb``, a ``[device.NAME.peak_tflops]`` table (keys among fp64, fp32, tf32, fp16,
-    bf16, fp8, int8; fp32 required) and optionally ``[device.NAME.sources]``.
+    bf16, fp8, int8; fp32 required) and optionally ``[device.NAME.sources]``. The same file
+    may define interconnects (:func:`load_hardware`).
     """
-    p = Path(path)
-    try:
-        data = tomllib.loads(p.read_text())
-    except FileNotFoundError:
-        raise SpecError("devices file", str(p), "no such file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise SpecError("devices file", str(p), f"is not valid TOML ({e})") from None
-    tables = data.get("device")
-    if not isinstance(tables, dict) or not tables:
-        raise SpecError("devices file", str(p), "needs at least one [device.NAME] table")
-    return {name: _parse_device(name, t, str(p)) for name, t in tables.items()}
+    return load_hardware(path)[0]
+
+
+def load_hardware(path: str | Path) -> tuple[dict[str, DeviceSpec], dict[str, Any]]:
+    """Devices (``[device.NAME]``) and interconnects (``[interconnect.NAME]`` with
+    ``bandwidth_gbps`` per direction and ``latency_us``) of a TOML file."""
+    from .distributed import load_interconnects
+
+    data = _read_toml(path)
+    tables = data.get("device", {})
+    if not isinstance(tables, dict) or not (tables or data.get("interconnect")):
+        raise SpecError("--devices-file", str(path),
+                        "needs at least one [device.NAME] or [interconnect.NAME] table")
+    devices = {name: _parse_device(name, t, str(path)) for name, t in tables.items()}
+    return devices, load_interconnects(data, str(path))
 
 
 def _parse_device(name: str, t: Any, where: str) -> DeviceSpec:

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import SpecError
+from ..memory.timeline import CATEGORIES, Timeline
 
 STRATEGIES: tuple[str, ...] = ("ddp", "zero1", "zero2", "zero3", "fsdp")
 
@@ -154,3 +155,123 @@ def shard(
     else:
         comm = frac * (2 * float(params) + float(grads))
     return ShardedStep(strategy, n, p, g, o, float(activations), comm)
+
+
+#: Which memory categories each strategy divides by the number of devices.
+SHARDED: dict[str, frozenset[str]] = {
+    "ddp": frozenset(),
+    "zero1": frozenset({"optimizer_state"}),
+    "zero2": frozenset({"optimizer_state", "gradients"}),
+    "zero3": frozenset({"optimizer_state", "gradients", "parameters"}),
+    "fsdp": frozenset({"optimizer_state", "gradients", "parameters"}),
+}
+
+
+def sharded_peak(timeline: Timeline, strategy: str, devices: int) -> tuple[float, dict[str, float]]:
+    """Peak bytes one device holds during the step, and its categories at that peak.
+
+    Every sample of the single-device timeline is re-weighted: the categories the strategy
+    shards count ``1/devices``. Activations and temporaries are per device at the
+    per-device batch (the timeline's batch). Not modelled: ZeRO-3/FSDP's transient
+    all-gathered parameters of the layer being computed, and communication buffers.
+    """
+    if strategy not in STRATEGIES:
+        raise SpecError("--strategy", strategy, f"allowed: {', '.join(STRATEGIES)}")
+    shard_set = SHARDED[strategy]
+    weights = [1 / devices if c in shard_set else 1.0 for c in CATEGORIES]
+    best, best_row = 0.0, None
+    for row in timeline.rows:
+        total = sum(w * b for w, b in zip(weights, row))
+        if best_row is None or total > best:
+            best, best_row = total, row
+    at = {c: w * b for c, w, b in zip(CATEGORIES, weights, best_row or (0,) * len(CATEGORIES))}
+    return best, at
+
+
+def load_interconnects(data: dict[str, object], where: str) -> dict[str, Interconnect]:
+    """``[interconnect.NAME]`` tables (``bandwidth_gbps`` per direction, ``latency_us``)."""
+    out: dict[str, Interconnect] = {}
+    tables = data.get("interconnect", {})
+    if not isinstance(tables, dict):
+        raise SpecError(f"{where}: interconnect", tables, "must be a table of tables")
+    for name, t in tables.items():
+        if not isinstance(t, dict):
+            raise SpecError(f"{where}: interconnect.{name}", t, "must be a table")
+        bw, lat = t.get("bandwidth_gbps"), t.get("latency_us", 5)
+        for key, v in (("bandwidth_gbps", bw), ("latency_us", lat)):
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, (int, float))
+                or v < 0
+                or (key == "bandwidth_gbps" and v == 0)
+            ):
+                raise SpecError(
+                    f"{where}: interconnect.{name}.{key}", v, "must be a positive number"
+                )
+        assert isinstance(bw, (int, float)) and isinstance(lat, (int, float))
+        out[name] = Interconnect(
+            name,
+            str(t.get("description", name)),
+            float(bw) * 1e9,
+            float(lat) * 1e-6,
+            str(t.get("source", where)),
+        )
+    return out
+
+
+def get_interconnect(name: str, extra: dict[str, Interconnect] | None = None) -> Interconnect:
+    """A preset or user interconnect by name."""
+    pool = {**INTERCONNECTS, **(extra or {})}
+    if name in pool:
+        return pool[name]
+    raise SpecError("--interconnect", name, f"known: {', '.join(pool)}")
+
+
+@dataclass(frozen=True)
+class DistributedStep:
+    """One device's view of a sharded training step.
+
+    ``peak_bytes`` — the per-device peak over the first step and later steps (optimizer
+    state present from the start); ``at_peak`` its categories; ``states`` the model-state
+    split and bytes sent per step (:func:`shard`); ``link`` the interconnect.
+    """
+
+    peak_bytes: float
+    at_peak: dict[str, float]
+    states: ShardedStep
+    link: Interconnect
+
+    @property
+    def comm_time(self) -> float:
+        """Predicted seconds of communication per step (not overlapped)."""
+        return self.states.comm_time(self.link)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON form."""
+        s = self.states
+        return {
+            "strategy": s.strategy,
+            "devices": s.devices,
+            "interconnect": self.link.name,
+            "peak_bytes_per_device": self.peak_bytes,
+            "at_peak": dict(self.at_peak),
+            "params_bytes_per_device": s.params,
+            "grads_bytes_per_device": s.grads,
+            "optimizer_bytes_per_device": s.optimizer,
+            "model_states_bytes_per_device": s.model_states,
+            "comm_bytes_per_step": s.comm_bytes,
+            "comm_time_s": self.comm_time,
+        }
+
+
+def distributed_step(timelines: list[Timeline], strategy: str, devices: int,
+                     params: float, grads: float, optimizer: float,
+                     link: Interconnect) -> DistributedStep:
+    """Per-device peak (over ``timelines``: first and later steps) and model states."""
+    best: tuple[float, dict[str, float]] = (0.0, {})
+    for t in timelines:
+        p = sharded_peak(t, strategy, devices)
+        if p[0] >= best[0]:
+            best = p
+    states = shard(strategy, devices, params, grads, optimizer)
+    return DistributedStep(best[0], best[1], states, link)

@@ -33,6 +33,7 @@ class RunMemory:
     timeline: Timeline
     peak: int
     steady_peak: int
+    steady_timeline: Timeline | None = None
 
 
 def categorize(trace: Trace) -> list[Life]:
@@ -62,11 +63,13 @@ def run_memory(trace: Trace) -> RunMemory:
     timeline = build_timeline(lives, trace.samples, labels)
     steady = [replace(life, alloc=0) if life.category == "optimizer_state" else life
               for life in lives]
-    steady_peak = build_timeline(steady, trace.samples).peak
+    steady_timeline = build_timeline(steady, trace.samples)
+    steady_peak = steady_timeline.peak
     nbytes = {s.sid: s.nbytes for s in trace.storages}
     activation = {s.sid for s, life in zip(trace.storages, lives) if life.category == "activations"}
     per_module: dict[str, int] = {}
     for sid, module in trace.saved:
         if sid in activation:
             per_module[module] = per_module.get(module, 0) + nbytes[sid]
-    return RunMemory(category_bytes(lives), per_module, timeline, timeline.peak, steady_peak)
+    return RunMemory(category_bytes(lives), per_module, timeline, timeline.peak, steady_peak,
+                     steady_timeline)

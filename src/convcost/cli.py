@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .errors import ConvCostError, SpecError
 
@@ -58,6 +58,7 @@ _FLAGS = {
     "inputs": "--input",
     "kwargs": "--input",
     "model": "TARGET",
+    "capacity": "--device",
 }
 
 
@@ -197,6 +198,43 @@ def _build_parser() -> _Parser:
     )
     m.add_argument("--format", default="table", choices=["table", "json", "csv", "markdown"])
     m.add_argument("--json", action="store_true", help="shorthand for --format json")
+    hw = m.add_argument_group("hardware (see `convcost devices`)")
+    hw.add_argument(
+        "--device",
+        default=None,
+        metavar="NAME",
+        help="roofline time per op, layer and step on this device",
+    )
+    hw.add_argument(
+        "--devices-file",
+        default=None,
+        metavar="TOML",
+        help="extra devices/interconnects ([device.NAME], [interconnect.NAME])",
+    )
+    hw.add_argument(
+        "--tf32",
+        action="store_true",
+        help="fp32 matrix work runs on TF32 tensor cores (roofline peak)",
+    )
+    hw.add_argument(
+        "--fit",
+        action="store_true",
+        help="largest batch whose training peak fits the device's memory",
+    )
+    hw.add_argument(
+        "--devices",
+        type=int,
+        default=1,
+        metavar="N",
+        help="training spread over N devices (--input is the per-device batch)",
+    )
+    hw.add_argument("--strategy", default="ddp", choices=["ddp", "zero1", "zero2", "zero3", "fsdp"])
+    hw.add_argument(
+        "--interconnect",
+        default="nvlink4",
+        metavar="NAME",
+        help="nvlink4, nvlink3, ib-ndr, ib-hdr, pcie4, pcie5 or from --devices-file",
+    )
     d = sub.add_parser(
         "devices",
         help="list the accelerator presets (and devices from a TOML file)",
@@ -280,39 +318,87 @@ def _split_inputs(values: list[str]) -> tuple[list[str], dict[str, str]]:
     return pos, kw
 
 
+def _hardware_options(a: argparse.Namespace) -> tuple[Any, Any]:
+    """Validate the hardware flags before any model work: (device or None, interconnect)."""
+    from .hardware.devices import get_device, load_hardware
+    from .hardware.distributed import get_interconnect
+
+    devices, links = load_hardware(a.devices_file) if a.devices_file else ({}, {})
+    if a.devices < 1:
+        raise SpecError("--devices", a.devices, "must be 1 or more")
+    if a.mode != "train" and (a.fit or a.devices > 1):
+        raise SpecError("--mode", a.mode, "--fit and --devices need --mode train")
+    if a.fit and a.device is None:
+        raise SpecError("--fit", True, "needs --device (whose memory the batch must fit)")
+    device = get_device(a.device, devices) if a.device else None
+    return device, get_interconnect(a.interconnect, links)
+
+
 def _run_model(a: argparse.Namespace) -> str:
     if a.depth < 0:
         raise SpecError("--depth", a.depth, "must be 0 or more")
     pos, kw = _split_inputs(a.input)
+    device, link = _hardware_options(a)
     from .model import analyze
     from .targets import load_target
 
     model = load_target(a.target)
+    kwargs = {k: _kw_input(k, v) for k, v in kw.items()} or None
+    options: dict[str, Any] = dict(dtype=a.dtype, amp=a.amp, optimizer=a.optimizer, freeze=a.freeze)
     try:
         result = analyze(
-            model,
-            pos,
-            kwargs={k: _kw_input(k, v) for k, v in kw.items()} or None,
-            mode=a.mode,
-            dtype=a.dtype,
-            amp=a.amp,
-            optimizer=a.optimizer,
-            freeze=a.freeze,
-            counting=a.counting,
-            name=a.target,
+            model, pos, kwargs=kwargs, mode=a.mode, counting=a.counting, name=a.target, **options
         )
     except SpecError as e:
         raise SpecError(_FLAGS.get(e.field.split("[")[0], e.field), e.value, e.allowed) from None
     from .report import model as rep
 
+    hw = rep.Hardware()
+    if device is not None:
+        from .hardware.step import step_time
+
+        hw = rep.Hardware(step=step_time(result, device, a.tf32))
+    if a.devices > 1 or a.strategy != "ddp":
+        from .hardware.distributed import distributed_step
+
+        m = result.memory
+        timelines = [t for t in (m.train_timeline, m.train_steady_timeline) if t is not None]
+        hw = rep.Hardware(
+            hw.step,
+            distributed=distributed_step(
+                timelines,
+                a.strategy,
+                a.devices,
+                m.params_bytes,
+                m.grads_bytes,
+                m.optimizer_bytes,
+                link,
+            ),
+        )
+    if a.fit and device is not None:
+        from .fit import fit_batch
+        from .hardware.distributed import sharded_peak
+
+        def measure(mem: Any) -> float:
+            if a.devices == 1 and a.strategy == "ddp":
+                return float(max(mem.peak, mem.steady_peak))
+            return max(
+                sharded_peak(t, a.strategy, a.devices)[0]
+                for t in (mem.timeline, mem.steady_timeline)
+                if t is not None
+            )
+
+        fit = fit_batch(model, pos, device.memory, kwargs=kwargs, measure=measure, **options)
+        hw = rep.Hardware(hw.step, hw.distributed, fit, device)
+
     fmt = "json" if a.json else a.format
     if fmt == "json":
-        return rep.to_json(result) + "\n"
+        return rep.to_json(result, hw=hw) + "\n"
     if fmt == "csv":
-        return rep.to_csv(result, a.depth)
+        return rep.to_csv(result, a.depth, hw=hw)
     if fmt == "markdown":
-        return rep.markdown(result, a.depth)
-    return rep.table(result, a.depth)
+        return rep.markdown(result, a.depth, hw=hw)
+    return rep.table(result, a.depth, hw=hw)
 
 
 def _kw_input(name: str, text: str) -> object:

@@ -5,16 +5,45 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ..model import LayerRow, ModelResult
 from .jsonfmt import dumps
 from .text import markdown_table, text_table
 from .units import exact, nbytes, si
 
+if TYPE_CHECKING:
+    from ..fit import FitResult
+    from ..hardware.devices import DeviceSpec
+    from ..hardware.distributed import DistributedStep
+    from ..hardware.step import StepTime
 
-def to_json(r: ModelResult, timeline: bool = False) -> str:
-    """The JSON document (every layer row, exact integers)."""
-    return dumps(r.to_dict(timeline))
+
+@dataclass(frozen=True)
+class Hardware:
+    """Optional hardware answers to show beside a model's counts."""
+
+    step: StepTime | None = None
+    distributed: DistributedStep | None = None
+    fit: FitResult | None = None
+    fit_device: DeviceSpec | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """``hardware``, ``distributed`` and ``fit`` keys (only those present)."""
+        d: dict[str, Any] = {}
+        if self.step is not None:
+            d["hardware"] = self.step.to_dict()
+        if self.distributed is not None:
+            d["distributed"] = self.distributed.to_dict()
+        if self.fit is not None and self.fit_device is not None:
+            d["fit"] = {"device": self.fit_device.name, **self.fit.to_dict()}
+        return d
+
+
+def to_json(r: ModelResult, timeline: bool = False, hw: Hardware | None = None) -> str:
+    """The JSON document (every layer row, exact integers), plus hardware answers."""
+    return dumps({**r.to_dict(timeline), **(hw.to_dict() if hw else {})})
 
 
 def _rows(r: ModelResult, depth: int | None, hide_empty: bool = False) -> list[LayerRow]:
@@ -60,7 +89,38 @@ LAYER_HEADER = [
 ]
 
 
-def _layer_cells(r: ModelResult, row: LayerRow, human: bool) -> list[str]:
+def _seconds(t: float) -> str:
+    if t >= 1:
+        return f"{t:.3g} s"
+    if t >= 1e-3:
+        return f"{t * 1e3:.3g} ms"
+    return f"{t * 1e6:.3g} µs"
+
+
+def _layer_cells(
+    r: ModelResult, row: LayerRow, human: bool, hw: Hardware | None = None
+) -> list[str]:
+    cells = _count_cells(r, row, human)
+    if hw is not None and hw.step is not None:
+        lt = next((x for x in hw.step.layers if x.name == row.name), None)
+        if lt is not None:
+            cells += [
+                _seconds(lt.forward_s),
+                _seconds(lt.backward_s) if r.mode == "train" else "",
+                lt.bound(hw.step.device, hw.step.dtype),
+            ]
+        else:
+            cells += ["", "", ""]
+    return cells
+
+
+def _header(hw: Hardware | None) -> list[str]:
+    if hw is not None and hw.step is not None:
+        return [*LAYER_HEADER, "time fwd", "time bwd", "bound"]
+    return LAYER_HEADER
+
+
+def _count_cells(r: ModelResult, row: LayerRow, human: bool) -> list[str]:
     total = _step_flops(r) or 1
     b = row.backward
     own = row.forward.flops + b.total.flops
@@ -126,20 +186,74 @@ def _unsupported_lines(r: ModelResult) -> list[str]:
     return [f"UNSUPPORTED ops (no formula; not in the totals): {ops}"]
 
 
-def table(r: ModelResult, depth: int | None = 2) -> str:
+def _hardware_lines(r: ModelResult, hw: Hardware | None) -> list[str]:
+    if hw is None:
+        return []
+    lines: list[str] = []
+    st = hw.step
+    if st is not None:
+        from ..hardware.roofline import ASSUMPTIONS
+
+        lines.append(
+            f"device    {st.device.name} ({st.device.description}): {si(st.peak, 'FLOP/s')} "
+            f"{st.dtype}, {si(st.device.bandwidth, 'B/s')}, {nbytes(st.device.memory)}"
+        )
+        step = f"roofline  forward {_seconds(st.forward_s)}"
+        if r.mode == "train":
+            step += f", backward {_seconds(st.backward_s)}"
+            if st.optimizer_s:
+                step += f", optimizer {_seconds(st.optimizer_s)}"
+            step += (
+                f"; step {_seconds(st.step_s)}, {st.samples_per_s:,.1f} samples/s, "
+                f"MFU {100 * st.mfu:.1f}% (with full recomputation: MFU "
+                f"{100 * st.mfu_recompute:.1f}%, HFU {100 * st.hfu_recompute:.1f}%)"
+            )
+        lines.append(step)
+        lines.append(f"          assumes {ASSUMPTIONS}")
+    d = hw.distributed
+    if d is not None:
+        s = d.states
+        lines.append(
+            f"sharded   {s.strategy} over {s.devices} devices: per device params "
+            f"{nbytes(s.params)}, grads {nbytes(s.grads)}, optimizer {nbytes(s.optimizer)}, "
+            f"peak {nbytes(d.peak_bytes)}; sends {nbytes(s.comm_bytes)} per step, "
+            f"{_seconds(d.comm_time)} over {d.link.name}"
+        )
+    f, dev = hw.fit, hw.fit_device
+    if f is not None and dev is not None:
+        if f.batch == 0:
+            lines.append(
+                f"fit       not even batch 1 fits {dev.name} ({nbytes(f.capacity)}): "
+                f"needs {nbytes(f.next_peak_bytes)}"
+            )
+        else:
+            lines.append(
+                f"fit       largest batch on {dev.name} ({nbytes(f.capacity)}): {f.batch} "
+                f"(peak {nbytes(f.peak_bytes)}; batch {f.batch + 1} needs "
+                f"{nbytes(f.next_peak_bytes)})"
+            )
+    return lines
+
+
+def table(r: ModelResult, depth: int | None = 2, hw: Hardware | None = None) -> str:
     """Summary lines and the per-module table to ``depth`` (``None``: every level)."""
-    rows = [_layer_cells(r, row, True) for row in _rows(r, depth, hide_empty=True)]
-    parts = [*_summary_lines(r), "", text_table(LAYER_HEADER, rows, left=(0, 1))]
+    rows = [_layer_cells(r, row, True, hw) for row in _rows(r, depth, hide_empty=True)]
+    parts = [
+        *_summary_lines(r),
+        *_hardware_lines(r, hw),
+        "",
+        text_table(_header(hw), rows, left=(0, 1)),
+    ]
     parts += ["", *_unsupported_lines(r)] if r.unsupported_ops else []
     return "\n".join(parts) + "\n"
 
 
-def markdown(r: ModelResult, depth: int | None = 2) -> str:
+def markdown(r: ModelResult, depth: int | None = 2, hw: Hardware | None = None) -> str:
     """Markdown: summary as a list, the per-module table."""
-    rows = [_layer_cells(r, row, True) for row in _rows(r, depth, hide_empty=True)]
+    rows = [_layer_cells(r, row, True, hw) for row in _rows(r, depth, hide_empty=True)]
     for cells in rows:
         cells[0] = cells[0].replace("  ", "&nbsp;&nbsp;")
-    summary = _summary_lines(r)
+    summary = _summary_lines(r) + _hardware_lines(r, hw)
     out = [
         f"### {summary[0]}",
         "",
@@ -174,11 +288,15 @@ CSV_HEADER = [
 ]
 
 
-def to_csv(r: ModelResult, depth: int | None = None) -> str:
-    """One row per module (to ``depth``), exact integers, shape as ``8x64x56x56``."""
+def to_csv(r: ModelResult, depth: int | None = None, hw: Hardware | None = None) -> str:
+    """One row per module (to ``depth``), exact integers, shape as ``8x64x56x56``; with a
+    device, also predicted seconds and bytes moved per pass."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_HEADER)
+    step = hw.step if hw is not None else None
+    times = {lt.name: lt for lt in step.layers} if step is not None else {}
+    extra = ["forward_s", "backward_s", "forward_bytes", "backward_bytes"] if step else []
+    w.writerow(CSV_HEADER + extra)
     for row in _rows(r, depth):
         b = row.backward
         f = row.forward
@@ -203,6 +321,16 @@ def to_csv(r: ModelResult, depth: int | None = None) -> str:
                 b.total.macs,
                 b.total.flops,
                 row.saved_bytes,
+                *(
+                    [
+                        times[row.name].forward_s,
+                        times[row.name].backward_s,
+                        times[row.name].forward_bytes,
+                        times[row.name].backward_bytes,
+                    ]
+                    if row.name in times
+                    else []
+                ),
             ]
         )
     return buf.getvalue()

@@ -83,7 +83,7 @@ LAYER_HEADER = [
     "params",
     "fwd FLOPs",
     "bwd ∂input",
-    "bwd ∂weight",
+    "bwd ∂params",
     "saved",
     "share",
 ]

@@ -37,6 +37,14 @@ nn.Module; this imports and runs that code.
 input (1x128:int64) and NAME= for a keyword input (mask=1x128:bool).
 """
 
+EPILOG_COMPARE = """examples:
+  convcost compare torchvision:resnet50 torchvision:convnext_tiny --input 32x3x224x224
+  convcost compare "torchvision:resnet50" "torchvision:resnet50 --amp bf16" \\
+      --input 32x3x224x224 --optimizer adamw --device h100-sxm
+  convcost compare "torchvision:vit_b_16 --input 8x3x224x224" \\
+      "torchvision:resnet50 --input 8x3x224x224" --format json
+"""
+
 # SpecError field -> the CLI flag that sets it.
 _FLAGS = {
     "input_size": "--input",
@@ -64,6 +72,8 @@ _FLAGS = {
 
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (no usage dump) and exit code 2."""
+
+    model_parser: _Parser | None = None
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
@@ -235,6 +245,24 @@ def _build_parser() -> _Parser:
         metavar="NAME",
         help="nvlink4, nvlink3, ib-ndr, ib-hdr, pcie4, pcie5 or from --devices-file",
     )
+    sw = m.add_argument_group("sweeps (one row per setting)")
+    sw.add_argument("--batch", default=None, metavar="B1,B2,…",
+                    help="replace the batch (first dimension of every input), e.g. 1,8,64")
+    sw.add_argument("--resolution", default=None, metavar="R1,R2,…",
+                    help="replace the spatial size of image inputs (the last two dimensions of "
+                    "4-D and larger inputs, the last of 3-D ones), e.g. 224,384,512")
+    cmp = sub.add_parser(
+        "compare",
+        help="several models or configurations side by side",
+        description="Analyse several models or configurations and show their headline numbers "
+        "side by side. Each ENTRY is a model TARGET, optionally with its own `convcost model` "
+        "options in the same quoted string; options after the entries apply to every entry "
+        "(an entry's own options win; an entry with its own --input ignores the shared ones).",
+        epilog=EPILOG_COMPARE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cmp.add_argument("entries", nargs="+", metavar="ENTRY")
+    p.model_parser = m
     d = sub.add_parser(
         "devices",
         help="list the accelerator presets (and devices from a TOML file)",
@@ -334,25 +362,30 @@ def _hardware_options(a: argparse.Namespace) -> tuple[Any, Any]:
     return device, get_interconnect(a.interconnect, links)
 
 
-def _run_model(a: argparse.Namespace) -> str:
-    if a.depth < 0:
-        raise SpecError("--depth", a.depth, "must be 0 or more")
-    pos, kw = _split_inputs(a.input)
-    device, link = _hardware_options(a)
-    from .model import analyze
-    from .targets import load_target
+def _renderer(stream: Any) -> Any:
+    """rich tables on a terminal, plain aligned text otherwise (files, pipes, tests)."""
+    from .report.text import text_table
 
-    model = load_target(a.target)
-    kwargs = {k: _kw_input(k, v) for k, v in kw.items()} or None
-    options: dict[str, Any] = dict(dtype=a.dtype, amp=a.amp, optimizer=a.optimizer, freeze=a.freeze)
-    try:
-        result = analyze(
-            model, pos, kwargs=kwargs, mode=a.mode, counting=a.counting, name=a.target, **options
-        )
-    except SpecError as e:
-        raise SpecError(_FLAGS.get(e.field.split("[")[0], e.field), e.value, e.allowed) from None
+    if hasattr(stream, "isatty") and stream.isatty():
+        from .report.terminal import rich_table
+
+        return rich_table
+    return text_table
+
+
+def _analyze_one(a: argparse.Namespace, model: Any, pos: list[str], kwargs: Any,
+                 device: Any, link: Any, fit: bool) -> tuple[Any, Any]:
+    """One analysis with the hardware answers the flags ask for: (ModelResult, Hardware)."""
+    from .model import analyze
     from .report import model as rep
 
+    options: dict[str, Any] = dict(dtype=a.dtype, amp=a.amp, optimizer=a.optimizer,
+                                   freeze=a.freeze)
+    try:
+        result = analyze(model, pos, kwargs=kwargs, mode=a.mode, counting=a.counting,
+                         name=a.target, **options)
+    except SpecError as e:
+        raise SpecError(_FLAGS.get(e.field.split("[")[0], e.field), e.value, e.allowed) from None
     hw = rep.Hardware()
     if device is not None:
         from .hardware.step import step_time
@@ -363,42 +396,180 @@ def _run_model(a: argparse.Namespace) -> str:
 
         m = result.memory
         timelines = [t for t in (m.train_timeline, m.train_steady_timeline) if t is not None]
-        hw = rep.Hardware(
-            hw.step,
-            distributed=distributed_step(
-                timelines,
-                a.strategy,
-                a.devices,
-                m.params_bytes,
-                m.grads_bytes,
-                m.optimizer_bytes,
-                link,
-            ),
-        )
-    if a.fit and device is not None:
+        hw = rep.Hardware(hw.step, distributed=distributed_step(
+            timelines, a.strategy, a.devices, m.params_bytes, m.grads_bytes,
+            m.optimizer_bytes, link))
+    if fit and device is not None:
         from .fit import fit_batch
         from .hardware.distributed import sharded_peak
 
         def measure(mem: Any) -> float:
             if a.devices == 1 and a.strategy == "ddp":
                 return float(max(mem.peak, mem.steady_peak))
-            return max(
-                sharded_peak(t, a.strategy, a.devices)[0]
-                for t in (mem.timeline, mem.steady_timeline)
-                if t is not None
-            )
+            return max(sharded_peak(t, a.strategy, a.devices)[0]
+                       for t in (mem.timeline, mem.steady_timeline) if t is not None)
 
-        fit = fit_batch(model, pos, device.memory, kwargs=kwargs, measure=measure, **options)
-        hw = rep.Hardware(hw.step, hw.distributed, fit, device)
+        found = fit_batch(model, pos, device.memory, kwargs=kwargs, measure=measure, **options)
+        hw = rep.Hardware(hw.step, hw.distributed, found, device)
+    return result, hw
 
+
+def _int_list(flag: str, text: str | None) -> list[int]:
+    if text is None:
+        return []
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise SpecError(flag, text, "write a comma-separated list of integers, e.g. 1,8,64") \
+            from None
+    if not values or any(v < 1 for v in values):
+        raise SpecError(flag, text, "every value must be an integer ≥ 1")
+    return values
+
+
+def _resized(shape: str, batch: int | None, res: int | None) -> str:
+    """``shape`` (``NxCxHxW[:dtype]``) with its batch and/or spatial size replaced."""
+    dims_text, colon, dt = shape.partition(":")
+    try:
+        dims = [int(d) for d in dims_text.lower().split("x")]
+    except ValueError:
+        raise SpecError("--input", shape, "write a shape like 8x3x224x224") from None
+    if batch is not None:
+        dims[0] = batch
+    if res is not None:
+        if len(dims) < 3:
+            raise SpecError("--resolution", res, f"needs inputs with spatial dimensions; "
+                            f"{shape} has none")
+        spatial = 2 if len(dims) >= 4 else 1
+        dims[-spatial:] = [res] * spatial
+    return "x".join(map(str, dims)) + (colon + dt if colon else "")
+
+
+def _run_model(a: argparse.Namespace) -> str:
+    if a.depth < 0:
+        raise SpecError("--depth", a.depth, "must be 0 or more")
+    pos, kw = _split_inputs(a.input)
+    device, link = _hardware_options(a)
+    batches = _int_list("--batch", a.batch)
+    resolutions = _int_list("--resolution", a.resolution)
+    if (batches or resolutions) and a.fit:
+        raise SpecError("--fit", True, "cannot be combined with a --batch/--resolution sweep")
+    from .targets import load_target
+
+    model = load_target(a.target)
     fmt = "json" if a.json else a.format
+    from .report import model as rep
+
+    if batches or resolutions:
+        return _run_sweep(a, model, pos, kw, device, link, batches, resolutions, fmt)
+    kwargs = {k: _kw_input(k, v) for k, v in kw.items()} or None
+    result, hw = _analyze_one(a, model, pos, kwargs, device, link, a.fit)
     if fmt == "json":
         return rep.to_json(result, hw=hw) + "\n"
     if fmt == "csv":
         return rep.to_csv(result, a.depth, hw=hw)
     if fmt == "markdown":
         return rep.markdown(result, a.depth, hw=hw)
-    return rep.table(result, a.depth, hw=hw)
+    return rep.table(result, a.depth, hw=hw, render=_renderer(sys.stdout))
+
+
+def _progress(total: int, label: str) -> Any:
+    """A transient progress bar on stderr when it is a terminal; a no-op otherwise."""
+    from contextlib import nullcontext
+
+    if not sys.stderr.isatty():
+        return nullcontext(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    console=Console(file=sys.stderr), transient=True)
+
+
+def _run_sweep(a: argparse.Namespace, model: Any, pos: list[str], kw: dict[str, str],
+               device: Any, link: Any, batches: list[int], resolutions: list[int],
+               fmt: str) -> str:
+    from .report import study
+
+    bs: list[int | None] = list(batches) or [None]
+    rs: list[int | None] = list(resolutions) or [None]
+    settings = [(b, r) for b in bs for r in rs]
+    rows = []
+    with _progress(len(settings), "sweep") as progress:
+        task = progress.add_task("analysing", total=len(settings)) if progress else None
+        for b, res in settings:
+            p = [_resized(x, b, res) for x in pos]
+            k = {n: _kw_input(n, _resized(v, b, None)) for n, v in kw.items()} or None
+            result, hw = _analyze_one(a, model, p, k, device, link, False)
+            rows.append(study.SweepRow(b, res, result, hw))
+            if progress is not None:
+                progress.advance(task)
+    if fmt == "json":
+        return study.sweep_json(rows) + "\n"
+    if fmt == "csv":
+        return study.sweep_csv(rows)
+    if fmt == "markdown":
+        return study.sweep_markdown(rows)
+    return study.sweep_table(rows, render=_renderer(sys.stdout))
+
+
+def _run_compare(entries: list[str], common: list[str], model_parser: _Parser) -> str:
+    import shlex
+
+    from .report import study
+
+    if len(entries) < 2:
+        raise SpecError("ENTRY", entries, "give at least two entries to compare")
+    parsed = []
+    for e in entries:
+        try:
+            tokens = shlex.split(e)
+        except ValueError as exc:
+            raise SpecError("ENTRY", e, f"cannot be split into arguments ({exc})") from None
+        if not tokens:
+            raise SpecError("ENTRY", e, "is empty")
+        shared = common
+        if "--input" in tokens[1:]:  # the entry's own inputs replace the shared ones
+            shared = _without_inputs(common)
+        a = model_parser.parse_args([tokens[0], *shared, *tokens[1:]])
+        if a.fit or a.batch or a.resolution:
+            raise SpecError("ENTRY", e, "--fit, --batch and --resolution do not apply to compare")
+        parsed.append((e, a))
+    results = []
+    with _progress(len(parsed), "compare") as progress:
+        task = progress.add_task("analysing", total=len(parsed)) if progress else None
+        for label, a in parsed:
+            pos, kw = _split_inputs(a.input)
+            device, link = _hardware_options(a)
+            from .targets import load_target
+
+            model = load_target(a.target)
+            kwargs = {k: _kw_input(k, v) for k, v in kw.items()} or None
+            result, hw = _analyze_one(a, model, pos, kwargs, device, link, False)
+            results.append(study.CompareEntry(label, result, hw))
+            if progress is not None:
+                progress.advance(task)
+    a0 = parsed[0][1]
+    fmt = "json" if a0.json else a0.format
+    if fmt == "json":
+        return study.compare_json(results) + "\n"
+    if fmt == "csv":
+        return study.compare_csv(results)
+    if fmt == "markdown":
+        return study.compare_markdown(results)
+    return study.compare_table(results, render=_renderer(sys.stdout))
+
+
+def _without_inputs(tokens: list[str]) -> list[str]:
+    out, skip = [], False
+    for t in tokens:
+        if skip:
+            skip = False
+        elif t == "--input":
+            skip = True
+        elif not t.startswith("--input="):
+            out.append(t)
+    return out
 
 
 def _kw_input(name: str, text: str) -> object:
@@ -455,12 +626,17 @@ def _run_conv(a: argparse.Namespace) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``convcost`` command. Returns the exit code."""
     parser = _build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "compare":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         if args.command == "conv":
             out = _run_conv(args)
         elif args.command == "model":
             out = _run_model(args)
+        elif args.command == "compare":
+            assert parser.model_parser is not None  # set by _build_parser
+            out = _run_compare(args.entries, extra, parser.model_parser)
         elif args.command == "devices":
             out = _run_devices(args)
         elif args.command == "calibrate":

@@ -91,6 +91,17 @@ class ConvResult:
         """``(N, C_out, *spatial_out)``."""
         return self.spec.output_shape
 
+    def to_pandas(self) -> Any:
+        """mults/adds/FLOPs per computation as a pandas DataFrame (needs pandas)."""
+        from .report.notebook import conv_frame
+
+        return conv_frame(self)
+
+    def _repr_html_(self) -> str:
+        from .report.notebook import conv_fragment
+
+        return conv_fragment(self)
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of ``convcost conv --json``."""
         return {

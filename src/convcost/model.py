@@ -231,6 +231,17 @@ class ModelResult:
     decomposed_ops: tuple[tuple[str, int], ...] = ()
     ops: tuple[OpRow, ...] = field(default=(), repr=False, compare=False)
 
+    def to_pandas(self) -> Any:
+        """The per-module rows as a pandas DataFrame indexed by module path (needs pandas)."""
+        from .report.notebook import model_frame
+
+        return model_frame(self)
+
+    def _repr_html_(self) -> str:
+        from .report.notebook import model_fragment
+
+        return model_fragment(self)
+
     def layer(self, name: str) -> LayerRow:
         """The row called ``name`` (KeyError when there is none)."""
         for row in self.layers:

@@ -9,7 +9,7 @@ from ..expr import Term
 from ..layer import ConvResult
 from .explain_text import INTROS, TERMS, TITLES, WORDS
 from .jsonfmt import dumps
-from .text import display_width, markdown_table, text_table
+from .text import TableRenderer, display_width, markdown_table, text_table
 from .units import exact, nbytes, si
 
 
@@ -100,7 +100,13 @@ def _memory_rows(r: ConvResult, lang: str) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def summary(r: ConvResult, fmt: str = "table", lang: str = "en", header: bool = True) -> str:
+def summary(
+    r: ConvResult,
+    fmt: str = "table",
+    lang: str = "en",
+    header: bool = True,
+    render: TableRenderer = text_table,
+) -> str:
     """The result as an aligned text table (``fmt="table"``) or Markdown tables."""
     w = WORDS[lang]
     head = _header(r, lang)
@@ -124,7 +130,14 @@ def summary(r: ConvResult, fmt: str = "table", lang: str = "en", header: bool = 
     top = head if header else []
     return (
         "\n".join(
-            [*top, f"{out_shape}; {macs}", "", text_table(ch, crow), "", text_table(mh, mrow)]
+            [
+                *top,
+                f"{out_shape}; {macs}",
+                "",
+                render(ch, crow, "", (0,)),
+                "",
+                render(mh, mrow, "", (0,)),
+            ]
         )
         + "\n"
     )

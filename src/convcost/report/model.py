@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..model import LayerRow, ModelResult
 from .jsonfmt import dumps
-from .text import markdown_table, text_table
+from .text import TableRenderer, markdown_table, text_table
 from .units import exact, nbytes, si
 
 if TYPE_CHECKING:
@@ -235,14 +235,19 @@ def _hardware_lines(r: ModelResult, hw: Hardware | None) -> list[str]:
     return lines
 
 
-def table(r: ModelResult, depth: int | None = 2, hw: Hardware | None = None) -> str:
+def table(
+    r: ModelResult,
+    depth: int | None = 2,
+    hw: Hardware | None = None,
+    render: TableRenderer = text_table,
+) -> str:
     """Summary lines and the per-module table to ``depth`` (``None``: every level)."""
     rows = [_layer_cells(r, row, True, hw) for row in _rows(r, depth, hide_empty=True)]
     parts = [
         *_summary_lines(r),
         *_hardware_lines(r, hw),
         "",
-        text_table(_header(hw), rows, left=(0, 1)),
+        render(_header(hw), rows, "", (0, 1)),
     ]
     parts += ["", *_unsupported_lines(r)] if r.unsupported_ops else []
     return "\n".join(parts) + "\n"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from unicodedata import east_asian_width
+
+#: ``(header, rows, indent, left-aligned columns) -> str``: plain text or a terminal renderer.
+TableRenderer = Callable[[Sequence[str], Sequence[Sequence[str]], str, Sequence[int]], str]
 
 
 def display_width(s: str) -> int:

@@ -1,0 +1,148 @@
+"""Sweeps, comparisons, terminal tables and notebook views."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from convcost.cli import main
+
+R18 = ["model", "torchvision:resnet18", "--input", "2x3x64x64"]
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        code = main(args)
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_sweep_rows_equal_single_analyses(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run([*R18, "--batch", "1,4", "--resolution", "64,96", "--json"], capsys)
+    assert code == 0, err
+    sweep = json.loads(out)["sweep"]
+    assert [(s["batch"], s["resolution"]) for s in sweep] == [(1, 64), (1, 96), (4, 64),
+                                                               (4, 96)]
+    for s in sweep:
+        b, res = s["batch"], s["resolution"]
+        _, single, _ = run(["model", "torchvision:resnet18", "--input", f"{b}x3x{res}x{res}",
+                            "--json"], capsys)
+        d = json.loads(single)
+        assert s["totals"] == d["totals"] and s["memory"] == d["memory"]
+        assert s["inputs"][0]["shape"] == [b, 3, res, res]
+    # MACs are linear in the batch for a fixed resolution (FLOPs are affine: batch-norm
+    # statistics have per-channel terms that do not grow with the batch)
+    assert sweep[2]["totals"]["forward"]["macs"] == 4 * sweep[0]["totals"]["forward"]["macs"]
+
+
+def test_sweep_table_one_row_per_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run([*R18, "--batch", "1,2,3"], capsys)
+    assert code == 0
+    rows = [line for line in out.splitlines() if line[:1].isdigit()]
+    assert [r.split()[0] for r in rows] == ["1", "2", "3"]
+    code, out, _ = run([*R18, "--resolution", "64,96", "--format", "csv"], capsys)
+    assert [r["resolution"] for r in csv.DictReader(io.StringIO(out))] == ["64", "96"]
+    code, out, _ = run([*R18, "--batch", "2", "--format", "markdown"], capsys)
+    assert out.startswith("| batch |")
+
+
+@pytest.mark.parametrize(("args", "flag"), [
+    (["--batch", "0"], "--batch"),
+    (["--batch", "1,x"], "--batch"),
+    (["--resolution", "-3"], "--resolution"),
+    (["--batch", "2", "--fit", "--device", "h100-sxm"], "--fit"),
+])
+def test_sweep_bad_input(args: list[str], flag: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = run([*R18, *args], capsys)
+    assert code == 2 and flag in err and len(err.strip().splitlines()) == 1
+
+
+def test_resolution_needs_spatial_input(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["model", "cli_models:unsupported", "--input", "4x8", "--resolution",
+                        "16"], capsys)
+    assert code == 2 and "--resolution" in err
+
+
+def test_compare_two_entries(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["compare", "torchvision:resnet18", "torchvision:resnet18 --amp bf16",
+                          "--input", "2x3x64x64", "--json"], capsys)
+    assert code == 0, err
+    a, b = json.loads(out)["compare"]
+    assert a["label"] == "torchvision:resnet18" and b["amp"] == "bfloat16"
+    assert a["totals"] == b["totals"]  # autocast changes dtypes, not the arithmetic
+    assert a["memory"]["params_bytes"] == b["memory"]["params_bytes"]  # fp32 master weights
+    code, out, _ = run(["compare", "torchvision:resnet18", "torchvision:mobilenet_v2",
+                        "--input", "2x3x64x64"], capsys)
+    assert code == 0 and "B / A" in out and "A: torchvision:resnet18" in out
+
+
+def test_compare_entry_inputs_override_shared(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["compare", "torchvision:resnet18 --input 4x3x64x64",
+                          "torchvision:resnet18", "--input", "2x3x64x64", "--format", "csv"],
+                         capsys)
+    assert code == 0, err
+    rows = {r["metric"]: r for r in csv.DictReader(io.StringIO(out))}
+    fwd = rows["forward MACs"]
+    a, b = (int(v) for k, v in fwd.items() if k not in ("metric", "B / A"))
+    assert a == 2 * b
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["compare", "torchvision:resnet18", "--input", "2x3x64x64"], "ENTRY"),
+    (["compare", "torchvision:resnet18", "'unclosed", "--input", "2x3x64x64"], "ENTRY"),
+    (["compare", "torchvision:resnet18", "torchvision:nope", "--input", "2x3x64x64"], "TARGET"),
+    (["compare", "torchvision:resnet18", "torchvision:resnet18 --fit", "--input", "2x3x64x64",
+      "--device", "h100-sxm"], "ENTRY"),
+])
+def test_compare_bad_input(args: list[str], needle: str,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = run(args, capsys)
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_unknown_flag_outside_compare(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run([*LAYER_ARGS, "--bogus"], capsys)
+    assert code == 2 and "--bogus" in err
+
+
+LAYER_ARGS = ["conv", "--input", "3x8x8", "--out-channels", "4", "--kernel", "3"]
+
+
+def test_rich_table_has_colour_and_same_cells() -> None:
+    from convcost.report.terminal import rich_table
+    from convcost.report.text import text_table
+
+    header, rows = ["name", "value", "bound"], [["a", "1.00 G", "compute"], ["b", "2", "memory"]]
+    coloured = rich_table(header, rows, "", (0,))
+    plain = text_table(header, rows, "", (0,))
+    assert "\x1b[" in coloured and "\x1b[" not in plain
+    for cell in ("1.00 G", "compute", "memory"):
+        assert cell in coloured and cell in plain
+
+
+def test_piped_output_has_no_colour(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run([*R18, "--depth", "1"], capsys)
+    assert code == 0 and "\x1b[" not in out
+
+
+def test_notebook_views() -> None:
+    import torchvision
+
+    import convcost
+
+    r = convcost.analyze(torchvision.models.resnet18(weights=None), (2, 3, 64, 64))
+    df = r.to_pandas()
+    assert df.loc["conv1", "forward_macs"] == r.layer("conv1").forward.macs
+    assert df.loc["", "forward_flops"] == r.totals.forward.flops
+    html = r._repr_html_()
+    assert html.startswith("<div") and "<table" in html and "layer1" in html
+    c = convcost.conv_cost(in_channels=3, out_channels=8, input_size=(8, 8), kernel=3)
+    cdf = c.to_pandas()
+    assert cdf.loc["forward", "mults"] == c.forward.mults
+    assert cdf.loc["backward", "flops"] == c.backward.total.flops
+    assert "<table" in c._repr_html_()

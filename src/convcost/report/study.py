@@ -91,7 +91,9 @@ def sweep_table(rows: list[SweepRow], render: TableRenderer = text_table) -> str
     """One row per setting, units humanised."""
     header, body = _sweep_cells(rows, True)
     r0 = rows[0].result
-    title = f"convcost sweep: {r0.model} — {r0.mode}, dtype {r0.dtype}, counting {r0.counting}"
+    amp = f", amp {r0.amp}" if r0.amp else ""
+    title = (f"convcost sweep: {r0.model} — {r0.mode}, dtype {r0.dtype}{amp}, optimizer "
+             f"{r0.optimizer}, counting {r0.counting}")
     return title + "\n\n" + render(header, body, "", (0,)) + "\n"
 
 

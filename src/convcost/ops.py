@@ -146,6 +146,13 @@ PARTIAL_READS: dict[str, tuple[int, str]] = {
 }
 
 
+#: Ops that use only the shape and dtype of their tensor arguments (they read no data).
+SHAPE_ONLY: frozenset[str] = frozenset({
+    "zeros_like", "ones_like", "empty_like", "full_like", "rand_like", "randn_like",
+    "randint_like", "new_zeros", "new_ones", "new_empty", "new_full", "new_empty_strided",
+})
+
+
 def nbytes(t: TensorMeta) -> int:
     """Bytes of ``t`` (dtype sizes from :data:`ELEMENT_BYTES`; unknown dtypes count 4)."""
     return t.numel * ELEMENT_BYTES.get(t.dtype, 4)
@@ -163,6 +170,8 @@ def traffic(call: OpCall) -> tuple[int, int]:
     if call.name in ZERO_COST or base in ZERO_COST:
         return 0, 0
     written = sum(nbytes(o) for o in call.outputs if o is not None)
+    if base in SHAPE_ONLY:
+        return 0, written
     partial = PARTIAL_READS.get(base)
     read = 0
     items = list(call.args) + [v for _, v in call.kwargs]

@@ -9,6 +9,8 @@ then falls back to the fp32 rate and says so.
 
 from __future__ import annotations
 
+import json
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -270,7 +272,8 @@ def load_hardware(path: str | Path) -> tuple[dict[str, DeviceSpec], dict[str, An
 
 def _parse_device(name: str, t: Any, where: str) -> DeviceSpec:
     def num(key: str, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not math.isfinite(value) or value <= 0):
             raise SpecError(f"{where}: device.{name}.{key}", value, "must be a positive number")
         return float(value)
 
@@ -302,20 +305,27 @@ def _parse_device(name: str, t: Any, where: str) -> DeviceSpec:
     )
 
 
+def _q(text: str) -> str:
+    """A TOML basic string (JSON's escapes are valid TOML)."""
+    return json.dumps(text)
+
+
 def device_to_toml(d: DeviceSpec) -> str:
-    """One ``[device.NAME]`` table in the format :func:`load_devices` reads."""
+    """One ``[device.NAME]`` table in the format :func:`load_devices` reads (the name and all
+    strings quoted, so any name or description round-trips)."""
+    key = f"device.{_q(d.name)}"
     lines = [
-        f"[device.{d.name}]",
-        f'description = "{d.description}"',
-        f"bandwidth_gbps = {d.bandwidth / GB:.6g}",
-        f"memory_gb = {d.memory / GB:.6g}",
+        f"[{key}]",
+        f"description = {_q(d.description)}",
+        f"bandwidth_gbps = {d.bandwidth / GB!r}",
+        f"memory_gb = {d.memory / GB!r}",
         "",
-        f"[device.{d.name}.peak_tflops]",
+        f"[{key}.peak_tflops]",
     ]
-    lines += [f"{k} = {v / T:.6g}" for k, v in d.peak.items()]
+    lines += [f"{k} = {v / T!r}" for k, v in d.peak.items()]
     if d.sources:
-        lines += ["", f"[device.{d.name}.sources]"]
-        lines += [f'"{k}" = "{v}"' for k, v in d.sources.items()]
+        lines += ["", f"[{key}.sources]"]
+        lines += [f"{_q(k)} = {_q(v)}" for k, v in d.sources.items()]
     return "\n".join(lines) + "\n"
 
 

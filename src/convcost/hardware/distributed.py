@@ -24,6 +24,7 @@ Communication (bytes each device sends per step, ring collectives):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..errors import SpecError
@@ -177,6 +178,8 @@ def sharded_peak(timeline: Timeline, strategy: str, devices: int) -> tuple[float
     """
     if strategy not in STRATEGIES:
         raise SpecError("--strategy", strategy, f"allowed: {', '.join(STRATEGIES)}")
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+        raise SpecError("--devices", devices, "must be a whole number ≥ 1")
     shard_set = SHARDED[strategy]
     weights = [1 / devices if c in shard_set else 1.0 for c in CATEGORIES]
     best, best_row = 0.0, None
@@ -197,23 +200,25 @@ def load_interconnects(data: dict[str, object], where: str) -> dict[str, Interco
     for name, t in tables.items():
         if not isinstance(t, dict):
             raise SpecError(f"{where}: interconnect.{name}", t, "must be a table")
-        bw, lat = t.get("bandwidth_gbps"), t.get("latency_us", 5)
-        for key, v in (("bandwidth_gbps", bw), ("latency_us", lat)):
+        values: dict[str, float] = {}
+        for key, v in (("bandwidth_gbps", t.get("bandwidth_gbps")),
+                       ("latency_us", t.get("latency_us", 5))):
             if (
                 isinstance(v, bool)
                 or not isinstance(v, (int, float))
+                or not math.isfinite(v)
                 or v < 0
                 or (key == "bandwidth_gbps" and v == 0)
             ):
                 raise SpecError(
                     f"{where}: interconnect.{name}.{key}", v, "must be a positive number"
                 )
-        assert isinstance(bw, (int, float)) and isinstance(lat, (int, float))
+            values[key] = float(v)
         out[name] = Interconnect(
             name,
             str(t.get("description", name)),
-            float(bw) * 1e9,
-            float(lat) * 1e-6,
+            values["bandwidth_gbps"] * 1e9,
+            values["latency_us"] * 1e-6,
             str(t.get("source", where)),
         )
     return out

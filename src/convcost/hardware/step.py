@@ -42,12 +42,12 @@ class LayerTime:
         b = self.forward_bytes + self.backward_bytes
         return (self.forward_flops + self.backward_flops) / b if b else float("inf")
 
-    def bound(self, device: DeviceSpec, dtype: str) -> str:
+    def bound(self, device: DeviceSpec, dtype: str, tf32: bool = False) -> str:
         """``compute`` or ``memory`` for the layer as a whole."""
         r = Roofline(
             self.forward_flops + self.backward_flops,
             self.forward_bytes + self.backward_bytes,
-            device.peak_for(dtype)[0],
+            device.peak_for(dtype, tf32)[0],
             device.bandwidth,
         )
         return r.bound
@@ -67,6 +67,7 @@ class StepTime:
     optimizer_s: float
     model_flops: int
     forward_flops: int
+    tf32: bool = False
 
     @property
     def step_s(self) -> float:
@@ -80,8 +81,8 @@ class StepTime:
 
     @property
     def peak(self) -> float:
-        """Peak FLOP/s of the model's dtype on the device."""
-        return self.device.peak_for(self.dtype)[0]
+        """Peak FLOP/s of the model's dtype on the device (TF32 when enabled for fp32)."""
+        return self.device.peak_for(self.dtype, self.tf32)[0]
 
     @property
     def mfu(self) -> float:
@@ -124,7 +125,7 @@ class StepTime:
                     "forward_bytes": lt.forward_bytes,
                     "backward_bytes": lt.backward_bytes,
                     "intensity": lt.intensity if lt.intensity != float("inf") else None,
-                    "bound": lt.bound(self.device, self.dtype),
+                    "bound": lt.bound(self.device, self.dtype, self.tf32),
                 }
                 for lt in self.layers
             },
@@ -177,4 +178,5 @@ def step_time(result: ModelResult, device: DeviceSpec, tf32: bool = False) -> St
         optimizer_s=phase_s["optimizer"],
         model_flops=fwd + result.totals.backward.total.flops,
         forward_flops=fwd,
+        tf32=tf32,
     )

@@ -107,7 +107,7 @@ def _layer_cells(
             cells += [
                 _seconds(lt.forward_s),
                 _seconds(lt.backward_s) if r.mode == "train" else "",
-                lt.bound(hw.step.device, hw.step.dtype),
+                lt.bound(hw.step.device, hw.step.dtype, hw.step.tf32),
             ]
         else:
             cells += ["", "", ""]
@@ -264,7 +264,7 @@ def markdown(r: ModelResult, depth: int | None = 2, hw: Hardware | None = None) 
         "",
         *[f"- {s}" for s in summary[1:]],
         "",
-        markdown_table(LAYER_HEADER, rows),
+        markdown_table(_header(hw), rows),
     ]
     out += ["", *(f"**{s}**" for s in _unsupported_lines(r))] if r.unsupported_ops else []
     return "\n".join(out) + "\n"

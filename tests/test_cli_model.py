@@ -170,3 +170,25 @@ def test_timm_target(capsys: pytest.CaptureFixture[str]) -> None:
     assert d["totals"]["params"] == 11_689_512  # same architecture as torchvision's resnet18
     code, out, err = run(["model", "timm:not_a_model", "--input", "1x3x32x32"], capsys)
     assert code == 2 and "TARGET" in err
+
+
+def test_json_ops_and_timeline(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run([*R18, "--json", "--ops", "--timeline", "--device", "h100-sxm"], capsys)
+    assert code == 0, err
+    d = json.loads(out)
+    ops = d["ops"]
+    # every counted op is listed once: their FLOPs add up to the phase totals
+    assert sum(o["flops"] for o in ops if o["phase"] == "forward") == \
+        d["totals"]["forward"]["flops"]
+    assert sum(o["flops"] for o in ops if o["phase"] == "backward") == \
+        d["totals"]["backward"]["flops"]
+    conv = ops[0]
+    assert conv["op"] == "convolution.default" and conv["module"] == "conv1"
+    # bytes: input 2·3·64·64 + weight 64·3·7·7 floats read, output 2·64·32·32 written
+    assert conv["bytes_read"] == (2 * 3 * 64 * 64 + 64 * 3 * 7 * 7) * 4
+    assert conv["bytes_written"] == 2 * 64 * 32 * 32 * 4
+    assert conv["time_s"] == max(conv["flops"] / 67e12, (conv["bytes_read"]
+                                                          + conv["bytes_written"]) / 3.35e12)
+    tl = d["memory"]["timeline"]["train"]
+    assert len(tl["rows"]) == len(tl["labels"]) and max(map(sum, tl["rows"])) == \
+        d["memory"]["peak_train_bytes"]

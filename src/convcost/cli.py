@@ -245,6 +245,10 @@ def _build_parser() -> _Parser:
         metavar="NAME",
         help="nvlink4, nvlink3, ib-ndr, ib-hdr, pcie4, pcie5 or from --devices-file",
     )
+    m.add_argument("--ops", action="store_true",
+                   help="JSON: add every counted op (cost, bytes, and roofline with --device)")
+    m.add_argument("--timeline", action="store_true",
+                   help="JSON: add the live-bytes timelines (per op, by category)")
     sw = m.add_argument_group("sweeps (one row per setting)")
     sw.add_argument("--batch", default=None, metavar="B1,B2,…",
                     help="replace the batch (first dimension of every input), e.g. 1,8,64")
@@ -465,7 +469,7 @@ def _run_model(a: argparse.Namespace) -> str:
     kwargs = {k: _kw_input(k, v) for k, v in kw.items()} or None
     result, hw = _analyze_one(a, model, pos, kwargs, device, link, a.fit)
     if fmt == "json":
-        return rep.to_json(result, hw=hw) + "\n"
+        return rep.to_json(result, timeline=a.timeline, hw=hw, ops=a.ops) + "\n"
     if fmt == "csv":
         return rep.to_csv(result, a.depth, hw=hw)
     if fmt == "markdown":

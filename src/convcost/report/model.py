@@ -41,9 +41,32 @@ class Hardware:
         return d
 
 
-def to_json(r: ModelResult, timeline: bool = False, hw: Hardware | None = None) -> str:
-    """The JSON document (every layer row, exact integers), plus hardware answers."""
-    return dumps({**r.to_dict(timeline), **(hw.to_dict() if hw else {})})
+def to_json(r: ModelResult, timeline: bool = False, hw: Hardware | None = None,
+            ops: bool = False) -> str:
+    """The JSON document (every layer row, exact integers), plus hardware answers; ``ops``
+    adds every counted op (with its roofline when a device is given); ``timeline`` the
+    live-bytes timelines."""
+    d = {**r.to_dict(timeline), **(hw.to_dict() if hw else {})}
+    if ops:
+        d["ops"] = op_rows(r, hw)
+    return dumps(d)
+
+
+def op_rows(r: ModelResult, hw: Hardware | None = None) -> list[dict[str, Any]]:
+    """Every counted op: cost, bytes read/written, and intensity/attainable/time/bound on
+    the device when one is given."""
+    rows = []
+    step = hw.step if hw is not None else None
+    roofs = dict((id(o), rf) for o, rf in step.ops) if step is not None else {}
+    for o in r.ops:
+        d = o.to_dict()
+        rf = roofs.get(id(o))
+        if rf is not None:
+            d.update(intensity=None if rf.bytes == 0 else rf.intensity,
+                     attainable_flops=rf.attainable if rf.bytes else rf.peak,
+                     time_s=rf.time, bound=rf.bound)
+        rows.append(d)
+    return rows
 
 
 def _rows(r: ModelResult, depth: int | None, hide_empty: bool = False) -> list[LayerRow]:

@@ -14,6 +14,7 @@ import pytest
 import torchvision
 from torch import nn
 
+from cli_run import run
 from convcost.cli import main
 from convcost.hardware.devices import PRESETS, load_devices
 from convcost.hardware.roofline import ASSUMPTIONS
@@ -33,15 +34,6 @@ def small_cnn() -> nn.Module:
         nn.Flatten(),
         nn.Linear(8, 10),
     )
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(args)
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def run_json(args: list[str]) -> dict[str, Any]:

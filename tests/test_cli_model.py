@@ -8,18 +8,10 @@ import json
 
 import pytest
 
+from cli_run import run
 from convcost.cli import main
 
 R18 = ["model", "torchvision:resnet18", "--input", "2x3x64x64"]
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(args)
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

@@ -8,18 +8,9 @@ import json
 
 import pytest
 
-from convcost.cli import main
+from cli_run import run
 
 R18 = ["model", "torchvision:resnet18", "--input", "2x3x64x64"]
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        code = main(args)
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_sweep_rows_equal_single_analyses(capsys: pytest.CaptureFixture[str]) -> None:

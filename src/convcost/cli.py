@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TypeVar
 
 from .errors import ConvCostError, SpecError
 
@@ -477,17 +477,26 @@ def _run_model(a: argparse.Namespace) -> str:
     return rep.table(result, a.depth, hw=hw, render=_renderer(sys.stdout))
 
 
-def _progress(total: int, label: str) -> Any:
-    """A transient progress bar on stderr when it is a terminal; a no-op otherwise."""
-    from contextlib import nullcontext
+T = TypeVar("T")
+R = TypeVar("R")
 
+
+def _each(items: Sequence[T], work: Callable[[T], R]) -> list[R]:
+    """``work`` on every item, with a transient progress bar on stderr when it is a
+    terminal (nothing otherwise)."""
     if not sys.stderr.isatty():
-        return nullcontext(None)
+        return [work(x) for x in items]
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    console=Console(file=sys.stderr), transient=True)
+    out = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=Console(file=sys.stderr), transient=True) as progress:
+        task = progress.add_task("analysing", total=len(items))
+        for x in items:
+            out.append(work(x))
+            progress.advance(task)
+    return out
 
 
 def _run_sweep(a: argparse.Namespace, model: Any, pos: list[str], kw: dict[str, str],
@@ -498,16 +507,15 @@ def _run_sweep(a: argparse.Namespace, model: Any, pos: list[str], kw: dict[str, 
     bs: list[int | None] = list(batches) or [None]
     rs: list[int | None] = list(resolutions) or [None]
     settings = [(b, r) for b in bs for r in rs]
-    rows = []
-    with _progress(len(settings), "sweep") as progress:
-        task = progress.add_task("analysing", total=len(settings)) if progress else None
-        for b, res in settings:
-            p = [_resized(x, b, res) for x in pos]
-            k = {n: _kw_input(n, _resized(v, b, None)) for n, v in kw.items()} or None
-            result, hw = _analyze_one(a, model, p, k, device, link, False)
-            rows.append(study.SweepRow(b, res, result, hw))
-            if progress is not None:
-                progress.advance(task)
+
+    def one(setting: tuple[int | None, int | None]) -> study.SweepRow:
+        b, res = setting
+        p = [_resized(x, b, res) for x in pos]
+        k = {n: _kw_input(n, _resized(v, b, None)) for n, v in kw.items()} or None
+        result, hw = _analyze_one(a, model, p, k, device, link, False)
+        return study.SweepRow(b, res, result, hw)
+
+    rows = _each(settings, one)
     if fmt == "json":
         return study.sweep_json(rows) + "\n"
     if fmt == "csv":
@@ -539,20 +547,18 @@ def _run_compare(entries: list[str], common: list[str], model_parser: _Parser) -
         if a.fit or a.batch or a.resolution:
             raise SpecError("ENTRY", e, "--fit, --batch and --resolution do not apply to compare")
         parsed.append((e, a))
-    results = []
-    with _progress(len(parsed), "compare") as progress:
-        task = progress.add_task("analysing", total=len(parsed)) if progress else None
-        for label, a in parsed:
-            pos, kw = _split_inputs(a.input)
-            device, link = _hardware_options(a)
-            from .targets import load_target
+    from .targets import load_target
 
-            model = load_target(a.target)
-            kwargs = {k: _kw_input(k, v) for k, v in kw.items()} or None
-            result, hw = _analyze_one(a, model, pos, kwargs, device, link, False)
-            results.append(study.CompareEntry(label, result, hw))
-            if progress is not None:
-                progress.advance(task)
+    def one(entry: tuple[str, argparse.Namespace]) -> study.CompareEntry:
+        label, a = entry
+        pos, kw = _split_inputs(a.input)
+        device, link = _hardware_options(a)
+        model = load_target(a.target)
+        kwargs = {k: _kw_input(k, v) for k, v in kw.items()} or None
+        result, hw = _analyze_one(a, model, pos, kwargs, device, link, False)
+        return study.CompareEntry(label, result, hw)
+
+    results = _each(parsed, one)
     a0 = parsed[0][1]
     fmt = "json" if a0.json else a0.format
     if fmt == "json":

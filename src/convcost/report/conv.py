@@ -196,6 +196,83 @@ def _term_meaning(section: str, t: Term, lang: str) -> str:
     return terms[t.key]
 
 
+@dataclass(frozen=True)
+class ExplainSection:
+    """One step of the explanation: a title, an optional introductory sentence, and its
+    formula terms, each with the sentence saying what it is."""
+
+    key: str
+    title: str
+    intro: str
+    terms: tuple[tuple[Term, str], ...]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Exact count vs the classic approximation for one pass.
+
+    ``sentence`` states both numbers and the difference (or that they are equal);
+    ``reasons`` are the exact causes of the difference (empty when equal), introduced by
+    ``because``.
+    """
+
+    what: str
+    exact: int
+    approx: int
+    sentence: str
+    because: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The explanation of one layer, in order: header lines, the formula sections (output
+    size → forward cost → forward memory → backward memory → backward cost), the
+    approximation section with its two comparisons, and the summary's title. Every
+    renderer (text, Markdown, HTML) renders this one structure."""
+
+    lang: str
+    header: tuple[str, str]
+    sections: tuple[ExplainSection, ...]
+    approx: ExplainSection
+    comparisons: tuple[Comparison, ...]
+    summary_title: str
+
+
+_ORDER = (
+    "output",
+    "taps",
+    "forward",
+    "memory_forward",
+    "memory_backward",
+    "grad_input",
+    "grad_weight",
+    "grad_bias",
+    "backward",
+)
+
+
+def explanation(r: ConvResult, lang: str = "en") -> Explanation:
+    """The structured explanation of ``r`` in ``lang`` (``"en"`` or ``"zh"``)."""
+    titles, intros = TITLES[lang], INTROS[lang]
+    head = _header(r, lang)
+    sections: list[ExplainSection] = []
+    for key in _ORDER:
+        sec = r.terms.section(key)
+        if key in ("taps", "grad_bias") and not sec.terms:
+            continue
+        sections.append(ExplainSection(
+            key, titles[key], _intro(key, r, intros),
+            tuple((t, _term_meaning(key, t, lang)) for t in sec.terms),
+        ))
+    approx = ExplainSection(
+        "approx", titles["approx"], INTROS[lang]["approx"],
+        tuple((t, TERMS[lang][t.key]) for t in r.terms.section("approx").terms),
+    )
+    return Explanation(lang, (head[0], head[1]), tuple(sections), approx,
+                       _comparisons(r, lang), titles["summary"])
+
+
 def explain(r: ConvResult, lang: str = "en", fmt: str = "text") -> str:
     """Show the work: each formula in symbols, with numbers substituted, then the value.
 
@@ -204,36 +281,19 @@ def explain(r: ConvResult, lang: str = "en", fmt: str = "text") -> str:
     ``"en"`` or ``"zh"``; ``fmt`` is ``"text"`` or ``"markdown"`` (LaTeX math).
     """
     st = _Style(markdown=(fmt == "markdown"))
-    titles, intros = TITLES[lang], INTROS[lang]
+    ex = explanation(r, lang)
     blocks: list[str] = []
-    head = _header(r, lang)
+    head = ex.header
     blocks.append(f"# {head[0]}\n\n{head[1]}" if st.markdown else f"{head[0]}\n{head[1]}")
-    order = [
-        "output",
-        "taps",
-        "forward",
-        "memory_forward",
-        "memory_backward",
-        "grad_input",
-        "grad_weight",
-        "grad_bias",
-        "backward",
-    ]
-    for key in order:
-        sec = r.terms.section(key)
-        if key == "taps" and not sec.terms:
-            continue
-        if key == "grad_bias" and not sec.terms:
-            continue
-        parts = [st.title(titles[key])]
-        intro = _intro(key, r, intros)
-        if intro:
-            parts.append(st.para(intro))
-        parts += [st.term(t, _term_meaning(key, t, lang)) for t in sec.terms]
+    for sec in ex.sections:
+        parts = [st.title(sec.title)]
+        if sec.intro:
+            parts.append(st.para(sec.intro))
+        parts += [st.term(t, meaning) for t, meaning in sec.terms]
         blocks.append("\n\n".join(parts) if st.markdown else "\n".join(parts))
-    blocks.append(_approx_block(r, lang, st))
+    blocks.append(_approx_block(ex, st))
     fmt_summary = "markdown" if st.markdown else "table"
-    blocks.append(st.title(titles["summary"]) + "\n\n" + summary(r, fmt_summary, lang, False))
+    blocks.append(st.title(ex.summary_title) + "\n\n" + summary(r, fmt_summary, lang, False))
     return "\n\n".join(blocks).rstrip() + "\n"
 
 
@@ -253,14 +313,11 @@ def _intro(key: str, r: ConvResult, intros: dict[str, str]) -> str:
     return intros.get(key, "")
 
 
-def _approx_block(r: ConvResult, lang: str, st: _Style) -> str:
+def _comparisons(r: ConvResult, lang: str) -> tuple[Comparison, ...]:
     """Exact vs approximation, with the difference decomposed into its exact causes."""
     w = WORDS[lang]
     t = r.terms
-    parts = [st.title(TITLES[lang]["approx"]), st.para(INTROS[lang]["approx"])]
-    parts += [st.term(term, TERMS[lang][term.key]) for term in t.section("approx").terms]
     macs = r.macs
-    bullet = "- " if st.markdown else "    - "
 
     def reasons_for(section: str, what: str) -> tuple[int, list[str]]:
         m = t.value(f"{section}.mults")
@@ -269,8 +326,8 @@ def _approx_block(r: ConvResult, lang: str, st: _Style) -> str:
         contrib = -2 * skipped - dest
         lines = []
         if skipped:
-            lines.append(bullet + w["why.skipped"].format(n=skipped))
-        lines.append(bullet + w["why.dest"].format(n=dest, what=what))
+            lines.append(w["why.skipped"].format(n=skipped))
+        lines.append(w["why.dest"].format(n=dest, what=what))
         return contrib, lines
 
     # forward
@@ -278,8 +335,8 @@ def _approx_block(r: ConvResult, lang: str, st: _Style) -> str:
     bias = t.value("forward.bias_adds")
     if bias:
         c += bias
-        lines.append(bullet + w["why.bias"].format(n=bias))
-    parts.append(_diff(w, w["forward"], r.forward.flops, r.seed_forward_flops, c, lines, st))
+        lines.append(w["why.bias"].format(n=bias))
+    fwd = _comparison(w, w["forward"], r.forward.flops, r.seed_forward_flops, c, lines)
     # backward
     total, lines = 0, []
     if r.spec.input_grad:
@@ -288,31 +345,44 @@ def _approx_block(r: ConvResult, lang: str, st: _Style) -> str:
         lines += ls
     else:
         total -= 2 * macs
-        lines.append(bullet + w["why.no_gi"])
+        lines.append(w["why.no_gi"])
     c, ls = reasons_for("grad_weight", w["row.grad_weight"])
     total += c
     lines += ls
     gb = t.value("grad_bias.adds")
     if gb:
         total += gb
-        lines.append(bullet + w["why.gb"].format(n=gb))
-    parts.append(
-        _diff(w, w["backward"], r.backward.total.flops, r.seed_backward_flops, total, lines, st)
-    )
-    return "\n\n".join(parts) if st.markdown else "\n".join(parts)
+        lines.append(w["why.gb"].format(n=gb))
+    bwd = _comparison(w, w["backward"], r.backward.total.flops, r.seed_backward_flops, total,
+                      lines)
+    return fwd, bwd
 
 
-def _diff(
-    w: dict[str, str], what: str, ex: int, ap: int, explained: int, lines: list[str], st: _Style
-) -> str:
+def _comparison(
+    w: dict[str, str], what: str, ex: int, ap: int, explained: int, lines: list[str]
+) -> Comparison:
     diff = ex - ap
     if explained != diff:  # the decomposition is exact; a mismatch is a bug, not user input
         raise RuntimeError(f"difference {diff} decomposed as {explained}")
-    lead = "" if st.markdown else "  "
     if diff == 0:
-        return f"{lead}{what}: {w['equal']}"
-    head = lead + w["diff_line"].format(
+        return Comparison(what, ex, ap, f"{what}: {w['equal']}", w["why"], ())
+    sentence = w["diff_line"].format(
         what=what, exact=exact(ex), approx=exact(ap), diff=diff, pct=100 * diff / ap
     )
+    return Comparison(what, ex, ap, sentence, w["why"], tuple(lines))
+
+
+def _approx_block(ex: Explanation, st: _Style) -> str:
+    sec = ex.approx
+    parts = [st.title(sec.title), st.para(sec.intro)]
+    parts += [st.term(term, meaning) for term, meaning in sec.terms]
+    bullet = "- " if st.markdown else "    - "
+    lead = "" if st.markdown else "  "
     sep = "\n\n" if st.markdown else "\n"
-    return head + sep + ("" if st.markdown else "  ") + w["why"] + "\n" + "\n".join(lines)
+    for c in ex.comparisons:
+        if not c.reasons:
+            parts.append(lead + c.sentence)
+            continue
+        parts.append(lead + c.sentence + sep + lead + c.because + "\n"
+                     + "\n".join(bullet + line for line in c.reasons))
+    return "\n\n".join(parts) if st.markdown else "\n".join(parts)

@@ -1,0 +1,648 @@
+"""Self-contained HTML reports: a model's summary, charts and per-layer table; one layer's
+summary, chart and explanation with MathML math. Pure formatting (every number comes from
+the result records).
+
+The page works offline and references nothing outside itself: CSS and a small script are
+inline, charts are inline SVG (:mod:`convcost.report.svg`), math is MathML (rendered natively
+by browsers), fonts are the system's. A Content-Security-Policy meta tag allows only the
+page's own inline style and script (by hash) and forbids every fetch.
+
+The per-layer table is sortable (click a header; numeric columns sort on the exact numbers
+held in ``data-value``), filterable (by module path or type) and collapsible (click a row
+that has children to hide or show its descendants). Rows carry ``data-path``,
+``data-depth``, ``data-parent`` and ``data-type``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Sequence
+from html import escape
+from typing import TYPE_CHECKING
+
+from .. import __version__
+from ..errors import SpecError
+from ..memory.timeline import CATEGORIES
+from .conv import _memory_rows, _summary_rows, explanation
+from .explain_text import LANGS
+from .model import Hardware, _hardware_lines, _seconds
+from .svg import (
+    category_label,
+    conv_chart,
+    conv_plot,
+    flops_chart,
+    memory_chart,
+    plot_names,
+    plots,
+    roofline_chart,
+)
+from .units import exact, nbytes, si
+
+if TYPE_CHECKING:
+    from ..expr import Term
+    from ..layer import ConvResult
+    from ..model import LayerRow, ModelResult
+
+__all__ = ["conv_html", "conv_plot", "model_html", "plot_names", "plots"]
+
+CONVENTION = (
+    "FLOPs count every scalar operation: multiplications + additions + other scalar "
+    "operations (comparisons, divisions, square roots, exponentials, …); a fused "
+    "multiply-add counts as two. MACs are multiply-accumulates — the products of "
+    "convolutions and matrix multiplications — and are not FLOPs: about 2 FLOPs per MAC. "
+    "(PyTorch's FLOP counter reports 2·MACs; fvcore, ptflops and thop report MACs under the "
+    "name “FLOPs”.)"
+)
+COUNTING = {
+    "dense": "dense counting: every kernel tap is a product, padding zeros included "
+    "(im2col/GEMM).",
+    "skip-padding": "skip-padding counting: products with padding zeros are not formed "
+    "(direct convolution).",
+}
+
+CSS = """
+:root{--ink:#1d2125;--muted:#5f6b76;--line:#dfe3e8;--soft:#f5f7f9;--accent:#0b62a4;
+--bad:#b00020;font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,
+"Noto Sans","Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif;color:var(--ink);
+font-size:15px;line-height:1.45}
+body{margin:0 auto;max-width:1560px;padding:1.2rem 1.5rem 3rem}
+h1{font-size:1.45rem;margin:.2rem 0 .3rem}h2{font-size:1.2rem;margin:2rem 0 .6rem;
+border-bottom:1px solid var(--line);padding-bottom:.25rem}h3{font-size:1rem;margin:1.2rem 0 .4rem}
+p.sub{color:var(--muted);margin:.1rem 0 .6rem}
+nav{position:sticky;top:0;background:#fff;border-bottom:1px solid var(--line);padding:.4rem 0;
+z-index:2}nav a{margin-right:1rem;color:var(--accent);text-decoration:none}
+.alert{border:2px solid var(--bad);background:#fff3f4;color:var(--bad);padding:.6rem .9rem;
+border-radius:6px;margin:1rem 0}.alert strong{display:block;margin-bottom:.2rem}
+.note{color:var(--muted);font-size:.92rem}
+.grid{display:flex;flex-wrap:wrap;gap:1rem 3rem;align-items:flex-start}.grid>div{flex:0 1 auto;
+min-width:0;overflow-x:auto}.grid p.note{max-width:38rem}table.kv td{max-width:24rem}
+table{border-collapse:collapse}
+table.kv td,table.kv th,table.nums td,table.nums th{padding:.18rem .6rem;
+border-bottom:1px solid var(--line);text-align:left}
+table.kv th{color:var(--muted);font-weight:500;white-space:nowrap}
+table.nums td.num,table.nums th.num{text-align:right;font-variant-numeric:tabular-nums;
+white-space:nowrap}table.nums th{white-space:nowrap}
+figure{margin:1rem 0 2rem}figure svg{max-width:100%;height:auto;display:block}
+figcaption{color:var(--muted);font-size:.92rem;margin-top:.3rem;max-width:70rem}
+.toolbar{display:flex;gap:.6rem;align-items:center;flex-wrap:wrap;margin:.5rem 0}
+.toolbar input{font:inherit;padding:.3rem .5rem;min-width:20rem;border:1px solid #b9c1c9;
+border-radius:4px}.toolbar button{font:inherit;padding:.25rem .7rem;border:1px solid #b9c1c9;
+background:var(--soft);border-radius:4px;cursor:pointer}
+#layer-table{width:100%;font-size:.86rem}
+#layer-table th{position:sticky;top:2.3rem;background:#eef1f4;z-index:1;padding:0;
+border-bottom:1px solid #c8d0d8;white-space:nowrap}
+#layer-table th button{all:unset;display:block;box-sizing:border-box;width:100%;
+padding:.3rem .5rem;cursor:pointer}
+#layer-table th.num button{text-align:right}
+#layer-table th[aria-sort=ascending] button::after{content:" ▲"}
+#layer-table th[aria-sort=descending] button::after{content:" ▼"}
+#layer-table td{padding:.12rem .45rem;border-bottom:1px solid #eef0f2;white-space:nowrap}
+#layer-table td.num{text-align:right;font-variant-numeric:tabular-nums}
+#layer-table tr.parent{cursor:pointer}#layer-table tr.parent td:first-child{font-weight:600}
+#layer-table tr.leaf td:first-child{font-weight:400}
+#layer-table tbody tr:hover{background:#f0f6fc}
+#layer-table tr.filtered,#layer-table tr.folded{display:none}
+.tog{display:inline-block;width:1.1em;color:var(--muted)}
+tr.parent.closed .tog::before{content:"▸"}tr.parent:not(.closed) .tog::before{content:"▾"}
+.pfx{color:#98a2ad}
+.bound-memory{color:#b34700}.bound-compute{color:#0b62a4}
+.term{margin:.5rem 0 1rem}.term .meaning{margin:0 0 .25rem}
+.steps{display:grid;grid-template-columns:max-content auto;column-gap:.4rem;row-gap:.35rem;
+align-items:baseline;overflow-x:auto;padding:.2rem 0 .2rem 1.2rem;font-size:1.12rem}
+.steps math{display:inline math;font-family:"Latin Modern Math","STIX Two Math",
+"Cambria Math","DejaVu Math TeX Gyre",math}
+ul.why{margin:.2rem 0 .8rem}
+footer{margin-top:3rem;color:var(--muted);font-size:.85rem;border-top:1px solid var(--line);
+padding-top:.6rem}
+"""
+
+SCRIPT = """
+(function () {
+  "use strict";
+  var table = document.getElementById("layer-table");
+  if (!table) { return; }
+  var tbody = table.tBodies[0];
+  var rows = Array.prototype.slice.call(tbody.rows);
+  var byPath = new Map();
+  rows.forEach(function (r) { byPath.set(r.dataset.path, r); });
+  var filter = document.getElementById("layer-filter");
+  var shown = document.getElementById("layer-count");
+
+  function folded(r) {
+    var p = r.dataset.parent;
+    while (p !== undefined) {
+      var a = byPath.get(p);
+      if (!a) { return false; }
+      if (a.classList.contains("closed")) { return true; }
+      p = a.dataset.parent;
+    }
+    return false;
+  }
+  function refresh() {
+    var q = filter ? filter.value.trim().toLowerCase() : "";
+    var n = 0;
+    rows.forEach(function (r) {
+      var match = !q || r.dataset.path.toLowerCase().indexOf(q) >= 0 ||
+        r.dataset.type.toLowerCase().indexOf(q) >= 0;
+      r.classList.toggle("filtered", !match);
+      /* while filtering, matches are shown even inside collapsed modules */
+      r.classList.toggle("folded", !q && folded(r));
+      if (match && (q || !folded(r))) { n += 1; }
+    });
+    if (shown) { shown.textContent = n + " of " + rows.length + " rows shown"; }
+  }
+  function toggle(r, closed) {
+    r.classList.toggle("closed", closed);
+    r.setAttribute("aria-expanded", closed ? "false" : "true");
+  }
+  tbody.addEventListener("click", function (ev) {
+    var r = ev.target.closest("tr");
+    if (!r || !r.classList.contains("parent")) { return; }
+    if (window.getSelection && String(window.getSelection()).length > 0) { return; }
+    toggle(r, !r.classList.contains("closed"));
+    refresh();
+  });
+  tbody.addEventListener("keydown", function (ev) {
+    var r = ev.target.closest("tr");
+    if (r && r.classList.contains("parent") && (ev.key === "Enter" || ev.key === " ")) {
+      ev.preventDefault();
+      toggle(r, !r.classList.contains("closed"));
+      refresh();
+    }
+  });
+  if (filter) { filter.addEventListener("input", refresh); }
+  /* exact numbers as tooltips, made on demand to keep the file small */
+  var units = Array.prototype.map.call(table.tHead.rows[0].cells,
+    function (th) { return th.dataset.unit || ""; });
+  tbody.addEventListener("mouseover", function (ev) {
+    var c = ev.target.closest("td");
+    if (!c || c.title) { return; }
+    if (c.cellIndex === 0) { c.title = c.parentNode.dataset.path || "(model)"; return; }
+    var v = c.dataset.value;
+    if (c.classList.contains("num") && v && /^-?[0-9]+$/.test(v)) {
+      c.title = BigInt(v).toLocaleString("en-US") + (units[c.cellIndex] ? " " +
+        units[c.cellIndex] : "");
+    }
+  });
+  function all(closed) {
+    rows.forEach(function (r) {
+      if (r.classList.contains("parent") && r.dataset.depth !== "0") { toggle(r, closed); }
+    });
+    refresh();
+  }
+  var ex = document.getElementById("expand-all");
+  var co = document.getElementById("collapse-all");
+  if (ex) { ex.addEventListener("click", function () { all(false); }); }
+  if (co) { co.addEventListener("click", function () { all(true); }); }
+
+  var heads = Array.prototype.slice.call(table.tHead.rows[0].cells);
+  heads.forEach(function (th, col) {
+    var b = th.querySelector("button");
+    if (!b) { return; }
+    b.addEventListener("click", function () {
+      var numeric = th.dataset.type === "num";
+      var dir = th.getAttribute("aria-sort") === "descending" ? "ascending" :
+        th.getAttribute("aria-sort") === "ascending" ? "descending" :
+        (th.dataset.first || (numeric ? "descending" : "ascending"));
+      heads.forEach(function (h) { h.removeAttribute("aria-sort"); });
+      th.setAttribute("aria-sort", dir);
+      var sign = dir === "ascending" ? 1 : -1;
+      var keyed = rows.map(function (r, i) {
+        var c = r.cells[col];
+        var raw = c.dataset.value !== undefined ? c.dataset.value : c.textContent;
+        var k = numeric ? (raw === "" ? NaN : Number(raw)) : raw.toLowerCase();
+        return { r: r, k: k, i: i };
+      });
+      keyed.sort(function (a, b) {
+        var am = numeric ? isNaN(a.k) : a.k === "", bm = numeric ? isNaN(b.k) : b.k === "";
+        if (am !== bm) { return am ? 1 : -1; }
+        if (a.k < b.k) { return -sign; }
+        if (a.k > b.k) { return sign; }
+        return a.i - b.i;
+      });
+      keyed.forEach(function (x) { tbody.appendChild(x.r); });
+      rows = keyed.map(function (x) { return x.r; });
+    });
+  });
+  refresh();
+})();
+"""
+
+
+def _hash(text: str) -> str:
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
+
+
+def _page(title: str, lang: str, css: str, body: str, script: str = "") -> str:
+    """The HTML5 document; the CSP allows exactly this inline style and script."""
+    csp = (f"default-src 'none'; style-src {_hash(css)}; "
+           + (f"script-src {_hash(script)}; " if script else "script-src 'none'; ")
+           + "base-uri 'none'; form-action 'none'")
+    return (
+        "<!DOCTYPE html>\n"
+        f'<html lang="{escape(lang, quote=True)}">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{csp}">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f'<meta name="generator" content="convcost {escape(__version__)}">\n'
+        f"<title>{escape(title)}</title>\n<style>{css}</style>\n</head>\n<body>\n"
+        + body
+        + (f"\n<script>{script}</script>" if script else "")
+        + "\n</body>\n</html>\n"
+    )
+
+
+def _inline(svg: str) -> str:
+    """An SVG document as inline HTML content (the namespace is implied in HTML)."""
+    return svg.replace(' xmlns="http://www.w3.org/2000/svg"', "", 1)
+
+
+def _shape(s: Sequence[int] | None) -> str:
+    return "" if s is None else "×".join(map(str, s))
+
+
+def _n(v: int) -> str:
+    """A count: humanised, exact in the tooltip."""
+    return f'<span title="{exact(v)}">{escape(si(v))}</span>'
+
+
+def _b(v: int) -> str:
+    """Bytes: humanised, exact in the tooltip."""
+    return f'<span title="{exact(v)} bytes">{escape(nbytes(v))}</span>'
+
+
+def _kv(rows: Sequence[tuple[str, str]]) -> str:
+    """A two-column table of labels and (already escaped) HTML values."""
+    return ('<table class="kv">'
+            + "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
+            + "</table>")
+
+
+# --------------------------------------------------------------------------- model report
+
+
+def _unsupported(r: ModelResult) -> str:
+    if not r.unsupported_ops:
+        return ""
+    ops = ", ".join(f"<code>{escape(op)}</code> ×{n}" for op, n in r.unsupported_ops)
+    errors = "".join(f"<li><code>{escape(op)}</code>: {escape(msg)}</li>"
+                     for op, msg in r.formula_errors)
+    return ('<div class="alert" role="alert" id="unsupported"><strong>Unsupported ops: their '
+            "cost is NOT in any total or chart.</strong>"
+            f"{ops}" + (f"<ul>{errors}</ul>" if errors else "") + "</div>")
+
+
+def _compute_table(r: ModelResult) -> str:
+    t = r.totals
+    head = ("<tr><th></th><th class='num'>MACs</th><th class='num'>FLOPs</th>"
+            "<th class='num'>mults</th><th class='num'>adds</th><th class='num'>other</th></tr>")
+    rows = [("forward", t.forward)]
+    if r.mode == "train":
+        b = t.backward
+        rows += [("backward", b.total), ("  ∂input", b.grad_input),
+                 ("  ∂weight", b.grad_weight), ("  ∂bias", b.grad_bias)]
+        if r.optimizer != "none":
+            rows.append(("optimizer step", t.optimizer))
+    body = "".join(
+        f"<tr><th>{escape(name).replace('  ', '&nbsp;&nbsp;')}</th>"
+        + "".join(f"<td class='num' data-value='{v}'>{_n(v)}</td>"
+                  for v in (c.macs, c.flops, c.mults, c.adds, c.other))
+        + "</tr>"
+        for name, c in rows
+    )
+    return f'<table class="nums" id="compute">{head}{body}</table>'
+
+
+def _memory_table(r: ModelResult) -> str:
+    m = r.memory
+    items = [("parameters", m.params_bytes), ("buffers", m.buffers_bytes),
+             ("inputs", m.inputs_bytes)]
+    if r.mode == "train":
+        items += [("gradients", m.grads_bytes), ("optimizer state", m.optimizer_bytes),
+                  ("saved activations", m.saved_activations_bytes),
+                  ("temporaries (all of the step, not live at once)", m.temporaries_bytes)]
+    body = "".join(f"<tr><th>{escape(k)}</th><td class='num' data-value='{v}'>{_b(v)}</td></tr>"
+                   for k, v in items)
+    peaks = [("peak, inference forward", m.peak_inference_bytes)]
+    if m.peak_train_bytes is not None:
+        peaks.insert(0, ("peak, training step (first)", m.peak_train_bytes))
+        if m.peak_train_steady_bytes is not None:
+            peaks.insert(1, ("peak, later training steps", m.peak_train_steady_bytes))
+    body += "".join(f"<tr class='peak'><th>{escape(k)}</th>"
+                    f"<td class='num' data-value='{v}'><strong>{_b(v)}</strong></td></tr>"
+                    for k, v in peaks)
+    return f'<table class="nums" id="memory">{body}</table>'
+
+
+def _peak_note(r: ModelResult) -> str:
+    tl = r.memory.train_timeline if r.mode == "train" else r.memory.inference_timeline
+    if tl is None or not tl.rows:
+        return ""
+    p = tl.peak_index
+    label = tl.labels[p] if p < len(tl.labels) else ""
+    parts = ", ".join(f"{category_label(c)} {nbytes(v)}"
+                      for c, v in zip(CATEGORIES, tl.rows[p]) if v)
+    return (f'<p class="note">The peak is reached after op {p}'
+            + (f" (<code>{escape(label)}</code>)" if label else "")
+            + f": {escape(parts)}.</p>")
+
+
+def _summary(r: ModelResult, hw: Hardware | None) -> str:
+    ins = "<br>".join(f"{escape(n)}: {escape(_shape(meta.shape))} {escape(meta.dtype)}"
+                      for n, meta in r.inputs)
+    t = r.totals
+    info = [
+        ("model", f"<code>{escape(r.model)}</code>"),
+        ("inputs", ins),
+        ("mode", escape(r.mode)),
+        ("dtype", escape(r.dtype) + (f", autocast {escape(r.amp)}" if r.amp else "")),
+        ("optimizer", escape(r.optimizer)),
+        ("counting", escape(COUNTING.get(r.counting, r.counting))),
+    ]
+    if r.freeze:
+        info.append(("frozen", f"<code>/{escape(r.freeze)}/</code>"))
+    step = hw.step if hw is not None else None
+    info.append(("device", escape(f"{step.device.name} ({step.device.description})")
+                 if step is not None else "none given (no roofline)"))
+    info += [
+        ("parameters", f"{exact(t.params)} ({escape(si(t.params))})"),
+        ("trainable", f"{exact(t.trainable_params)} ({escape(si(t.trainable_params))})"),
+    ]
+    hw_lines = _hardware_lines(r, hw)
+    hw_html = ""
+    if hw_lines:
+        hw_html = ("<h3>Hardware (roofline estimate)</h3><ul>"
+                   + "".join(f"<li>{escape(s.strip())}</li>" for s in hw_lines) + "</ul>")
+    decomposed = ""
+    if r.decomposed_ops:
+        ops = ", ".join(f"<code>{escape(op)}</code> ×{n}" for op, n in r.decomposed_ops)
+        decomposed = (f'<p class="note">Counted through PyTorch\'s decomposition (no formula '
+                      f"of their own): {ops}.</p>")
+    return (
+        '<section id="summary"><h2>Summary</h2><div class="grid">'
+        f"<div><h3>Run</h3>{_kv(info)}</div>"
+        f"<div><h3>Compute</h3>{_compute_table(r)}"
+        f'<p class="note" id="convention">{escape(CONVENTION)}</p>{decomposed}</div>'
+        f"<div><h3>Memory</h3>{_memory_table(r)}{_peak_note(r)}</div>"
+        "</div>" + hw_html + "</section>"
+    )
+
+
+def _charts(r: ModelResult, hw: Hardware | None) -> str:
+    step = hw.step if hw is not None else None
+    figs = [
+        ("flops", "FLOPs per layer", flops_chart(r),
+         "Forward and backward FLOPs of every leaf layer, in execution order; backward is "
+         "split into the gradient of the layer's input (∂input) and of its parameters "
+         "(∂weight + ∂bias). Hover a bar for exact numbers."
+         if r.mode == "train" else
+         "Forward FLOPs of every leaf layer, in execution order. Hover a bar for exact "
+         "numbers."),
+        ("memory", "Live memory", memory_chart(r),
+         "Bytes held by live tensor storages after every op, stacked by category; the shaded "
+         "bands are the phases of the step. Activations saved in the forward pass are freed "
+         "during backward; the peak is marked."),
+    ]
+    if step is not None:
+        from ..hardware.roofline import ASSUMPTIONS
+
+        figs.append(("roofline", "Roofline", roofline_chart(r, step),
+                     "Each leaf layer at its arithmetic intensity (FLOPs per byte read and "
+                     "written, forward + backward) and its achieved FLOP/s (FLOPs over its "
+                     f"predicted time). Assumes {ASSUMPTIONS}."))
+    out = ['<section id="charts"><h2>Charts</h2>']
+    for key, title, svg, caption in figs:
+        out.append(f'<figure id="{key}-figure"><h3>{escape(title)}</h3>{_inline(svg)}'
+                   f"<figcaption>{escape(caption)}</figcaption></figure>")
+    out.append("</section>")
+    return "".join(out)
+
+
+def _parents(layers: Sequence[LayerRow]) -> list[str | None]:
+    """Each row's parent path (``None`` for the root), from the depth-first row order."""
+    stack: list[LayerRow] = []
+    out: list[str | None] = []
+    for row in layers:
+        while stack and stack[-1].depth >= row.depth:
+            stack.pop()
+        out.append(stack[-1].name if stack else None)
+        stack.append(row)
+    return out
+
+
+def _layer_table(r: ModelResult, hw: Hardware | None) -> tuple[str, str]:
+    """The table section and the CSS indenting its rows by depth."""
+    train = r.mode == "train"
+    step = hw.step if hw is not None else None
+    times = {lt.name: lt for lt in step.layers} if step is not None else {}
+    cols: list[tuple[str, str, str]] = [
+        ("module", "num", "module path; click to restore the model's order"),
+        ("type", "text", "module class"),
+        ("output", "text", "output shape"),
+        ("params", "num", "parameters (elements)"),
+        ("fwd MACs", "num", "forward multiply-accumulates"),
+        ("fwd FLOPs", "num", "forward FLOPs (mults + adds + other)"),
+    ]
+    if train:
+        cols += [("bwd ∂input", "num", "backward FLOPs for the gradient of the input"),
+                 ("bwd ∂params", "num", "backward FLOPs for the gradients of weight and bias")]
+    cols += [("saved", "num", "activations saved for backward (bytes)"),
+             ("share", "num", "share of the step's forward + backward FLOPs")]
+    if step is not None:
+        cols += [("time fwd", "num", "predicted forward seconds (roofline)")]
+        if train:
+            cols += [("time bwd", "num", "predicted backward seconds (roofline)")]
+        cols += [("bound", "text", "compute- or memory-bound (roofline, whole layer)")]
+    head = "".join(
+        f'<th scope="col" data-type="{kind}" class="{"num" if kind == "num" and i else ""}"'
+        + (' data-first="ascending"' if i == 0 else "")
+        + (' data-unit="B"' if label == "saved" else "")
+        + f' title="{escape(tip, quote=True)}"><button type="button">{escape(label)}</button></th>'
+        for i, (label, kind, tip) in enumerate(cols)
+    )
+    total = (r.totals.forward.flops + r.totals.backward.total.flops) or 1
+    parents = _parents(r.layers)
+    has_children = [i + 1 < len(r.layers) and r.layers[i + 1].depth > row.depth
+                    for i, row in enumerate(r.layers)]
+    depths = sorted({row.depth for row in r.layers})
+    body: list[str] = []
+
+    def num(v: int | float, text: str) -> str:
+        # exact integers are in data-value; the script shows them as a tooltip on hover
+        return f'<td class="num" data-value="{v!r}">{escape(text)}</td>'
+
+    for i, (row, parent) in enumerate(zip(r.layers, parents)):
+        b = row.backward
+        own = row.forward.flops + b.total.flops
+        path = escape(row.name, quote=True)
+        prefix, _, last = row.name.rpartition(".")
+        label = (f'<span class="pfx">{escape(prefix)}.</span>{escape(last)}' if prefix
+                 else escape(last or "(model)"))
+        tog = '<span class="tog" aria-hidden="true"></span>' if has_children[i] else \
+            '<span class="tog"></span>'
+        attrs = (f'data-path="{path}" data-depth="{row.depth}" '
+                 f'data-type="{escape(row.type, quote=True)}"'
+                 + ("" if parent is None else f' data-parent="{escape(parent, quote=True)}"'))
+        cls = f"d{row.depth} " + ("parent" if has_children[i] else "leaf")
+        extra = ' tabindex="0" aria-expanded="true"' if has_children[i] else ""
+        cells = [
+            f'<td data-value="{i}">{tog}{label}</td>',
+            f"<td>{escape(row.type)}</td>",
+            f"<td>{escape(_shape(row.output_shape))}</td>",
+            num(row.params, si(row.params) if row.params else ""),
+            num(row.forward.macs, si(row.forward.macs)),
+            num(row.forward.flops, si(row.forward.flops)),
+        ]
+        if train:
+            gw = b.grad_weight.flops + b.grad_bias.flops
+            cells += [num(b.grad_input.flops, si(b.grad_input.flops)), num(gw, si(gw))]
+        cells += [num(row.saved_bytes, nbytes(row.saved_bytes)),
+                  num(own / total, f"{100 * own / total:.1f}%")]
+        if step is not None:
+            lt = times.get(row.name)
+            if lt is None:
+                cells += ['<td class="num" data-value=""></td>'] * (2 if train else 1)
+                cells.append('<td data-value=""></td>')
+            else:
+                cells.append(num(lt.forward_s, _seconds(lt.forward_s)))
+                if train:
+                    cells.append(num(lt.backward_s, _seconds(lt.backward_s)))
+                bound = lt.bound(step.device, step.dtype)
+                cells.append(f'<td class="bound-{bound}">{bound}</td>')
+        body.append(f'<tr class="{cls}" {attrs}{extra}>' + "".join(cells) + "</tr>")
+    indent = "".join(f"#layer-table tr.d{d} td:first-child{{padding-left:{0.5 + 1.1 * d:.1f}em}}"
+                     for d in depths)
+    html = (
+        '<section id="layers"><h2>Layers</h2>'
+        f"<p class=\"note\">All {len(r.layers)} modules. Values are inclusive (a module's row "
+        "includes its children); <code>(functional)</code> rows hold a parent's own ops, so "
+        "the leaf rows add up to the totals. Click a header to sort (again to reverse; "
+        "<em>module</em> restores the model's order), type to filter by path or type, click "
+        "a row with children to collapse or expand it.</p>"
+        '<div class="toolbar"><input id="layer-filter" type="search" '
+        'placeholder="filter by module path or type" aria-label="filter layers">'
+        '<button type="button" id="collapse-all">collapse all</button>'
+        '<button type="button" id="expand-all">expand all</button>'
+        '<span id="layer-count" class="note"></span></div>'
+        f'<table id="layer-table"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></section>"
+    )
+    return html, indent
+
+
+def model_html(result: ModelResult, hw: Hardware | None = None) -> str:
+    """One self-contained HTML page for a model analysis: summary (run, compute with the
+    FLOPs/MACs convention, memory by category and peaks, hardware answers), unsupported ops
+    (prominently, when any), charts (FLOPs per layer, live memory, and the roofline when
+    ``hw.step`` is given) and the sortable, filterable, collapsible per-layer table of every
+    row of ``result.layers``."""
+    r = result
+    table, indent = _layer_table(r, hw)
+    step = hw.step if hw is not None else None
+    nav = ('<nav><a href="#summary">summary</a><a href="#charts">charts</a>'
+           + ('<a href="#roofline-figure">roofline</a>' if step is not None else "")
+           + '<a href="#layers">layers</a>'
+           + ('<a href="#unsupported">unsupported ops</a>' if r.unsupported_ops else "")
+           + "</nav>")
+    ins = ", ".join(f"{n} {_shape(meta.shape)}" for n, meta in r.inputs)
+    sub = (f"{r.mode}, inputs {ins}, dtype {r.dtype}"
+           + (f", amp {r.amp}" if r.amp else "")
+           + f", optimizer {r.optimizer}, counting {r.counting}"
+           + (f", device {step.device.name}" if step is not None else ""))
+    body = (
+        f"<header><h1>convcost: {escape(r.model)}</h1>"
+        f'<p class="sub">{escape(sub)}</p></header>'
+        + nav
+        + _unsupported(r)
+        + _summary(r, hw)
+        + _charts(r, hw)
+        + table
+        + f"<footer>Generated by convcost {escape(__version__)}. Exact counts from the "
+        "op formulas; nothing was computed on real tensors. This file is self-contained and "
+        "loads nothing from the network.</footer>"
+    )
+    return _page(f"convcost: {r.model} — {r.mode}", "en", CSS + indent, body, SCRIPT)
+
+
+# --------------------------------------------------------------------------- one layer
+
+
+def _math(fragment: str) -> str:
+    return f'<math displaystyle="true">{fragment}</math>'
+
+
+def _term_html(term: Term, meaning: str) -> str:
+    """The term's meaning, then ``symbol = formula``, ``= numbers``, ``= value`` aligned on
+    the equals sign, each step a MathML ``<math>`` element."""
+    steps = term.steps("mathml")
+    plain = " = ".join(term.steps("plain"))
+    lines = [_math(steps[0]), _math("<mrow><mo>=</mo>" + steps[1] + "</mrow>")] \
+        if len(steps) > 1 else [_math(steps[0]), ""]
+    for st in steps[2:]:
+        lines += ["", _math("<mrow><mo>=</mo>" + st + "</mrow>")]
+    cells = "".join(f"<div>{x}</div>" for x in lines)
+    return (f'<div class="term" data-term="{escape(term.key, quote=True)}">'
+            f'<p class="meaning">{escape(meaning)}</p>'
+            f'<div class="steps" title="{escape(plain, quote=True)}">{cells}</div></div>')
+
+
+def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], cls: str) -> str:
+    th = "".join(f'<th class="{"" if i == 0 else "num"}">{escape(h)}</th>'
+                 for i, h in enumerate(header))
+    body = "".join(
+        "<tr>" + "".join(
+            (f"<th>{escape(c).replace('  ', '&nbsp;&nbsp;')}</th>" if i == 0
+             else f'<td class="num">{escape(c)}</td>')
+            for i, c in enumerate(row)) + "</tr>"
+        for row in rows
+    )
+    return f'<table class="nums {cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def conv_html(result: ConvResult, lang: str = "en") -> str:
+    """One self-contained HTML page for one layer: the summary tables, the chart of each
+    pass against the 2·MACs/4·MACs approximations, and the full explanation (the same
+    sections and sentences as ``--explain``) with every formula as MathML: symbols, then
+    the layer's numbers, then the value. ``lang``: ``"en"`` or ``"zh"``."""
+    if lang not in LANGS:
+        raise SpecError("--lang", lang, "allowed: " + ", ".join(LANGS))
+    r = result
+    ex = explanation(r, lang)
+    ch, crow = _summary_rows(r, lang, human=True)
+    mh, mrow = _memory_rows(r, lang)
+    summary_title = re.sub(r"^\d+\.\s*", "", ex.summary_title)
+    blocks = [
+        f"<header><h1>{escape(ex.header[0])}</h1>"
+        f'<p class="sub">{escape(ex.header[1])}</p></header>',
+        f'<section id="summary"><h2>{escape(summary_title)}</h2>'
+        f"<p>{escape(_shape(r.output_shape))} · MACs {exact(r.macs)} ({escape(si(r.macs))})</p>"
+        f'<div class="grid"><div>{_html_table(ch, crow, "cost")}</div>'
+        f'<div>{_html_table(mh, mrow, "memory")}</div></div>'
+        f'<p class="note" id="convention">{escape(CONVENTION)} '
+        f"{escape(COUNTING.get(r.counting, ''))}</p></section>",
+        f'<section id="chart"><figure>{_inline(conv_chart(r))}</figure></section>',
+        '<section id="explanation">',
+    ]
+    for sec in ex.sections:
+        blocks.append(f'<section class="step" id="step-{escape(sec.key, quote=True)}">'
+                      f"<h2>{escape(sec.title)}</h2>"
+                      + (f"<p>{escape(sec.intro)}</p>" if sec.intro else "")
+                      + "".join(_term_html(t, m) for t, m in sec.terms) + "</section>")
+    a = ex.approx
+    parts = [f'<section class="step" id="step-approx"><h2>{escape(a.title)}</h2>',
+             f"<p>{escape(a.intro)}</p>" if a.intro else "",
+             *(_term_html(t, m) for t, m in a.terms)]
+    for c in ex.comparisons:
+        parts.append(f'<p class="comparison"><strong>{escape(c.sentence)}</strong></p>')
+        if c.reasons:
+            parts.append(f"<p>{escape(c.because)}</p><ul class=\"why\">"
+                         + "".join(f"<li>{escape(x)}</li>" for x in c.reasons) + "</ul>")
+    parts.append("</section>")
+    blocks += parts
+    blocks.append("</section>")
+    blocks.append(f"<footer>Generated by convcost {escape(__version__)}. Every number and "
+                  "formula comes from the same expression trees; this file is self-contained "
+                  "and loads nothing from the network.</footer>")
+    return _page(ex.header[0], lang, CSS, "".join(blocks))

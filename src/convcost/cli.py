@@ -161,7 +161,11 @@ def _build_parser() -> _Parser:
         action="store_true",
         help="the layer's input needs no gradient (a network's first layer)",
     )
-    c.add_argument("--format", default="table", choices=["table", "json", "markdown"])
+    c.add_argument("--format", default="table", choices=["table", "json", "markdown", "html"])
+    c.add_argument("--output", default=None, metavar="FILE",
+                   help="write the report to FILE instead of standard output")
+    c.add_argument("--plot", default=None, metavar="FILE.svg|png",
+                   help="also write the chart as an image (FILE-counts.svg or .png)")
     c.add_argument("--json", action="store_true", help="shorthand for --format json")
     c.add_argument("--explain", action="store_true", help="show the derivation step by step")
     c.add_argument("--lang", default="en", choices=["en", "zh"], help="language of --explain")
@@ -206,7 +210,14 @@ def _build_parser() -> _Parser:
         metavar="N",
         help="module levels shown in the table (default 2; 0 = totals only)",
     )
-    m.add_argument("--format", default="table", choices=["table", "json", "csv", "markdown"])
+    m.add_argument("--format", default="table",
+                   choices=["table", "json", "csv", "markdown", "html"])
+    m.add_argument("--output", default=None, metavar="FILE",
+                   help="write the report to FILE instead of standard output "
+                   "(e.g. --format html --output report.html)")
+    m.add_argument("--plot", default=None, metavar="FILE.svg|png",
+                   help="also write the charts as images: FILE-flops, FILE-memory and, with "
+                   "--device, FILE-roofline (.svg or .png)")
     m.add_argument("--json", action="store_true", help="shorthand for --format json")
     hw = m.add_argument_group("hardware (see `convcost devices`)")
     hw.add_argument(
@@ -452,22 +463,41 @@ def _resized(shape: str, batch: int | None, res: int | None) -> str:
 def _run_model(a: argparse.Namespace) -> str:
     if a.depth < 0:
         raise SpecError("--depth", a.depth, "must be 0 or more")
-    pos, kw = _split_inputs(a.input)
+    from .targets import is_onnx_target, load_target
+
+    onnx = is_onnx_target(a.target)
+    pos, kw = ([], {}) if onnx else _split_inputs(a.input)
     device, link = _hardware_options(a)
     batches = _int_list("--batch", a.batch)
     resolutions = _int_list("--resolution", a.resolution)
     if (batches or resolutions) and a.fit:
         raise SpecError("--fit", True, "cannot be combined with a --batch/--resolution sweep")
-    from .targets import load_target
-
-    model = load_target(a.target)
+    frozen = None
+    if onnx:
+        model, pos, frozen = _load_onnx(a)
+    else:
+        model = load_target(a.target)
     fmt = "json" if a.json else a.format
     from .report import model as rep
 
     if batches or resolutions:
+        if fmt == "html" or a.plot:
+            raise SpecError("--format" if fmt == "html" else "--plot", fmt if fmt == "html"
+                            else a.plot, "HTML reports and plots are for one analysis, not a "
+                            "sweep (use --format table, json, csv or markdown)")
         return _run_sweep(a, model, pos, kw, device, link, batches, resolutions, fmt)
     kwargs = {k: _kw_input(k, v) for k, v in kw.items()} or None
     result, hw = _analyze_one(a, model, pos, kwargs, device, link, a.fit)
+    if onnx:
+        result = model.relabel(result, frozen)
+    if a.plot:
+        from .report.html import plots
+
+        plots(result, hw, a.plot)
+    if fmt == "html":
+        from .report.html import model_html
+
+        return model_html(result, hw)
     if fmt == "json":
         return rep.to_json(result, timeline=a.timeline, hw=hw, ops=a.ops) + "\n"
     if fmt == "csv":
@@ -475,6 +505,20 @@ def _run_model(a: argparse.Namespace) -> str:
     if fmt == "markdown":
         return rep.markdown(result, a.depth, hw=hw)
     return rep.table(result, a.depth, hw=hw, render=_renderer(sys.stdout))
+
+
+def _load_onnx(a: argparse.Namespace) -> tuple[Any, list[str], str | None]:
+    """An ONNX TARGET: the module, its inputs as shapes in graph order (from ``--input
+    NAME=SHAPE`` / ``--input SHAPE``) and the ``--freeze`` pattern, which matches initializer
+    names and is applied here (``a.freeze`` is cleared so it is not applied again)."""
+    from .onnx_graph import load_onnx
+
+    try:
+        model, specs = load_onnx(a.target, a.input, a.freeze)
+    except SpecError as e:
+        raise SpecError(_FLAGS.get(e.field, e.field), e.value, e.allowed) from None
+    frozen, a.freeze = a.freeze, None
+    return model, ["x".join(map(str, s.shape)) + ":" + s.dtype for s in specs], frozen
 
 
 T = TypeVar("T")
@@ -544,8 +588,9 @@ def _run_compare(entries: list[str], common: list[str], model_parser: _Parser) -
         if "--input" in tokens[1:]:  # the entry's own inputs replace the shared ones
             shared = _without_inputs(common)
         a = model_parser.parse_args([tokens[0], *shared, *tokens[1:]])
-        if a.fit or a.batch or a.resolution:
-            raise SpecError("ENTRY", e, "--fit, --batch and --resolution do not apply to compare")
+        if a.fit or a.batch or a.resolution or a.plot or a.format == "html":
+            raise SpecError("ENTRY", e, "--fit, --batch, --resolution, --plot and --format html "
+                            "do not apply to compare")
         parsed.append((e, a))
     from .targets import load_target
 
@@ -626,6 +671,14 @@ def _run_conv(a: argparse.Namespace) -> str:
     result = analyze_conv(spec, a.counting)
     from .report import conv as rep
 
+    if a.plot:
+        from .report.html import conv_plot
+
+        conv_plot(result, a.plot)
+    if fmt == "html":
+        from .report.html import conv_html
+
+        return conv_html(result, a.lang)
     if fmt == "json":
         return rep.to_json(result) + "\n"
     if a.explain:
@@ -656,6 +709,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConvCostError as e:
         print(f"convcost {args.command}: error: {e}", file=sys.stderr)
         return 2
+    output = getattr(args, "output", None)
+    if output:
+        try:
+            with open(output, "w", encoding="utf-8") as f:
+                f.write(out)
+        except OSError as e:
+            print(f"convcost {args.command}: error: --output: got {output!r}; cannot be "
+                  f"written ({e.strerror})", file=sys.stderr)
+            return 2
+        return 0
     sys.stdout.write(out)
     return 0
 

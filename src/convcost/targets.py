@@ -5,22 +5,36 @@
 * ``timm:NAME`` — ``timm.create_model(NAME, pretrained=False)`` when timm is installed.
 * ``package.module:factory`` — imports ``package.module`` and calls ``factory()``. This runs
   that code, as importing it would.
+* a path ending in ``.onnx`` (or any existing file) — an ONNX model, read without executing
+  anything (:func:`convcost.onnx_graph.load_onnx`). The CLI passes ``--input NAME=SHAPE``
+  to it; :func:`load_target` alone needs a graph whose input shapes are all static.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 from .errors import SpecError
 
 
+def is_onnx_target(target: str) -> bool:
+    """True when ``target`` names an ONNX file: it ends in ``.onnx`` or is an existing file."""
+    return target.lower().endswith(".onnx") or os.path.isfile(target)
+
+
 def load_target(target: str) -> Any:
     """Build the model named by ``target``; raise :class:`SpecError` naming what is wrong."""
+    if is_onnx_target(target):
+        from .onnx_graph import load_onnx
+
+        return load_onnx(target)[0]
     kind, sep, rest = target.partition(":")
     if not sep or not kind or not rest:
         raise SpecError(
-            "TARGET", target, "write torchvision:NAME, timm:NAME or package.module:factory"
+            "TARGET", target, "write torchvision:NAME, timm:NAME, package.module:factory or "
+            "the path of an .onnx file"
         )
     import torch
 

@@ -103,14 +103,18 @@ def sweep_markdown(rows: list[SweepRow]) -> str:
     return markdown_table(header, body) + "\n"
 
 
+def _csv(header: list[str], body: list[list[str]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(body)
+    return buf.getvalue()
+
+
 def sweep_csv(rows: list[SweepRow]) -> str:
     """The sweep as CSV with exact numbers."""
     header, body = _sweep_cells(rows, False)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow([h.replace(" ", "_") for h in header])
-    w.writerows(body)
-    return buf.getvalue()
+    return _csv([h.replace(" ", "_") for h in header], body)
 
 
 def sweep_json(rows: list[SweepRow]) -> str:
@@ -171,11 +175,7 @@ def compare_markdown(entries: list[CompareEntry]) -> str:
 def compare_csv(entries: list[CompareEntry]) -> str:
     """The comparison as CSV (exact numbers), one row per metric."""
     header, body = _compare_cells(entries, False)
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["metric", *header[1:]])
-    w.writerows(body)
-    return buf.getvalue()
+    return _csv(["metric", *header[1:]], body)
 
 
 def compare_json(entries: list[CompareEntry]) -> str:

@@ -9,6 +9,7 @@ and require a formula for every aten op they dispatch.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import math
 from collections.abc import Callable, Iterator
 from itertools import product
@@ -82,7 +83,7 @@ def test_every_formula_is_documented() -> None:
 
 
 def test_registered_names_are_aten_ops() -> None:
-    torch = pytest.importorskip("torch")
+    torch = importlib.import_module("torch")
     for name in [*registered_ops(), *ZERO_COST]:
         if "." in name:  # namespaced non-aten ops (prim.device.default, profiler.*)
             continue
@@ -274,7 +275,7 @@ def test_native_mha_fast_path_literal() -> None:
 
 
 def test_two_macs_equal_torch_flop_counter() -> None:
-    torch = pytest.importorskip("torch")
+    torch = importlib.import_module("torch")
     from torch.utils.flop_counter import flop_registry
 
     aten = torch.ops.aten
@@ -603,7 +604,7 @@ def test_upsample_literals() -> None:
 ])
 def test_nearest_backward_destinations_match_torch(mode: str, size_in: tuple[int, int],
                                                    size_out: tuple[int, int]) -> None:
-    torch = pytest.importorskip("torch")
+    torch = importlib.import_module("torch")
     x = torch.zeros(1, 1, *size_in, requires_grad=True)
     y = torch.nn.functional.interpolate(x, size=size_out, mode=mode)
     y.backward(torch.ones_like(y))
@@ -669,7 +670,7 @@ def test_lstm_layer_counts() -> None:
 
 # --------------------------------------------------------------------------- real models
 
-torch_mod = pytest.importorskip("torch")
+torch_mod = importlib.import_module("torch")
 
 
 def _meta(x: Any) -> Any:
@@ -779,7 +780,7 @@ def _misc_model() -> Any:
 
 
 def _models() -> Iterator[tuple[str, Callable[[], Any], Callable[[], tuple[Any, ...]]]]:
-    tv = pytest.importorskip("torchvision")
+    tv = importlib.import_module("torchvision")
     torch = torch_mod
 
     def img() -> tuple[Any, ...]:
@@ -857,7 +858,7 @@ def test_optimizer_ops_have_formulas() -> None:
 def test_resnet18_training_equals_flop_counter() -> None:
     """resnet18 is ungrouped, where FlopCounterMode is right: forward + backward total of
     ``2 · macs`` over every op equals its count."""
-    tv = pytest.importorskip("torchvision")
+    tv = importlib.import_module("torchvision")
     torch = torch_mod
     from torch.utils.flop_counter import FlopCounterMode
 

@@ -709,7 +709,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConvCostError as e:
         print(f"convcost {args.command}: error: {e}", file=sys.stderr)
         return 2
-    output = getattr(args, "output", None)
+    output = getattr(args, "output", None) if args.command in ("conv", "model") else None
     if output:
         try:
             with open(output, "w", encoding="utf-8") as f:

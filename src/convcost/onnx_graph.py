@@ -8,7 +8,7 @@ formula-registry entries added here call the single-layer calculator, see below)
 
 How the graph becomes a module (:func:`load_onnx`):
 
-* The file is parsed **without executing anything** (``onnx.load`` without external data),
+* The file is parsed **without executing anything** (external-data files are not read),
   checked (opset, ``onnx.checker``, external-data files present), and each graph input's
   shape is resolved: symbolic or unknown dimensions (``batch``) must be set with
   ``--input NAME=1x3x224x224`` (or ``--input 1x3x224x224``, which fills the graph's inputs in
@@ -17,12 +17,12 @@ How the graph becomes a module (:func:`load_onnx`):
   ``nn.Parameter`` (on the meta device: no weight data is read). Two kinds are not: the
   running mean/variance of ``BatchNormalization`` are buffers (as in ``nn.BatchNorm``), and
   initializers read as *values* (shapes, axes, pads, scales, clip bounds; every integer or
-  boolean initializer, every scalar such as an exponent or an epsilon) are constants. Each parameter is owned by the first node that uses
-  it (a shared one stays with the first), so the per-layer table shows parameters where
-  they are used. Parameter attributes are the sanitised initializer names
-  (``layer1.0.conv1.weight`` -> ``layer1_0_conv1_weight``); ``freeze`` matches the ONNX
-  initializer names themselves (``re.search``), which for a PyTorch export are the PyTorch
-  parameter names.
+  boolean initializer, every scalar such as an exponent or an epsilon) are constants.
+  Each parameter is owned by the first node that uses it (a shared one stays with the
+  first), so the per-layer table shows parameters where they are used. Parameter
+  attributes are the sanitised initializer names (``layer1.0.conv1.weight`` ->
+  ``layer1_0_conv1_weight``); ``freeze`` matches the ONNX initializer names themselves
+  (``re.search``), which for a PyTorch export are the PyTorch parameter names.
 * **Nodes.** Each node that computes on data becomes a small submodule whose class is named
   after the op type (the table's type column reads ``Conv``, ``Gemm``...). Node names with
   ``/`` (as exporters write them: ``/layer1/layer1.0/conv1/Conv``) become a module
@@ -33,7 +33,7 @@ How the graph becomes a module (:func:`load_onnx`):
   runs, outside the fake-tensor run: they cost nothing, as Python integer arithmetic on
   ``x.shape`` costs nothing in a PyTorch model, and have no row.
 
-Choices worth knowing (also in the README):
+Choices worth knowing:
 
 * **Asymmetric padding** of ``Conv``/``ConvTranspose`` (explicit begin/end ``pads`` or
   ``auto_pad=SAME_*``) runs as one op, ``convcost_onnx::conv``, whose formulas are the
@@ -144,6 +144,7 @@ class _Op:
     subgraph: bool = False
     const: bool = False
     used: frozenset[str] = frozenset()
+    proto_attrs: tuple[Any, ...] = ()  # the AttributeProtos, to rebuild the node
 
     @property
     def label(self) -> str:
@@ -1434,11 +1435,9 @@ def _onnx_proto(op: _Op, xs: Sequence[Any], opsets: Mapping[str, int]) -> Any:
         else:
             with _no_modes():
                 inits.append(numpy_helper.from_array(x.numpy(), n))
-    attrs = op.attrs.get("\x00proto")
     node = helper.make_node(op.type, names, [f"out{i}" if n else "" for i, n in
                                              enumerate(op.outputs)], domain=op.domain)
-    if attrs is not None:
-        node.attribute.extend(attrs)
+    node.attribute.extend(op.proto_attrs)
     outs = [helper.make_value_info(f"out{i}", onnx.TypeProto())
             for i, n in enumerate(op.outputs) if n]
     graph = helper.make_graph([node], "node", vis, outs, initializer=inits)
@@ -1855,7 +1854,6 @@ def _attr_values(node: Any) -> tuple[dict[str, Any], bool]:
         elif isinstance(v, list) and v and isinstance(v[0], bytes):
             v = [b.decode("utf-8", "replace") for b in v]
         out[a.name] = v
-    out["\x00proto"] = list(node.attribute)
     return out, sub
 
 
@@ -1912,7 +1910,9 @@ def _collapse(tree: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-_RESERVED = set(dir(OnnxScope())) | set(dir(OnnxNode))
+# Names a child module cannot take (attributes of the modules it would be added to).
+_RESERVED = (set(dir(OnnxScope())) | set(dir(OnnxNode)) | set(dir(OnnxModule))
+             | {"_plan", "_owners"})
 
 
 def _build_modules(tree: dict[str, Any], prefix: str,
@@ -2019,7 +2019,8 @@ def load_onnx(
         attrs, sub = _attr_values(node)
         domain = "" if node.domain == "ai.onnx" else node.domain
         op = _Op(k, node.op_type, domain, node.name, tuple(resolve(i) for i in node.input),
-                 tuple(node.output), attrs, opsets.get(domain, opsets[""]), sub)
+                 tuple(node.output), attrs, opsets.get(domain, opsets[""]), sub,
+                 proto_attrs=tuple(node.attribute))
         if op.type == "Identity" and not domain and op.inputs and op.inputs[0] \
                 and op.outputs[0] not in graph_outputs:
             alias[op.outputs[0]] = op.inputs[0]
@@ -2099,7 +2100,6 @@ def load_onnx(
     tree: dict[str, Any] = {}
     steps: list[_Step] = []
     owned: dict[str, OnnxNode] = {}
-    node_of: dict[int, OnnxNode] = {}
     for op in ops:
         if op.const:
             steps.append(_Step(op, None))
@@ -2113,7 +2113,6 @@ def load_onnx(
         if not parts:
             parts = [f"node_{op.index}_{_sanitize(op.type)}"]
         _tree_insert(tree, parts, mod)
-        node_of[op.index] = mod
         steps.append(_Step(op, mod))
     # strip a leading scope shared by every node (exporters' "StatefulPartitionedCall/...")
     while len(tree) == 1 and isinstance(next(iter(tree.values())), dict):

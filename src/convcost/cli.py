@@ -444,11 +444,10 @@ def _int_list(flag: str, text: str | None) -> list[int]:
 
 def _resized(shape: str, batch: int | None, res: int | None) -> str:
     """``shape`` (``NxCxHxW[:dtype]``) with its batch and/or spatial size replaced."""
-    dims_text, colon, dt = shape.partition(":")
-    try:
-        dims = [int(d) for d in dims_text.lower().split("x")]
-    except ValueError:
-        raise SpecError("--input", shape, "write a shape like 8x3x224x224") from None
+    from .spec import parse_shape
+
+    parsed, dt = parse_shape("--input", shape)
+    dims = list(parsed)
     if batch is not None:
         dims[0] = batch
     if res is not None:
@@ -457,7 +456,7 @@ def _resized(shape: str, batch: int | None, res: int | None) -> str:
                             f"{shape} has none")
         spatial = 2 if len(dims) >= 4 else 1
         dims[-spatial:] = [res] * spatial
-    return "x".join(map(str, dims)) + (colon + dt if colon else "")
+    return "x".join(map(str, dims)) + (f":{dt}" if dt else "")
 
 
 def _run_model(a: argparse.Namespace) -> str:
@@ -629,15 +628,10 @@ def _without_inputs(tokens: list[str]) -> list[str]:
 
 def _kw_input(name: str, text: str) -> object:
     from .model import InputSpec
+    from .spec import parse_shape
 
-    shape, _, dt = text.partition(":")
-    try:
-        dims = tuple(int(x) for x in shape.lower().split("x"))
-    except ValueError:
-        raise SpecError(
-            "--input", f"{name}={text}", "write NAME=SHAPE[:DTYPE], e.g. mask=1x128:bool"
-        ) from None
-    return InputSpec(dims, dt or "float32")
+    dims, dtype = parse_shape("--input", text)
+    return InputSpec(dims, dtype or "float32")
 
 
 def _run_conv(a: argparse.Namespace) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import SpecError
+from .spec import parse_shape
 from .trace.records import InputSpec
 
 MAX_BATCH = 1 << 24
@@ -56,11 +57,7 @@ def _as_specs(inputs: Sequence[Any]) -> list[Any]:
         if isinstance(x, torch.Tensor):
             out.append(InputSpec(tuple(x.shape), str(x.dtype).removeprefix("torch.")))
         elif isinstance(x, str):
-            shape, _, dt = x.partition(":")
-            try:
-                dims = tuple(int(d) for d in shape.lower().split("x"))
-            except ValueError:
-                raise SpecError("--input", x, "write a shape like 8x3x224x224") from None
+            dims, dt = parse_shape("--input", x)
             out.append(InputSpec(dims, dt or "float32"))
         elif isinstance(x, (tuple, list)) and all(isinstance(d, int) for d in x):
             out.append(InputSpec(tuple(x)))

@@ -27,6 +27,7 @@ from .layer import BackwardCost
 from .memory.model import RunMemory, run_memory
 from .memory.timeline import Timeline
 from .ops import OpCall, OpCost, TensorMeta, lookup, traffic
+from .spec import parse_shape
 from .trace.dataflow import GRAD_INPUT, GRAD_PARTS, backward_targets
 from .trace.records import InputSpec, ModuleRecord, OpRecord, Trace
 
@@ -530,11 +531,7 @@ def _canonical_model_dtype(value: object) -> str:
 
 def _shape(field_name: str, value: object) -> tuple[int, ...]:
     if isinstance(value, str):
-        try:
-            dims = tuple(int(p) for p in value.lower().split("x"))
-        except ValueError:
-            raise SpecError(field_name, value, "write a shape as integers separated by 'x', "
-                            "e.g. 8x3x224x224") from None
+        dims, _ = parse_shape(field_name, value)
     elif isinstance(value, Sequence):
         dims = tuple(value)
     else:
@@ -557,9 +554,8 @@ def _one_input(field_name: str, x: object, default_dtype: str, torch_mod: Any) -
     if isinstance(x, InputSpec):
         return InputSpec(_shape(field_name, x.shape), _input_dtype(field_name, x.dtype, torch_mod))
     if isinstance(x, str):
-        shape, _, dt = x.partition(":")
-        return InputSpec(_shape(field_name, shape),
-                         _input_dtype(field_name, dt, torch_mod) if dt else default_dtype)
+        dims, dt = parse_shape(field_name, x)
+        return InputSpec(dims, _input_dtype(field_name, dt, torch_mod) if dt else default_dtype)
     if _is_shape(x):
         return InputSpec(_shape(field_name, x), default_dtype)
     if (isinstance(x, Sequence) and len(x) == 2 and _is_shape(x[0])

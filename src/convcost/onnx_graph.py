@@ -85,7 +85,7 @@ from .cost import Cost
 from .errors import ConvCostError, SpecError
 from .layer import analyze_conv
 from .ops import OpCall, OpCost, TensorMeta, register
-from .spec import ConvSpec, conv_output_length, conv_transpose_output_length
+from .spec import ConvSpec, conv_output_length, conv_transpose_output_length, parse_shape
 from .trace.records import InputSpec
 
 __all__ = [
@@ -1659,23 +1659,15 @@ def parse_input_args(values: Sequence[str] | None) -> list[tuple[str | None, str
 
 
 def _shape_of(field_name: str, value: Any) -> tuple[tuple[int, ...], str | None]:
-    """A shape (``"1x3x224x224[:dtype]"`` or a sequence of ints) and its dtype, if given."""
-    dtype = None
+    """A shape (``"1x3x224x224[:dtype]"``, optionally after ``NAME=``, or a sequence of
+    ints) and its dtype, if given."""
     if isinstance(value, str):
-        text, _, dt = value.rpartition("=")[2].partition(":")
-        dtype = dt.strip().lower() or None
-        try:
-            dims = tuple(int(p) for p in text.lower().split("x"))
-        except ValueError:
-            raise SpecError(field_name, value, "write a shape as integers separated by 'x', "
-                            "e.g. 1x3x224x224") from None
-    elif isinstance(value, Sequence):
-        dims = tuple(value)
-    else:
+        return parse_shape(field_name, value.rpartition("=")[2])
+    if not isinstance(value, Sequence):
         raise SpecError(field_name, value, "give a shape such as 1x3x224x224")
-    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in dims):
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in value):
         raise SpecError(field_name, value, "every dimension must be an integer >= 1")
-    return tuple(int(d) for d in dims), dtype
+    return tuple(int(d) for d in value), None
 
 
 def _given_inputs(inputs: Any) -> list[tuple[str | None, Any]]:

@@ -38,6 +38,24 @@ def conv_transpose_output_length(
     )
 
 
+def parse_shape(field: str, text: str) -> tuple[tuple[int, ...], str | None]:
+    """``"8x3x224x224"`` or ``"8x128:int64"`` -> ``((8, 3, 224, 224), None)`` /
+    ``((8, 128), "int64")``: the one parser of shapes written on a command line.
+
+    Every dimension must be an integer ≥ 1; the dtype (after ``:``) is returned as written
+    (lower-cased) for the caller to check. Raises :class:`SpecError` naming ``field``.
+    """
+    dims_text, _, dtype = str(text).partition(":")
+    try:
+        dims = tuple(int(d) for d in dims_text.strip().lower().split("x"))
+    except ValueError:
+        raise SpecError(field, text, "write a shape as integers separated by 'x', e.g. "
+                        "8x3x224x224 (optionally :DTYPE)") from None
+    if any(d < 1 for d in dims):
+        raise SpecError(field, text, "every dimension must be an integer >= 1")
+    return dims, dtype.strip().lower() or None
+
+
 @dataclass(frozen=True)
 class ConvSpec:
     """One convolution or transposed-convolution layer, normalised and validated.

@@ -559,13 +559,8 @@ def _run_sweep(a: argparse.Namespace, model: Any, pos: list[str], kw: dict[str, 
         return study.SweepRow(b, res, result, hw)
 
     rows = _each(settings, one)
-    if fmt == "json":
-        return study.sweep_json(rows) + "\n"
-    if fmt == "csv":
-        return study.sweep_csv(rows)
-    if fmt == "markdown":
-        return study.sweep_markdown(rows)
-    return study.sweep_table(rows, render=_renderer(sys.stdout))
+    return _study_output(fmt, rows, study.sweep_json, study.sweep_csv, study.sweep_markdown,
+                         study.sweep_table)
 
 
 def _run_compare(entries: list[str], common: list[str], model_parser: _Parser) -> str:
@@ -605,13 +600,21 @@ def _run_compare(entries: list[str], common: list[str], model_parser: _Parser) -
     results = _each(parsed, one)
     a0 = parsed[0][1]
     fmt = "json" if a0.json else a0.format
+    return _study_output(fmt, results, study.compare_json, study.compare_csv,
+                         study.compare_markdown, study.compare_table)
+
+
+def _study_output(fmt: str, items: Any, as_json: Callable[[Any], str],
+                  as_csv: Callable[[Any], str], as_markdown: Callable[[Any], str],
+                  as_table: Callable[..., str]) -> str:
+    """One of a sweep's or comparison's reports, by ``--format``."""
     if fmt == "json":
-        return study.compare_json(results) + "\n"
+        return as_json(items) + "\n"
     if fmt == "csv":
-        return study.compare_csv(results)
+        return as_csv(items)
     if fmt == "markdown":
-        return study.compare_markdown(results)
-    return study.compare_table(results, render=_renderer(sys.stdout))
+        return as_markdown(items)
+    return as_table(items, render=_renderer(sys.stdout))
 
 
 def _without_inputs(tokens: list[str]) -> list[str]:

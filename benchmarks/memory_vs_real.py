@@ -32,9 +32,9 @@ import time
 import torch
 import torchvision
 
+from convcost.frontends.torch_trace import trace_model
 from convcost.model import analyze
-from convcost.trace.records import InputSpec
-from convcost.trace.torch import trace_model
+from convcost.spec import InputSpec
 
 DEFAULT_MODELS = ("resnet18", "resnet50", "mobilenet_v2", "vgg11", "convnext_tiny", "vit_b_16")
 

@@ -10,10 +10,10 @@ import sys
 
 import pytest
 
+from convcost.frontends.dataflow import backward_targets
+from convcost.frontends.records import OpRecord, ParamGrad
 from convcost.memory.timeline import CATEGORIES, Life, build_timeline, category_bytes
 from convcost.ops import OpCall
-from convcost.trace.dataflow import backward_targets
-from convcost.trace.records import OpRecord, ParamGrad
 
 # --------------------------------------------------------------------------- pure arithmetic
 
@@ -120,9 +120,9 @@ torchvision = importlib.import_module("torchvision")
 from torch import nn  # noqa: E402
 
 from convcost import analyze  # noqa: E402
+from convcost.frontends.torch_trace import trace_model  # noqa: E402
 from convcost.memory.model import run_memory  # noqa: E402
-from convcost.trace.records import InputSpec  # noqa: E402
-from convcost.trace.torch import trace_model  # noqa: E402
+from convcost.spec import InputSpec  # noqa: E402
 
 
 def small_cnn() -> nn.Module:

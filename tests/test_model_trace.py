@@ -22,10 +22,10 @@ import torch.nn.functional as F  # noqa: E402, N812
 from torch import nn  # noqa: E402
 
 from convcost import analyze, analyze_conv, conv_spec  # noqa: E402
-from convcost.cost import Cost  # noqa: E402
+from convcost.cost import BackwardCost, Cost  # noqa: E402
 from convcost.errors import ConvCostError, SpecError, TraceError  # noqa: E402
-from convcost.layer import BackwardCost  # noqa: E402
-from convcost.model import FUNCTIONAL, InputSpec, ModelResult  # noqa: E402
+from convcost.model import InputSpec, ModelResult  # noqa: E402
+from convcost.model.results import FUNCTIONAL  # noqa: E402
 
 ZERO = Cost()
 

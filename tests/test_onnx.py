@@ -1,4 +1,4 @@
-"""ONNX models (convcost.onnx_graph): the graph interpreted by torch ops, analysed by analyze().
+"""ONNX models (convcost.frontends.onnx): the graph interpreted by torch ops, analysed by analyze().
 
 Oracles: the PyTorch path on the same torchvision model (the ONNX file is its export), the
 same op written in PyTorch (one op at a time), the single-layer calculator for (transposed)
@@ -28,8 +28,8 @@ from cli_run import run
 from convcost import analyze, conv_cost
 from convcost.cost import Cost
 from convcost.errors import ConvCostError, SpecError
+from convcost.frontends.onnx import analyze_onnx, load_onnx
 from convcost.model import ModelResult
-from convcost.onnx_graph import analyze_onnx, load_onnx
 
 FLOAT = TensorProto.FLOAT
 
@@ -774,7 +774,7 @@ def test_node_names_become_modules(tmp_path: Any) -> None:
              helper.make_node("Relu", ["c"], ["y"])]
     m = make_model(nodes, [("x", FLOAT, (1, 3))], ["y"])
     path = save(m, tmp_path / "m.onnx")
-    from convcost.targets import is_onnx_target, load_target
+    from convcost.frontends.targets import is_onnx_target, load_target
 
     assert is_onnx_target(path) and not is_onnx_target("torchvision:resnet18")
     module = load_target(path)

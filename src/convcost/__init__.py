@@ -7,9 +7,9 @@ matmul loop nests). See the README for the exact definitions.
 
 from __future__ import annotations
 
-from .cost import Cost, fvcore_convention, torch_flop_counter_convention
+from .cost import BackwardCost, Cost, fvcore_convention, torch_flop_counter_convention
 from .errors import ConvCostError, SpecError
-from .layer import BackwardCost, ConvResult, MemoryTable, analyze_conv, conv_cost
+from .layer import ConvResult, MemoryTable, analyze_conv, conv_cost
 from .model import InputSpec, ModelResult, analyze
 from .spec import ConvSpec, conv_spec
 

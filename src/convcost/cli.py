@@ -462,7 +462,7 @@ def _resized(shape: str, batch: int | None, res: int | None) -> str:
 def _run_model(a: argparse.Namespace) -> str:
     if a.depth < 0:
         raise SpecError("--depth", a.depth, "must be 0 or more")
-    from .targets import is_onnx_target, load_target
+    from .frontends.targets import is_onnx_target, load_target
 
     onnx = is_onnx_target(a.target)
     pos, kw = ([], {}) if onnx else _split_inputs(a.input)
@@ -510,7 +510,7 @@ def _load_onnx(a: argparse.Namespace) -> tuple[Any, list[str], str | None]:
     """An ONNX TARGET: the module, its inputs as shapes in graph order (from ``--input
     NAME=SHAPE`` / ``--input SHAPE``) and the ``--freeze`` pattern, which matches initializer
     names and is applied here (``a.freeze`` is cleared so it is not applied again)."""
-    from .onnx_graph import load_onnx
+    from .frontends.onnx import load_onnx
 
     try:
         model, specs = load_onnx(a.target, a.input, a.freeze)
@@ -586,7 +586,7 @@ def _run_compare(entries: list[str], common: list[str], model_parser: _Parser) -
             raise SpecError("ENTRY", e, "--fit, --batch, --resolution, --plot and --format html "
                             "do not apply to compare")
         parsed.append((e, a))
-    from .targets import load_target
+    from .frontends.targets import load_target
 
     def one(entry: tuple[str, argparse.Namespace]) -> study.CompareEntry:
         label, a = entry

@@ -22,7 +22,7 @@ class Cost:
     """Operation counts of one computation (all exact integers).
 
     ``macs`` is the number of multiply-accumulate products (0 for ops that are not
-    convolutions or matrix products). ``flops`` is derived as ``mults + adds``.
+    convolutions or matrix products). ``flops`` is derived as ``mults + adds + other``.
     """
 
     mults: int = 0
@@ -53,7 +53,27 @@ class Cost:
         return d
 
 
-ZERO = Cost()
+@dataclass(frozen=True)
+class BackwardCost:
+    """Backward-pass cost split by gradient. ``total`` is their sum."""
+
+    grad_input: Cost
+    grad_weight: Cost
+    grad_bias: Cost
+
+    @property
+    def total(self) -> Cost:
+        """grad-input + grad-weight + grad-bias."""
+        return self.grad_input + self.grad_weight + self.grad_bias
+
+    def to_dict(self) -> dict[str, dict[str, int]]:
+        """JSON form: ``{"grad_input", "grad_weight", "grad_bias", "total"}``."""
+        return {
+            "grad_input": self.grad_input.to_dict(),
+            "grad_weight": self.grad_weight.to_dict(),
+            "grad_bias": self.grad_bias.to_dict(),
+            "total": self.total.to_dict(),
+        }
 
 
 def torch_flop_counter_convention(macs: int) -> int:

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import SpecError
-from .spec import parse_shape
-from .trace.records import InputSpec
+from .spec import InputSpec, parse_shape
 
 MAX_BATCH = 1 << 24
 

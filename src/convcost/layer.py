@@ -5,32 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .cost import Cost
+from .cost import BackwardCost, Cost
 from .formulas.conv import ConvTerms, conv_terms
 from .spec import ConvSpec, conv_spec
-
-
-@dataclass(frozen=True)
-class BackwardCost:
-    """Backward-pass cost split by gradient. ``total`` is their sum."""
-
-    grad_input: Cost
-    grad_weight: Cost
-    grad_bias: Cost
-
-    @property
-    def total(self) -> Cost:
-        """grad-input + grad-weight + grad-bias."""
-        return self.grad_input + self.grad_weight + self.grad_bias
-
-    def to_dict(self) -> dict[str, dict[str, int]]:
-        """JSON form: ``{"grad_input", "grad_weight", "grad_bias", "total"}``."""
-        return {
-            "grad_input": self.grad_input.to_dict(),
-            "grad_weight": self.grad_weight.to_dict(),
-            "grad_bias": self.grad_bias.to_dict(),
-            "total": self.total.to_dict(),
-        }
 
 
 @dataclass(frozen=True)

@@ -330,3 +330,12 @@ def _output_size(spec: ConvSpec) -> tuple[int, ...]:
             spec.input_size, spec.kernel, spec.stride, spec.padding, spec.dilation
         )
     )
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """A model input given by its shape (batch included) and dtype name (``"float32"``,
+    ``"int64"``...); nothing else about it is used."""
+
+    shape: tuple[int, ...]
+    dtype: str = "float32"

@@ -18,14 +18,11 @@ Conventions (see the README, "Counting conventions"):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from ..expr import Div, Expr, FloorDiv, Num, Sum, Term, Var, add, mul, sub
 from ..spec import DIM_NAMES, ConvSpec
+from ..vocab import COUNTINGS
 from .taps import DimTaps, dim_taps
-
-Counting = Literal["dense", "skip-padding"]
-COUNTINGS: tuple[str, ...] = ("dense", "skip-padding")
 
 
 @dataclass(frozen=True)

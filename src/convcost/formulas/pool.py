@@ -19,7 +19,7 @@ from __future__ import annotations
 from ..cost import Cost
 from ..errors import SpecError
 from ..ops import OpCall, OpCost, TensorMeta, register
-from .conv import COUNTINGS
+from ..vocab import COUNTINGS
 from .opargs import ints, need_tensor, numel, output
 from .taps import DimTaps, dim_taps
 

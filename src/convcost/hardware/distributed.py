@@ -29,8 +29,7 @@ from dataclasses import dataclass
 
 from ..errors import SpecError
 from ..memory.timeline import CATEGORIES, Timeline
-
-STRATEGIES: tuple[str, ...] = ("ddp", "zero1", "zero2", "zero3", "fsdp")
+from ..vocab import STRATEGIES
 
 
 @dataclass(frozen=True)
@@ -139,7 +138,7 @@ def shard(
     ``activations`` is one device's activation memory at its per-device batch.
     """
     if strategy not in STRATEGIES:
-        raise SpecError("--strategy", strategy, f"allowed: {', '.join(STRATEGIES)}")
+        raise SpecError("strategy", strategy, f"allowed: {', '.join(STRATEGIES)}")
     if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
         raise SpecError("--devices", devices, "must be a whole number ≥ 1")
     n = devices
@@ -177,7 +176,7 @@ def sharded_peak(timeline: Timeline, strategy: str, devices: int) -> tuple[float
     all-gathered parameters of the layer being computed, and communication buffers.
     """
     if strategy not in STRATEGIES:
-        raise SpecError("--strategy", strategy, f"allowed: {', '.join(STRATEGIES)}")
+        raise SpecError("strategy", strategy, f"allowed: {', '.join(STRATEGIES)}")
     if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
         raise SpecError("--devices", devices, "must be a whole number ≥ 1")
     shard_set = SHARDED[strategy]

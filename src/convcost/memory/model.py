@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..trace.records import Trace
+from ..frontends.records import Trace
 from .timeline import Life, Timeline, build_timeline, category_bytes
 
 _ORIGIN_CATEGORY = {

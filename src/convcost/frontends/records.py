@@ -13,21 +13,6 @@ from dataclasses import dataclass
 
 from ..ops import OpCall, TensorMeta
 
-#: Parts of one training step, in order. ``loss`` is what the analyser adds to get a scalar
-#: to differentiate (the sum of the outputs) and its backward; it is not part of the model.
-PHASES: tuple[str, ...] = ("forward", "loss", "backward", "optimizer")
-
-#: Where a storage came from when it was first seen.
-ORIGINS: tuple[str, ...] = ("parameter", "buffer", "input", "external", "op")
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """A model input given by its shape and dtype name (``"float32"``, ``"int64"``...)."""
-
-    shape: tuple[int, ...]
-    dtype: str = "float32"
-
 
 @dataclass(frozen=True)
 class OpRecord:

@@ -28,7 +28,6 @@ from .records import OpRecord, ParamGrad
 GRAD_INPUT = "grad_input"
 GRAD_WEIGHT = "grad_weight"
 GRAD_BIAS = "grad_bias"
-GRAD_PARTS: tuple[str, ...] = (GRAD_INPUT, GRAD_WEIGHT, GRAD_BIAS)
 
 
 def backward_targets(

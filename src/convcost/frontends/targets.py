@@ -6,7 +6,7 @@
 * ``package.module:factory`` — imports ``package.module`` and calls ``factory()``. This runs
   that code, as importing it would.
 * a path ending in ``.onnx`` (or any existing file) — an ONNX model, read without executing
-  anything (:func:`convcost.onnx_graph.load_onnx`). The CLI passes ``--input NAME=SHAPE``
+  anything (:func:`convcost.frontends.onnx.load_onnx`). The CLI passes ``--input NAME=SHAPE``
   to it; :func:`load_target` alone needs a graph whose input shapes are all static.
 """
 
@@ -16,7 +16,7 @@ import importlib
 import os
 from typing import Any
 
-from .errors import SpecError
+from ..errors import SpecError
 
 
 def is_onnx_target(target: str) -> bool:
@@ -27,7 +27,7 @@ def is_onnx_target(target: str) -> bool:
 def load_target(target: str) -> Any:
     """Build the model named by ``target``; raise :class:`SpecError` naming what is wrong."""
     if is_onnx_target(target):
-        from .onnx_graph import load_onnx
+        from .onnx import load_onnx
 
         return load_onnx(target)[0]
     kind, sep, rest = target.partition(":")

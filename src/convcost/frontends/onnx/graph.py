@@ -81,12 +81,17 @@ from torch import Tensor, nn
 from torch._subclasses.fake_tensor import FakeTensor
 from torch.utils._python_dispatch import _disable_current_modes
 
-from .cost import Cost
-from .errors import ConvCostError, SpecError
-from .layer import analyze_conv
-from .ops import OpCall, OpCost, TensorMeta, register
-from .spec import ConvSpec, conv_output_length, conv_transpose_output_length, parse_shape
-from .trace.records import InputSpec
+from ...cost import Cost
+from ...errors import ConvCostError, SpecError
+from ...layer import analyze_conv
+from ...ops import OpCall, OpCost, TensorMeta, register
+from ...spec import (
+    ConvSpec,
+    InputSpec,
+    conv_output_length,
+    conv_transpose_output_length,
+    parse_shape,
+)
 
 __all__ = [
     "MIN_OPSET",
@@ -2167,7 +2172,7 @@ def analyze_onnx(path: str | os.PathLike[str], inputs: Any = None, *,
     for :func:`load_onnx` (``freeze`` matches initializer names), ``options`` as for
     :func:`convcost.analyze` (``mode``, ``dtype``, ``amp``, ``optimizer``, ``counting``).
     Returns a :class:`~convcost.model.ModelResult` whose inputs carry the graph's names."""
-    from .model import analyze
+    from ...model import analyze
 
     module, specs = load_onnx(path, inputs, freeze)
     options.setdefault("name", os.fspath(path))

@@ -52,14 +52,14 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from ..errors import ConvCostError, TraceError
 from ..ops import OpCall, TensorMeta
-from .records import InputSpec, ModuleRecord, OpRecord, ParamGrad, StorageRecord, Trace
+from ..spec import InputSpec
+from .records import ModuleRecord, OpRecord, ParamGrad, StorageRecord, Trace
 
 #: Key of the module path in autograd nodes' ``metadata``.
 MODULE_KEY = "convcost.module"
 #: Module tag of the autograd nodes of the loss the analyser adds.
 LOSS_TAG = "\x00loss"
 
-OPTIMIZERS: tuple[str, ...] = ("none", "sgd", "momentum", "adam", "adamw")
 _ACCUMULATE_GRAD = "torch::autograd::AccumulateGrad"
 
 
@@ -512,7 +512,7 @@ def trace_model(
     random): used to measure what the fake run predicts. ``on_sample`` is called after
     every op. ``needs_formula(op_name)`` says which ops have no formula: those are also run
     through their PyTorch decomposition (fake runs only), recorded in
-    :attr:`~convcost.trace.records.OpRecord.decomposed`.
+    :attr:`~convcost.frontends.records.OpRecord.decomposed`.
     """
     kwargs = dict(kwargs or {})
     train = mode == "train"

@@ -1,0 +1,132 @@
+"""Whole models: per-module forward/backward cost and training memory, without computing.
+
+:func:`analyze` validates its arguments (:mod:`.inputs`), runs the model once on fake
+tensors (:mod:`convcost.frontends.torch_trace`; nothing is computed or allocated, so batch
+size and resolution do not change the analysis' time or memory), looks every recorded op up
+in the formula registry and follows tensor lifetimes (:mod:`.costing`), and returns the
+records of :mod:`.results`. Importing this package does not import torch; :func:`analyze`
+does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ..memory.model import RunMemory, run_memory
+from ..spec import InputSpec
+from .costing import load_formulas, needs_formula, summarize
+from .inputs import prepare
+from .results import LayerRow, ModelMemory, ModelResult, ModelTotals, OpRow
+
+__all__ = [
+    "InputSpec",
+    "LayerRow",
+    "ModelMemory",
+    "ModelResult",
+    "ModelTotals",
+    "OpRow",
+    "analyze",
+    "load_formulas",
+    "summarize",
+    "train_memory",
+    "train_peak",
+]
+
+
+def analyze(
+    model: Any,
+    inputs: Any,
+    *,
+    kwargs: Mapping[str, Any] | None = None,
+    mode: str = "train",
+    dtype: str | None = None,
+    amp: str | None = None,
+    optimizer: str = "none",
+    freeze: str | re.Pattern[str] | None = None,
+    counting: str = "dense",
+    name: str | None = None,
+) -> ModelResult:
+    """Exact per-module cost and memory of one training step (or inference forward).
+
+    * ``model`` — a ``torch.nn.Module`` (built on the CPU or on the meta device; it is not
+      modified). Its ``forward`` runs once on fake tensors: Python control flow is fine,
+      reading tensor values (``.item()``, data-dependent shapes) is not and raises
+      :class:`~convcost.errors.TraceError` naming the module.
+    * ``inputs`` — the positional inputs: a tensor (only shape and dtype are used), a shape
+      (``(8, 3, 224, 224)`` or ``"8x3x224x224"``, float32 or ``dtype``; ``"8x128:int64"``),
+      a ``(shape, dtype)`` pair, an :class:`InputSpec`, or a list of these.
+      ``kwargs`` — keyword inputs: tensors and InputSpecs become inputs, any other value is
+      passed to ``forward`` unchanged. Inputs never require grad (so the first layer has no
+      grad-input).
+    * ``mode`` — ``"train"`` (forward, backward from the sum of the outputs or the model's
+      scalar loss, optimizer step) or ``"inference"`` (eval mode, ``no_grad`` forward).
+    * ``dtype`` — convert floating parameters, buffers and inputs (float64, float32,
+      float16, bfloat16); ``amp`` — ``"bf16"``/``"fp16"``: autocast on the CPU.
+    * ``optimizer`` — none, sgd, momentum (SGD, momentum 0.9), adam, adamw.
+    * ``freeze`` — regular expression; parameters whose name it matches (``re.search``) get
+      no gradient.
+    * ``counting`` — ``"dense"`` or ``"skip-padding"`` (see the convolution formulas).
+
+    Raises :class:`~convcost.errors.SpecError` for bad arguments (before any work) and
+    :class:`~convcost.errors.TraceError` when the model cannot be run.
+    """
+    p = prepare(model, inputs, kwargs, mode, dtype, amp, optimizer, freeze, counting)
+    args, kw, dtype_name, amp_name, pattern = p.args, p.kw, p.dtype_name, p.amp_name, p.pattern
+    # ---- work
+    from ..frontends.torch_trace import torch_dtype, trace_model
+
+    tdtype = None if dtype_name is None else torch_dtype(dtype_name)
+    tamp = None if amp_name is None else torch_dtype(amp_name)
+    trace = trace_model(model, args, kw, mode=mode, dtype=tdtype, amp=tamp,
+                        optimizer=optimizer, freeze=pattern, needs_formula=needs_formula)
+    inference = None
+    if mode == "train":
+        inference = trace_model(model, args, kw, mode="inference", dtype=tdtype, amp=tamp,
+                                needs_formula=needs_formula)
+    if dtype_name is None:
+        first = next((p for p in model.parameters() if p.is_floating_point()), None)
+        dtype_name = "float32" if first is None else str(first.dtype).removeprefix("torch.")
+    return summarize(
+        trace,
+        inference,
+        counting=counting,
+        model=name or type(model).__name__,
+        dtype=dtype_name,
+        amp=amp_name,
+        optimizer=optimizer,
+        freeze=None if pattern is None else pattern.pattern,
+    )
+
+
+def train_memory(
+    model: Any,
+    inputs: Any,
+    *,
+    kwargs: Mapping[str, Any] | None = None,
+    dtype: str | None = None,
+    amp: str | None = None,
+    optimizer: str = "none",
+    freeze: str | re.Pattern[str] | None = None,
+) -> RunMemory:
+    """Memory of one fake training step (no costing, no inference run): cheaper than
+    :func:`analyze`. Arguments as for :func:`analyze`."""
+    p = prepare(model, inputs, kwargs, "train", dtype, amp, optimizer, freeze, "dense")
+    from ..frontends.torch_trace import torch_dtype, trace_model
+
+    trace = trace_model(
+        model, p.args, p.kw, mode="train",
+        dtype=None if p.dtype_name is None else torch_dtype(p.dtype_name),
+        amp=None if p.amp_name is None else torch_dtype(p.amp_name),
+        optimizer=optimizer, freeze=p.pattern,
+    )
+    return run_memory(trace)
+
+
+def train_peak(model: Any, inputs: Any, **options: Any) -> int:
+    """Predicted peak bytes of a training step: the larger of the first step's peak and a
+    later step's (when the optimizer state exists from the start). ``options`` as for
+    :func:`train_memory`."""
+    mem = train_memory(model, inputs, **options)
+    return max(mem.peak, mem.steady_peak)

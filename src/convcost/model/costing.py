@@ -1,0 +1,241 @@
+"""Costing a recorded run: every op looked up in the formula registry, backward ops split
+into grad-input/grad-weight/grad-bias, per-module rows and the memory summary (pure: no torch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ..cost import BackwardCost, Cost
+from ..formulas.catalog import load_all
+from ..frontends.dataflow import backward_targets
+from ..frontends.records import ModuleRecord, OpRecord, Trace
+from ..memory.model import RunMemory, run_memory
+from ..ops import OpCall, OpCost, TensorMeta, lookup, traffic
+from ..vocab import GRAD_PARTS
+from .results import FUNCTIONAL, LayerRow, ModelMemory, ModelResult, ModelTotals, OpRow
+
+#: Phases whose ops are the model's cost.
+COST_PHASES: tuple[str, ...] = ("forward", "backward", "optimizer")
+GRAD_INPUT = "grad_input"
+
+
+_LOADED = False
+
+
+def load_formulas() -> None:
+    """Register every per-op formula (once per process)."""
+    global _LOADED
+    if _LOADED:
+        return
+    load_all()
+    _LOADED = True
+
+
+_ZERO = Cost()
+
+
+@dataclass
+class _Acc:
+    forward: Cost = _ZERO
+    parts: dict[str, Cost] = field(default_factory=lambda: dict.fromkeys(GRAD_PARTS, Cost()))
+    ops: int = 0
+
+    @property
+    def backward(self) -> BackwardCost:
+        return BackwardCost(self.parts["grad_input"], self.parts["grad_weight"],
+                            self.parts["grad_bias"])
+
+    def add(self, o: _Acc) -> None:
+        self.forward = self.forward + o.forward
+        for k in GRAD_PARTS:
+            self.parts[k] = self.parts[k] + o.parts[k]
+        self.ops += o.ops
+
+
+def _cost_of(op: OpRecord, counting: str, unsupported: dict[str, int],
+             errors: dict[str, str], decomposed: dict[str, int]) -> OpCost | None:
+    """The op's cost from its formula, else from the formulas of its decomposition's ops.
+
+    Ops with neither (or a formula that fails on these arguments) are counted in
+    ``unsupported`` and cost nothing here."""
+    formula = lookup(op.call.name)
+    if formula is None and op.decomposed is not None:
+        decomposed[op.call.name] = decomposed.get(op.call.name, 0) + 1
+        total = Cost()
+        for sub in op.decomposed:
+            oc = _call_cost(sub, counting, unsupported, errors)
+            if oc is not None:
+                total = total + oc.cost
+        return OpCost(total)
+    return _call_cost(op.call, counting, unsupported, errors)
+
+
+def _call_cost(call: OpCall, counting: str, unsupported: dict[str, int],
+               errors: dict[str, str]) -> OpCost | None:
+    formula = lookup(call.name)
+    if formula is None:
+        unsupported[call.name] = unsupported.get(call.name, 0) + 1
+        return None
+    try:
+        return formula(call, counting)
+    except Exception as exc:  # a formula that cannot handle these arguments: report it
+        unsupported[call.name] = unsupported.get(call.name, 0) + 1
+        errors.setdefault(call.name, f"{type(exc).__name__}: {exc}")
+        return None
+
+
+def needs_formula(name: str) -> bool:
+    """True when op ``name`` has no formula (nor a zero-cost entry) in the registry."""
+    load_formulas()
+    return lookup(name) is None
+
+
+def summarize(
+    trace: Trace,
+    inference: Trace | None = None,
+    *,
+    counting: str = "dense",
+    model: str = "",
+    dtype: str = "float32",
+    amp: str | None = None,
+    optimizer: str = "none",
+    freeze: str | None = None,
+) -> ModelResult:
+    """Cost and memory of a recorded run (pure: no torch).
+
+    ``trace`` is the run of the requested mode (a training step or an inference forward);
+    ``inference`` an inference run used for ``peak_inference_bytes`` (defaults to
+    ``trace`` when that is one).
+    """
+    load_formulas()
+    unsupported: dict[str, int] = {}
+    errors: dict[str, str] = {}
+    decomposed: dict[str, int] = {}
+    costs = [
+        _cost_of(op, counting, unsupported, errors, decomposed)
+        if op.phase in COST_PHASES else None
+        for op in trace.ops
+    ]
+    free = [c is not None and c.cost.flops == 0 for c in costs]
+    targets = backward_targets(trace.ops, trace.param_grads, free)
+    own: dict[str, _Acc] = {}
+    optimizer_cost = Cost()
+    known = {m.path for m in trace.modules}
+    op_rows: list[OpRow] = []
+    for i, (op, target, oc) in enumerate(zip(trace.ops, targets, costs)):
+        if oc is None:
+            continue
+        read, written = traffic(op.call)
+        part = ("split" if oc.parts else target) if op.phase == "backward" else ""
+        module = op.module if op.module in known else ""
+        op_rows.append(OpRow(i, op.call.name, op.phase, module, part, oc.cost, read, written,
+                             _compute_dtype(op.call)))
+        if op.phase == "optimizer":
+            optimizer_cost = optimizer_cost + oc.cost
+            continue
+        acc = own.setdefault(op.module if op.module in known else "", _Acc())
+        acc.ops += 1
+        if op.phase == "forward":
+            acc.forward = acc.forward + oc.cost
+        elif oc.parts:
+            for k, c in oc.parts:
+                key = k if k in GRAD_PARTS else GRAD_INPUT
+                acc.parts[key] = acc.parts[key] + c
+        else:
+            acc.parts[target] = acc.parts[target] + oc.cost
+
+    train_mem: RunMemory | None = run_memory(trace) if trace.mode == "train" else None
+    if inference is None and trace.mode != "train":
+        inference = trace
+    infer_mem = run_memory(inference) if inference is not None else None
+    main = train_mem if train_mem is not None else infer_mem
+    assert main is not None  # one of the two runs exists by construction
+    saved = train_mem.saved_by_module if train_mem is not None else {}
+    layers = _rows(trace.modules, own, saved)
+    total = _Acc()
+    for acc in own.values():
+        total.add(acc)
+    root = trace.modules[0]
+    cat = main.by_category
+    memory = ModelMemory(
+        params_bytes=cat["parameters"],
+        buffers_bytes=cat["buffers"],
+        inputs_bytes=cat["inputs"],
+        grads_bytes=cat["gradients"],
+        optimizer_bytes=cat["optimizer_state"],
+        saved_activations_bytes=cat["activations"],
+        temporaries_bytes=cat["temporaries"],
+        peak_train_bytes=None if train_mem is None else train_mem.peak,
+        peak_train_steady_bytes=None if train_mem is None else train_mem.steady_peak,
+        peak_inference_bytes=0 if infer_mem is None else infer_mem.peak,
+        train_timeline=None if train_mem is None else train_mem.timeline,
+        inference_timeline=None if infer_mem is None else infer_mem.timeline,
+        train_steady_timeline=None if train_mem is None else train_mem.steady_timeline,
+    )
+    return ModelResult(
+        model=model or root.type,
+        inputs=trace.inputs,
+        mode=trace.mode,
+        dtype=dtype,
+        amp=amp,
+        optimizer=optimizer,
+        freeze=freeze,
+        counting=counting,
+        totals=ModelTotals(root.params, root.trainable_params, total.forward, total.backward,
+                           optimizer_cost),
+        memory=memory,
+        layers=layers,
+        unsupported_ops=tuple(sorted(unsupported.items(), key=lambda kv: (-kv[1], kv[0]))),
+        formula_errors=tuple(sorted(errors.items())),
+        decomposed_ops=tuple(sorted(decomposed.items(), key=lambda kv: (-kv[1], kv[0]))),
+        ops=tuple(op_rows),
+    )
+
+
+def _compute_dtype(call: OpCall) -> str:
+    for o in call.outputs:
+        if o is not None:
+            return o.dtype
+    for a in call.args:
+        if isinstance(a, TensorMeta):
+            return a.dtype
+    return "float32"
+
+
+def _rows(modules: Sequence[ModuleRecord], own: Mapping[str, _Acc],
+          saved: Mapping[str, int]) -> tuple[LayerRow, ...]:
+    by_path = {m.path: m for m in modules}
+    rows: list[LayerRow | None] = []
+
+    def depth_of(path: str) -> int:
+        return 0 if path == "" else path.count(".") + 1
+
+    def visit(m: ModuleRecord) -> tuple[_Acc, int]:
+        index = len(rows)
+        rows.append(None)  # filled in below, after the children
+        acc = _Acc()
+        sv = 0
+        children = [by_path[c] for c in m.children if c in by_path]
+        for c in children:
+            a, s = visit(c)
+            acc.add(a)
+            sv += s
+        mine = own.get(m.path)
+        mine_saved = saved.get(m.path, 0)
+        if children and ((mine is not None and mine.ops) or mine_saved):
+            name = f"{m.path}.{FUNCTIONAL}" if m.path else FUNCTIONAL
+            f = mine or _Acc()
+            rows.append(LayerRow(name, "functional", depth_of(m.path) + 1, True, m.calls, None,
+                                 0, 0, f.forward, f.backward, mine_saved))
+        if mine is not None:
+            acc.add(mine)
+        sv += mine_saved
+        rows[index] = LayerRow(m.path, m.type, depth_of(m.path), not children, m.calls,
+                               m.output_shape, m.params, m.trainable_params, acc.forward,
+                               acc.backward, sv)
+        return acc, sv
+
+    visit(modules[0])
+    return tuple(r for r in rows if r is not None)

@@ -1,0 +1,146 @@
+"""Validation of :func:`convcost.analyze`'s arguments and preparation of the model's inputs.
+
+Every argument is checked before any work on the model; errors name the API parameter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..dtypes import DTYPE_ALIASES
+from ..errors import SpecError
+from ..spec import InputSpec, parse_shape
+from ..vocab import AMPS, COUNTINGS, MODEL_DTYPES, MODES, OPTIMIZERS
+
+
+def _canonical_model_dtype(value: object) -> str:
+    key = str(value).strip().lower().removeprefix("torch.")
+    key = DTYPE_ALIASES.get(key, key)
+    if key not in MODEL_DTYPES:
+        raise SpecError("dtype", value, "allowed: " + ", ".join(MODEL_DTYPES)
+                        + " (or fp64/fp32/fp16/bf16)")
+    return key
+
+
+def _shape(field_name: str, value: object) -> tuple[int, ...]:
+    if isinstance(value, str):
+        dims, _ = parse_shape(field_name, value)
+    elif isinstance(value, Sequence):
+        dims = tuple(value)
+    else:
+        raise SpecError(field_name, value, "give a shape (sequence of integers), a tensor or "
+                        "an InputSpec")
+    if not dims or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1
+                           for d in dims):
+        raise SpecError(field_name, value, "every dimension must be an integer >= 1")
+    return tuple(int(d) for d in dims)
+
+
+def _is_shape(x: object) -> bool:
+    return (isinstance(x, Sequence) and not isinstance(x, str) and len(x) > 0
+            and all(isinstance(d, int) and not isinstance(d, bool) for d in x))
+
+
+def _one_input(field_name: str, x: object, default_dtype: str, torch_mod: Any) -> Any:
+    if isinstance(x, torch_mod.Tensor):
+        return x
+    if isinstance(x, InputSpec):
+        return InputSpec(_shape(field_name, x.shape), _input_dtype(field_name, x.dtype, torch_mod))
+    if isinstance(x, str):
+        dims, dt = parse_shape(field_name, x)
+        return InputSpec(dims, _input_dtype(field_name, dt, torch_mod) if dt else default_dtype)
+    if _is_shape(x):
+        return InputSpec(_shape(field_name, x), default_dtype)
+    if (isinstance(x, Sequence) and len(x) == 2 and _is_shape(x[0])
+            and isinstance(x[1], str)):
+        return InputSpec(_shape(field_name, x[0]), _input_dtype(field_name, x[1], torch_mod))
+    raise SpecError(field_name, x, "give a tensor, a shape (e.g. (8, 3, 224, 224) or "
+                    "'8x3x224x224'), a (shape, dtype) pair or an InputSpec")
+
+
+def _input_dtype(field_name: str, name: object, torch_mod: Any) -> str:
+    key = str(name).strip().lower().removeprefix("torch.")
+    key = DTYPE_ALIASES.get(key, key)
+    if key in ("long",):
+        key = "int64"
+    if not isinstance(getattr(torch_mod, key, None), torch_mod.dtype):
+        raise SpecError(f"{field_name}.dtype", name, "a torch dtype name such as float32, "
+                        "bfloat16, int64, bool")
+    return key
+
+
+def _inputs(inputs: object, default_dtype: str, torch_mod: Any) -> list[Any]:
+    if (isinstance(inputs, (torch_mod.Tensor, InputSpec, str)) or _is_shape(inputs)
+            or (isinstance(inputs, Sequence) and len(inputs) == 2 and _is_shape(inputs[0])
+                and isinstance(inputs[1], str))):
+        return [_one_input("inputs", inputs, default_dtype, torch_mod)]
+    if isinstance(inputs, Sequence) and len(inputs) > 0:
+        return [_one_input(f"inputs[{i}]", x, default_dtype, torch_mod)
+                for i, x in enumerate(inputs)]
+    raise SpecError("inputs", inputs, "give a tensor, a shape, or a non-empty list of them")
+
+
+
+@dataclass(frozen=True)
+class Prepared:
+    args: list[Any]
+    kw: dict[str, Any]
+    dtype_name: str | None
+    amp_name: str | None
+    pattern: re.Pattern[str] | None
+
+
+def prepare(
+    model: Any,
+    inputs: Any,
+    kwargs: Mapping[str, Any] | None,
+    mode: str,
+    dtype: str | None,
+    amp: str | None,
+    optimizer: str,
+    freeze: str | re.Pattern[str] | None,
+    counting: str,
+) -> Prepared:
+    """Validate every argument of :func:`analyze` (no work on the model before all pass)."""
+    if mode not in MODES:
+        raise SpecError("mode", mode, "allowed: " + ", ".join(MODES))
+    if optimizer not in OPTIMIZERS:
+        raise SpecError("optimizer", optimizer, "allowed: " + ", ".join(OPTIMIZERS))
+    if optimizer != "none" and mode != "train":
+        raise SpecError("optimizer", optimizer, "an optimizer step needs mode='train'")
+    if counting not in COUNTINGS:
+        raise SpecError("counting", counting, "allowed: " + ", ".join(COUNTINGS))
+    dtype_name = None if dtype is None else _canonical_model_dtype(dtype)
+    amp_name = None
+    if amp is not None:
+        key = str(amp).strip().lower()
+        if key not in AMPS:
+            raise SpecError("amp", amp, "allowed: bf16, fp16 (or None for no autocast)")
+        amp_name = AMPS[key]
+    pattern: re.Pattern[str] | None = None
+    if freeze is not None:
+        if isinstance(freeze, re.Pattern):
+            pattern = freeze
+        else:
+            try:
+                pattern = re.compile(str(freeze))
+            except re.error as exc:
+                raise SpecError("freeze", freeze, f"not a valid regular expression ({exc})") \
+                    from None
+    import torch
+
+    if not isinstance(model, torch.nn.Module):
+        raise SpecError("model", type(model).__name__, "must be a torch.nn.Module")
+    default_dtype = dtype_name or "float32"
+    args = _inputs(inputs, default_dtype, torch)
+    kw: dict[str, Any] = {}
+    for k, v in (kwargs or {}).items():
+        if not isinstance(k, str):
+            raise SpecError("kwargs", k, "keyword names must be strings")
+        kw[k] = _one_input(f"kwargs[{k!r}]", v, default_dtype, torch) if isinstance(
+            v, (torch.Tensor, InputSpec)) else v
+
+    return Prepared(args, kw, dtype_name, amp_name, pattern)

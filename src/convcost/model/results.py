@@ -1,0 +1,246 @@
+"""Result records of a whole-model analysis: frozen, numeric, each with ``to_dict()``.
+
+Counting conventions are those of :class:`~convcost.cost.Cost`: ``mults``, ``adds`` and
+``other`` scalar operations, ``flops`` their sum, ``macs`` the products of convolutions and
+the matmul family. Bytes are bytes. Nothing here computes a count or formats a number; the
+notebook hooks call the renderers lazily.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..cost import BackwardCost, Cost
+from ..memory.timeline import Timeline
+from ..ops import TensorMeta
+
+#: Name suffix of the row holding a module's own ops when it also has children.
+FUNCTIONAL = "(functional)"
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One row of the per-module table.
+
+    ``name`` is the module path (``""`` is the model itself); a module that has children and
+    also runs ops of its own (functional calls in its ``forward``, e.g. ``x + identity``, or
+    the engine summing gradients of a tensor it uses twice) gets an extra leaf row
+    ``"<path>.(functional)"`` with those ops, so that the leaf rows add up to the totals.
+    Values are inclusive (a module's row includes its children). ``saved_bytes`` are the
+    activations autograd saved for backward during this module's forward (each storage
+    counted once, for the first module that saved it).
+    """
+
+    name: str
+    type: str
+    depth: int
+    leaf: bool
+    calls: int
+    output_shape: tuple[int, ...] | None
+    params: int
+    trainable_params: int
+    forward: Cost
+    backward: BackwardCost
+    saved_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (see :meth:`ModelResult.to_dict`)."""
+        return {
+            "name": self.name,
+            "type": self.type,
+            "depth": self.depth,
+            "leaf": self.leaf,
+            "calls": self.calls,
+            "output_shape": None if self.output_shape is None else list(self.output_shape),
+            "params": self.params,
+            "trainable_params": self.trainable_params,
+            "forward": cost_dict(self.forward),
+            "backward": backward_dict(self.backward),
+            "saved_bytes": self.saved_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class OpRow:
+    """One counted op of the step, for per-op views (roofline, traffic).
+
+    ``part`` is ``grad_input``/``grad_weight``/``grad_bias`` for a backward op whose whole
+    cost went to one gradient, ``"split"`` when its formula split it, ``""`` otherwise.
+    ``read``/``written`` are bytes (:func:`convcost.ops.traffic`); ``dtype`` is the op's
+    compute dtype (its first result's, else its first tensor argument's).
+    """
+
+    index: int
+    name: str
+    phase: str
+    module: str
+    part: str
+    cost: Cost
+    read: int
+    written: int
+    dtype: str = "float32"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"index": self.index, "op": self.name, "phase": self.phase,
+                "module": self.module, "part": self.part, "dtype": self.dtype,
+                **cost_dict(self.cost),
+                "bytes_read": self.read, "bytes_written": self.written}
+
+
+@dataclass(frozen=True)
+class ModelTotals:
+    """Whole-model counts: parameters (elements) and the cost of each pass."""
+
+    params: int
+    trainable_params: int
+    forward: Cost
+    backward: BackwardCost
+    optimizer: Cost
+
+    def to_dict(self) -> dict[str, Any]:
+        """``params``, ``trainable_params``, ``forward``, ``backward`` (whole pass),
+        ``backward_split`` (grad-input/grad-weight/grad-bias) and ``optimizer``."""
+        return {
+            "params": self.params,
+            "trainable_params": self.trainable_params,
+            "forward": cost_dict(self.forward),
+            "backward": cost_dict(self.backward.total),
+            "backward_split": backward_dict(self.backward),
+            "optimizer": cost_dict(self.optimizer),
+        }
+
+
+@dataclass(frozen=True)
+class ModelMemory:
+    """Memory of one step, in bytes (categories: :data:`convcost.memory.CATEGORIES`).
+
+    ``peak_train_bytes`` is the largest number of bytes held by live tensor storages during
+    one training step (forward, backward, and the optimizer step when one is given), the
+    first step of a loop: optimizer state is created during it. ``peak_train_steady_bytes``
+    is the same for a later step, when the optimizer state exists from the start. Both are
+    ``None`` in inference mode. ``peak_inference_bytes`` is the peak of a ``no_grad`` forward
+    in eval mode. The timelines hold the live bytes after every op, per category.
+    """
+
+    params_bytes: int
+    buffers_bytes: int
+    inputs_bytes: int
+    grads_bytes: int
+    optimizer_bytes: int
+    saved_activations_bytes: int
+    temporaries_bytes: int
+    peak_train_bytes: int | None
+    peak_train_steady_bytes: int | None
+    peak_inference_bytes: int
+    train_timeline: Timeline | None = field(default=None, repr=False, compare=False)
+    inference_timeline: Timeline | None = field(default=None, repr=False, compare=False)
+    train_steady_timeline: Timeline | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self, timeline: bool = False) -> dict[str, Any]:
+        """JSON form; ``timeline=True`` adds ``timeline`` {``train``, ``inference``}."""
+        d: dict[str, Any] = {
+            "params_bytes": self.params_bytes,
+            "buffers_bytes": self.buffers_bytes,
+            "inputs_bytes": self.inputs_bytes,
+            "grads_bytes": self.grads_bytes,
+            "optimizer_bytes": self.optimizer_bytes,
+            "saved_activations_bytes": self.saved_activations_bytes,
+            "temporaries_bytes": self.temporaries_bytes,
+            "peak_train_bytes": self.peak_train_bytes,
+            "peak_train_steady_bytes": self.peak_train_steady_bytes,
+            "peak_inference_bytes": self.peak_inference_bytes,
+        }
+        if timeline:
+            d["timeline"] = {
+                "train": None if self.train_timeline is None else self.train_timeline.to_dict(),
+                "inference": (None if self.inference_timeline is None
+                              else self.inference_timeline.to_dict()),
+            }
+        return d
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """Everything :func:`analyze` finds about one model (exact integers).
+
+    ``totals.forward``/``totals.backward`` are the sums over every op of the step
+    (``backward`` is zero in inference mode); ``layers`` is the module hierarchy, root
+    first, in definition order; ``unsupported_ops`` counts ops that have no formula (their
+    cost is *not* in the totals); ``formula_errors`` names ops whose formula failed on the
+    arguments it got (also counted as unsupported); ``decomposed_ops`` counts ops that have
+    no formula of their own and were counted through PyTorch's decomposition of them.
+    """
+
+    model: str
+    inputs: tuple[tuple[str, TensorMeta], ...]
+    mode: str
+    dtype: str
+    amp: str | None
+    optimizer: str
+    freeze: str | None
+    counting: str
+    totals: ModelTotals
+    memory: ModelMemory
+    layers: tuple[LayerRow, ...]
+    unsupported_ops: tuple[tuple[str, int], ...]
+    formula_errors: tuple[tuple[str, str], ...] = ()
+    decomposed_ops: tuple[tuple[str, int], ...] = ()
+    ops: tuple[OpRow, ...] = field(default=(), repr=False, compare=False)
+
+    def to_pandas(self) -> Any:
+        """The per-module rows as a pandas DataFrame indexed by module path (needs pandas)."""
+        from ..report.notebook import model_frame
+
+        return model_frame(self)
+
+    def _repr_html_(self) -> str:
+        from ..report.notebook import model_fragment
+
+        return model_fragment(self)
+
+    def layer(self, name: str) -> LayerRow:
+        """The row called ``name`` (KeyError when there is none)."""
+        for row in self.layers:
+            if row.name == name:
+                return row
+        raise KeyError(name)
+
+    def to_dict(self, timeline: bool = False, ops: bool = False) -> dict[str, Any]:
+        """The JSON document: ``model``, ``inputs``, ``mode``, ``dtype``, ``counting``,
+        ``totals``, ``memory``, ``layers``, ``unsupported_ops`` (plus ``amp``,
+        ``optimizer``, ``freeze``, ``formula_errors``, ``decomposed_ops``)."""
+        return {
+            "model": self.model,
+            "inputs": [{"name": n, "shape": list(m.shape), "dtype": m.dtype}
+                       for n, m in self.inputs],
+            "mode": self.mode,
+            "dtype": self.dtype,
+            "amp": self.amp,
+            "optimizer": self.optimizer,
+            "freeze": self.freeze,
+            "counting": self.counting,
+            "totals": self.totals.to_dict(),
+            "memory": self.memory.to_dict(timeline),
+            "layers": [r.to_dict() for r in self.layers],
+            "unsupported_ops": dict(self.unsupported_ops),
+            "formula_errors": dict(self.formula_errors),
+            "decomposed_ops": dict(self.decomposed_ops),
+            **({"ops": [o.to_dict() for o in self.ops]} if ops else {}),
+        }
+
+
+def cost_dict(c: Cost) -> dict[str, int]:
+    """``{"macs", "mults", "adds", "other", "flops"}``."""
+    return {"macs": c.macs, "mults": c.mults, "adds": c.adds, "other": c.other, "flops": c.flops}
+
+
+def backward_dict(b: BackwardCost) -> dict[str, dict[str, int]]:
+    """``{"grad_input", "grad_weight", "grad_bias", "total"}``, each a :func:`cost_dict`."""
+    return {
+        "grad_input": cost_dict(b.grad_input),
+        "grad_weight": cost_dict(b.grad_weight),
+        "grad_bias": cost_dict(b.grad_bias),
+        "total": cost_dict(b.total),
+    }

@@ -1,0 +1,47 @@
+"""The project's one vocabulary: the allowed values of every enumerated option.
+
+Each option has a ``Literal`` type (for type checkers and the API's signatures) and a tuple
+of its values (for validation and for the CLI's argparse ``choices``), kept in step by a
+test. Nothing here imports anything else of convcost, so every layer may use it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+Mode = Literal["train", "inference"]
+Optimizer = Literal["none", "sgd", "momentum", "adam", "adamw"]
+Counting = Literal["dense", "skip-padding"]
+Strategy = Literal["ddp", "zero1", "zero2", "zero3", "fsdp"]
+#: Output formats of a whole-model (or sweep/compare) report; ``table`` is the terminal
+#: table (rich on a terminal, aligned plain text otherwise).
+Format = Literal["table", "json", "csv", "markdown", "html"]
+#: Output formats of the single-layer report.
+ConvFormat = Literal["table", "json", "markdown", "html"]
+Lang = Literal["en", "zh"]
+#: Phases of one training step, in order. ``loss`` is what the analyser adds to get a
+#: scalar to differentiate; it is not part of the model's cost.
+Phase = Literal["forward", "loss", "backward", "optimizer"]
+#: Parts of a backward pass.
+GradPart = Literal["grad_input", "grad_weight", "grad_bias"]
+
+MODES: tuple[Mode, ...] = get_args(Mode)
+OPTIMIZERS: tuple[Optimizer, ...] = get_args(Optimizer)
+COUNTINGS: tuple[Counting, ...] = get_args(Counting)
+STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
+FORMATS: tuple[Format, ...] = get_args(Format)
+CONV_FORMATS: tuple[ConvFormat, ...] = get_args(ConvFormat)
+LANGS: tuple[Lang, ...] = get_args(Lang)
+PHASES: tuple[Phase, ...] = get_args(Phase)
+GRAD_PARTS: tuple[GradPart, ...] = get_args(GradPart)
+
+#: Accepted ``amp`` spellings -> autocast dtype.
+AMPS: dict[str, str] = {"bf16": "bfloat16", "bfloat16": "bfloat16",
+                        "fp16": "float16", "float16": "float16"}
+#: dtypes a whole model can be converted to.
+MODEL_DTYPES: tuple[str, ...] = ("float64", "float32", "float16", "bfloat16")
+
+
+def allowed(values: tuple[str, ...]) -> str:
+    """``"allowed: a, b, c"`` — the tail of a :class:`~convcost.errors.SpecError`."""
+    return "allowed: " + ", ".join(values)

@@ -529,7 +529,7 @@ def test_shard_bad_devices(devices: object) -> None:
 def test_bad_strategy(strategy: str) -> None:
     with pytest.raises(SpecError, match=r"^strategy: .*allowed: ddp, zero1, zero2, zero3, fsdp"):
         shard(strategy, 2, 1, 1, 1)
-    with pytest.raises(SpecError, match="^strategy: "):
+    with pytest.raises(SpecError, match=r"^strategy: "):
         sharded_peak(Timeline(((1, 0, 0, 0, 0, 0, 0),)), strategy, 2)
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .cost import Cost
+from .dtypes import ELEMENT_BYTES
 
 
 @dataclass(frozen=True)
@@ -127,15 +128,6 @@ def lookup(name: str) -> Formula | None:
 def _zero(call: OpCall, counting: str) -> OpCost:
     return OpCost(Cost())
 
-
-#: Bytes per element of every dtype a traced tensor may have (floats, integers, bool, complex).
-ELEMENT_BYTES: dict[str, int] = {
-    "float64": 8, "float32": 4, "float16": 2, "bfloat16": 2,
-    "float8_e4m3fn": 1, "float8_e4m3fnuz": 1, "float8_e5m2": 1, "float8_e5m2fnuz": 1,
-    "float8_e8m0fnu": 1, "int64": 8, "int32": 4, "int16": 2, "int8": 1, "uint64": 8,
-    "uint32": 4, "uint16": 2, "uint8": 1, "bool": 1, "complex128": 16, "complex64": 8,
-    "complex32": 4,
-}
 
 #: Ops that read only part of a tensor argument: ``(argument index, reason)``. Their bytes
 #: read for that argument are the output's size instead of the whole argument (an

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..cost import Cost
-from ..dtypes import DTYPE_BYTES
+from ..dtypes import LAYER_DTYPES
 from ..layer import analyze_conv
 from ..ops import OpCall, OpCost, TensorMeta, register
 from ..spec import ConvSpec
@@ -55,7 +55,7 @@ def spec_from_args(
         bias=bias,
         transposed=tr,
         output_padding=op,
-        dtype=x.dtype if x.dtype in DTYPE_BYTES else "float32",
+        dtype=x.dtype if x.dtype in LAYER_DTYPES else "float32",
         input_grad=input_grad,
     )
 

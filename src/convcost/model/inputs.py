@@ -10,19 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..dtypes import DTYPE_ALIASES
+from ..dtypes import DTYPES, canonical_dtype, normalize_dtype
 from ..errors import SpecError
 from ..spec import InputSpec, parse_shape
 from ..vocab import AMPS, COUNTINGS, MODEL_DTYPES, MODES, OPTIMIZERS
-
-
-def _canonical_model_dtype(value: object) -> str:
-    key = str(value).strip().lower().removeprefix("torch.")
-    key = DTYPE_ALIASES.get(key, key)
-    if key not in MODEL_DTYPES:
-        raise SpecError("dtype", value, "allowed: " + ", ".join(MODEL_DTYPES)
-                        + " (or fp64/fp32/fp16/bf16)")
-    return key
 
 
 def _shape(field_name: str, value: object) -> tuple[int, ...]:
@@ -48,25 +39,22 @@ def _one_input(field_name: str, x: object, default_dtype: str, torch_mod: Any) -
     if isinstance(x, torch_mod.Tensor):
         return x
     if isinstance(x, InputSpec):
-        return InputSpec(_shape(field_name, x.shape), _input_dtype(field_name, x.dtype, torch_mod))
+        return InputSpec(_shape(field_name, x.shape), _input_dtype(field_name, x.dtype))
     if isinstance(x, str):
         dims, dt = parse_shape(field_name, x)
-        return InputSpec(dims, _input_dtype(field_name, dt, torch_mod) if dt else default_dtype)
+        return InputSpec(dims, _input_dtype(field_name, dt) if dt else default_dtype)
     if _is_shape(x):
         return InputSpec(_shape(field_name, x), default_dtype)
     if (isinstance(x, Sequence) and len(x) == 2 and _is_shape(x[0])
             and isinstance(x[1], str)):
-        return InputSpec(_shape(field_name, x[0]), _input_dtype(field_name, x[1], torch_mod))
+        return InputSpec(_shape(field_name, x[0]), _input_dtype(field_name, x[1]))
     raise SpecError(field_name, x, "give a tensor, a shape (e.g. (8, 3, 224, 224) or "
                     "'8x3x224x224'), a (shape, dtype) pair or an InputSpec")
 
 
-def _input_dtype(field_name: str, name: object, torch_mod: Any) -> str:
-    key = str(name).strip().lower().removeprefix("torch.")
-    key = DTYPE_ALIASES.get(key, key)
-    if key in ("long",):
-        key = "int64"
-    if not isinstance(getattr(torch_mod, key, None), torch_mod.dtype):
+def _input_dtype(field_name: str, name: object) -> str:
+    key = normalize_dtype(name)
+    if key not in DTYPES:
         raise SpecError(f"{field_name}.dtype", name, "a torch dtype name such as float32, "
                         "bfloat16, int64, bool")
     return key
@@ -113,7 +101,7 @@ def prepare(
         raise SpecError("optimizer", optimizer, "an optimizer step needs mode='train'")
     if counting not in COUNTINGS:
         raise SpecError("counting", counting, "allowed: " + ", ".join(COUNTINGS))
-    dtype_name = None if dtype is None else _canonical_model_dtype(dtype)
+    dtype_name = None if dtype is None else canonical_dtype(dtype, "dtype", MODEL_DTYPES)
     amp_name = None
     if amp is not None:
         key = str(amp).strip().lower()

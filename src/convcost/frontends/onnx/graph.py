@@ -82,6 +82,7 @@ from torch._subclasses.fake_tensor import FakeTensor
 from torch.utils._python_dispatch import _disable_current_modes
 
 from ...cost import Cost
+from ...dtypes import ONNX_DTYPES
 from ...errors import ConvCostError, SpecError
 from ...layer import analyze_conv
 from ...ops import OpCall, OpCost, TensorMeta, register
@@ -106,13 +107,7 @@ __all__ = [
 #: Oldest default-domain opset read (numpy-style broadcasting everywhere from opset 7).
 MIN_OPSET = 7
 
-# ONNX TensorProto.DataType -> torch dtype name.
-_DTYPES: dict[int, str] = {
-    1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
-    9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 14: "complex64",
-    15: "complex128", 16: "bfloat16", 17: "float8_e4m3fn", 18: "float8_e4m3fnuz",
-    19: "float8_e5m2", 20: "float8_e5m2fnuz",
-}
+_DTYPES = ONNX_DTYPES
 _ONNX_TYPE_OF = {v: k for k, v in _DTYPES.items()}
 _FLOATING = {"float32", "float16", "float64", "bfloat16"}
 

@@ -31,10 +31,13 @@ def test_worked_example_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert d["output_shape"] == [1, 64, 112, 112]
     # MACs = 64·3·112·112·7·7
     assert d["macs"] == 64 * 3 * 112 * 112 * 49 == 118_013_952
-    assert d["forward"] == {"mults": 118_013_952, "adds": 117_211_136, "flops": 235_225_088}
+    # one JSON shape for every cost: macs, mults, adds, other, flops
+    assert d["forward"] == {"macs": 118_013_952, "mults": 118_013_952, "adds": 117_211_136,
+                            "other": 0, "flops": 235_225_088}
     assert d["backward"]["grad_input"]["adds"] == 117_856_629
     assert d["backward"]["grad_weight"]["adds"] == 118_004_544
-    assert d["backward"]["grad_bias"] == {"mults": 0, "adds": 0, "flops": 0}
+    assert d["backward"]["grad_bias"] == {"macs": 0, "mults": 0, "adds": 0, "other": 0,
+                                          "flops": 0}
     assert d["seed_approx"] == {"forward_flops": 236_027_904, "backward_flops": 472_055_808}
     assert d["layer"]["padding"] == [[3, 3], [3, 3]]
     assert d["counting"] == "dense"

@@ -15,6 +15,8 @@ from torch import nn
 
 from convcost.errors import SpecError
 from convcost.fit import fit_batch
+from convcost.formulas.catalog import default_registry as load_formulas
+from convcost.formulas.traffic import traffic
 from convcost.hardware.devices import (
     DTYPE_TO_PEAK,
     PEAK_KEYS,
@@ -37,8 +39,8 @@ from convcost.hardware.roofline import ASSUMPTIONS, Roofline, mfu, roofline
 from convcost.hardware.step import step_time
 from convcost.memory.model import RunMemory
 from convcost.memory.timeline import CATEGORIES, Timeline
-from convcost.model import ModelResult, analyze, load_formulas, train_peak
-from convcost.ops import OpCall, TensorMeta, traffic
+from convcost.model import ModelResult, analyze, train_peak
+from convcost.ops import OpCall, TensorMeta
 
 T = 1e12
 G = 1e9
@@ -110,7 +112,7 @@ def test_get_device() -> None:
     assert get_device("  t4 ") is PRESETS["t4"]
     mine = DeviceSpec("mine", "mine", {"fp32": 1e12}, 1e9, 10**9)
     assert get_device("mine", {"mine": mine}) is mine
-    with pytest.raises(SpecError, match=r"--device.*'nope'.*h100-sxm"):
+    with pytest.raises(SpecError, match=r"^device: .*'nope'.*h100-sxm"):
         get_device("nope")
 
 
@@ -207,21 +209,21 @@ def _device_toml(**fields: str) -> str:
 
 
 def test_toml_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match=r"--devices-file.*no such file"):
+    with pytest.raises(SpecError, match=r"^devices_file: .*no such file"):
         load_devices(tmp_path / "absent.toml")
-    with pytest.raises(SpecError, match=r"--devices-file.*no such file"):
+    with pytest.raises(SpecError, match=r"^devices_file: .*no such file"):
         load_devices(tmp_path)  # a directory
 
 
 def test_toml_invalid(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match=r"--devices-file.*not valid TOML"):
+    with pytest.raises(SpecError, match=r"^devices_file: .*not valid TOML"):
         load_devices(_write(tmp_path, "[device.x\nfp32 = "))
 
 
 def test_toml_not_text(tmp_path: Path) -> None:
     p = tmp_path / "bin.toml"
     p.write_bytes(b"\xff\xfe\x00\x81 binary")
-    with pytest.raises(SpecError, match=r"--devices-file.*not a text file"):
+    with pytest.raises(SpecError, match=r"^devices_file: .*not a text file"):
         load_devices(p)
 
 
@@ -339,7 +341,7 @@ def test_toml_interconnect_non_finite(tmp_path: Path, text: str) -> None:
 
 
 def test_get_interconnect_unknown() -> None:
-    with pytest.raises(SpecError, match=r"--interconnect.*'nope'.*nvlink4"):
+    with pytest.raises(SpecError, match=r"^interconnect: .*'nope'.*nvlink4"):
         get_interconnect("nope")
 
 
@@ -521,7 +523,7 @@ def test_comm_time() -> None:
 
 @pytest.mark.parametrize("devices", [0, -2, 2.0, True, "4"])
 def test_shard_bad_devices(devices: object) -> None:
-    with pytest.raises(SpecError, match="--devices"):
+    with pytest.raises(SpecError, match=r"^devices: "):
         shard("ddp", devices, 1, 1, 1)  # type: ignore[arg-type]
 
 
@@ -600,7 +602,7 @@ def test_sharded_peak_empty_timeline() -> None:
 
 
 def test_sharded_peak_bad_devices() -> None:
-    with pytest.raises(SpecError, match="--devices"):
+    with pytest.raises(SpecError, match=r"^devices: "):
         sharded_peak(FIRST, "zero1", 0)
 
 

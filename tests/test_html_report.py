@@ -22,14 +22,15 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from convcost.errors import SpecError
 from convcost.expr import FloorDiv, Term, Var, add, latex_mathml, mul, sub
+from convcost.hardware.answer import Hardware
 from convcost.hardware.devices import get_device
 from convcost.hardware.step import StepTime, step_time
 from convcost.layer import conv_cost
 from convcost.memory.timeline import CATEGORIES
 from convcost.model import ModelResult, analyze
-from convcost.report import svg
-from convcost.report.html import conv_html, model_html, plots
-from convcost.report.model import Hardware
+from convcost.renderers import svg
+from convcost.renderers.html import conv_html, model_html
+from convcost.renderers.svg import plots
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -444,9 +445,9 @@ def test_plots_write_svg_and_png(resnet18: tuple[ModelResult, StepTime], tmp_pat
 def test_plots_reject_bad_paths(resnet18: tuple[ModelResult, StepTime], tmp_path: Path,
                                 name: str) -> None:
     result, _ = resnet18
-    with pytest.raises(SpecError, match="--plot") as err:
+    with pytest.raises(SpecError, match=r"^plot: ") as err:
         plots(result, None, tmp_path / name)
-    assert err.value.field == "--plot"
+    assert err.value.field == "plot"
     assert list(tmp_path.iterdir()) == []
 
 

@@ -268,8 +268,8 @@ def test_op_without_formula_is_reported() -> None:
             return _mystery(_mystery(self.c(x)))
 
     r = analyze(M(), (1, 3, 4, 4), mode="inference")
-    assert dict(r.unsupported_ops) == {"convcost_test.mystery.default": 2}
-    assert r.to_dict()["unsupported_ops"] == {"convcost_test.mystery.default": 2}
+    assert dict(r.unsupported_ops) == {"convcost_test::mystery.default": 2}
+    assert r.to_dict()["unsupported_ops"] == {"convcost_test::mystery.default": 2}
     assert r.totals.forward == analyze_conv(conv_spec(3, 3, (4, 4), 1)).forward
 
 
@@ -307,7 +307,7 @@ def test_op_without_formula_counted_through_its_decomposition() -> None:
 
     r = analyze(Custom(), (1, 3, 4, 4), mode="inference")
     assert r.unsupported_ops == ()
-    assert dict(r.decomposed_ops) == {"convcost_test.scaled_relu.default": 1}
+    assert dict(r.decomposed_ops) == {"convcost_test::scaled_relu.default": 1}
     plain = analyze(Plain(), (1, 3, 4, 4), mode="inference")
     assert r.totals == plain.totals and r.totals.forward.other > 0
     # the op's own output is the memory; the decomposition's temporary (relu's) is not

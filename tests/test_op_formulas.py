@@ -1,9 +1,10 @@
-"""Per-op formulas of whole-model analysis (convcost.formulas.*, the one registry in ops.py).
+"""Per-op formulas of whole-model analysis (convcost.formulas.*, the default registry).
 
 Expected values are literals with their arithmetic in comments, or come from independent
 brute-force loops; convolution ops must give exactly the single-layer calculator's numbers.
-The coverage tests run real models on fake tensors (torch only here, never in the formulas)
-and require a formula for every aten op they dispatch.
+Calls are built the way the tracer builds them: arguments named by the op's real schema,
+defaults filled in. The coverage tests run real models on fake tensors (torch only here,
+never in the formulas) and require a formula for every aten op they dispatch.
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convcost.cost import Cost
-from convcost.formulas.catalog import load_all
+from convcost.errors import SpecError
+from convcost.formulas.catalog import default_registry
+from convcost.formulas.registry import FormulaRegistry
+from convcost.frontends.torch_trace import op_call, signature
 from convcost.layer import analyze_conv
-from convcost.ops import ZERO_COST, OpCall, OpCost, TensorMeta, lookup, register, registered_ops
-from convcost.ops import zero_cost as declare_zero
+from convcost.ops import OpCall, OpCost, TensorMeta, bind
 from convcost.spec import conv_spec
 
-load_all()
+REGISTRY = default_registry()
+lookup = REGISTRY.lookup
+torch_mod = importlib.import_module("torch")
 
 
 def T(*shape: int, dtype: str = "float32") -> TensorMeta:  # noqa: N802 - reads like a shape
@@ -34,11 +39,22 @@ def T(*shape: int, dtype: str = "float32") -> TensorMeta:  # noqa: N802 - reads 
     return TensorMeta(tuple(shape), dtype)
 
 
+def aten_op(name: str) -> Any:
+    """``"mm.default"`` -> ``torch.ops.aten.mm.default``."""
+    base, _, overload = name.partition(".")
+    return getattr(getattr(torch_mod.ops.aten, base), overload or "default")
+
+
+def call_of(name: str, *args: Any, out: tuple[Any, ...] = (), **kwargs: Any) -> OpCall:
+    """The call of aten op ``name`` as the tracer records it (named by the real schema)."""
+    return bind(name, signature(aten_op(name)), args, kwargs, out)
+
+
 def run(name: str, *args: Any, out: tuple[Any, ...] = (), counting: str = "dense",
         **kwargs: Any) -> OpCost:
     f = lookup(name)
     assert f is not None, name
-    return f(OpCall(name, args, tuple(kwargs.items()), out), counting)
+    return f(call_of(name, *args, out=out, **kwargs), counting)
 
 
 def c(name: str, *args: Any, out: tuple[Any, ...] = (), counting: str = "dense",
@@ -49,25 +65,34 @@ def c(name: str, *args: Any, out: tuple[Any, ...] = (), counting: str = "dense",
 # --------------------------------------------------------------------------- registry
 
 
-def test_load_all_is_idempotent() -> None:
-    before = dict(registered_ops())
-    load_all()
-    assert registered_ops() == before
+def test_default_registry_is_built_once() -> None:
+    assert default_registry() is default_registry()
+    assert len(REGISTRY.registered_ops()) > 400 and len(REGISTRY.zero_cost_ops()) > 50
 
 
 def test_registering_twice_raises() -> None:
-    with pytest.raises(KeyError):
-        register("mm")(lambda c, k: OpCost(Cost()))
-    with pytest.raises(KeyError):
-        declare_zero("again", "view")
-    with pytest.raises(KeyError):
-        register("view")(lambda c, k: OpCost(Cost()))
+    reg = REGISTRY.copy()
+    with pytest.raises(SpecError, match="names: got 'mm'"):
+        reg.register("mm")(lambda c, k: OpCost(Cost()))
+    with pytest.raises(SpecError, match="registered once"):
+        reg.zero_cost("again", "view")
+    with pytest.raises(SpecError, match="registered once"):
+        reg.register("view")(lambda c, k: OpCost(Cost()))
+    with pytest.raises(SpecError):  # also within one new registry, and through include()
+        fresh = FormulaRegistry()
+        fresh.register("a_op", "a_op")(lambda c, k: OpCost(Cost()))
+    with pytest.raises(SpecError):
+        reg.include(REGISTRY)
+    # the default registry itself was not touched
+    assert lookup("mm.default") is REGISTRY.registered_ops()["mm"]
+    assert REGISTRY.zero_cost_reason("view.default") is not None
 
 
 def test_every_zero_cost_name_resolves_to_zero() -> None:
-    assert len(ZERO_COST) > 50
-    for name, reason in ZERO_COST.items():
-        assert reason
+    zero = REGISTRY.zero_cost_ops()
+    assert len(zero) > 50
+    for name, reason in zero.items():
+        assert reason and REGISTRY.zero_cost_reason(name) == reason
         f = lookup(name)
         assert f is not None
         assert f(OpCall(name, (T(2, 3),)), "dense") == OpCost(Cost())
@@ -77,17 +102,39 @@ def test_every_zero_cost_name_resolves_to_zero() -> None:
 
 
 def test_every_formula_is_documented() -> None:
-    for name, f in registered_ops().items():
+    for name, f in REGISTRY.registered_ops().items():
         doc = f.__doc__ or ""
         assert "forward" in doc and "backward" in doc, name
 
 
 def test_registered_names_are_aten_ops() -> None:
-    torch = importlib.import_module("torch")
-    for name in [*registered_ops(), *ZERO_COST]:
-        if "." in name:  # namespaced non-aten ops (prim.device.default, profiler.*)
+    torch = torch_mod
+    importlib.import_module("convcost.frontends.onnx")  # defines the convcost_onnx:: ops
+    for name in [*REGISTRY.registered_ops(), *REGISTRY.zero_cost_ops()]:
+        if "::" in name:  # other namespaces (prim::device.default, profiler::*)
+            ns, _, rest = name.partition("::")
+            base, _, overload = rest.partition(".")
+            assert hasattr(getattr(getattr(torch.ops, ns), base), overload), name
             continue
         assert hasattr(torch.ops.aten, name), name
+
+
+def test_calls_are_named_by_the_schema_with_defaults() -> None:
+    # max_pool2d_with_indices(self, kernel_size, stride=[], padding=0, dilation=1, ceil_mode)
+    call = call_of("max_pool2d_with_indices.default", T(1, 1, 4, 4), [2, 2])
+    assert call["kernel_size"] == [2, 2] and call["padding"] == (0, 0)
+    assert call.arg("ceil_mode") is False and call.names[0] == "self"
+    # keyword-only arguments: given, or the schema's default
+    add = call_of("add.Tensor", T(3), T(3))
+    assert add.kwargs == (("alpha", 1),) and add.arg("alpha") == 1
+    assert "alpha" in add and "beta" not in add and add.arg("beta", 5) == 5
+    with pytest.raises(KeyError, match=r"add\.Tensor: no argument 'beta'"):
+        add["beta"]
+    # a positional parameter given by keyword is put in its place
+    s = call_of("sum.dim_IntList", T(2, 3), dim=[1])
+    assert s.args[1] == [1] and s.names[:2] == ("self", "dim") and s["keepdim"] is False
+    assert s.named() == (("self", T(2, 3)), ("dim", [1]), ("keepdim", False), ("dtype", None))
+    assert s.values() == (T(2, 3), [1], False, None)
 
 
 # --------------------------------------------------------------------------- matmul family
@@ -624,7 +671,7 @@ def test_movement_losses_dropout_optim_literals() -> None:
     assert c("cat.default", (T(2, 3), T(4, 3)), 0, out=(T(6, 3),)) == Cost()
     assert c("clone.default", T(5), out=(T(5),)) == Cost()
     assert lookup("clone.default") is not lookup("view.default")  # copies are not views
-    assert "clone" not in ZERO_COST and "_to_copy" not in ZERO_COST
+    assert not REGISTRY.is_zero_cost("clone.default") and not REGISTRY.is_zero_cost("_to_copy")
     # reflection pad backward: 18×18 padded gradient into 16×16: 324 − 256 = 68 adds/plane.
     assert c("reflection_pad2d_backward.default", T(1, 2, 18, 18), T(1, 2, 16, 16),
              [1, 1, 1, 1]) == Cost(adds=136)
@@ -670,32 +717,6 @@ def test_lstm_layer_counts() -> None:
 
 # --------------------------------------------------------------------------- real models
 
-torch_mod = importlib.import_module("torch")
-
-
-def _meta(x: Any) -> Any:
-    torch = torch_mod
-    if isinstance(x, torch.Tensor):
-        return TensorMeta(tuple(int(s) for s in x.shape), str(x.dtype).removeprefix("torch."))
-    if x is None or isinstance(x, (bool, int, float, str, complex)):
-        return x
-    if isinstance(x, (list, tuple)):
-        return tuple(_meta(e) for e in x)
-    if isinstance(x, torch.dtype):
-        return str(x).removeprefix("torch.")
-    if isinstance(x, (torch.SymInt, torch.SymFloat, torch.SymBool)):
-        return x.node.hint
-    return str(x)
-
-
-def _outputs(out: Any) -> tuple[TensorMeta | None, ...]:
-    torch = torch_mod
-    if isinstance(out, torch.Tensor):
-        return (_meta(out),)
-    if isinstance(out, (list, tuple)):
-        return tuple(_meta(o) if isinstance(o, torch.Tensor) else None for o in out)
-    return ()
-
 
 def record(build: Callable[[], Any], inputs: Callable[[], tuple[Any, ...]],
            train: bool = True, optimizers: tuple[Callable[[Any], Any], ...] = (),
@@ -712,8 +733,7 @@ def record(build: Callable[[], Any], inputs: Callable[[], tuple[Any, ...]],
                                kwargs: Any = None) -> Any:
             kwargs = kwargs or {}
             out = func(*args, **kwargs)
-            calls.append(OpCall(str(func).removeprefix("aten."), _meta(tuple(args)),
-                                tuple((k, _meta(v)) for k, v in kwargs.items()), _outputs(out)))
+            calls.append(op_call(func, args, kwargs, out))
             return out
 
     model = build()

@@ -105,8 +105,8 @@ LAYER_ARGS = ["conv", "--input", "3x8x8", "--out-channels", "4", "--kernel", "3"
 
 
 def test_rich_table_has_colour_and_same_cells() -> None:
-    from convcost.report.terminal import rich_table
-    from convcost.report.text import text_table
+    from convcost.renderers.terminal import rich_table
+    from convcost.renderers.text import text_table
 
     header, rows = ["name", "value", "bound"], [["a", "1.00 G", "compute"], ["b", "2", "memory"]]
     coloured = rich_table(header, rows, "", (0,))

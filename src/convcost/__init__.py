@@ -33,6 +33,15 @@ _EXPORTS: dict[str, str] = {
     "MemoryTable": "convcost.layer",
     "analyze_conv": "convcost.layer",
     "conv_cost": "convcost.layer",
+    "FormulaRegistry": "convcost.formulas.registry",
+    "default_registry": "convcost.formulas.catalog",
+    "register_formula": "convcost.formulas.catalog",
+    "OpCall": "convcost.ops",
+    "OpCost": "convcost.ops",
+    "TensorMeta": "convcost.ops",
+    "render": "convcost.renderers",
+    "write_plots": "convcost.renderers",
+    "Hardware": "convcost.hardware.answer",
     "ModelResult": "convcost.model",
     "analyze": "convcost.model",
 }
@@ -44,25 +53,39 @@ __all__ = [
     "ConvResult",
     "ConvSpec",
     "Cost",
+    "FormulaRegistry",
+    "Hardware",
     "InputSpec",
     "MemoryTable",
     "ModelResult",
+    "OpCall",
+    "OpCost",
     "SpecError",
+    "TensorMeta",
     "TraceError",
     "__version__",
     "analyze",
     "analyze_conv",
     "conv_cost",
     "conv_spec",
+    "default_registry",
     "fvcore_convention",
+    "register_formula",
+    "render",
     "torch_flop_counter_convention",
+    "write_plots",
 ]
 
 if TYPE_CHECKING:
     from .cost import BackwardCost, Cost, fvcore_convention, torch_flop_counter_convention
     from .errors import ConvCostError, SpecError, TraceError
+    from .formulas.catalog import default_registry, register_formula
+    from .formulas.registry import FormulaRegistry
+    from .hardware.answer import Hardware
     from .layer import ConvResult, MemoryTable, analyze_conv, conv_cost
     from .model import ModelResult, analyze
+    from .ops import OpCall, OpCost, TensorMeta
+    from .renderers import render, write_plots
     from .spec import ConvSpec, InputSpec, conv_spec
 
 

@@ -1,4 +1,4 @@
-"""``python -m convcost``."""
+"""Entry point of ``python -m convcost`` (the same CLI as the ``convcost`` command)."""
 
 import sys
 

@@ -46,11 +46,10 @@ class Cost:
     __rmul__ = __mul__
 
     def to_dict(self) -> dict[str, int]:
-        """``{"mults", "adds", "flops"}`` (plus ``"other"`` when non-zero) — the JSON form."""
-        d = {"mults": self.mults, "adds": self.adds, "flops": self.flops}
-        if self.other:
-            d["other"] = self.other
-        return d
+        """``{"macs", "mults", "adds", "other", "flops"}`` — the one JSON form of a cost,
+        used by every document (a layer's, a model's, an op's)."""
+        return {"macs": self.macs, "mults": self.mults, "adds": self.adds,
+                "other": self.other, "flops": self.flops}
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,8 @@ class BackwardCost:
         return self.grad_input + self.grad_weight + self.grad_bias
 
     def to_dict(self) -> dict[str, dict[str, int]]:
-        """JSON form: ``{"grad_input", "grad_weight", "grad_bias", "total"}``."""
+        """JSON form: ``{"grad_input", "grad_weight", "grad_bias", "total"}``, each a
+        :meth:`Cost.to_dict`."""
         return {
             "grad_input": self.grad_input.to_dict(),
             "grad_weight": self.grad_weight.to_dict(),

@@ -56,7 +56,7 @@ def _as_specs(inputs: Sequence[Any]) -> list[Any]:
         if isinstance(x, torch.Tensor):
             out.append(InputSpec(tuple(x.shape), str(x.dtype).removeprefix("torch.")))
         elif isinstance(x, str):
-            dims, dt = parse_shape("--input", x)
+            dims, dt = parse_shape("inputs", x)
             out.append(InputSpec(dims, dt or "float32"))
         elif isinstance(x, (tuple, list)) and all(isinstance(d, int) for d in x):
             out.append(InputSpec(tuple(x)))

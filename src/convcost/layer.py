@@ -1,12 +1,15 @@
-"""Single-layer analysis: the public result records built from the formula terms."""
+"""Single-layer analysis: the public result records, built from the numeric conv kernel
+(:func:`~convcost.formulas.conv.conv_numbers`); the explanation's terms
+(:func:`~convcost.formulas.conv.conv_terms`) are built only when asked for."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from .cost import BackwardCost, Cost
-from .formulas.conv import ConvTerms, conv_terms
+from .formulas.conv import ConvTerms, conv_numbers, conv_terms
 from .spec import ConvSpec, conv_spec
 
 
@@ -49,7 +52,8 @@ class ConvResult:
       ``2·MACs`` and ``4·MACs``.
     * ``memory_forward`` — input, weight, bias, output; ``memory_backward`` — cached input,
       weight, bias, output grad, weight grad, bias grad, input grad (elements and bytes).
-    * ``terms`` — the formula terms these numbers were read from (used by ``--explain``).
+    * ``terms`` — the same numbers as formula terms with their symbols (used by
+      ``--explain`` and the reports); built on first access.
     """
 
     spec: ConvSpec
@@ -61,7 +65,12 @@ class ConvResult:
     seed_backward_flops: int
     memory_forward: MemoryTable
     memory_backward: MemoryTable
-    terms: ConvTerms
+
+    @cached_property
+    def terms(self) -> ConvTerms:
+        """The terms of :func:`~convcost.formulas.conv.conv_terms` for this layer (their
+        values equal the numbers above; a property test checks it)."""
+        return conv_terms(self.spec, self.counting)
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -70,14 +79,14 @@ class ConvResult:
 
     def to_pandas(self) -> Any:
         """mults/adds/FLOPs per computation as a pandas DataFrame (needs pandas)."""
-        from .report.notebook import conv_frame
+        from .renderers import to_frame
 
-        return conv_frame(self)
+        return to_frame(self)
 
     def _repr_html_(self) -> str:
-        from .report.notebook import conv_fragment
+        from .renderers import render
 
-        return conv_fragment(self)
+        return render(self, "notebook")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of ``convcost conv --json``."""
@@ -99,10 +108,6 @@ class ConvResult:
         }
 
 
-_FWD_MEM = ("input", "weight", "bias", "output")
-_BWD_MEM = ("input", "weight", "bias", "grad_output", "grad_weight", "grad_bias", "grad_input")
-
-
 def analyze_conv(spec: ConvSpec, counting: str = "dense") -> ConvResult:
     """Exact cost of one (transposed) convolution layer under ``counting``.
 
@@ -110,37 +115,18 @@ def analyze_conv(spec: ConvSpec, counting: str = "dense") -> ConvResult:
     and im2col/GEMM) or ``"skip-padding"`` (products with padding zeros are never formed).
     Raises :class:`~convcost.errors.SpecError` for an unknown convention.
     """
-    t = conv_terms(spec, counting)
-
-    def cost(section: str, macs: int = 0) -> Cost:
-        return Cost(t.value(f"{section}.mults"), t.value(f"{section}.adds"), macs)
-
-    macs = t.value("forward.macs")
-    grad_input = cost("grad_input", macs if spec.input_grad else 0)
-    grad_weight = cost("grad_weight", macs)
-    backward = BackwardCost(grad_input, grad_weight, cost("grad_bias"))
-    # The terms carry their own totals; check they agree with the records' sums.
-    if (t.value("backward.mults"), t.value("backward.adds")) != (
-        backward.total.mults,
-        backward.total.adds,
-    ):
-        raise RuntimeError("backward total terms disagree with their parts")
+    nums = conv_numbers(spec, counting)
     eb = spec.element_bytes
     return ConvResult(
         spec=spec,
         counting=counting,
-        macs=macs,
-        forward=cost("forward", macs),
-        backward=backward,
-        seed_forward_flops=t.value("approx.forward_flops"),
-        seed_backward_flops=t.value("approx.backward_flops"),
-        memory_forward=MemoryTable(
-            tuple((k, t.value(f"memory_forward.{k}")) for k in _FWD_MEM), eb
-        ),
-        memory_backward=MemoryTable(
-            tuple((k, t.value(f"memory_backward.{k}")) for k in _BWD_MEM), eb
-        ),
-        terms=t,
+        macs=nums.macs,
+        forward=nums.forward,
+        backward=nums.backward,
+        seed_forward_flops=2 * nums.macs,
+        seed_backward_flops=4 * nums.macs,
+        memory_forward=MemoryTable(nums.memory_forward, eb),
+        memory_backward=MemoryTable(nums.memory_backward, eb),
     )
 
 

@@ -1,23 +1,29 @@
-"""Op records and the one registry of per-op formulas (no torch here).
+"""Op records (no torch here): one call of an op, its named arguments, and its cost.
 
-The trace front ends (PyTorch, later ONNX) turn every op they see into an :class:`OpCall`
-— the op's name, its arguments with tensors replaced by :class:`TensorMeta`, and its
-outputs — and ask :func:`lookup` for the formula. A formula is a pure function
-``(OpCall, counting) -> OpCost``.
+A front end (the PyTorch tracer, the ONNX front end) turns every op it sees into an
+:class:`OpCall` — the op's name, its arguments with tensors replaced by :class:`TensorMeta`,
+and its outputs — and a formula (a pure function ``(OpCall, counting) -> OpCost``, see
+:data:`Formula`) found in a :class:`~convcost.formulas.registry.FormulaRegistry` counts it.
 
-Op names are PyTorch's ``namespace::name.overload`` without the namespace, e.g.
-``"convolution.default"``, ``"addmm.default"``, ``"add.Tensor"``. A formula may be
-registered for a bare name (``"convolution"``), which then covers every overload.
+Arguments are *named*: a front end that knows the op's schema builds the call with
+:func:`bind`, which names every argument after the schema and fills in the schema's
+defaults, so a formula reads ``call["weight"]`` or ``call.arg("stride", 1)`` whatever
+positions or keywords the caller used.
+
+Op names are what the tracer records: ``name.overload`` for PyTorch's ``aten`` ops
+(``"convolution.default"``, ``"add.Tensor"``) and ``namespace::name.overload`` for every
+other namespace (``"mylib::myop.default"`` for a ``torch.library`` custom op
+``mylib::myop``). A name without its overload (``"add"``, ``"mylib::myop"``) is the *bare*
+name; a formula registered for it covers every overload.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .cost import Cost
-from .dtypes import ELEMENT_BYTES
 
 
 @dataclass(frozen=True)
@@ -37,32 +43,112 @@ class TensorMeta:
 
 
 @dataclass(frozen=True)
+class Param:
+    """One parameter of an op's schema: its name, whether it is keyword-only, and its
+    default (``has_default`` tells a default of ``None`` from no default)."""
+
+    name: str
+    kw_only: bool = False
+    has_default: bool = False
+    default: Any = None
+
+
+@dataclass(frozen=True)
 class OpCall:
     """One call of an op, with data replaced by metadata.
 
-    ``args``/``kwargs`` hold :class:`TensorMeta` where the op got a tensor, tuples of them for
-    tensor lists, and plain Python values (ints, floats, bools, None, tuples) otherwise.
-    ``outputs`` is the flat tuple of result tensors (``None`` for a result that is not a
-    tensor, e.g. an undefined gradient).
+    Values are :class:`TensorMeta` where the op got a tensor, tuples of them for tensor
+    lists, and plain Python values (ints, floats, bools, strings, None, tuples) otherwise.
+
+    * ``args`` — the positional arguments, in the schema's order; ``names`` names them (a
+      call built by :func:`bind` names every one; a call built without a schema may leave
+      ``names`` empty, and formulas, which read names, then see no positional argument).
+    * ``kwargs`` — the keyword-only arguments as ``(name, value)`` pairs.
+    * ``outputs`` — the flat tuple of result tensors (``None`` for a result that is not a
+      tensor, e.g. an undefined gradient).
+
+    Read an argument by name: ``call["weight"]`` (``KeyError`` naming the op when absent),
+    ``call.arg("alpha", 1)`` (a default when absent), ``"bias" in call``; all of them with
+    :meth:`named`, every value with :meth:`values`.
     """
 
     name: str
-    args: tuple[Any, ...]
+    args: tuple[Any, ...] = ()
     kwargs: tuple[tuple[str, Any], ...] = ()
     outputs: tuple[TensorMeta | None, ...] = ()
+    names: tuple[str, ...] = ()
 
-    def kwarg(self, key: str, default: Any = None) -> Any:
-        """Value of keyword argument ``key`` (or ``default``)."""
+    def _find(self, key: str) -> tuple[bool, Any]:
+        for i, n in enumerate(self.names):
+            if n == key:
+                return i < len(self.args), self.args[i] if i < len(self.args) else None
         for k, v in self.kwargs:
             if k == key:
-                return v
-        return default
+                return True, v
+        return False, None
 
-    def arg(self, i: int, key: str, default: Any = None) -> Any:
-        """Positional argument ``i``, else keyword ``key``, else ``default``."""
-        if i < len(self.args):
-            return self.args[i]
-        return self.kwarg(key, default)
+    def arg(self, key: str, default: Any = None) -> Any:
+        """The argument named ``key`` (positional or keyword), else ``default``.
+
+        An argument that was given (or defaulted by the schema) as ``None`` is ``None``.
+        """
+        found, value = self._find(key)
+        return value if found else default
+
+    def __getitem__(self, key: str) -> Any:
+        found, value = self._find(key)
+        if not found:
+            raise KeyError(f"{self.name}: no argument {key!r}")
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._find(key)[0]
+
+    def named(self) -> tuple[tuple[str, Any], ...]:
+        """Every named argument as ``(name, value)``: positional ones first, then keywords."""
+        return tuple(zip(self.names, self.args)) + self.kwargs
+
+    def values(self) -> tuple[Any, ...]:
+        """Every argument value: positional ones first, then keywords."""
+        return self.args + tuple(v for _, v in self.kwargs)
+
+
+def bind(
+    name: str,
+    signature: Sequence[Param],
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    outputs: tuple[TensorMeta | None, ...] = (),
+) -> OpCall:
+    """The :class:`OpCall` of op ``name`` called with ``args``/``kwargs``, normalised by its
+    schema ``signature``.
+
+    Positional parameters are filled in order (from ``args``, else from a keyword of that
+    name, else from the schema's default) as long as each has a value; keyword-only
+    parameters get their keyword or their default. Keywords the schema does not know are
+    kept; positional values beyond the schema are named ``arg<i>``. Values are taken as
+    given (a front end converts tensors to :class:`TensorMeta` first).
+    """
+    given = dict(kwargs)
+    positional = [p for p in signature if not p.kw_only]
+    values = list(args)
+    for p in positional[len(values):]:
+        if p.name in given:
+            values.append(given.pop(p.name))
+        elif p.has_default:
+            values.append(p.default)
+        else:
+            break
+    names = tuple(p.name for p in positional[: len(values)])
+    names += tuple(f"arg{i}" for i in range(len(names), len(values)))
+    named: list[tuple[str, Any]] = []
+    for p in signature:
+        if p.name in given:
+            named.append((p.name, given.pop(p.name)))
+        elif p.kw_only and p.has_default:
+            named.append((p.name, p.default))
+    named.extend(given.items())
+    return OpCall(name, tuple(values), tuple(named), outputs, names)
 
 
 @dataclass(frozen=True)
@@ -78,109 +164,7 @@ class OpCost:
     parts: tuple[tuple[str, Cost], ...] = field(default=())
 
 
+#: A per-op formula: ``formula(call, counting) -> OpCost``. ``counting`` is ``"dense"`` or
+#: ``"skip-padding"`` (see :mod:`convcost.cost` and the README's counting conventions); the
+#: counts are exact integers.
 Formula = Callable[[OpCall, str], OpCost]
-
-_REGISTRY: dict[str, Formula] = {}
-
-#: Ops that compute nothing and move no data a kernel would count: views, reshapes,
-#: metadata queries, aliasing. Each entry says why it is free.
-ZERO_COST: dict[str, str] = {}
-
-
-def register(*names: str) -> Callable[[Formula], Formula]:
-    """Decorator: register ``fn`` as the formula of every op in ``names``.
-
-    Registering a name twice (or a name that is in :data:`ZERO_COST`) is an error.
-    """
-
-    def deco(fn: Formula) -> Formula:
-        for n in names:
-            if n in _REGISTRY or n in ZERO_COST:
-                raise KeyError(f"op {n!r} is registered twice")
-            _REGISTRY[n] = fn
-        return fn
-
-    return deco
-
-
-def zero_cost(reason: str, *names: str) -> None:
-    """Declare ``names`` free (no arithmetic, no counted data movement) because ``reason``."""
-    for n in names:
-        if n in _REGISTRY or n in ZERO_COST:
-            raise KeyError(f"op {n!r} is registered twice")
-        ZERO_COST[n] = reason
-
-
-def lookup(name: str) -> Formula | None:
-    """The formula for op ``name`` (``"name.overload"`` or bare ``"name"``), or ``None``.
-
-    Zero-cost ops return a formula that yields zero.
-    """
-    base = name.split(".", 1)[0]
-    for key in (name, base):
-        if key in _REGISTRY:
-            return _REGISTRY[key]
-        if key in ZERO_COST:
-            return _zero
-    return None
-
-
-def _zero(call: OpCall, counting: str) -> OpCost:
-    return OpCost(Cost())
-
-
-#: Ops that read only part of a tensor argument: ``(argument index, reason)``. Their bytes
-#: read for that argument are the output's size instead of the whole argument (an
-#: embedding lookup reads the rows it gathers, not the whole table).
-PARTIAL_READS: dict[str, tuple[int, str]] = {
-    "embedding": (0, "reads only the gathered rows of the table"),
-    "index_select": (0, "reads only the selected slices"),
-}
-
-
-#: Ops that use only the shape and dtype of their tensor arguments (they read no data).
-SHAPE_ONLY: frozenset[str] = frozenset({
-    "zeros_like", "ones_like", "empty_like", "full_like", "rand_like", "randn_like",
-    "randint_like", "new_zeros", "new_ones", "new_empty", "new_full", "new_empty_strided",
-})
-
-
-def nbytes(t: TensorMeta) -> int:
-    """Bytes of ``t`` (dtype sizes from :data:`ELEMENT_BYTES`; unknown dtypes count 4)."""
-    return t.numel * ELEMENT_BYTES.get(t.dtype, 4)
-
-
-def traffic(call: OpCall) -> tuple[int, int]:
-    """Bytes an op reads and writes: ``(read, written)``.
-
-    Convention: every tensor argument is read once and every result written once (an
-    in-place op reads and writes its target); zero-cost ops (views, metadata) move nothing.
-    Ops in :data:`PARTIAL_READS` read only what they gather. No cache reuse between ops is
-    assumed, which is the roofline's assumption too.
-    """
-    base = call.name.split(".", 1)[0]
-    if call.name in ZERO_COST or base in ZERO_COST:
-        return 0, 0
-    written = sum(nbytes(o) for o in call.outputs if o is not None)
-    if base in SHAPE_ONLY:
-        return 0, written
-    partial = PARTIAL_READS.get(base)
-    read = 0
-    items = list(call.args) + [v for _, v in call.kwargs]
-    for i, a in enumerate(items):
-        for t in _tensors(a):
-            read += written if partial is not None and i == partial[0] else nbytes(t)
-    return read, written
-
-
-def _tensors(x: Any) -> list[TensorMeta]:
-    if isinstance(x, TensorMeta):
-        return [x]
-    if isinstance(x, (tuple, list)):
-        return [t for item in x for t in _tensors(item)]
-    return []
-
-
-def registered_ops() -> dict[str, Formula]:
-    """A copy of the registry (for documentation and tests)."""
-    return dict(_REGISTRY)

@@ -1,4 +1,6 @@
-"""Validated, frozen descriptions of what the user asks about."""
+"""What the user asks about: validated, frozen records (:class:`ConvSpec`,
+:class:`InputSpec`) and every parser of options written as text (shapes, integer lists,
+padding, ``NAME=SHAPE:DTYPE`` inputs, resized inputs for sweeps). Errors name the field."""
 
 from __future__ import annotations
 
@@ -54,6 +56,110 @@ def parse_shape(field: str, text: str) -> tuple[tuple[int, ...], str | None]:
     if any(d < 1 for d in dims):
         raise SpecError(field, text, "every dimension must be an integer >= 1")
     return dims, dtype.strip().lower() or None
+
+
+def parse_ints(field: str, text: str) -> tuple[int, ...]:
+    """``"3"`` or ``"3x1"`` -> ``(3,)`` / ``(3, 1)``: one value per dimension, or one for
+    all (kernel, stride, dilation, output padding). Raises :class:`SpecError` naming
+    ``field``; the values themselves are checked by :func:`conv_spec`."""
+    try:
+        return tuple(int(p) for p in str(text).lower().split("x"))
+    except ValueError:
+        raise SpecError(field, text, "write integers separated by 'x', e.g. 3 or 3x1") from None
+
+
+def parse_layer_input(field: str, text: str) -> tuple[int, tuple[int, ...]]:
+    """``"3x224x224"`` -> ``(3, (224, 224))``: a layer's input written channels first,
+    without the batch (``CxL``, ``CxHxW`` or ``CxDxHxW``). Raises :class:`SpecError`
+    naming ``field``."""
+    values = parse_ints(field, text)
+    if not 2 <= len(values) <= 4:
+        raise SpecError(field, text, "write CxL, CxHxW or CxDxHxW (channels first, no batch)")
+    return values[0], tuple(values[1:])
+
+
+def parse_padding(field: str, text: str) -> str | list[tuple[int, int]]:
+    """``"3"``, ``"3x1"``, ``"1:2x0"`` (begin:end per dimension), ``"same"`` or ``"valid"``
+    -> ``"same"``/``"valid"`` or ``[(begin, end), …]`` for :func:`conv_spec`. Raises
+    :class:`SpecError` naming ``field``."""
+    t = str(text).strip().lower()
+    if t in ("same", "valid"):
+        return t
+    pads: list[tuple[int, int]] = []
+    for part in t.split("x"):
+        ends = part.split(":")
+        try:
+            if len(ends) == 1:
+                pads.append((int(ends[0]), int(ends[0])))
+            elif len(ends) == 2:
+                pads.append((int(ends[0]), int(ends[1])))
+            else:
+                raise ValueError
+        except ValueError:
+            raise SpecError(
+                field, text, "write P, P1xP2, begin:end per dimension, 'same' or 'valid'"
+            ) from None
+    return pads
+
+
+def parse_int_list(field: str, text: str | None) -> list[int]:
+    """``"1,8,64"`` -> ``[1, 8, 64]`` (``None`` -> ``[]``): the settings of a sweep, each an
+    integer ≥ 1. Raises :class:`SpecError` naming ``field``."""
+    if text is None:
+        return []
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise SpecError(field, text, "write a comma-separated list of integers, e.g. 1,8,64") \
+            from None
+    if not values or any(v < 1 for v in values):
+        raise SpecError(field, text, "every value must be an integer ≥ 1")
+    return values
+
+
+def split_inputs(field: str, values: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """Model inputs written as ``SHAPE[:DTYPE]`` (positional, in order) or
+    ``NAME=SHAPE[:DTYPE]`` (keyword) -> ``(positional shapes, {name: shape})``, the shapes
+    still as text (:func:`parse_input` reads one). Raises :class:`SpecError` naming
+    ``field`` for a keyword that is not a Python name, or no input at all."""
+    pos: list[str] = []
+    kw: dict[str, str] = {}
+    for v in values:
+        name, eq, shape = v.partition("=")
+        if eq:
+            if not name.isidentifier():
+                raise SpecError(field, v, "a keyword input is NAME=SHAPE with a Python name")
+            kw[name] = shape
+        else:
+            pos.append(v)
+    if not pos and not kw:
+        raise SpecError(field, list(values), "give at least one input shape")
+    return pos, kw
+
+
+def parse_input(field: str, text: str) -> InputSpec:
+    """``"8x128:int64"`` -> ``InputSpec((8, 128), "int64")`` (float32 when no dtype is
+    written). Raises :class:`SpecError` naming ``field``."""
+    dims, dtype = parse_shape(field, text)
+    return InputSpec(dims, dtype or "float32")
+
+
+def resize_shape(text: str, batch: int | None = None, resolution: int | None = None) -> str:
+    """``text`` (``NxCxHxW[:DTYPE]``) with its batch (first dimension) and/or spatial size
+    replaced: the last two dimensions of a 4-D or larger shape, the last of a 3-D one.
+    Raises :class:`SpecError` naming ``inputs`` (a bad shape) or ``resolution`` (a shape
+    without spatial dimensions)."""
+    parsed, dt = parse_shape("inputs", text)
+    dims = list(parsed)
+    if batch is not None:
+        dims[0] = batch
+    if resolution is not None:
+        if len(dims) < 3:
+            raise SpecError("resolution", resolution, f"needs inputs with spatial dimensions; "
+                            f"{text} has none")
+        spatial = 2 if len(dims) >= 4 else 1
+        dims[-spatial:] = [resolution] * spatial
+    return "x".join(map(str, dims)) + (f":{dt}" if dt else "")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,14 @@ Format = Literal["table", "json", "csv", "markdown", "html"]
 #: Output formats of the single-layer report.
 ConvFormat = Literal["table", "json", "markdown", "html"]
 Lang = Literal["en", "zh"]
+#: Formats :func:`convcost.renderers.render` writes: the CLI's ``--format`` values, plus
+#: ``rich`` (the table drawn for a terminal), ``notebook`` (an HTML fragment) and ``svg``
+#: (one chart).
+RenderFormat = Literal["table", "rich", "json", "csv", "markdown", "html", "notebook", "svg"]
+#: Charts: a model's ``flops``, ``memory`` and ``roofline``; a layer's ``conv``.
+Chart = Literal["flops", "memory", "roofline", "conv"]
+#: The ``amp`` spellings the CLI offers (:data:`AMPS` accepts more).
+AmpChoice = Literal["bf16", "fp16"]
 #: Phases of one training step, in order. ``loss`` is what the analyser adds to get a
 #: scalar to differentiate; it is not part of the model's cost.
 Phase = Literal["forward", "loss", "backward", "optimizer"]
@@ -32,6 +40,9 @@ STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 FORMATS: tuple[Format, ...] = get_args(Format)
 CONV_FORMATS: tuple[ConvFormat, ...] = get_args(ConvFormat)
 LANGS: tuple[Lang, ...] = get_args(Lang)
+RENDER_FORMATS: tuple[RenderFormat, ...] = get_args(RenderFormat)
+CHARTS: tuple[Chart, ...] = get_args(Chart)
+AMP_CHOICES: tuple[AmpChoice, ...] = get_args(AmpChoice)
 PHASES: tuple[Phase, ...] = get_args(Phase)
 GRAD_PARTS: tuple[GradPart, ...] = get_args(GradPart)
 

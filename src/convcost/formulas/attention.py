@@ -41,11 +41,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..cost import Cost
-from ..ops import OpCall, OpCost, TensorMeta, register
+from ..ops import OpCall, OpCost, TensorMeta
 from .matmul import products
 from .norm import normalize_cost, stats_cost
 from .opargs import mask, need_tensor, numel, reduced_rows
 from .reduce import softmax_cost
+from .registry import FormulaRegistry
+
+#: This module's formulas (merged into the default registry by :mod:`.catalog`).
+FORMULAS = FormulaRegistry()
 
 
 @dataclass(frozen=True)
@@ -73,13 +77,14 @@ def _dims(q: TensorMeta, k: TensorMeta, v: TensorMeta) -> _Dims:
     )
 
 
-def _masked(call: OpCall, mask_pos: int, mask_key: str, causal_pos: int) -> bool:
-    m = call.arg(mask_pos, mask_key) if mask_pos >= 0 else call.kwarg(mask_key)
-    return isinstance(m, TensorMeta) or bool(call.arg(causal_pos, "is_causal", False))
+def _masked(call: OpCall, mask_key: str) -> bool:
+    """A tensor mask (argument ``mask_key``) or ``is_causal``."""
+    m = call.arg(mask_key)
+    return isinstance(m, TensorMeta) or bool(call.arg("is_causal", False))
 
 
-def _dropout(call: OpCall, pos: int) -> bool:
-    p: Any = call.arg(pos, "dropout_p", 0.0)
+def _dropout(call: OpCall) -> bool:
+    p: Any = call.arg("dropout_p", 0.0)
     return bool(p)
 
 
@@ -121,78 +126,71 @@ def sdpa_backward_cost(
     return cost
 
 
-def _fwd(call: OpCall, dropout_pos: int, causal_pos: int, mask_pos: int, mask_key: str) -> OpCost:
-    d = _dims(need_tensor(call, 0, "query"), need_tensor(call, 1, "key"),
-              need_tensor(call, 2, "value"))
-    masked = _masked(call, mask_pos, mask_key, causal_pos)
-    return OpCost(sdpa_forward_cost(d, masked, _dropout(call, dropout_pos)))
+def _fwd(call: OpCall, mask_key: str) -> OpCost:
+    d = _dims(need_tensor(call, "query"), need_tensor(call, "key"),
+              need_tensor(call, "value"))
+    return OpCost(sdpa_forward_cost(d, _masked(call, mask_key), _dropout(call)))
 
 
 def _bwd(
-    call: OpCall,
-    dropout_pos: int,
-    causal_pos: int,
-    mask_pos: int,
-    mask_key: str,
-    want: tuple[bool, bool, bool, bool] = (True, True, True, False),
+    call: OpCall, mask_key: str, want: tuple[bool, bool, bool, bool] = (True, True, True, False)
 ) -> OpCost:
-    d = _dims(need_tensor(call, 1, "query"), need_tensor(call, 2, "key"),
-              need_tensor(call, 3, "value"))
-    masked = _masked(call, mask_pos, mask_key, causal_pos)
-    cost = sdpa_backward_cost(d, masked, _dropout(call, dropout_pos), want)
+    d = _dims(need_tensor(call, "query"), need_tensor(call, "key"),
+              need_tensor(call, "value"))
+    cost = sdpa_backward_cost(d, _masked(call, mask_key), _dropout(call), want)
     return OpCost(cost, (("grad_input", cost),))
 
 
-@register("_scaled_dot_product_flash_attention_for_cpu")
+@FORMULAS.register("_scaled_dot_product_flash_attention_for_cpu")
 def sdpa_flash_cpu(call: OpCall, counting: str) -> OpCost:
     """``(q, k, v, dropout_p, is_causal, *, attn_mask, scale)``.
 
     forward: see the module doc (``S·(E + Ev)`` MACs, scale, mask, softmax, dropout);
     backward: ``_scaled_dot_product_flash_attention_for_cpu_backward``.
     """
-    return _fwd(call, 3, 4, -1, "attn_mask")
+    return _fwd(call, "attn_mask")
 
 
-@register("_scaled_dot_product_flash_attention_for_cpu_backward")
+@FORMULAS.register("_scaled_dot_product_flash_attention_for_cpu_backward")
 def sdpa_flash_cpu_backward(call: OpCall, counting: str) -> OpCost:
     """``(grad_out, q, k, v, out, lse, dropout_p, is_causal, *, attn_mask, scale)``.
 
     forward: see ``_scaled_dot_product_flash_attention_for_cpu``; backward: the module doc's
     fused backward (recompute, dV, dP, D, dS, dQ, dK).
     """
-    return _bwd(call, 6, 7, -1, "attn_mask")
+    return _bwd(call, "attn_mask")
 
 
-@register("_scaled_dot_product_flash_attention")
+@FORMULAS.register("_scaled_dot_product_flash_attention")
 def sdpa_flash(call: OpCall, counting: str) -> OpCost:
     """``(q, k, v, dropout_p, is_causal, return_debug_mask, *, scale)``.
 
     forward: the module doc's forward; backward: ``_scaled_dot_product_flash_attention_backward``.
     """
-    return _fwd(call, 3, 4, -1, "attn_mask")
+    return _fwd(call, "attn_mask")
 
 
-@register("_scaled_dot_product_flash_attention_backward")
+@FORMULAS.register("_scaled_dot_product_flash_attention_backward")
 def sdpa_flash_backward(call: OpCall, counting: str) -> OpCost:
     """``(grad_out, q, k, v, out, lse, cum_seq_q, cum_seq_k, max_q, max_k, dropout_p,
     is_causal, philox_seed, philox_offset, *, scale)``.
 
     forward: see ``_scaled_dot_product_flash_attention``; backward: the module doc's backward.
     """
-    return _bwd(call, 10, 11, -1, "attn_mask")
+    return _bwd(call, "attn_mask")
 
 
-@register("_scaled_dot_product_efficient_attention")
+@FORMULAS.register("_scaled_dot_product_efficient_attention")
 def sdpa_efficient(call: OpCall, counting: str) -> OpCost:
     """``(q, k, v, attn_bias, compute_log_sumexp, dropout_p, is_causal, *, scale)``.
 
     forward: the module doc's forward; backward:
     ``_scaled_dot_product_efficient_attention_backward``.
     """
-    return _fwd(call, 5, 6, 3, "attn_bias")
+    return _fwd(call, "attn_bias")
 
 
-@register("_scaled_dot_product_efficient_attention_backward")
+@FORMULAS.register("_scaled_dot_product_efficient_attention_backward")
 def sdpa_efficient_backward(call: OpCall, counting: str) -> OpCost:
     """``(grad_out, q, k, v, attn_bias, out, lse, philox_seed, philox_offset, dropout_p,
     grad_input_mask, is_causal, *, scale)``.
@@ -200,41 +198,41 @@ def sdpa_efficient_backward(call: OpCall, counting: str) -> OpCost:
     forward: see ``_scaled_dot_product_efficient_attention``; backward: the module doc's
     backward, honouring ``grad_input_mask`` (q, k, v, bias).
     """
-    m = mask(call.arg(10, "grad_input_mask"), 4)
-    return _bwd(call, 9, 11, 4, "attn_bias", (m[0], m[1], m[2], m[3]))
+    m = mask(call.arg("grad_input_mask"), 4)
+    return _bwd(call, "attn_bias", (m[0], m[1], m[2], m[3]))
 
 
-@register("_scaled_dot_product_cudnn_attention")
+@FORMULAS.register("_scaled_dot_product_cudnn_attention")
 def sdpa_cudnn(call: OpCall, counting: str) -> OpCost:
     """``(q, k, v, attn_bias, compute_log_sumexp, dropout_p, is_causal, return_debug_mask,
     *, scale)``.
 
     forward: the module doc's forward; backward: ``_scaled_dot_product_cudnn_attention_backward``.
     """
-    return _fwd(call, 5, 6, 3, "attn_bias")
+    return _fwd(call, "attn_bias")
 
 
-@register("_scaled_dot_product_cudnn_attention_backward")
+@FORMULAS.register("_scaled_dot_product_cudnn_attention_backward")
 def sdpa_cudnn_backward(call: OpCall, counting: str) -> OpCost:
     """``(grad_out, q, k, v, out, lse, philox_seed, philox_offset, attn_bias, cum_seq_q,
     cum_seq_k, max_q, max_k, dropout_p, is_causal, *, scale)``.
 
     forward: see ``_scaled_dot_product_cudnn_attention``; backward: the module doc's backward.
     """
-    return _bwd(call, 13, 14, 8, "attn_bias")
+    return _bwd(call, "attn_bias")
 
 
-@register("_scaled_dot_product_fused_attention_overrideable")
+@FORMULAS.register("_scaled_dot_product_fused_attention_overrideable")
 def sdpa_overrideable(call: OpCall, counting: str) -> OpCost:
     """``(q, k, v, attn_bias, dropout_p, is_causal, return_debug_mask, *, scale)``.
 
     forward: the module doc's forward; backward:
     ``_scaled_dot_product_fused_attention_overrideable_backward``.
     """
-    return _fwd(call, 4, 5, 3, "attn_bias")
+    return _fwd(call, "attn_bias")
 
 
-@register("_scaled_dot_product_fused_attention_overrideable_backward")
+@FORMULAS.register("_scaled_dot_product_fused_attention_overrideable_backward")
 def sdpa_overrideable_backward(call: OpCall, counting: str) -> OpCost:
     """``(grad_out, q, k, v, attn_bias, grad_input_mask, out, lse, cum_seq_q, cum_seq_k, max_q,
     max_k, dropout_p, is_causal, philox_seed, philox_offset, *, scale)``.
@@ -242,17 +240,17 @@ def sdpa_overrideable_backward(call: OpCall, counting: str) -> OpCost:
     forward: see ``_scaled_dot_product_fused_attention_overrideable``; backward: the module
     doc's backward, honouring ``grad_input_mask`` (q, k, v, bias).
     """
-    m = mask(call.arg(5, "grad_input_mask"), 4)
-    return _bwd(call, 12, 13, 4, "attn_bias", (m[0], m[1], m[2], m[3]))
+    m = mask(call.arg("grad_input_mask"), 4)
+    return _bwd(call, "attn_bias", (m[0], m[1], m[2], m[3]))
 
 
-@register("_scaled_dot_product_attention_math_for_mps")
+@FORMULAS.register("_scaled_dot_product_attention_math_for_mps")
 def sdpa_math_mps(call: OpCall, counting: str) -> OpCost:
     """``(q, k, v, attn_mask, dropout_p, is_causal, dropout_mask, *, scale, enable_gqa)``.
 
     forward: the module doc's forward; backward: autograd's decomposed ops.
     """
-    return _fwd(call, 4, 5, 3, "attn_mask")
+    return _fwd(call, "attn_mask")
 
 
 
@@ -278,7 +276,7 @@ def _mha_cost(b: int, lq: int, lk: int, dim: int, heads: int, masked: bool,
     return cost
 
 
-@register("_native_multi_head_attention")
+@FORMULAS.register("_native_multi_head_attention")
 def native_mha(call: OpCall, counting: str) -> OpCost:
     """``_native_multi_head_attention(q[B,Lq,D], k[B,Lk,D], v, embed_dim, num_head, qkv_weight,
     qkv_bias, proj_weight, proj_bias, mask, need_weights, average_attn_weights, mask_type)``.
@@ -289,16 +287,16 @@ def native_mha(call: OpCall, counting: str) -> OpCost:
     length D + bias adds); with ``need_weights`` and averaging, ``(H − 1)·B·Lq·Lk`` adds and
     ``B·Lq·Lk`` divisions; backward: none (inference only).
     """
-    q, k = need_tensor(call, 0, "query"), need_tensor(call, 1, "key")
+    q, k = need_tensor(call, "query"), need_tensor(call, "key")
     b = numel(q.shape[:-2]) if len(q.shape) > 2 else 1
-    avg = bool(call.arg(10, "need_weights", True)) and bool(
-        call.arg(11, "average_attn_weights", True))
-    masked = isinstance(call.arg(9, "mask"), TensorMeta)
-    return OpCost(_mha_cost(b, q.shape[-2], k.shape[-2], int(call.arg(3, "embed_dim")),
-                            int(call.arg(4, "num_head")), masked, avg))
+    avg = bool(call.arg("need_weights", True)) and bool(
+        call.arg("average_attn_weights", True))
+    masked = isinstance(call.arg("mask"), TensorMeta)
+    return OpCost(_mha_cost(b, q.shape[-2], k.shape[-2], int(call.arg("embed_dim")),
+                            int(call.arg("num_head")), masked, avg))
 
 
-@register("_transformer_encoder_layer_fwd")
+@FORMULAS.register("_transformer_encoder_layer_fwd")
 def encoder_layer(call: OpCall, counting: str) -> OpCost:
     """``_transformer_encoder_layer_fwd(src[B,L,D], embed_dim, num_heads, qkv_weight, qkv_bias,
     proj_weight, proj_bias, use_gelu, norm_first, eps, norm weights/biases, ffn_weight_1[F,D],
@@ -310,40 +308,40 @@ def encoder_layer(call: OpCall, counting: str) -> OpCost:
     the activation (relu 1 other; gelu 3 mults, 1 add, 1 other per element), ``B·L·D`` dot
     products of length F + bias; backward: none (inference only).
     """
-    x = need_tensor(call, 0, "src")
+    x = need_tensor(call, "src")
     b = numel(x.shape[:-2]) if len(x.shape) > 2 else 1
     seq, dim = x.shape[-2], x.shape[-1]
-    heads = int(call.arg(2, "num_heads"))
-    ffn = need_tensor(call, 14, "ffn_weight_1").shape[0]
+    heads = int(call.arg("num_heads"))
+    ffn = need_tensor(call, "ffn_weight_1").shape[0]
     n, rows, hidden = b * seq * dim, b * seq, b * seq * ffn
-    cost = _mha_cost(b, seq, seq, dim, heads, isinstance(call.arg(18, "mask"), TensorMeta),
+    cost = _mha_cost(b, seq, seq, dim, heads, isinstance(call.arg("mask"), TensorMeta),
                      False)
     cost += Cost(adds=2 * n) + (stats_cost(n, rows) + normalize_cost(n, True, True)) * 2
-    act = Cost(mults=3, adds=1, other=1) if call.arg(7, "use_gelu") else Cost(other=1)
+    act = Cost(mults=3, adds=1, other=1) if call.arg("use_gelu") else Cost(other=1)
     cost += products(hidden, dim) + Cost(adds=hidden) + act * hidden
     cost += products(n, ffn) + Cost(adds=n)
     return OpCost(cost)
 
 
-@register("_transform_bias_rescale_qkv")
+@FORMULAS.register("_transform_bias_rescale_qkv")
 def transform_bias_rescale_qkv(call: OpCall, counting: str) -> OpCost:
     """``_transform_bias_rescale_qkv(qkv[B,L,3D], qkv_bias, num_heads)``.
 
     forward: 1 add per element (bias) and 1 mult per q element (``1/√dh``): ``3·B·L·D`` adds,
     ``B·L·D`` mults; backward: none (inference only).
     """
-    qkv = need_tensor(call, 0, "qkv")
+    qkv = need_tensor(call, "qkv")
     return OpCost(Cost(adds=qkv.numel, mults=qkv.numel // 3))
 
 
-@register("_masked_softmax")
+@FORMULAS.register("_masked_softmax")
 def masked_softmax(call: OpCall, counting: str) -> OpCost:
     """``_masked_softmax(x, mask, dim, mask_type)``.
 
     forward: softmax over ``dim`` plus 1 other (select) per element; backward:
     ``_masked_softmax_backward``.
     """
-    x = need_tensor(call, 0, "self")
-    d = call.arg(2, "dim")
+    x = need_tensor(call, "self")
+    d = call.arg("dim")
     r, n = reduced_rows(x.shape, -1 if d is None else d)
     return OpCost(softmax_cost(r, n) + Cost(other=x.numel))

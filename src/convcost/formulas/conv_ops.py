@@ -1,7 +1,8 @@
-"""Convolution ops of a traced model, counted by the single-layer calculator.
+"""Convolution ops of a traced model, counted by the single-layer calculator's kernel.
 
-The formulas live in :mod:`convcost.formulas.conv` (through :func:`convcost.layer.analyze_conv`);
-this module only turns an op's arguments into a :class:`~convcost.spec.ConvSpec`.
+The formulas live in :mod:`convcost.formulas.conv` (:func:`~convcost.formulas.conv.conv_numbers`,
+the same numbers :func:`convcost.layer.analyze_conv` reports); this module only turns an
+op's arguments into a :class:`~convcost.spec.ConvSpec`.
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ from typing import Any
 
 from ..cost import Cost
 from ..dtypes import LAYER_DTYPES
-from ..layer import analyze_conv
-from ..ops import OpCall, OpCost, TensorMeta, register
+from ..ops import OpCall, OpCost, TensorMeta
 from ..spec import ConvSpec
+from .conv import conv_numbers
 from .opargs import ints, mask, need_tensor, tensor
+from .registry import FormulaRegistry
+
+#: This module's formulas (merged into the default registry by :mod:`.catalog`).
+FORMULAS = FormulaRegistry()
 
 
 def spec_from_args(
@@ -60,30 +65,30 @@ def spec_from_args(
     )
 
 
-@register("convolution", "_convolution")
+@FORMULAS.register("convolution", "_convolution")
 def convolution(call: OpCall, counting: str) -> OpCost:
     """``convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding,
     groups)`` (``_convolution`` has the same leading arguments).
 
-    forward: exactly the single-layer calculator's forward (``analyze_conv``): per output
+    forward: exactly the single-layer calculator's forward (``conv_numbers``): per output
     element ``k = c_in/g · Πkernel`` products (dense) and ``k − 1`` additions, plus one bias
     addition when a bias is given; backward: see ``convolution_backward``.
     """
     spec = spec_from_args(
-        need_tensor(call, 0, "input"),
-        need_tensor(call, 1, "weight"),
-        tensor(call, 2, "bias") is not None,
-        call.arg(3, "stride"),
-        call.arg(4, "padding"),
-        call.arg(5, "dilation"),
-        call.arg(6, "transposed", False),
-        call.arg(7, "output_padding"),
-        call.arg(8, "groups", 1),
+        need_tensor(call, "input"),
+        need_tensor(call, "weight"),
+        tensor(call, "bias") is not None,
+        call.arg("stride"),
+        call.arg("padding"),
+        call.arg("dilation"),
+        call.arg("transposed", False),
+        call.arg("output_padding"),
+        call.arg("groups", 1),
     )
-    return OpCost(analyze_conv(spec, counting).forward)
+    return OpCost(conv_numbers(spec, counting).forward)
 
 
-@register("convolution_backward")
+@FORMULAS.register("convolution_backward")
 def convolution_backward(call: OpCall, counting: str) -> OpCost:
     """``convolution_backward(grad_output, input, weight, bias_sizes, stride, padding, dilation,
     transposed, output_padding, groups, output_mask)``.
@@ -93,21 +98,21 @@ def convolution_backward(call: OpCall, counting: str) -> OpCost:
     (``output_mask[2]`` and a bias), returned as the parts ``grad_input``, ``grad_weight``,
     ``grad_bias``; a gradient that is not requested costs nothing.
     """
-    m = mask(call.arg(10, "output_mask"), 3)
-    has_bias = m[2] and call.arg(3, "bias_sizes") is not None
+    m = mask(call.arg("output_mask"), 3)
+    has_bias = m[2] and call.arg("bias_sizes") is not None
     spec = spec_from_args(
-        need_tensor(call, 1, "input"),
-        need_tensor(call, 2, "weight"),
+        need_tensor(call, "input"),
+        need_tensor(call, "weight"),
         has_bias,
-        call.arg(4, "stride"),
-        call.arg(5, "padding"),
-        call.arg(6, "dilation"),
-        call.arg(7, "transposed", False),
-        call.arg(8, "output_padding"),
-        call.arg(9, "groups", 1),
+        call.arg("stride"),
+        call.arg("padding"),
+        call.arg("dilation"),
+        call.arg("transposed", False),
+        call.arg("output_padding"),
+        call.arg("groups", 1),
         input_grad=m[0],
     )
-    b = analyze_conv(spec, counting).backward
+    b = conv_numbers(spec, counting).backward
     gi = b.grad_input if m[0] else Cost()
     gw = b.grad_weight if m[1] else Cost()
     gb = b.grad_bias if has_bias else Cost()

@@ -11,12 +11,16 @@ Integer tensors (e.g. an optimizer's step counter) are counted the same way.
 from __future__ import annotations
 
 from ..cost import Cost
-from ..ops import OpCall, OpCost, register
+from ..ops import OpCall, OpCost
 from .opargs import elements, is_one
 from .pointwise import per_element
+from .registry import FormulaRegistry
+
+#: This module's formulas (merged into the default registry by :mod:`.catalog`).
+FORMULAS = FormulaRegistry()
 
 
-@register(
+@FORMULAS.register(
     "add", "add_", "sub", "sub_", "rsub",
     "_foreach_add", "_foreach_add_", "_foreach_sub", "_foreach_sub_",
 )
@@ -27,15 +31,15 @@ def add(call: OpCall, counting: str) -> OpCost:
     ``mul`` by alpha and ``sum`` for broadcast operands (separate ops).
     """
     n = elements(call)
-    return OpCost(Cost(adds=n, mults=0 if is_one(call.arg(2, "alpha", 1)) else n))
+    return OpCost(Cost(adds=n, mults=0 if is_one(call.arg("alpha", 1)) else n))
 
 
-register("mul", "mul_", "_foreach_mul", "_foreach_mul_")(per_element(
+FORMULAS.register("mul", "mul_", "_foreach_mul", "_foreach_mul_")(per_element(
     "mul", "forward: 1 mult per element; backward: 1 mult per element for each operand's "
     "gradient (separate ``mul`` ops).", mults=1))
 
 
-@register("div", "div_", "_foreach_div", "_foreach_div_")
+@FORMULAS.register("div", "div_", "_foreach_div", "_foreach_div_")
 def div(call: OpCall, counting: str) -> OpCost:
     """``div`` (``x / y``).
 
@@ -43,10 +47,10 @@ def div(call: OpCall, counting: str) -> OpCost:
     backward: ``div`` for x, ``mul``/``div``/``neg`` for y (separate ops).
     """
     n = elements(call)
-    return OpCost(Cost(other=2 * n if call.kwarg("rounding_mode") else n))
+    return OpCost(Cost(other=2 * n if call.arg("rounding_mode") else n))
 
 
-@register("pow", "pow_", "_foreach_pow", "_foreach_pow_")
+@FORMULAS.register("pow", "pow_", "_foreach_pow", "_foreach_pow_")
 def pow_(call: OpCall, counting: str) -> OpCost:
     """``pow(x, e)``.
 
@@ -56,7 +60,7 @@ def pow_(call: OpCall, counting: str) -> OpCost:
     element; backward: ``pow``/``mul`` ops.
     """
     n = elements(call)
-    e = call.arg(1, "exponent")
+    e = call.arg("exponent")
     if isinstance(e, (int, float)) and not isinstance(e, bool) and call.name.startswith("pow"):
         table = {2: Cost(mults=1), 3: Cost(mults=2), 0.5: Cost(other=1), -0.5: Cost(other=1),
                  -1: Cost(other=1), -2: Cost(mults=1, other=1), 1: Cost()}
@@ -65,7 +69,7 @@ def pow_(call: OpCall, counting: str) -> OpCost:
     return OpCost(Cost(other=n))
 
 
-@register("addcmul", "addcmul_", "_foreach_addcmul", "_foreach_addcmul_")
+@FORMULAS.register("addcmul", "addcmul_", "_foreach_addcmul", "_foreach_addcmul_")
 def addcmul(call: OpCall, counting: str) -> OpCost:
     """``addcmul(x, t1, t2, value)`` = ``x + value·t1·t2`` (optimizers).
 
@@ -73,11 +77,11 @@ def addcmul(call: OpCall, counting: str) -> OpCost:
     ops.
     """
     n = elements(call)
-    value = call.arg(3, "value", call.kwarg("scalars", 1))
+    value = call.arg("value", call.arg("scalars", 1))
     return OpCost(Cost(mults=n if is_one(value) else 2 * n, adds=n))
 
 
-@register("addcdiv", "addcdiv_", "_foreach_addcdiv", "_foreach_addcdiv_")
+@FORMULAS.register("addcdiv", "addcdiv_", "_foreach_addcdiv", "_foreach_addcdiv_")
 def addcdiv(call: OpCall, counting: str) -> OpCost:
     """``addcdiv(x, t1, t2, value)`` = ``x + value·t1/t2`` (Adam's update).
 
@@ -85,27 +89,27 @@ def addcdiv(call: OpCall, counting: str) -> OpCost:
     backward: ``div``/``mul`` ops.
     """
     n = elements(call)
-    value = call.arg(3, "value", call.kwarg("scalars", 1))
+    value = call.arg("value", call.arg("scalars", 1))
     return OpCost(Cost(mults=0 if is_one(value) else n, adds=n, other=n))
 
 
-register("lerp", "lerp_", "_foreach_lerp", "_foreach_lerp_")(per_element(
+FORMULAS.register("lerp", "lerp_", "_foreach_lerp", "_foreach_lerp_")(per_element(
     "lerp", "``lerp(x, end, w)`` = ``x + w·(end − x)``. forward: 2 adds + 1 mult per element; "
     "backward: ``mul``/``sub`` ops.", mults=1, adds=2))
 
 
-@register("clamp", "clamp_")
+@FORMULAS.register("clamp", "clamp_")
 def clamp(call: OpCall, counting: str) -> OpCost:
     """``clamp(x, min, max)`` (scalar or tensor bounds).
 
     forward: 1 comparison (other) per element for each bound given; backward: ``where`` /
     comparison ops.
     """
-    bounds = sum(1 for i, k in ((1, "min"), (2, "max")) if call.arg(i, k) is not None)
+    bounds = sum(1 for k in ("min", "max") if call.arg(k) is not None)
     return OpCost(Cost(other=bounds * elements(call)))
 
 
-register(
+FORMULAS.register(
     "neg", "neg_", "_foreach_neg", "_foreach_neg_",
     "reciprocal", "reciprocal_", "_foreach_reciprocal", "_foreach_reciprocal_",
     "sqrt", "sqrt_", "_foreach_sqrt", "_foreach_sqrt_",
@@ -134,7 +138,7 @@ register(
     "sign, rounding, isnan, logical_not, ...). forward: 1 other per element; backward: "
     "autograd's elementwise ops (e.g. ``sqrt``: ``div``; ``exp``: ``mul``).", other=1))
 
-register(
+FORMULAS.register(
     "eq", "eq_", "ne", "ne_", "lt", "lt_", "le", "le_", "gt", "gt_", "ge", "ge_",
     "logical_and", "logical_and_", "logical_or", "logical_or_", "logical_xor",
     "logical_xor_", "bitwise_and", "bitwise_and_", "bitwise_or", "bitwise_or_",
@@ -150,19 +154,19 @@ register(
     "selects (where, masked_fill) and one-op binary functions (atan2, copysign, remainder, "
     "fmod). forward: 1 other per element; backward: ``where``/comparison ops.", other=1))
 
-register("floor_divide", "floor_divide_")(per_element(
+FORMULAS.register("floor_divide", "floor_divide_")(per_element(
     "floor_divide", "forward: 2 other per element (divide, floor); backward: none (integer "
     "valued).", other=2))
 
-register("hypot", "hypot_")(per_element(
+FORMULAS.register("hypot", "hypot_")(per_element(
     "hypot", "``sqrt(x² + y²)``. forward: 2 mults, 1 add, 1 other (sqrt) per element; "
     "backward: autograd's elementwise ops.", mults=2, adds=1, other=1))
 
-register("logaddexp")(per_element(
+FORMULAS.register("logaddexp")(per_element(
     "logaddexp", "``m + log1p(exp(−|x − y|))``. forward: 2 adds, 3 other (max, exp of the "
     "difference's negative magnitude, log1p) per element; backward: autograd's elementwise "
     "ops.", adds=2, other=3))
 
-register("xlogy", "xlogy_")(per_element(
+FORMULAS.register("xlogy", "xlogy_")(per_element(
     "xlogy", "``x·log(y)`` (0 where x = 0). forward: 1 mult, 2 other (log, compare) per "
     "element; backward: autograd's elementwise ops.", mults=1, other=2))

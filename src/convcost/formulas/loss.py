@@ -8,8 +8,12 @@
 from __future__ import annotations
 
 from ..cost import Cost
-from ..ops import OpCall, OpCost, register
+from ..ops import OpCall, OpCost
 from .opargs import need_tensor, tensor
+from .registry import FormulaRegistry
+
+#: This module's formulas (merged into the default registry by :mod:`.catalog`).
+FORMULAS = FormulaRegistry()
 
 
 def reduction_cost(n: int, reduction: int) -> Cost:
@@ -19,11 +23,11 @@ def reduction_cost(n: int, reduction: int) -> Cost:
     return Cost(adds=max(n - 1, 0), other=1 if reduction == 1 else 0)
 
 
-def _reduction(call: OpCall, pos: int) -> int:
-    return int(call.arg(pos, "reduction", 1))
+def _reduction(call: OpCall) -> int:
+    return int(call.arg("reduction", 1))
 
 
-@register("nll_loss_forward", "nll_loss2d_forward")
+@FORMULAS.register("nll_loss_forward", "nll_loss2d_forward")
 def nll_loss(call: OpCall, counting: str) -> OpCost:
     """``nll_loss_forward(x, target, weight, reduction, ignore_index)`` over ``B`` targets.
 
@@ -32,9 +36,9 @@ def nll_loss(call: OpCall, counting: str) -> OpCost:
     (÷ total weight) and, with class weights, ``B − 1`` adds for the total weight; backward:
     see ``nll_loss_backward``.
     """
-    b = need_tensor(call, 1, "target").numel
-    weighted = tensor(call, 2, "weight") is not None
-    red = _reduction(call, 3)
+    b = need_tensor(call, "target").numel
+    weighted = tensor(call, "weight") is not None
+    red = _reduction(call)
     cost = Cost(mults=b if weighted else 0)
     if red == 0:
         return OpCost(cost + Cost(other=b))
@@ -44,7 +48,7 @@ def nll_loss(call: OpCall, counting: str) -> OpCost:
     return OpCost(cost)
 
 
-@register("nll_loss_backward", "nll_loss2d_backward")
+@FORMULAS.register("nll_loss_backward", "nll_loss2d_backward")
 def nll_loss_backward(call: OpCall, counting: str) -> OpCost:
     """``nll_loss_backward(g, x, target, weight, reduction, ignore_index, total_weight)``.
 
@@ -52,36 +56,36 @@ def nll_loss_backward(call: OpCall, counting: str) -> OpCost:
     at each target: mean 2 other (negate, divide) once, sum 1 other once, none 1 other per
     target; class weights 1 mult per target.
     """
-    b = need_tensor(call, 2, "target").numel
-    weighted = tensor(call, 3, "weight") is not None
-    red = _reduction(call, 4)
+    b = need_tensor(call, "target").numel
+    weighted = tensor(call, "weight") is not None
+    red = _reduction(call)
     other = b if red == 0 else 2 if red == 1 else 1
     return OpCost(Cost(mults=b if weighted else 0, other=other))
 
 
-@register("mse_loss")
+@FORMULAS.register("mse_loss")
 def mse_loss(call: OpCall, counting: str) -> OpCost:
     """``mse_loss(x, y, reduction)``.
 
     forward: per element 1 add (x − y) + 1 mult (square), then the reduction; backward (see
     ``mse_loss_backward``).
     """
-    n = need_tensor(call, 0, "self").numel
-    return OpCost(Cost(mults=n, adds=n) + reduction_cost(n, _reduction(call, 2)))
+    n = need_tensor(call, "self").numel
+    return OpCost(Cost(mults=n, adds=n) + reduction_cost(n, _reduction(call)))
 
 
-@register("mse_loss_backward")
+@FORMULAS.register("mse_loss_backward")
 def mse_loss_backward(call: OpCall, counting: str) -> OpCost:
     """``mse_loss_backward(g, x, y, reduction)``.
 
     forward: see ``mse_loss``; backward: ``g·norm·(x − y)``, ``norm = 2`` or ``2/N``: 1 add +
     2 mults per element, plus 1 other (2/N) for the mean.
     """
-    n = need_tensor(call, 1, "self").numel
-    return OpCost(Cost(mults=2 * n, adds=n, other=1 if _reduction(call, 3) == 1 else 0))
+    n = need_tensor(call, "self").numel
+    return OpCost(Cost(mults=2 * n, adds=n, other=1 if _reduction(call) == 1 else 0))
 
 
-@register("smooth_l1_loss")
+@FORMULAS.register("smooth_l1_loss")
 def smooth_l1_loss(call: OpCall, counting: str) -> OpCost:
     """``smooth_l1_loss(x, y, reduction, beta)``: ``z = |x − y|``,
     ``z < β ? 0.5·z²/β : z − 0.5·β``.
@@ -89,23 +93,23 @@ def smooth_l1_loss(call: OpCall, counting: str) -> OpCost:
     forward: per element 2 adds, 2 mults, 3 other (abs, compare, division), then the
     reduction; backward: see ``smooth_l1_loss_backward``.
     """
-    n = need_tensor(call, 0, "self").numel
-    red = reduction_cost(n, _reduction(call, 2))
+    n = need_tensor(call, "self").numel
+    red = reduction_cost(n, _reduction(call))
     return OpCost(Cost(mults=2 * n, adds=2 * n, other=3 * n) + red)
 
 
-@register("smooth_l1_loss_backward")
+@FORMULAS.register("smooth_l1_loss_backward")
 def smooth_l1_loss_backward(call: OpCall, counting: str) -> OpCost:
     """``smooth_l1_loss_backward(g, x, y, reduction, beta)``.
 
     forward: see ``smooth_l1_loss``; backward: ``z = x − y`` (1 add), ``|z| < β ? z/β :
     sign(z)`` (3 other: abs, compare, division or sign), ``·norm·g`` (2 mults) per element.
     """
-    n = need_tensor(call, 1, "self").numel
+    n = need_tensor(call, "self").numel
     return OpCost(Cost(mults=2 * n, adds=n, other=3 * n))
 
 
-@register("huber_loss")
+@FORMULAS.register("huber_loss")
 def huber_loss(call: OpCall, counting: str) -> OpCost:
     """``huber_loss(x, y, reduction, delta)``: ``z = |x − y|``,
     ``z < δ ? 0.5·z² : δ·(z − 0.5·δ)``.
@@ -113,23 +117,23 @@ def huber_loss(call: OpCall, counting: str) -> OpCost:
     forward: per element 3 mults, 2 adds, 2 other (abs, compare), then the reduction;
     backward: see ``huber_loss_backward``.
     """
-    n = need_tensor(call, 0, "self").numel
-    red = reduction_cost(n, _reduction(call, 2))
+    n = need_tensor(call, "self").numel
+    red = reduction_cost(n, _reduction(call))
     return OpCost(Cost(mults=3 * n, adds=2 * n, other=2 * n) + red)
 
 
-@register("huber_loss_backward")
+@FORMULAS.register("huber_loss_backward")
 def huber_loss_backward(call: OpCall, counting: str) -> OpCost:
     """``huber_loss_backward(g, x, y, reduction, delta)``.
 
     forward: see ``huber_loss``; backward: ``z = x − y`` (1 add), ``|z| < δ ? z : δ·sign(z)``
     (3 other: abs, compare, sign; 1 mult), ``·norm·g`` (2 mults) per element.
     """
-    n = need_tensor(call, 1, "self").numel
+    n = need_tensor(call, "self").numel
     return OpCost(Cost(mults=3 * n, adds=n, other=3 * n))
 
 
-@register("binary_cross_entropy")
+@FORMULAS.register("binary_cross_entropy")
 def bce(call: OpCall, counting: str) -> OpCost:
     """``binary_cross_entropy(p, y, weight, reduction)``:
     ``−w·(y·log p + (1 − y)·log(1 − p))`` with logs clamped at −100.
@@ -137,13 +141,13 @@ def bce(call: OpCall, counting: str) -> OpCost:
     forward: per element 2 mults, 3 adds, 5 other (2 logs, 2 clamps, negation), plus 1 mult
     with weights, then the reduction; backward: see ``binary_cross_entropy_backward``.
     """
-    n = need_tensor(call, 0, "self").numel
-    w = n if tensor(call, 2, "weight") is not None else 0
-    red = reduction_cost(n, _reduction(call, 3))
+    n = need_tensor(call, "self").numel
+    w = n if tensor(call, "weight") is not None else 0
+    red = reduction_cost(n, _reduction(call))
     return OpCost(Cost(mults=2 * n + w, adds=3 * n, other=5 * n) + red)
 
 
-@register("binary_cross_entropy_backward")
+@FORMULAS.register("binary_cross_entropy_backward")
 def bce_backward(call: OpCall, counting: str) -> OpCost:
     """``binary_cross_entropy_backward(g, p, y, weight, reduction)``:
     ``g·(p − y)/max((1 − p)·p, ε)``.
@@ -151,13 +155,13 @@ def bce_backward(call: OpCall, counting: str) -> OpCost:
     forward: see ``binary_cross_entropy``; backward: per element 2 adds, 2 mults, 2 other
     (max, division), plus 1 mult with weights and 1 mult (÷N as a factor) for the mean.
     """
-    n = need_tensor(call, 1, "self").numel
-    m = 2 * n + (n if tensor(call, 3, "weight") is not None else 0)
-    m += n if _reduction(call, 4) == 1 else 0
+    n = need_tensor(call, "self").numel
+    m = 2 * n + (n if tensor(call, "weight") is not None else 0)
+    m += n if _reduction(call) == 1 else 0
     return OpCost(Cost(mults=m, adds=2 * n, other=2 * n))
 
 
-@register("binary_cross_entropy_with_logits")
+@FORMULAS.register("binary_cross_entropy_with_logits")
 def bce_logits(call: OpCall, counting: str) -> OpCost:
     """``binary_cross_entropy_with_logits(x, y, weight, pos_weight, reduction)``:
     ``(1 − y)·x − log_sigmoid(x)`` (with ``pos_weight`` the log-sigmoid term is scaled by
@@ -167,10 +171,10 @@ def bce_logits(call: OpCall, counting: str) -> OpCost:
     ``pos_weight`` 2 mults + 2 adds more; with ``weight`` 1 mult more; then the reduction;
     backward: autograd's elementwise ops (``sigmoid``, ``sub``, ``mul``).
     """
-    n = need_tensor(call, 0, "self").numel
+    n = need_tensor(call, "self").numel
     cost = Cost(mults=n, adds=3 * n, other=4 * n)
-    if tensor(call, 3, "pos_weight") is not None:
+    if tensor(call, "pos_weight") is not None:
         cost += Cost(mults=2 * n, adds=2 * n)
-    if tensor(call, 2, "weight") is not None:
+    if tensor(call, "weight") is not None:
         cost += Cost(mults=n)
-    return OpCost(cost + reduction_cost(n, _reduction(call, 4)))
+    return OpCost(cost + reduction_cost(n, _reduction(call)))

@@ -12,11 +12,15 @@ kernel's ``+=``, an upper bound of that convention.
 from __future__ import annotations
 
 from ..cost import Cost
-from ..ops import OpCall, OpCost, TensorMeta, register
+from ..ops import OpCall, OpCost, TensorMeta
 from .opargs import broadcast, is_one, need_tensor, numel, tensor
 from .pointwise import per_element
+from .registry import FormulaRegistry
 
-register(
+#: This module's formulas (merged into the default registry by :mod:`.catalog`).
+FORMULAS = FormulaRegistry()
+
+FORMULAS.register(
     # copies and dtype/layout conversions (AMP casts are _to_copy)
     "clone", "copy_", "_to_copy", "lift_fresh_copy", "_foreach_copy_", "alias_copy",
     "view_copy", "expand_copy", "permute_copy",
@@ -47,7 +51,7 @@ register(
 ))
 
 
-@register("index_put", "index_put_", "_index_put_impl_", "_unsafe_index_put")
+@FORMULAS.register("index_put", "index_put_", "_index_put_impl_", "_unsafe_index_put")
 def index_put(call: OpCall, counting: str) -> OpCost:
     """``index_put(x, indices, values, accumulate)``.
 
@@ -55,13 +59,13 @@ def index_put(call: OpCall, counting: str) -> OpCost:
     broadcast index shape times the sizes of the dimensions not indexed (a boolean mask counts
     all its elements, an upper bound); backward: ``index`` (a gather).
     """
-    if not call.arg(3, "accumulate", False):
+    if not call.arg("accumulate", False):
         return OpCost(Cost())
-    x = need_tensor(call, 0, "self")
+    x = need_tensor(call, "self")
     shapes: list[tuple[int, ...]] = []
     kept = 1
     dim = 0
-    for t in call.arg(1, "indices") or ():
+    for t in call.arg("indices") or ():
         if isinstance(t, TensorMeta) and t.dtype == "bool":
             shapes.append((t.numel,))
             dim += len(t.shape)
@@ -75,18 +79,18 @@ def index_put(call: OpCall, counting: str) -> OpCost:
     return OpCost(Cost(adds=numel(broadcast(shapes)) * kept))
 
 
-@register("index_add", "index_add_")
+@FORMULAS.register("index_add", "index_add_")
 def index_add(call: OpCall, counting: str) -> OpCost:
     """``index_add(x, dim, index, source, alpha)``.
 
     forward: 1 add per element of ``source``, plus 1 mult when ``alpha ≠ 1``; backward:
     ``index_select``.
     """
-    n = need_tensor(call, 3, "source").numel
-    return OpCost(Cost(adds=n, mults=0 if is_one(call.arg(4, "alpha", 1)) else n))
+    n = need_tensor(call, "source").numel
+    return OpCost(Cost(adds=n, mults=0 if is_one(call.arg("alpha", 1)) else n))
 
 
-@register("scatter_add", "scatter_add_", "scatter_reduce", "scatter_reduce_")
+@FORMULAS.register("scatter_add", "scatter_add_", "scatter_reduce", "scatter_reduce_")
 def scatter_add(call: OpCall, counting: str) -> OpCost:
     """``scatter_add(x, dim, index, src)``, ``scatter_reduce(x, dim, index, src, reduce)``.
 
@@ -94,17 +98,17 @@ def scatter_add(call: OpCall, counting: str) -> OpCost:
     (``prod``) or a comparison (``amax``/``amin``); ``mean`` adds 1 other per element of x;
     backward: ``gather``.
     """
-    n = need_tensor(call, 2, "index").numel
-    reduce = call.arg(4, "reduce", "sum")
+    n = need_tensor(call, "index").numel
+    reduce = call.arg("reduce", "sum")
     if reduce == "prod":
         return OpCost(Cost(mults=n))
     if reduce in ("amax", "amin"):
         return OpCost(Cost(other=n))
-    extra = need_tensor(call, 0, "self").numel if reduce == "mean" else 0
+    extra = need_tensor(call, "self").numel if reduce == "mean" else 0
     return OpCost(Cost(adds=n, other=extra))
 
 
-@register(
+@FORMULAS.register(
     "reflection_pad1d_backward", "reflection_pad2d_backward", "reflection_pad3d_backward",
     "replication_pad1d_backward", "replication_pad2d_backward", "replication_pad3d_backward",
 )
@@ -114,12 +118,12 @@ def pad_backward(call: OpCall, counting: str) -> OpCost:
     forward: see ``reflection_padNd`` (0 arithmetic); backward: every padded position adds its
     gradient into the input position it copied: ``|g| − |x|`` adds.
     """
-    g = need_tensor(call, 0, "grad_output")
-    x = need_tensor(call, 1, "self")
+    g = need_tensor(call, "grad_output")
+    x = need_tensor(call, "self")
     return OpCost(Cost(adds=g.numel - x.numel))
 
 
-@register("embedding_dense_backward")
+@FORMULAS.register("embedding_dense_backward")
 def embedding_backward(call: OpCall, counting: str) -> OpCost:
     """``embedding_dense_backward(g, indices, num_weights, padding_idx, scale_grad_by_freq)``.
 
@@ -127,12 +131,12 @@ def embedding_backward(call: OpCall, counting: str) -> OpCost:
     each looked-up row into the weight gradient), plus 1 other per element with
     ``scale_grad_by_freq``; part ``grad_weight``.
     """
-    n = need_tensor(call, 0, "grad_output").numel
-    cost = Cost(adds=n, other=n if call.arg(4, "scale_grad_by_freq", False) else 0)
+    n = need_tensor(call, "grad_output").numel
+    cost = Cost(adds=n, other=n if call.arg("scale_grad_by_freq", False) else 0)
     return OpCost(cost, (("grad_weight", cost),))
 
 
-@register("_embedding_bag", "_embedding_bag_forward_only")
+@FORMULAS.register("_embedding_bag", "_embedding_bag_forward_only")
 def embedding_bag(call: OpCall, counting: str) -> OpCost:
     """``_embedding_bag(weight, indices, offsets, scale_grad_by_freq, mode, sparse,
     per_sample_weights, include_last_offset, padding_idx)``; ``I`` indices, ``B`` bags, ``D``
@@ -141,20 +145,20 @@ def embedding_bag(call: OpCall, counting: str) -> OpCost:
     forward: sum: ``(I − B)·D`` adds; mean: plus ``B·D`` other; max: ``(I − B)·D`` compares;
     per-sample weights: ``I·D`` mults; backward: see ``_embedding_bag_backward``.
     """
-    w = need_tensor(call, 0, "weight")
+    w = need_tensor(call, "weight")
     d = w.shape[1] if len(w.shape) > 1 else 1
-    i = need_tensor(call, 1, "indices").numel
+    i = need_tensor(call, "indices").numel
     out = call.outputs[0] if call.outputs else None
     b = out.shape[0] if out is not None and out.shape else 1
     red = max(i - b, 0) * d
-    mode = int(call.arg(4, "mode", 0))
-    psw = Cost(mults=i * d) if tensor(call, 6, "per_sample_weights") is not None else Cost()
+    mode = int(call.arg("mode", 0))
+    psw = Cost(mults=i * d) if tensor(call, "per_sample_weights") is not None else Cost()
     if mode == 2:
         return OpCost(Cost(other=red) + psw)
     return OpCost(Cost(adds=red, other=b * d if mode == 1 else 0) + psw)
 
 
-@register("_embedding_bag_backward", "_embedding_bag_dense_backward")
+@FORMULAS.register("_embedding_bag_backward", "_embedding_bag_dense_backward")
 def embedding_bag_backward(call: OpCall, counting: str) -> OpCost:
     """``_embedding_bag_backward(g[B, D], indices, …, mode, …, per_sample_weights, …)``.
 
@@ -162,13 +166,12 @@ def embedding_bag_backward(call: OpCall, counting: str) -> OpCost:
     (``I·D``), mean: plus ``B·D`` other (÷ bag size), per-sample weights: ``I·D`` mults; max:
     ``B·D`` adds (scatter to the argmax rows); part ``grad_weight``.
     """
-    g = need_tensor(call, 0, "grad")
-    i = need_tensor(call, 1, "indices").numel
+    g = need_tensor(call, "grad")
+    i = need_tensor(call, "indices").numel
     d = g.shape[-1] if g.shape else 1
     b = g.numel // d if d else 0
-    dense = call.name.startswith("_embedding_bag_dense_backward")
-    mode = int(call.arg(7 if dense else 8, "mode", 0))
-    psw = call.arg(8 if dense else 10, "per_sample_weights")
+    mode = int(call.arg("mode", 0))
+    psw = call.arg("per_sample_weights")
     if mode == 2:
         cost = Cost(adds=b * d)
     else:

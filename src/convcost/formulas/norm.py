@@ -27,8 +27,12 @@ Backward, honouring ``output_mask`` (grad_input, grad_weight, grad_bias; returne
 from __future__ import annotations
 
 from ..cost import Cost
-from ..ops import OpCall, OpCost, TensorMeta, register
+from ..ops import OpCall, OpCost, TensorMeta
 from .opargs import mask, need_tensor, numel, tensor
+from .registry import FormulaRegistry
+
+#: This module's formulas (merged into the default registry by :mod:`.catalog`).
+FORMULAS = FormulaRegistry()
 
 _PARTS = ("grad_input", "grad_weight", "grad_bias")
 
@@ -66,11 +70,11 @@ def backward_cost(
 
 def _bn_forward(call: OpCall, train: bool, stats: bool) -> OpCost:
     """Batch norm forward; ``stats``: running buffers are given (and updated when training)."""
-    x = need_tensor(call, 0, "input")
+    x = need_tensor(call, "input")
     c = x.shape[1] if len(x.shape) > 1 else 1
     n = x.numel
-    cost = normalize_cost(n, tensor(call, 1, "weight") is not None,
-                          tensor(call, 2, "bias") is not None)
+    cost = normalize_cost(n, tensor(call, "weight") is not None,
+                          tensor(call, "bias") is not None)
     if train:
         cost += stats_cost(n, c)
         if stats:
@@ -81,10 +85,11 @@ def _bn_forward(call: OpCall, train: bool, stats: bool) -> OpCost:
 
 
 def _has_stats(call: OpCall) -> bool:
-    return isinstance(call.arg(3, "running_mean"), TensorMeta)
+    return isinstance(call.arg("running_mean"), TensorMeta)
 
 
-@register("native_batch_norm", "_native_batch_norm_legit", "_native_batch_norm_legit_functional")
+@FORMULAS.register("native_batch_norm", "_native_batch_norm_legit",
+                   "_native_batch_norm_legit_functional")
 def batch_norm(call: OpCall, counting: str) -> OpCost:
     """``(input, weight, bias, running_mean, running_var, training, momentum, eps)``;
     ``_native_batch_norm_legit.no_stats(input, weight, bias, training, momentum, eps)``.
@@ -94,11 +99,11 @@ def batch_norm(call: OpCall, counting: str) -> OpCost:
     ``native_batch_norm_backward``.
     """
     if call.name.endswith("no_stats"):
-        return _bn_forward(call, bool(call.arg(3, "training", True)), False)
-    return _bn_forward(call, bool(call.arg(5, "training", True)), _has_stats(call))
+        return _bn_forward(call, bool(call.arg("training", True)), False)
+    return _bn_forward(call, bool(call.arg("training", True)), _has_stats(call))
 
 
-@register("_native_batch_norm_legit_no_training")
+@FORMULAS.register("_native_batch_norm_legit_no_training")
 def batch_norm_eval(call: OpCall, counting: str) -> OpCost:
     """``(input, weight, bias, running_mean, running_var, momentum, eps)``.
 
@@ -108,7 +113,7 @@ def batch_norm_eval(call: OpCall, counting: str) -> OpCost:
     return _bn_forward(call, False, True)
 
 
-@register("_batch_norm_with_update", "_batch_norm_with_update_functional")
+@FORMULAS.register("_batch_norm_with_update", "_batch_norm_with_update_functional")
 def batch_norm_with_update(call: OpCall, counting: str) -> OpCost:
     """``(input, weight, bias, running_mean, running_var, momentum, eps)``.
 
@@ -117,7 +122,7 @@ def batch_norm_with_update(call: OpCall, counting: str) -> OpCost:
     return _bn_forward(call, True, True)
 
 
-@register("_batch_norm_no_update")
+@FORMULAS.register("_batch_norm_no_update")
 def batch_norm_no_update(call: OpCall, counting: str) -> OpCost:
     """``(input, weight, bias, running_mean, running_var, momentum, eps)``.
 
@@ -128,14 +133,14 @@ def batch_norm_no_update(call: OpCall, counting: str) -> OpCost:
     return _bn_forward(call, not stats, False)
 
 
-def _bn_backward(call: OpCall, train: bool, mask_pos: int) -> OpCost:
-    x = need_tensor(call, 1, "input")
+def _bn_backward(call: OpCall, train: bool) -> OpCost:
+    x = need_tensor(call, "input")
     c = x.shape[1] if len(x.shape) > 1 else 1
-    weight = tensor(call, 2, "weight") is not None
-    return backward_cost(x.numel, c, c, weight, train, mask(call.arg(mask_pos, "output_mask"), 3))
+    weight = tensor(call, "weight") is not None
+    return backward_cost(x.numel, c, c, weight, train, mask(call.arg("output_mask"), 3))
 
 
-@register("native_batch_norm_backward")
+@FORMULAS.register("native_batch_norm_backward")
 def batch_norm_backward(call: OpCall, counting: str) -> OpCost:
     """``(grad_out, input, weight, running_mean, running_var, save_mean, save_invstd, train, eps,
     output_mask)``.
@@ -143,10 +148,10 @@ def batch_norm_backward(call: OpCall, counting: str) -> OpCost:
     forward: see ``native_batch_norm``; backward: the module doc's backward with R = P = C
     (evaluation form when ``train`` is false), parts per ``output_mask``.
     """
-    return _bn_backward(call, bool(call.arg(7, "train", True)), 9)
+    return _bn_backward(call, bool(call.arg("train", True)))
 
 
-@register("batch_norm_backward")
+@FORMULAS.register("batch_norm_backward")
 def batch_norm_backward_new(call: OpCall, counting: str) -> OpCost:
     """``(grad_out, input, weight, running_mean, running_var, save_mean, save_var, update, eps,
     output_mask, reserve)``.
@@ -154,68 +159,68 @@ def batch_norm_backward_new(call: OpCall, counting: str) -> OpCost:
     forward: see ``_batch_norm_with_update``; backward: as ``native_batch_norm_backward``
     (training statistics when ``update`` or when there are no running buffers).
     """
-    train = bool(call.arg(7, "update", True)) or not isinstance(
-        call.arg(3, "running_mean"), TensorMeta
+    train = bool(call.arg("update", True)) or not isinstance(
+        call.arg("running_mean"), TensorMeta
     )
-    return _bn_backward(call, train, 9)
+    return _bn_backward(call, train)
 
 
-@register("native_layer_norm")
+@FORMULAS.register("native_layer_norm")
 def layer_norm(call: OpCall, counting: str) -> OpCost:
     """``native_layer_norm(input, normalized_shape, weight, bias, eps)``.
 
     forward: statistics over rows of ``M = Π normalized_shape`` + normalise; backward: see
     ``native_layer_norm_backward``.
     """
-    x = need_tensor(call, 0, "input")
-    m = numel(call.arg(1, "normalized_shape"))
+    x = need_tensor(call, "input")
+    m = numel(call.arg("normalized_shape"))
     n = x.numel
     rows = n // m if m else 0
     return OpCost(stats_cost(n, rows) + normalize_cost(
-        n, tensor(call, 2, "weight") is not None, tensor(call, 3, "bias") is not None))
+        n, tensor(call, "weight") is not None, tensor(call, "bias") is not None))
 
 
-@register("native_layer_norm_backward")
+@FORMULAS.register("native_layer_norm_backward")
 def layer_norm_backward(call: OpCall, counting: str) -> OpCost:
     """``(grad_out, input, normalized_shape, mean, rstd, weight, bias, output_mask)``.
 
     forward: see ``native_layer_norm``; backward: the module doc's backward with ``P = M``.
     """
-    x = need_tensor(call, 1, "input")
-    m = numel(call.arg(2, "normalized_shape"))
+    x = need_tensor(call, "input")
+    m = numel(call.arg("normalized_shape"))
     rows = x.numel // m if m else 0
-    weight = tensor(call, 5, "weight") is not None
-    return backward_cost(x.numel, rows, m, weight, True, mask(call.arg(7, "output_mask"), 3))
+    weight = tensor(call, "weight") is not None
+    return backward_cost(x.numel, rows, m, weight, True, mask(call.arg("output_mask"), 3))
 
 
-@register("native_group_norm")
+@FORMULAS.register("native_group_norm")
 def group_norm(call: OpCall, counting: str) -> OpCost:
     """``native_group_norm(input, weight, bias, N, C, HxW, group, eps)``.
 
     forward: statistics over ``R = N·group`` rows + normalise; backward: see
     ``native_group_norm_backward``.
     """
-    x = need_tensor(call, 0, "input")
-    rows = int(call.arg(3, "N")) * int(call.arg(6, "group"))
+    x = need_tensor(call, "input")
+    rows = int(call.arg("N")) * int(call.arg("group"))
     return OpCost(stats_cost(x.numel, rows) + normalize_cost(
-        x.numel, tensor(call, 1, "weight") is not None, tensor(call, 2, "bias") is not None))
+        x.numel, tensor(call, "weight") is not None, tensor(call, "bias") is not None))
 
 
-@register("native_group_norm_backward")
+@FORMULAS.register("native_group_norm_backward")
 def group_norm_backward(call: OpCall, counting: str) -> OpCost:
     """``(grad_out, input, mean, rstd, weight, N, C, HxW, group, output_mask)``.
 
     forward: see ``native_group_norm``; backward: the module doc's backward with
     ``R = N·group``, ``P = C``.
     """
-    x = need_tensor(call, 1, "input")
-    rows = int(call.arg(5, "N")) * int(call.arg(8, "group"))
-    c = int(call.arg(6, "C"))
-    weight = tensor(call, 4, "weight") is not None
-    return backward_cost(x.numel, rows, c, weight, True, mask(call.arg(9, "output_mask"), 3))
+    x = need_tensor(call, "input")
+    rows = int(call.arg("N")) * int(call.arg("group"))
+    c = int(call.arg("C"))
+    weight = tensor(call, "weight") is not None
+    return backward_cost(x.numel, rows, c, weight, True, mask(call.arg("output_mask"), 3))
 
 
-@register("_fused_rms_norm")
+@FORMULAS.register("_fused_rms_norm")
 def rms_norm(call: OpCall, counting: str) -> OpCost:
     """``_fused_rms_norm(input, normalized_shape, weight, eps)``: ``y = x·rstd·γ``,
     ``rstd = rsqrt(mean(x²) + ε)``.
@@ -223,15 +228,15 @@ def rms_norm(call: OpCall, counting: str) -> OpCost:
     forward: ``n`` mults (square), ``n − R`` adds, ``R`` other (÷M), ``R`` adds (+ε), ``R`` other
     (rsqrt), ``n`` mults (·rstd), ``n`` mults with γ; backward: see ``_fused_rms_norm_backward``.
     """
-    x = need_tensor(call, 0, "input")
-    m = numel(call.arg(1, "normalized_shape"))
+    x = need_tensor(call, "input")
+    m = numel(call.arg("normalized_shape"))
     n = x.numel
     rows = n // m if m else 0
-    w = tensor(call, 2, "weight") is not None
+    w = tensor(call, "weight") is not None
     return OpCost(Cost(mults=n * (3 if w else 2), adds=n, other=2 * rows))
 
 
-@register("_fused_rms_norm_backward")
+@FORMULAS.register("_fused_rms_norm_backward")
 def rms_norm_backward(call: OpCall, counting: str) -> OpCost:
     """``_fused_rms_norm_backward(grad_out, input, normalized_shape, rstd, weight, output_mask)``.
 
@@ -240,12 +245,12 @@ def rms_norm_backward(call: OpCall, counting: str) -> OpCost:
     other), ``dx = rstd·g − x·c`` (``2n`` mults, ``n`` adds); grad_weight: ``Σ dy·x·rstd``
     (``2n`` mults, ``n − M`` adds).
     """
-    x = need_tensor(call, 1, "input")
-    m = numel(call.arg(2, "normalized_shape"))
+    x = need_tensor(call, "input")
+    m = numel(call.arg("normalized_shape"))
     n = x.numel
     rows = n // m if m else 0
-    w = tensor(call, 4, "weight") is not None
-    want = mask(call.arg(5, "output_mask"), 2)
+    w = tensor(call, "weight") is not None
+    want = mask(call.arg("output_mask"), 2)
     gi = Cost(mults=n * (4 if w else 3) + 3 * rows, adds=2 * n - rows, other=rows) if want[0] \
         else Cost()
     gw = Cost(mults=2 * n, adds=n - m) if want[1] else Cost()

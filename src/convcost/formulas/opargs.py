@@ -19,23 +19,23 @@ def numel(shape: Iterable[int]) -> int:
     return n
 
 
-def tensor(call: OpCall, i: int, key: str = "") -> TensorMeta | None:
-    """Argument ``i`` (or keyword ``key``) when it is a tensor, else ``None``."""
-    v = call.arg(i, key)
+def tensor(call: OpCall, key: str) -> TensorMeta | None:
+    """Argument ``key`` when it is a tensor, else ``None`` (absent, ``None`` or not a tensor)."""
+    v = call.arg(key)
     return v if isinstance(v, TensorMeta) else None
 
 
-def need_tensor(call: OpCall, i: int, key: str = "") -> TensorMeta:
-    """Argument ``i`` (or keyword ``key``), which must be a tensor."""
-    t = tensor(call, i, key)
+def need_tensor(call: OpCall, key: str) -> TensorMeta:
+    """Argument ``key``, which must be a tensor."""
+    t = tensor(call, key)
     if t is None:
-        raise ValueError(f"{call.name}: argument {i} ({key or '?'}) is not a tensor")
+        raise ValueError(f"{call.name}: argument {key!r} is not a tensor")
     return t
 
 
-def tensor_list(call: OpCall, i: int, key: str = "") -> tuple[TensorMeta, ...]:
-    """Argument ``i`` as a tuple of tensors (``None`` entries dropped)."""
-    v = call.arg(i, key)
+def tensor_list(call: OpCall, key: str) -> tuple[TensorMeta, ...]:
+    """Argument ``key`` as a tuple of tensors (``None`` entries dropped)."""
+    v = call.arg(key)
     if isinstance(v, TensorMeta):
         return (v,)
     if isinstance(v, (tuple, list)):
@@ -65,11 +65,11 @@ def broadcast(shapes: Sequence[tuple[int, ...]]) -> tuple[int, ...]:
 def elements(call: OpCall) -> int:
     """Elements an elementwise op produces.
 
-    A ``_foreach_*`` op (first argument a tensor list) produces the elements of every tensor of
-    that list. Otherwise the first result's elements, or, when the tracer gave no result (an
-    in-place op returning nothing), the broadcast of every tensor argument.
+    A ``_foreach_*`` op (its argument ``self`` a tensor list) produces the elements of every
+    tensor of that list. Otherwise the first result's elements, or, when the tracer gave no
+    result (an in-place op returning nothing), the broadcast of every tensor argument.
     """
-    first = call.arg(0, "self")
+    first = call.arg("self")
     if isinstance(first, (tuple, list)) and any(isinstance(t, TensorMeta) for t in first):
         return sum(t.numel for t in first if isinstance(t, TensorMeta))
     out = output(call)
@@ -81,7 +81,7 @@ def elements(call: OpCall) -> int:
 
 def _all_tensors(call: OpCall) -> list[TensorMeta]:
     found: list[TensorMeta] = []
-    for v in (*call.args, *(v for _, v in call.kwargs)):
+    for v in call.values():
         if isinstance(v, TensorMeta):
             found.append(v)
         elif isinstance(v, (tuple, list)):

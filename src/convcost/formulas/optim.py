@@ -11,19 +11,23 @@ from __future__ import annotations
 from typing import Any
 
 from ..cost import Cost
-from ..ops import OpCall, OpCost, TensorMeta, register
+from ..ops import OpCall, OpCost, TensorMeta
 from .opargs import tensor_list
+from .registry import FormulaRegistry
+
+#: This module's formulas (merged into the default registry by :mod:`.catalog`).
+FORMULAS = FormulaRegistry()
 
 
 def _elements(call: OpCall) -> int:
-    return sum(t.numel for t in tensor_list(call, 0, "self"))
+    return sum(t.numel for t in tensor_list(call, "self"))
 
 
 def _common(call: OpCall) -> Cost:
     other = 0
-    if call.kwarg("maximize", False):
+    if call.arg("maximize", False):
         other += 1
-    if isinstance(call.kwarg("grad_scale"), TensorMeta):
+    if isinstance(call.arg("grad_scale"), TensorMeta):
         other += 1
     return Cost(other=other)
 
@@ -32,7 +36,7 @@ def _nonzero(v: Any) -> bool:
     return v is not None and v != 0
 
 
-@register("_fused_adam_", "_fused_adamw_", "_fused_adam", "_fused_adamw")
+@FORMULAS.register("_fused_adam_", "_fused_adamw_", "_fused_adam", "_fused_adamw")
 def fused_adam(call: OpCall, counting: str) -> OpCost:
     """``_fused_adam(w)_(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, lr,
     beta1, beta2, weight_decay, eps, amsgrad, maximize, grad_scale, found_inf)``.
@@ -45,14 +49,14 @@ def fused_adam(call: OpCall, counting: str) -> OpCost:
     """
     n = _elements(call)
     per = Cost(mults=5, adds=5, other=3) + _common(call)
-    if _nonzero(call.kwarg("weight_decay", 0)):
+    if _nonzero(call.arg("weight_decay", 0)):
         per += Cost(mults=1, adds=1)
-    if call.kwarg("amsgrad", False):
+    if call.arg("amsgrad", False):
         per += Cost(other=1)
     return OpCost(per * n)
 
 
-@register("_fused_sgd_", "_fused_sgd")
+@FORMULAS.register("_fused_sgd_", "_fused_sgd")
 def fused_sgd(call: OpCall, counting: str) -> OpCost:
     """``_fused_sgd_(params, grads, momentum_buffers, *, weight_decay, momentum, lr, dampening,
     nesterov, maximize, is_first_step, grad_scale, found_inf)``.
@@ -63,17 +67,17 @@ def fused_sgd(call: OpCall, counting: str) -> OpCost:
     """
     n = _elements(call)
     per = Cost(mults=1, adds=1) + _common(call)
-    if _nonzero(call.kwarg("weight_decay", 0)):
+    if _nonzero(call.arg("weight_decay", 0)):
         per += Cost(mults=1, adds=1)
-    if _nonzero(call.kwarg("momentum", 0)):
-        if not call.kwarg("is_first_step", False):
-            per += Cost(mults=2 if _nonzero(call.kwarg("dampening", 0)) else 1, adds=1)
-        if call.kwarg("nesterov", False):
+    if _nonzero(call.arg("momentum", 0)):
+        if not call.arg("is_first_step", False):
+            per += Cost(mults=2 if _nonzero(call.arg("dampening", 0)) else 1, adds=1)
+        if call.arg("nesterov", False):
             per += Cost(mults=1, adds=1)
     return OpCost(per * n)
 
 
-@register("_fused_adagrad_", "_fused_adagrad")
+@FORMULAS.register("_fused_adagrad_", "_fused_adagrad")
 def fused_adagrad(call: OpCall, counting: str) -> OpCost:
     """``_fused_adagrad_(params, grads, state_sums, steps, *, lr, lr_decay, weight_decay, eps,
     maximize, grad_scale, found_inf)``.
@@ -84,6 +88,6 @@ def fused_adagrad(call: OpCall, counting: str) -> OpCost:
     """
     n = _elements(call)
     per = Cost(mults=2, adds=3, other=2) + _common(call)
-    if _nonzero(call.kwarg("weight_decay", 0)):
+    if _nonzero(call.arg("weight_decay", 0)):
         per += Cost(mults=1, adds=1)
     return OpCost(per * n)

@@ -18,10 +18,14 @@ from __future__ import annotations
 
 from ..cost import Cost
 from ..errors import SpecError
-from ..ops import OpCall, OpCost, TensorMeta, register
+from ..ops import OpCall, OpCost, TensorMeta
 from ..vocab import COUNTINGS
 from .opargs import ints, need_tensor, numel, output
+from .registry import FormulaRegistry
 from .taps import DimTaps, dim_taps
+
+#: This module's formulas (merged into the default registry by :mod:`.catalog`).
+FORMULAS = FormulaRegistry()
 
 
 def _ndim(call: OpCall) -> int:
@@ -41,17 +45,18 @@ def pool_out(length: int, k: int, s: int, p: int, d: int, ceil: bool) -> int:
 
 
 def _geometry(
-    call: OpCall, x: TensorMeta, out_shape: tuple[int, ...] | None, with_dilation: bool
+    call: OpCall, x: TensorMeta, out_shape: tuple[int, ...] | None
 ) -> tuple[int, list[DimTaps], tuple[int, ...], tuple[int, ...]]:
-    """``(planes, taps per dim, outputs per dim, kernel)`` of a windowed pool."""
+    """``(planes, taps per dim, outputs per dim, kernel)`` of a windowed pool (average
+    pools have no ``dilation`` argument: 1)."""
     nd = _ndim(call)
     size = x.shape[-nd:]
-    k = ints(call.arg(1, "kernel_size"), nd, 1)
-    s = ints(call.arg(2, "stride"), nd, 0)
+    k = ints(call.arg("kernel_size"), nd, 1)
+    s = ints(call.arg("stride"), nd, 0)
     s = tuple(si or ki for si, ki in zip(s, k))
-    p = ints(call.arg(3, "padding"), nd, 0)
-    d = ints(call.arg(4, "dilation"), nd, 1) if with_dilation else (1,) * nd
-    ceil = bool(call.arg(5 if with_dilation else 4, "ceil_mode", False))
+    p = ints(call.arg("padding"), nd, 0)
+    d = ints(call.arg("dilation"), nd, 1)
+    ceil = bool(call.arg("ceil_mode", False))
     if out_shape is not None:
         o = tuple(out_shape[-nd:])
     else:
@@ -74,20 +79,20 @@ def _window_ops(planes: int, taps: list[DimTaps], o: tuple[int, ...], k: tuple[i
     return planes * (numel(t.taps for t in taps) - numel(t.out_valid for t in taps))
 
 
-@register("max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices")
+@FORMULAS.register("max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices")
 def max_pool(call: OpCall, counting: str) -> OpCost:
     """``max_poolNd_with_indices(x, kernel, stride, padding, dilation, ceil_mode)``.
 
     forward: ``t − 1`` comparisons (other) per output, ``t`` the taps of its window (all ``K``
     when dense); backward (``max_poolNd_with_indices_backward``): 1 add per output gradient.
     """
-    x = need_tensor(call, 0, "self")
+    x = need_tensor(call, "self")
     out = output(call)
-    planes, taps, o, k = _geometry(call, x, out.shape if out else None, True)
+    planes, taps, o, k = _geometry(call, x, out.shape if out else None)
     return OpCost(Cost(other=_window_ops(planes, taps, o, k, counting)))
 
 
-@register(
+@FORMULAS.register(
     "max_pool2d_with_indices_backward", "max_pool3d_with_indices_backward",
     "adaptive_max_pool2d_backward", "adaptive_max_pool3d_backward",
 )
@@ -97,24 +102,24 @@ def max_pool_backward(call: OpCall, counting: str) -> OpCost:
     forward: see ``max_poolNd_with_indices``/``adaptive_max_poolNd``; backward: 1 add per
     element of the output gradient ``g`` (scatter to the argmax; data-dependent collisions).
     """
-    return OpCost(Cost(adds=need_tensor(call, 0, "grad_output").numel))
+    return OpCost(Cost(adds=need_tensor(call, "grad_output").numel))
 
 
-@register("avg_pool2d", "avg_pool3d")
+@FORMULAS.register("avg_pool2d", "avg_pool3d")
 def avg_pool(call: OpCall, counting: str) -> OpCost:
     """``avg_poolNd(x, kernel, stride, padding, ceil_mode, count_include_pad, divisor)``.
 
     forward: ``t − 1`` adds and 1 other (division) per output; backward: see
     ``avg_poolNd_backward``.
     """
-    x = need_tensor(call, 0, "self")
+    x = need_tensor(call, "self")
     out = output(call)
-    planes, taps, o, k = _geometry(call, x, out.shape if out else None, False)
+    planes, taps, o, k = _geometry(call, x, out.shape if out else None)
     return OpCost(Cost(adds=_window_ops(planes, taps, o, k, counting),
                        other=planes * numel(o)))
 
 
-@register("avg_pool2d_backward", "avg_pool3d_backward")
+@FORMULAS.register("avg_pool2d_backward", "avg_pool3d_backward")
 def avg_pool_backward(call: OpCall, counting: str) -> OpCost:
     """``avg_poolNd_backward(g, x, kernel, stride, padding, ceil_mode, count_include_pad,
     divisor)``.
@@ -124,10 +129,9 @@ def avg_pool_backward(call: OpCall, counting: str) -> OpCost:
     positions any window covers), skip-padding ``P·(Π taps − Π inputs read)``.
     """
     _check(counting)
-    g = need_tensor(call, 0, "grad_output")
-    x = need_tensor(call, 1, "self")
-    shifted = OpCall(call.name, (x, *call.args[2:]), call.kwargs, call.outputs)
-    planes, taps, o, k = _geometry(shifted, x, g.shape, False)
+    g = need_tensor(call, "grad_output")
+    x = need_tensor(call, "self")
+    planes, taps, o, k = _geometry(call, x, g.shape)
     if counting == "dense":
         adds = planes * (numel(o) * numel(k) - numel(t.reached for t in taps))
     else:
@@ -153,10 +157,10 @@ def _out_size(call: OpCall, x: TensorMeta) -> tuple[int, ...]:
     out = output(call)
     if out is not None:
         return tuple(out.shape[-nd:])
-    return ints(call.arg(1, "output_size"), nd, 1)
+    return ints(call.arg("output_size"), nd, 1)
 
 
-@register("_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_avg_pool2d",
+@FORMULAS.register("_adaptive_avg_pool2d", "_adaptive_avg_pool3d", "adaptive_avg_pool2d",
           "adaptive_avg_pool3d")
 def adaptive_avg_pool(call: OpCall, counting: str) -> OpCost:
     """``_adaptive_avg_poolNd(x, output_size)``; windows ``[⌊iL/O⌋, ⌈(i+1)L/O⌉)`` per dim.
@@ -164,32 +168,32 @@ def adaptive_avg_pool(call: OpCall, counting: str) -> OpCost:
     forward: per output (window of ``t``) ``t − 1`` adds and 1 other (division); backward:
     see ``_adaptive_avg_poolNd_backward``.
     """
-    x = need_tensor(call, 0, "self")
+    x = need_tensor(call, "self")
     planes, w, o, _ = _adaptive_terms(x, _out_size(call, x))
     return OpCost(Cost(adds=planes * (w - o), other=planes * o))
 
 
-@register("_adaptive_avg_pool2d_backward", "_adaptive_avg_pool3d_backward")
+@FORMULAS.register("_adaptive_avg_pool2d_backward", "_adaptive_avg_pool3d_backward")
 def adaptive_avg_pool_backward(call: OpCall, counting: str) -> OpCost:
     """``_adaptive_avg_poolNd_backward(g, x)``.
 
     forward: see ``_adaptive_avg_poolNd``; backward: 1 other (division) per output gradient and
     ``P·(Π window sums − Π input size)`` adds (every input position is in some window).
     """
-    g = need_tensor(call, 0, "grad_output")
-    x = need_tensor(call, 1, "self")
+    g = need_tensor(call, "grad_output")
+    x = need_tensor(call, "self")
     nd = 3 if "3d" in call.name else 2
     planes, w, o, inputs = _adaptive_terms(x, tuple(g.shape[-nd:]))
     return OpCost(Cost(adds=planes * (w - inputs), other=planes * o))
 
 
-@register("adaptive_max_pool2d", "adaptive_max_pool3d")
+@FORMULAS.register("adaptive_max_pool2d", "adaptive_max_pool3d")
 def adaptive_max_pool(call: OpCall, counting: str) -> OpCost:
     """``adaptive_max_poolNd(x, output_size)`` → (values, indices).
 
     forward: per output (window of ``t``) ``t − 1`` comparisons (other); backward: see
     ``adaptive_max_poolNd_backward`` (1 add per output gradient).
     """
-    x = need_tensor(call, 0, "self")
+    x = need_tensor(call, "self")
     planes, w, o, _ = _adaptive_terms(x, _out_size(call, x))
     return OpCost(Cost(other=planes * (w - o)))

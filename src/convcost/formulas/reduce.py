@@ -10,16 +10,20 @@ Throughout, ``E`` is the input's element count, ``R`` the number of results (row
 from __future__ import annotations
 
 from ..cost import Cost
-from ..ops import OpCall, OpCost, register
+from ..ops import OpCall, OpCost
 from .opargs import need_tensor, numel, output, reduced_rows, tensor_list
+from .registry import FormulaRegistry
+
+#: This module's formulas (merged into the default registry by :mod:`.catalog`).
+FORMULAS = FormulaRegistry()
 
 
 def _rows(call: OpCall) -> tuple[int, int]:
     """``(R, L)`` of a reduction: from the first input and the first result (or ``dim``)."""
-    x = need_tensor(call, 0, "self")
+    x = need_tensor(call, "self")
     out = output(call)
     if out is None:
-        return reduced_rows(x.shape, call.arg(1, "dim"))
+        return reduced_rows(x.shape, call.arg("dim"))
     r = out.numel
     return (r, x.numel // r) if r else (0, 0)
 
@@ -32,13 +36,13 @@ def softmax_cost(rows: int, length: int) -> Cost:
     return Cost(adds=e + red, other=red + 2 * e)
 
 
-def _dim_rows(call: OpCall, pos: int = 1) -> tuple[int, int]:
-    """``(rows, length)`` of a softmax-like op over its ``dim`` argument (at ``pos``)."""
-    x = need_tensor(call, 0, "self")
-    return reduced_rows(x.shape, call.arg(pos, "dim"))
+def _dim_rows(call: OpCall, key: str = "self") -> tuple[int, int]:
+    """``(rows, length)`` of a softmax-like op on tensor ``key`` over its ``dim`` argument."""
+    x = need_tensor(call, key)
+    return reduced_rows(x.shape, call.arg("dim"))
 
 
-@register("_softmax")
+@FORMULAS.register("_softmax")
 def softmax(call: OpCall, counting: str) -> OpCost:
     """``_softmax(x, dim, half_to_float)``: ``y = exp(x − max) / Σ exp(x − max)``.
 
@@ -49,7 +53,7 @@ def softmax(call: OpCall, counting: str) -> OpCost:
     return OpCost(softmax_cost(*_dim_rows(call)))
 
 
-@register("_safe_softmax")
+@FORMULAS.register("_safe_softmax")
 def safe_softmax(call: OpCall, counting: str) -> OpCost:
     """``_safe_softmax(x, dim)``: softmax whose fully ``−inf`` rows give 0 (SDPA's math path).
 
@@ -60,7 +64,7 @@ def safe_softmax(call: OpCall, counting: str) -> OpCost:
     return OpCost(softmax_cost(r, n) + Cost(other=r * (2 * n + max(n - 1, 0))))
 
 
-@register("_log_softmax")
+@FORMULAS.register("_log_softmax")
 def log_softmax(call: OpCall, counting: str) -> OpCost:
     """``_log_softmax(x, dim, half_to_float)``: ``y = x − max − log Σ exp(x − max)``.
 
@@ -73,31 +77,31 @@ def log_softmax(call: OpCall, counting: str) -> OpCost:
     return OpCost(Cost(adds=2 * e + red, other=red + e + r))
 
 
-@register("_softmax_backward_data")
+@FORMULAS.register("_softmax_backward_data")
 def softmax_backward(call: OpCall, counting: str) -> OpCost:
     """``_softmax_backward_data(g, y, dim, dtype)``.
 
     forward: see ``_softmax``; backward: ``gx = y·(g − Σ_row g·y)``: per row of L ``L`` mults
     (g·y), ``L − 1`` adds (sum), ``L`` adds (subtract), ``L`` mults (times y).
     """
-    r, n = _dim_rows(call, 2)
+    r, n = _dim_rows(call, "grad_output")
     e = r * n
     return OpCost(Cost(mults=2 * e, adds=e + r * max(n - 1, 0)))
 
 
-@register("_log_softmax_backward_data")
+@FORMULAS.register("_log_softmax_backward_data")
 def log_softmax_backward(call: OpCall, counting: str) -> OpCost:
     """``_log_softmax_backward_data(g, y, dim, dtype)``.
 
     forward: see ``_log_softmax``; backward: ``gx = g − exp(y)·Σ_row g``: per row of L
     ``L − 1`` adds (sum), ``L`` other (exp), ``L`` mults, ``L`` adds (subtract).
     """
-    r, n = _dim_rows(call, 2)
+    r, n = _dim_rows(call, "grad_output")
     e = r * n
     return OpCost(Cost(mults=e, adds=e + r * max(n - 1, 0), other=e))
 
 
-@register("sum", "nansum")
+@FORMULAS.register("sum", "nansum")
 def sum_(call: OpCall, counting: str) -> OpCost:
     """``sum(x[, dims])``.
 
@@ -107,7 +111,7 @@ def sum_(call: OpCall, counting: str) -> OpCost:
     return OpCost(Cost(adds=r * max(n - 1, 0)))
 
 
-@register("mean", "nanmean")
+@FORMULAS.register("mean", "nanmean")
 def mean(call: OpCall, counting: str) -> OpCost:
     """``mean(x[, dims])``.
 
@@ -118,7 +122,7 @@ def mean(call: OpCall, counting: str) -> OpCost:
     return OpCost(Cost(adds=r * max(n - 1, 0), other=r))
 
 
-@register("prod")
+@FORMULAS.register("prod")
 def prod(call: OpCall, counting: str) -> OpCost:
     """``prod(x[, dim])``.
 
@@ -128,7 +132,7 @@ def prod(call: OpCall, counting: str) -> OpCost:
     return OpCost(Cost(mults=r * max(n - 1, 0)))
 
 
-@register("amax", "amin", "max", "min", "argmax", "argmin", "aminmax", "any", "all")
+@FORMULAS.register("amax", "amin", "max", "min", "argmax", "argmin", "aminmax", "any", "all")
 def compare_reduce(call: OpCall, counting: str) -> OpCost:
     """``amax``/``amin``/``max``/``min``/``argmax``/``argmin``/``any``/``all`` over dims.
 
@@ -152,7 +156,7 @@ def _var(call: OpCall) -> Cost:
     return Cost(mults=e, adds=2 * red + e, other=2 * r)
 
 
-@register("var", "var_mean")
+@FORMULAS.register("var", "var_mean")
 def var(call: OpCall, counting: str) -> OpCost:
     """``var``/``var_mean`` over dims (two-pass).
 
@@ -163,7 +167,7 @@ def var(call: OpCall, counting: str) -> OpCost:
     return OpCost(_var(call))
 
 
-@register("std", "std_mean")
+@FORMULAS.register("std", "std_mean")
 def std(call: OpCall, counting: str) -> OpCost:
     """``std``/``std_mean`` over dims.
 
@@ -173,7 +177,7 @@ def std(call: OpCall, counting: str) -> OpCost:
     return OpCost(_var(call) + Cost(other=r))
 
 
-@register("logsumexp")
+@FORMULAS.register("logsumexp")
 def logsumexp(call: OpCall, counting: str) -> OpCost:
     """``logsumexp(x, dims)`` = ``m + log Σ exp(x − m)``, ``m`` the max.
 
@@ -199,7 +203,7 @@ def norm_cost(e: int, r: int, p: object) -> Cost:
     return Cost(adds=red, other=2 * e + r)
 
 
-@register("linalg_vector_norm", "norm")
+@FORMULAS.register("linalg_vector_norm", "norm")
 def vector_norm(call: OpCall, counting: str) -> OpCost:
     """``linalg_vector_norm(x, ord, dims)`` / ``norm(x, p, dims)``.
 
@@ -209,31 +213,31 @@ def vector_norm(call: OpCall, counting: str) -> OpCost:
     (root); backward: autograd's elementwise ops.
     """
     r, n = _rows(call)
-    return OpCost(norm_cost(r * n, r, call.arg(1, "ord", call.kwarg("p", 2))))
+    return OpCost(norm_cost(r * n, r, call.arg("ord", call.arg("p", 2))))
 
 
-@register("_foreach_norm")
+@FORMULAS.register("_foreach_norm")
 def foreach_norm(call: OpCall, counting: str) -> OpCost:
     """``_foreach_norm(tensors, ord)``: one whole-tensor norm per tensor (grad clipping).
 
     forward: per tensor ``linalg_vector_norm``'s count with ``R = 1``; backward: none.
     """
-    p = call.arg(1, "ord", 2)
+    p = call.arg("ord", 2)
     total = Cost()
-    for t in tensor_list(call, 0, "self"):
+    for t in tensor_list(call, "self"):
         total += norm_cost(t.numel, 1, p)
     return OpCost(total)
 
 
-@register("cumsum", "cumsum_", "cumprod", "cumprod_", "logcumsumexp", "cummax", "cummin")
+@FORMULAS.register("cumsum", "cumsum_", "cumprod", "cumprod_", "logcumsumexp", "cummax", "cummin")
 def cumulative(call: OpCall, counting: str) -> OpCost:
     """``cumsum``/``cumprod``/``cummax``/``cummin``/``logcumsumexp`` along ``dim``.
 
     forward: ``L − 1`` operations per row (adds for cumsum, mults for cumprod, compares for
     cummax/cummin; logcumsumexp: ``L − 1`` adds plus ``2L`` other); backward: autograd's ops.
     """
-    x = need_tensor(call, 0, "self")
-    d = call.arg(1, "dim", 0)
+    x = need_tensor(call, "self")
+    d = call.arg("dim", 0)
     nd = len(x.shape)
     length = x.shape[d % nd] if nd else 1
     ops = (x.numel // length) * max(length - 1, 0) if length else 0
@@ -251,7 +255,7 @@ def _log2ceil(n: int) -> int:
     return max(n - 1, 0).bit_length()
 
 
-@register("sort", "argsort", "topk", "kthvalue")
+@FORMULAS.register("sort", "argsort", "topk", "kthvalue")
 def sort(call: OpCall, counting: str) -> OpCost:
     """``sort``/``argsort``/``topk``/``kthvalue`` along a dim (comparison counts).
 
@@ -259,16 +263,16 @@ def sort(call: OpCall, counting: str) -> OpCost:
     ``topk``/``kthvalue``: ``L`` compares (selection) plus ``k·⌈log₂ k⌉`` (sorting the k
     results) per row; backward: autograd's scatter ops.
     """
-    x = need_tensor(call, 0, "self")
+    x = need_tensor(call, "self")
     base = call.name.split(".", 1)[0]
     nd = len(x.shape)
     if base in ("topk", "kthvalue"):
-        k = int(call.arg(1, "k", 1))
-        d = call.arg(2, "dim", -1)
+        k = int(call.arg("k", 1))
+        d = call.arg("dim", -1)
         length = x.shape[d % nd] if nd else 1
         rows = x.numel // length if length else 0
         return OpCost(Cost(other=rows * (length + k * _log2ceil(k))))
-    d = call.arg(1, "dim", -1)
+    d = call.arg("dim", -1)
     if not isinstance(d, int):
         d = -1
     length = x.shape[d % nd] if nd else 1
@@ -276,7 +280,7 @@ def sort(call: OpCall, counting: str) -> OpCost:
     return OpCost(Cost(other=rows * length * _log2ceil(length)))
 
 
-@register("_cdist_forward")
+@FORMULAS.register("_cdist_forward")
 def cdist(call: OpCall, counting: str) -> OpCost:
     """``_cdist_forward(x1[…, P, M], x2[…, R, M], p, compute_mode)``: ``D = B·P·R`` distances.
 
@@ -286,10 +290,10 @@ def cdist(call: OpCall, counting: str) -> OpCost:
     p = ∞: ``M`` other (abs) with the sum replaced by ``M − 1`` comparisons; other p: ``2M``
     other (abs, pow) + 1 other (root); backward: see ``_cdist_backward``.
     """
-    x1, x2 = need_tensor(call, 0, "x1"), need_tensor(call, 1, "x2")
+    x1, x2 = need_tensor(call, "x1"), need_tensor(call, "x2")
     m = x1.shape[-1]
     d = numel(x1.shape[:-1]) * x2.shape[-2]
-    p = call.arg(2, "p", 2.0)
+    p = call.arg("p", 2.0)
     red = d * max(m - 1, 0)
     if p == 2:
         return OpCost(Cost(mults=d * m, adds=d * m + red, other=d))
@@ -300,7 +304,7 @@ def cdist(call: OpCall, counting: str) -> OpCost:
     return OpCost(Cost(adds=d * m + red, other=2 * d * m + d))
 
 
-@register("_cdist_backward")
+@FORMULAS.register("_cdist_backward")
 def cdist_backward(call: OpCall, counting: str) -> OpCost:
     """``_cdist_backward(g, x1[…, P, M], x2[…, R, M], p, dist)`` (gradient of x1).
 
@@ -308,7 +312,7 @@ def cdist_backward(call: OpCall, counting: str) -> OpCost:
     and coordinate 1 add (difference) and 1 mult, and the accumulation over the ``R`` partners:
     ``B·P·M·(R − 1)`` adds.
     """
-    x1, x2 = need_tensor(call, 1, "x1"), need_tensor(call, 2, "x2")
+    x1, x2 = need_tensor(call, "x1"), need_tensor(call, "x2")
     m, r = x1.shape[-1], x2.shape[-2]
     d = numel(x1.shape[:-1]) * r
     return OpCost(Cost(mults=d * m, adds=d * m + x1.numel * max(r - 1, 0), other=d))

@@ -18,8 +18,12 @@ import math
 from typing import Any
 
 from ..cost import Cost
-from ..ops import OpCall, OpCost, register
+from ..ops import OpCall, OpCost
 from .opargs import need_tensor, numel, output
+from .registry import FormulaRegistry
+
+#: This module's formulas (merged into the default registry by :mod:`.catalog`).
+FORMULAS = FormulaRegistry()
 
 
 def _taps(call: OpCall) -> tuple[int, int]:
@@ -71,7 +75,7 @@ def _mode(call: OpCall) -> str:
     return "nearest-exact" if "exact" in call.name else "nearest"
 
 
-@register(
+@FORMULAS.register(
     "upsample_nearest1d", "upsample_nearest2d", "upsample_nearest3d",
     "_upsample_nearest_exact1d", "_upsample_nearest_exact2d", "_upsample_nearest_exact3d",
     "upsample_linear1d", "upsample_bilinear2d", "upsample_trilinear3d", "upsample_bicubic2d",
@@ -90,7 +94,7 @@ def upsample(call: OpCall, counting: str) -> OpCost:
     return OpCost(Cost(mults=n * sum(t**j for j in range(1, nd + 1)), adds=n * (t**nd - 1)))
 
 
-@register(
+@FORMULAS.register(
     "upsample_nearest1d_backward", "upsample_nearest2d_backward", "upsample_nearest3d_backward",
     "_upsample_nearest_exact1d_backward", "_upsample_nearest_exact2d_backward",
     "_upsample_nearest_exact3d_backward", "upsample_linear1d_backward",
@@ -106,16 +110,16 @@ def upsample_backward(call: OpCall, counting: str) -> OpCost:
     """
     nd, t = _taps(call)
     mode = _mode(call)
-    g = need_tensor(call, 0, "grad_output")
-    in_size = tuple(int(v) for v in call.arg(2, "input_size"))
+    g = need_tensor(call, "grad_output")
+    in_size = tuple(int(v) for v in call.arg("input_size"))
     out_sp = g.shape[-nd:]
     in_sp = in_size[-nd:]
-    align = bool(call.arg(3, "align_corners", False)) if t > 1 else False
-    first = 4 if t > 1 else 3
+    align = bool(call.arg("align_corners", False)) if t > 1 else False
     keys = {1: ("scales",), 2: ("scales_h", "scales_w"), 3: ("scales_d", "scales_h", "scales_w")}
-    scales = [call.arg(first + j, k) for j, k in enumerate(keys[nd])]
-    if isinstance(scales[0], (list, tuple)):
-        scales = list(scales[0])
+    scales = [call.arg(k) for k in keys[nd]]
+    factors = call.arg("scale_factors")
+    if isinstance(factors, (list, tuple)):
+        scales = list(factors)
     dest = numel(sources(i, o, mode, align, s) for i, o, s in zip(in_sp, out_sp, scales))
     planes = g.numel // numel(out_sp)
     contributions = g.numel * t**nd

@@ -19,22 +19,28 @@ length ``T·B``), ``dW_hh`` likewise (grad_weight), and the bias gradient ``(T·
 from __future__ import annotations
 
 from ..cost import Cost
-from ..ops import OpCall, OpCost, register
+from ..ops import OpCall, OpCost
 from .matmul import products
 from .opargs import need_tensor
+from .registry import FormulaRegistry
+
+#: This module's formulas (merged into the default registry by :mod:`.catalog`).
+FORMULAS = FormulaRegistry()
 
 
-def _dims(call: OpCall, batch_first_pos: int) -> tuple[int, int, int, int, int]:
-    x = need_tensor(call, 0, "input")
-    w_ih = need_tensor(call, 1, "weight0")
+def _dims(call: OpCall, w_ih_key: str) -> tuple[int, int, int, int, int]:
+    """``(T, B, I, H, G)``; ``w_ih_key`` names the input-hidden weight (``weight0`` in the
+    forward's schema, ``weight1`` in the backward's)."""
+    x = need_tensor(call, "input")
+    w_ih = need_tensor(call, w_ih_key)
     g, i = w_ih.shape[0], w_ih.shape[1]
     h = g // 4
-    batch_first = bool(call.arg(batch_first_pos, "batch_first", False))
+    batch_first = bool(call.arg("batch_first", False))
     t, b = (x.shape[1], x.shape[0]) if batch_first else (x.shape[0], x.shape[1])
     return t, b, i, h, g
 
 
-@register("mkldnn_rnn_layer")
+@FORMULAS.register("mkldnn_rnn_layer")
 def lstm_layer(call: OpCall, counting: str) -> OpCost:
     """``mkldnn_rnn_layer(input, w_ih, w_hh, b_ih, b_hh, hx, cx, reverse, batch_sizes, mode,
     hidden_size, num_layers, has_biases, bidirectional, batch_first, train)``.
@@ -43,15 +49,15 @@ def lstm_layer(call: OpCall, counting: str) -> OpCost:
     adds, and 3 mults, 4 adds, 8 other per ``B·H`` (module doc); backward: see
     ``mkldnn_rnn_layer_backward``.
     """
-    t, b, i, h, g = _dims(call, 14)
+    t, b, i, h, g = _dims(call, "weight0")
     step = products(b * g, i) + products(b * g, h) + Cost(adds=b * g)
-    if call.arg(12, "has_biases", True):
+    if call.arg("has_biases", True):
         step += Cost(adds=2 * b * g)
     step += Cost(mults=3 * b * h, adds=4 * b * h, other=8 * b * h)
     return OpCost(step * t)
 
 
-@register("mkldnn_rnn_layer_backward")
+@FORMULAS.register("mkldnn_rnn_layer_backward")
 def lstm_layer_backward(call: OpCall, counting: str) -> OpCost:
     """``mkldnn_rnn_layer_backward(input, w_ih, w_hh, b_ih, b_hh, hx, cx_tmp, output, hy, cy,
     grad_output, grad_hy, grad_cy, reverse, mode, hidden_size, num_layers, has_biases, train,
@@ -61,9 +67,9 @@ def lstm_layer_backward(call: OpCall, counting: str) -> OpCost:
     ``dgates·W`` products (grad_input), ``dW = Σ dgatesᵀ·x`` (grad_weight), bias sums
     (grad_bias).
     """
-    t, b, i, h, g = _dims(call, 21)
+    t, b, i, h, g = _dims(call, "weight1")
     elementwise = Cost(mults=16 * b * h, adds=7 * b * h, other=b * h)
     gi = (elementwise + products(b * h, g) + products(b * i, g)) * t
     gw = products(g * i, t * b) + products(g * h, t * b)
-    gb = Cost(adds=(t * b - 1) * g) if call.arg(17, "has_biases", True) else Cost()
+    gb = Cost(adds=(t * b - 1) * g) if call.arg("has_biases", True) else Cost()
     return OpCost(gi + gw + gb, (("grad_input", gi), ("grad_weight", gw), ("grad_bias", gb)))

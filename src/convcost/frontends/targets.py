@@ -1,4 +1,4 @@
-"""Resolve a model TARGET of the CLI into a ``torch.nn.Module`` (imports torch).
+"""Resolve a model target (the CLI's TARGET) into a ``torch.nn.Module`` (imports torch).
 
 * ``torchvision:NAME`` — ``torchvision.models.get_model(NAME, weights=None)``: random
   weights, nothing is downloaded.
@@ -33,7 +33,7 @@ def load_target(target: str) -> Any:
     kind, sep, rest = target.partition(":")
     if not sep or not kind or not rest:
         raise SpecError(
-            "TARGET", target, "write torchvision:NAME, timm:NAME, package.module:factory or "
+            "target", target, "write torchvision:NAME, timm:NAME, package.module:factory or "
             "the path of an .onnx file"
         )
     import torch
@@ -46,7 +46,7 @@ def load_target(target: str) -> Any:
             close = [n for n in names if rest.lower() in n.lower()][:5]
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
             raise SpecError(
-                "TARGET",
+                "target",
                 target,
                 f"not a torchvision model{hint}; see torchvision.models.list_models()",
             )
@@ -55,22 +55,22 @@ def load_target(target: str) -> Any:
         try:
             timm = importlib.import_module("timm")
         except ImportError:
-            raise SpecError("TARGET", target, "timm is not installed (pip install timm)") from None
+            raise SpecError("target", target, "timm is not installed (pip install timm)") from None
         if rest not in timm.list_models():
-            raise SpecError("TARGET", target, "not a timm model; see timm.list_models()")
+            raise SpecError("target", target, "not a timm model; see timm.list_models()")
         model = timm.create_model(rest, pretrained=False)
     else:
         try:
             module = importlib.import_module(kind)
         except ImportError as e:
-            raise SpecError("TARGET", target, f"cannot import module {kind!r} ({e})") from None
+            raise SpecError("target", target, f"cannot import module {kind!r} ({e})") from None
         factory = getattr(module, rest, None)
         if not callable(factory):
-            raise SpecError("TARGET", target, f"module {kind!r} has no callable {rest!r}")
+            raise SpecError("target", target, f"module {kind!r} has no callable {rest!r}")
         try:
             model = factory()
         except Exception as e:  # the user's code failed: say where, not a traceback
-            raise SpecError("TARGET", target, f"{rest}() raised {type(e).__name__}: {e}") from None
+            raise SpecError("target", target, f"{rest}() raised {type(e).__name__}: {e}") from None
     if not isinstance(model, torch.nn.Module):
-        raise SpecError("TARGET", target, f"built a {type(model).__name__}, not a torch.nn.Module")
+        raise SpecError("target", target, f"built a {type(model).__name__}, not a torch.nn.Module")
     return model

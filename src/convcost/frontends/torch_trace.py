@@ -9,7 +9,9 @@ How one run works (:func:`trace_model`):
   the model object itself is not changed (its training flags are restored afterwards).
 * A ``TorchDispatchMode`` sees every aten op below autograd: forward ops, the backward ops
   the autograd engine runs, and the optimizer's ops. Each becomes an
-  :class:`~convcost.ops.OpCall` (tensors replaced by :class:`~convcost.ops.TensorMeta`).
+  :class:`~convcost.ops.OpCall` (:func:`op_call`: tensors replaced by
+  :class:`~convcost.ops.TensorMeta`, every argument named after the op's schema with the
+  schema's defaults filled in; the op named by :func:`op_name`).
 * Module forward pre/post hooks keep the stack of running modules (forward ops belong to
   the innermost). When a module's forward returns, the autograd nodes it created (those
   reachable from its outputs without crossing its inputs' nodes) are tagged with its path in
@@ -51,7 +53,7 @@ from torch.utils.hooks import RemovableHandle
 from torch.utils.weak import WeakIdKeyDictionary
 
 from ..errors import ConvCostError, TraceError
-from ..ops import OpCall, TensorMeta
+from ..ops import OpCall, Param, TensorMeta, bind
 from ..spec import InputSpec
 from .records import ModuleRecord, OpRecord, ParamGrad, StorageRecord, Trace
 
@@ -179,6 +181,40 @@ def _out_meta(out: Any) -> tuple[TensorMeta | None, ...]:
     return ()
 
 
+def op_name(func: Any) -> str:
+    """The name convcost records for op ``func``: ``aten.convolution.default`` ->
+    ``"convolution.default"``; any other namespace keeps it, the way torch spells a
+    qualified op: ``torch.ops.mylib.myop.default`` -> ``"mylib::myop.default"``."""
+    ns = str(getattr(func, "namespace", "aten"))
+    full = str(func)
+    rest = full[len(ns) + 1:] if full.startswith(ns + ".") else full
+    return rest if ns == "aten" else f"{ns}::{rest}"
+
+
+_SIGNATURES: dict[Any, tuple[Param, ...]] = {}
+
+
+def signature(func: Any) -> tuple[Param, ...]:
+    """The parameters of ``func``'s schema (cached per op; empty when it has no schema)."""
+    sig = _SIGNATURES.get(func)
+    if sig is None:
+        schema = getattr(func, "_schema", None)
+        sig = tuple(
+            Param(a.name, bool(a.kwarg_only), bool(a.has_default_value()),
+                  _meta(a.default_value) if a.has_default_value() else None)
+            for a in (schema.arguments if schema is not None else ())
+        )
+        _SIGNATURES[func] = sig
+    return sig
+
+
+def op_call(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any], out: Any) -> OpCall:
+    """The :class:`~convcost.ops.OpCall` of one dispatched call of ``func`` (arguments named
+    by its schema, defaults filled in, tensors replaced by their metadata)."""
+    return bind(op_name(func), signature(func), [_meta(a) for a in args],
+                {k: _meta(v) for k, v in kwargs.items()}, _out_meta(out))
+
+
 # --------------------------------------------------------------------------- recording
 
 
@@ -232,7 +268,7 @@ class _State:
     def on_op(self, func: Any, args: Sequence[Any], kwargs: Mapping[str, Any], out: Any) -> None:
         st = self.storages
         reads = []
-        name = _op_name(func)
+        name = op_name(func)
         decomposed = None
         if self.needs_formula is not None and self.needs_formula(name):
             sub = _decompose(func, args, kwargs, self.needs_formula, 1)
@@ -259,12 +295,7 @@ class _State:
                 writes.append(sid)
                 if phase == "backward":
                     self.writer_module[sid] = module
-        call = OpCall(
-            name,
-            tuple(_meta(a) for a in args),
-            tuple((k, _meta(v)) for k, v in kwargs.items()),
-            _out_meta(out),
-        )
+        call = op_call(func, args, kwargs, out)
         self.ops.append(OpRecord(call, phase, module, tuple(reads), tuple(writes), decomposed))
         if self.on_sample is not None:
             self.on_sample()
@@ -338,11 +369,6 @@ def _common_module(a: str, b: str) -> str:
     return ".".join(common)
 
 
-def _op_name(func: Any) -> str:
-    """``aten.convolution.default`` -> ``convolution.default`` (other namespaces kept)."""
-    return str(func).removeprefix("aten.")
-
-
 #: How deep decompositions of decompositions are followed.
 _MAX_DECOMPOSITION_DEPTH = 4
 
@@ -366,15 +392,14 @@ class _Decomposer(TorchDispatchMode):  # type: ignore[no-untyped-call]
         kwargs = kwargs or {}
         if func.namespace == "prim":
             return func(*args, **kwargs)
-        name = _op_name(func)
+        name = op_name(func)
         if self.depth < _MAX_DECOMPOSITION_DEPTH and self.needs_formula(name):
             sub = _decompose(func, args, kwargs, self.needs_formula, self.depth + 1)
             if sub is not None:
                 self.calls.extend(sub[0])
                 return sub[1]
         out = func(*args, **kwargs)
-        self.calls.append(OpCall(name, tuple(_meta(a) for a in args),
-                                 tuple((k, _meta(v)) for k, v in kwargs.items()), _out_meta(out)))
+        self.calls.append(op_call(func, args, kwargs, out))
         return out
 
 

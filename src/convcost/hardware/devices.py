@@ -238,11 +238,11 @@ def _read_toml(path: str | Path) -> dict[str, Any]:
         data: dict[str, Any] = tomllib.loads(p.read_text())
         return data
     except (FileNotFoundError, IsADirectoryError):
-        raise SpecError("--devices-file", str(p), "no such file") from None
+        raise SpecError("devices_file", str(p), "no such file") from None
     except tomllib.TOMLDecodeError as e:
-        raise SpecError("--devices-file", str(p), f"is not valid TOML ({e})") from None
+        raise SpecError("devices_file", str(p), f"is not valid TOML ({e})") from None
     except UnicodeDecodeError:
-        raise SpecError("--devices-file", str(p), "is not a text file") from None
+        raise SpecError("devices_file", str(p), "is not a text file") from None
 
 
 def load_devices(path: str | Path) -> dict[str, DeviceSpec]:
@@ -264,7 +264,7 @@ def load_hardware(path: str | Path) -> tuple[dict[str, DeviceSpec], dict[str, An
     data = _read_toml(path)
     tables = data.get("device", {})
     if not isinstance(tables, dict) or not (tables or data.get("interconnect")):
-        raise SpecError("--devices-file", str(path),
+        raise SpecError("devices_file", str(path),
                         "needs at least one [device.NAME] or [interconnect.NAME] table")
     devices = {name: _parse_device(name, t, str(path)) for name, t in tables.items()}
     return devices, load_interconnects(data, str(path))
@@ -336,4 +336,23 @@ def get_device(name: str, extra: dict[str, DeviceSpec] | None = None) -> DeviceS
     for k, v in pool.items():
         if k.lower() == key:
             return v
-    raise SpecError("--device", name, f"known devices: {', '.join(pool)}")
+    raise SpecError("device", name, f"known devices: {', '.join(pool)}")
+
+
+@dataclass(frozen=True)
+class DeviceCatalog:
+    """Devices to list, by name, in order (presets first, then a file's)."""
+
+    devices: tuple[tuple[str, DeviceSpec], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{NAME: device.to_dict()}`` in order (every number with its source)."""
+        return {k: v.to_dict() for k, v in self.devices}
+
+
+def catalog(devices_file: str | Path | None = None) -> DeviceCatalog:
+    """The presets, followed (or overridden by name) by the devices of ``devices_file``."""
+    devs = dict(PRESETS)
+    if devices_file:
+        devs.update(load_devices(devices_file))
+    return DeviceCatalog(tuple(devs.items()))

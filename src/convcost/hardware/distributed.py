@@ -140,7 +140,7 @@ def shard(
     if strategy not in STRATEGIES:
         raise SpecError("strategy", strategy, f"allowed: {', '.join(STRATEGIES)}")
     if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
-        raise SpecError("--devices", devices, "must be a whole number ≥ 1")
+        raise SpecError("devices", devices, "must be a whole number ≥ 1")
     n = devices
     p, g, o = float(params), float(grads), float(optimizer)
     if strategy == "zero1":
@@ -178,7 +178,7 @@ def sharded_peak(timeline: Timeline, strategy: str, devices: int) -> tuple[float
     if strategy not in STRATEGIES:
         raise SpecError("strategy", strategy, f"allowed: {', '.join(STRATEGIES)}")
     if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
-        raise SpecError("--devices", devices, "must be a whole number ≥ 1")
+        raise SpecError("devices", devices, "must be a whole number ≥ 1")
     shard_set = SHARDED[strategy]
     weights = [1 / devices if c in shard_set else 1.0 for c in CATEGORIES]
     best, best_row = 0.0, None
@@ -228,7 +228,7 @@ def get_interconnect(name: str, extra: dict[str, Interconnect] | None = None) ->
     pool = {**INTERCONNECTS, **(extra or {})}
     if name in pool:
         return pool[name]
-    raise SpecError("--interconnect", name, f"known: {', '.join(pool)}")
+    raise SpecError("interconnect", name, f"known: {', '.join(pool)}")
 
 
 @dataclass(frozen=True)

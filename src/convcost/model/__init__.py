@@ -6,6 +6,10 @@ size and resolution do not change the analysis' time or memory), looks every rec
 in the formula registry and follows tensor lifetimes (:mod:`.costing`), and returns the
 records of :mod:`.results`. Importing this package does not import torch; :func:`analyze`
 does.
+
+Formulas come from :func:`convcost.formulas.catalog.default_registry`; one analysis can
+override them (``analyze(..., formulas={op name: formula})``) and
+:func:`convcost.formulas.catalog.register_formula` adds formulas for every later analysis.
 """
 
 from __future__ import annotations
@@ -14,9 +18,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ..formulas.catalog import formula_registry
+from ..formulas.registry import FormulaRegistry
 from ..memory.model import RunMemory, run_memory
+from ..ops import Formula
 from ..spec import InputSpec
-from .costing import load_formulas, needs_formula, summarize
+from .costing import summarize
 from .inputs import prepare
 from .results import LayerRow, ModelMemory, ModelResult, ModelTotals, OpRow
 
@@ -28,7 +35,6 @@ __all__ = [
     "ModelTotals",
     "OpRow",
     "analyze",
-    "load_formulas",
     "summarize",
     "train_memory",
     "train_peak",
@@ -47,6 +53,7 @@ def analyze(
     freeze: str | re.Pattern[str] | None = None,
     counting: str = "dense",
     name: str | None = None,
+    formulas: Mapping[str, Formula] | FormulaRegistry | None = None,
 ) -> ModelResult:
     """Exact per-module cost and memory of one training step (or inference forward).
 
@@ -68,23 +75,32 @@ def analyze(
     * ``freeze`` — regular expression; parameters whose name it matches (``re.search``) get
       no gradient.
     * ``counting`` — ``"dense"`` or ``"skip-padding"`` (see the convolution formulas).
+    * ``formulas`` — formulas for this analysis only, winning over the built-in and
+      registered ones: ``{op name: formula}`` (or a
+      :class:`~convcost.formulas.registry.FormulaRegistry`). Names are as
+      ``ModelResult.unsupported_ops`` reports them: ``"mylib::myop.default"`` for a
+      ``torch.library`` op ``mylib::myop`` (``"mylib::myop"``: every overload),
+      ``"add.Tensor"``/``"add"`` for aten ops. A formula is ``(call: OpCall, counting: str)
+      -> OpCost`` with exact integer counts (see
+      :func:`~convcost.formulas.catalog.register_formula`).
 
     Raises :class:`~convcost.errors.SpecError` for bad arguments (before any work) and
     :class:`~convcost.errors.TraceError` when the model cannot be run.
     """
     p = prepare(model, inputs, kwargs, mode, dtype, amp, optimizer, freeze, counting)
     args, kw, dtype_name, amp_name, pattern = p.args, p.kw, p.dtype_name, p.amp_name, p.pattern
+    registry = formula_registry(formulas)
     # ---- work
     from ..frontends.torch_trace import torch_dtype, trace_model
 
     tdtype = None if dtype_name is None else torch_dtype(dtype_name)
     tamp = None if amp_name is None else torch_dtype(amp_name)
     trace = trace_model(model, args, kw, mode=mode, dtype=tdtype, amp=tamp,
-                        optimizer=optimizer, freeze=pattern, needs_formula=needs_formula)
+                        optimizer=optimizer, freeze=pattern, needs_formula=registry.missing)
     inference = None
     if mode == "train":
         inference = trace_model(model, args, kw, mode="inference", dtype=tdtype, amp=tamp,
-                                needs_formula=needs_formula)
+                                needs_formula=registry.missing)
     if dtype_name is None:
         first = next((p for p in model.parameters() if p.is_floating_point()), None)
         dtype_name = "float32" if first is None else str(first.dtype).removeprefix("torch.")
@@ -97,6 +113,7 @@ def analyze(
         amp=amp_name,
         optimizer=optimizer,
         freeze=None if pattern is None else pattern.pattern,
+        registry=registry,
     )
 
 

@@ -1,5 +1,6 @@
-"""Costing a recorded run: every op looked up in the formula registry, backward ops split
-into grad-input/grad-weight/grad-bias, per-module rows and the memory summary (pure: no torch).
+"""Costing a recorded run: every op looked up in a formula registry (the default one, or an
+analysis' own with overrides), backward ops split into grad-input/grad-weight/grad-bias,
+per-module rows and the memory summary (pure: no torch).
 """
 
 from __future__ import annotations
@@ -8,29 +9,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..cost import BackwardCost, Cost
-from ..formulas.catalog import load_all
+from ..formulas.catalog import default_registry
+from ..formulas.registry import FormulaRegistry
+from ..formulas.traffic import traffic
 from ..frontends.dataflow import backward_targets
 from ..frontends.records import ModuleRecord, OpRecord, Trace
 from ..memory.model import RunMemory, run_memory
-from ..ops import OpCall, OpCost, TensorMeta, lookup, traffic
+from ..ops import OpCall, OpCost, TensorMeta
 from ..vocab import GRAD_PARTS
 from .results import FUNCTIONAL, LayerRow, ModelMemory, ModelResult, ModelTotals, OpRow
 
 #: Phases whose ops are the model's cost.
 COST_PHASES: tuple[str, ...] = ("forward", "backward", "optimizer")
 GRAD_INPUT = "grad_input"
-
-
-_LOADED = False
-
-
-def load_formulas() -> None:
-    """Register every per-op formula (once per process)."""
-    global _LOADED
-    if _LOADED:
-        return
-    load_all()
-    _LOADED = True
 
 
 _ZERO = Cost()
@@ -54,42 +45,45 @@ class _Acc:
         self.ops += o.ops
 
 
-def _cost_of(op: OpRecord, counting: str, unsupported: dict[str, int],
-             errors: dict[str, str], decomposed: dict[str, int]) -> OpCost | None:
-    """The op's cost from its formula, else from the formulas of its decomposition's ops.
+@dataclass
+class _Counter:
+    """Looks ops up in ``registry`` and keeps what could not be counted."""
 
-    Ops with neither (or a formula that fails on these arguments) are counted in
-    ``unsupported`` and cost nothing here."""
-    formula = lookup(op.call.name)
-    if formula is None and op.decomposed is not None:
-        decomposed[op.call.name] = decomposed.get(op.call.name, 0) + 1
-        total = Cost()
-        for sub in op.decomposed:
-            oc = _call_cost(sub, counting, unsupported, errors)
-            if oc is not None:
-                total = total + oc.cost
-        return OpCost(total)
-    return _call_cost(op.call, counting, unsupported, errors)
+    registry: FormulaRegistry
+    counting: str
+    unsupported: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    decomposed: dict[str, int] = field(default_factory=dict)
 
+    def op(self, op: OpRecord) -> OpCost | None:
+        """The op's cost from its formula, else from the formulas of its decomposition's
+        ops. Ops with neither (or a formula that fails on these arguments) are counted in
+        ``unsupported`` and cost nothing here."""
+        if self.registry.missing(op.call.name) and op.decomposed is not None:
+            name = op.call.name
+            self.decomposed[name] = self.decomposed.get(name, 0) + 1
+            total = Cost()
+            for sub in op.decomposed:
+                oc = self.call(sub)
+                if oc is not None:
+                    total = total + oc.cost
+            return OpCost(total)
+        return self.call(op.call)
 
-def _call_cost(call: OpCall, counting: str, unsupported: dict[str, int],
-               errors: dict[str, str]) -> OpCost | None:
-    formula = lookup(call.name)
-    if formula is None:
-        unsupported[call.name] = unsupported.get(call.name, 0) + 1
-        return None
-    try:
-        return formula(call, counting)
-    except Exception as exc:  # a formula that cannot handle these arguments: report it
-        unsupported[call.name] = unsupported.get(call.name, 0) + 1
-        errors.setdefault(call.name, f"{type(exc).__name__}: {exc}")
-        return None
-
-
-def needs_formula(name: str) -> bool:
-    """True when op ``name`` has no formula (nor a zero-cost entry) in the registry."""
-    load_formulas()
-    return lookup(name) is None
+    def call(self, call: OpCall) -> OpCost | None:
+        formula = self.registry.lookup(call.name)
+        if formula is None:
+            self.unsupported[call.name] = self.unsupported.get(call.name, 0) + 1
+            return None
+        try:
+            result = formula(call, self.counting)
+            if not isinstance(result, OpCost):
+                raise TypeError(f"the formula returned {type(result).__name__}, not OpCost")
+            return result
+        except Exception as exc:  # a formula that cannot handle these arguments: report it
+            self.unsupported[call.name] = self.unsupported.get(call.name, 0) + 1
+            self.errors.setdefault(call.name, f"{type(exc).__name__}: {exc}")
+            return None
 
 
 def summarize(
@@ -102,22 +96,20 @@ def summarize(
     amp: str | None = None,
     optimizer: str = "none",
     freeze: str | None = None,
+    registry: FormulaRegistry | None = None,
 ) -> ModelResult:
     """Cost and memory of a recorded run (pure: no torch).
 
     ``trace`` is the run of the requested mode (a training step or an inference forward);
     ``inference`` an inference run used for ``peak_inference_bytes`` (defaults to
-    ``trace`` when that is one).
+    ``trace`` when that is one). ``registry`` holds the formulas to count with (default:
+    :func:`~convcost.formulas.catalog.default_registry`; an analysis with overrides passes
+    :func:`~convcost.formulas.catalog.formula_registry`'s result).
     """
-    load_formulas()
-    unsupported: dict[str, int] = {}
-    errors: dict[str, str] = {}
-    decomposed: dict[str, int] = {}
-    costs = [
-        _cost_of(op, counting, unsupported, errors, decomposed)
-        if op.phase in COST_PHASES else None
-        for op in trace.ops
-    ]
+    reg = default_registry() if registry is None else registry
+    counter = _Counter(reg, counting)
+    costs = [counter.op(op) if op.phase in COST_PHASES else None for op in trace.ops]
+    unsupported, errors, decomposed = counter.unsupported, counter.errors, counter.decomposed
     free = [c is not None and c.cost.flops == 0 for c in costs]
     targets = backward_targets(trace.ops, trace.param_grads, free)
     own: dict[str, _Acc] = {}
@@ -127,7 +119,7 @@ def summarize(
     for i, (op, target, oc) in enumerate(zip(trace.ops, targets, costs)):
         if oc is None:
             continue
-        read, written = traffic(op.call)
+        read, written = traffic(op.call, reg)
         part = ("split" if oc.parts else target) if op.phase == "backward" else ""
         module = op.module if op.module in known else ""
         op_rows.append(OpRow(i, op.call.name, op.phase, module, part, oc.cost, read, written,

@@ -55,8 +55,8 @@ class LayerRow:
             "output_shape": None if self.output_shape is None else list(self.output_shape),
             "params": self.params,
             "trainable_params": self.trainable_params,
-            "forward": cost_dict(self.forward),
-            "backward": backward_dict(self.backward),
+            "forward": self.forward.to_dict(),
+            "backward": self.backward.to_dict(),
             "saved_bytes": self.saved_bytes,
         }
 
@@ -67,8 +67,8 @@ class OpRow:
 
     ``part`` is ``grad_input``/``grad_weight``/``grad_bias`` for a backward op whose whole
     cost went to one gradient, ``"split"`` when its formula split it, ``""`` otherwise.
-    ``read``/``written`` are bytes (:func:`convcost.ops.traffic`); ``dtype`` is the op's
-    compute dtype (its first result's, else its first tensor argument's).
+    ``read``/``written`` are bytes (:func:`convcost.formulas.traffic.traffic`); ``dtype`` is
+    the op's compute dtype (its first result's, else its first positional tensor argument's).
     """
 
     index: int
@@ -85,7 +85,7 @@ class OpRow:
         """JSON form."""
         return {"index": self.index, "op": self.name, "phase": self.phase,
                 "module": self.module, "part": self.part, "dtype": self.dtype,
-                **cost_dict(self.cost),
+                **self.cost.to_dict(),
                 "bytes_read": self.read, "bytes_written": self.written}
 
 
@@ -105,10 +105,10 @@ class ModelTotals:
         return {
             "params": self.params,
             "trainable_params": self.trainable_params,
-            "forward": cost_dict(self.forward),
-            "backward": cost_dict(self.backward.total),
-            "backward_split": backward_dict(self.backward),
-            "optimizer": cost_dict(self.optimizer),
+            "forward": self.forward.to_dict(),
+            "backward": self.backward.total.to_dict(),
+            "backward_split": self.backward.to_dict(),
+            "optimizer": self.optimizer.to_dict(),
         }
 
 
@@ -191,14 +191,14 @@ class ModelResult:
 
     def to_pandas(self) -> Any:
         """The per-module rows as a pandas DataFrame indexed by module path (needs pandas)."""
-        from ..report.notebook import model_frame
+        from ..renderers import to_frame
 
-        return model_frame(self)
+        return to_frame(self)
 
     def _repr_html_(self) -> str:
-        from ..report.notebook import model_fragment
+        from ..renderers import render
 
-        return model_fragment(self)
+        return render(self, "notebook")
 
     def layer(self, name: str) -> LayerRow:
         """The row called ``name`` (KeyError when there is none)."""
@@ -229,18 +229,3 @@ class ModelResult:
             "decomposed_ops": dict(self.decomposed_ops),
             **({"ops": [o.to_dict() for o in self.ops]} if ops else {}),
         }
-
-
-def cost_dict(c: Cost) -> dict[str, int]:
-    """``{"macs", "mults", "adds", "other", "flops"}``."""
-    return {"macs": c.macs, "mults": c.mults, "adds": c.adds, "other": c.other, "flops": c.flops}
-
-
-def backward_dict(b: BackwardCost) -> dict[str, dict[str, int]]:
-    """``{"grad_input", "grad_weight", "grad_bias", "total"}``, each a :func:`cost_dict`."""
-    return {
-        "grad_input": cost_dict(b.grad_input),
-        "grad_weight": cost_dict(b.grad_weight),
-        "grad_bias": cost_dict(b.grad_bias),
-        "total": cost_dict(b.total),
-    }

@@ -17,7 +17,8 @@ a mark shows its exact numbers (``<title>``).
   ``2·MACs``/``4·MACs`` approximations.
 
 :func:`plots` and :func:`conv_plot` write the charts to ``.svg`` or ``.png`` files
-(``--plot``; PNG through the optional ``cairosvg``).
+(PNG through the optional ``cairosvg``); :func:`render` is the ``svg`` format (one chart as
+a string).
 """
 
 from __future__ import annotations
@@ -28,17 +29,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SpecError
-from ..memory.timeline import CATEGORIES, Timeline
-from .units import exact, nbytes, si
+from ..units import exact, nbytes, si
+from ..vocab import CHARTS, allowed
 
 if TYPE_CHECKING:
+    from ..hardware.answer import Hardware
     from ..hardware.step import StepTime
     from ..layer import ConvResult
-    from ..model import LayerRow, ModelResult
-    from .model import Hardware
+    from ..memory.timeline import Timeline
+    from ..model.results import LayerRow, ModelResult
 
 FONT = "system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif"
 INK = "#222"
@@ -321,6 +323,8 @@ def memory_chart(result: ModelResult) -> str:
     phases shaded (``rect.phase``, ``data-phase``), the peak marked (``g.peak``, with
     ``data-sample`` and ``data-value`` in bytes). Timelines longer than
     :data:`MAX_SAMPLES` are thinned, keeping the exact peak sample."""
+    from ..memory.timeline import CATEGORIES
+
     tl, what = _timeline_of(result)
     title = f"Live memory during {what} — {result.model}"
     if tl is None or not tl.rows:
@@ -454,7 +458,7 @@ def roofline_points(result: ModelResult, step: StepTime) -> list[RooflinePoint]:
         seconds = lt.forward_s + lt.backward_s
         if flops > 0 and moved > 0 and seconds > 0:
             out.append(RooflinePoint(row.name, row.type, flops, moved, seconds,
-                                     lt.bound(step.device, step.dtype)))
+                                     lt.bound(step.device, step.dtype, step.tf32)))
     return out
 
 
@@ -620,9 +624,9 @@ def _plot_target(path: str | Path) -> tuple[Path, str]:
     p = Path(path)
     ext = p.suffix.lower()
     if ext not in PLOT_FORMATS or not p.stem:
-        raise SpecError("--plot", str(path), "a file name ending in .svg or .png")
+        raise SpecError("plot", str(path), "a file name ending in .svg or .png")
     if not p.parent.is_dir():
-        raise SpecError("--plot", str(path), f"the directory {str(p.parent)!r} does not exist")
+        raise SpecError("plot", str(path), f"the directory {str(p.parent)!r} does not exist")
     return p, ext
 
 
@@ -633,7 +637,7 @@ def _write(svg: str, target: Path, ext: str) -> None:
     try:
         cairosvg = importlib.import_module("cairosvg")
     except ImportError:  # pragma: no cover - cairosvg is in the plot and dev extras
-        raise SpecError("--plot", str(target), "PNG output needs cairosvg "
+        raise SpecError("plot", str(target), "PNG output needs cairosvg "
                         "(pip install 'convcost[plot]'); .svg needs nothing") from None
     cairosvg.svg2png(bytestring=svg.encode("utf-8"), write_to=str(target), scale=2)
 
@@ -647,11 +651,11 @@ def plot_names(path: str | Path, roofline: bool) -> list[Path]:
 
 
 def plots(result: ModelResult, hw: Hardware | None, path: str | Path) -> list[Path]:
-    """Write the model's charts for ``--plot FILE.svg|FILE.png``: one file per chart beside
+    """Write the model's charts to ``FILE.svg`` or ``FILE.png``: one file per chart beside
     ``FILE`` (:func:`plot_names`: ``-flops``, ``-memory``, and ``-roofline`` when ``hw.step``
     is given); PNG at twice the SVG's pixel size. Returns the paths written. A bad
     extension or a missing directory raises :class:`~convcost.errors.SpecError` naming
-    ``--plot`` (before anything is written)."""
+    ``plot`` (before anything is written)."""
     p, ext = _plot_target(path)
     step = hw.step if hw is not None else None
     charts = [flops_chart(result), memory_chart(result)]
@@ -669,3 +673,24 @@ def conv_plot(result: ConvResult, path: str | Path) -> list[Path]:
     p, ext = _plot_target(path)
     _write(conv_chart(result), p, ext)
     return [p]
+
+
+def render(subject: str, result: Any, **options: Any) -> str:
+    """The ``svg`` format: one chart as an SVG document. A layer has one chart (``conv``);
+    a model's ``chart`` is ``flops`` (default), ``memory`` or ``roofline`` (which needs
+    ``hardware`` with a step time)."""
+    chart = options.get("chart", "conv" if subject == "layer" else "flops")
+    ok = ("conv",) if subject == "layer" else tuple(c for c in CHARTS if c != "conv")
+    if chart not in ok:
+        raise SpecError("chart", chart, allowed(ok))
+    if chart == "conv":
+        return conv_chart(result)
+    if chart == "flops":
+        return flops_chart(result)
+    if chart == "memory":
+        return memory_chart(result)
+    step = getattr(options.get("hardware"), "step", None)
+    if step is None:
+        raise SpecError("hardware", options.get("hardware"), "the roofline chart needs "
+                        "hardware with a step time (a device)")
+    return roofline_chart(result, step)

@@ -1,9 +1,16 @@
-"""JSON output: indented objects, lists of scalars kept on one line; exact integers."""
+"""The ``json`` format: the documents of :mod:`convcost.view` written readably (nested
+objects indented, lists of scalars on one line) with exact integers.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+from ..view import devices as devices_view
+from ..view import layer as layer_view
+from ..view import model as model_view
+from ..view import study as study_view
 
 
 def dumps(obj: Any, indent: int = 2) -> str:
@@ -30,3 +37,22 @@ def _dump(obj: Any, level: int, indent: int) -> str:
 
 def _scalar_list(x: Any) -> bool:
     return isinstance(x, (list, tuple)) and all(not isinstance(y, (dict, list, tuple)) for y in x)
+
+
+def document(subject: str, result: Any, **options: Any) -> dict[str, Any]:
+    """The JSON document of ``result`` as Python data."""
+    if subject == "layer":
+        return layer_view.document(result)
+    if subject == "model":
+        return model_view.document(result, options.get("hardware"),
+                                   options.get("timeline", False), options.get("ops", False))
+    if subject == "sweep":
+        return study_view.sweep_document(result)
+    if subject == "comparison":
+        return study_view.compare_document(result)
+    return devices_view.document(result)
+
+
+def render(subject: str, result: Any, **options: Any) -> str:
+    """The ``json`` format of ``result``, ending in a newline."""
+    return dumps(document(subject, result, **options)) + "\n"

@@ -1,6 +1,8 @@
-"""Sentences of the explanation, per language. Keys match formula term keys.
+"""The words of the single-layer views, per language: titles, sentences of the explanation,
+row and column labels. Keys of ``TERMS`` match formula term keys.
 
-Only words live here; every number comes from the formula terms.
+Only words live here; every number comes from the formula terms. (They live in the view, not
+in a renderer, because the view chooses every label and sentence; renderers only lay out.)
 """
 
 from __future__ import annotations
@@ -233,5 +235,3 @@ WORDS: dict[str, dict[str, str]] = {
         "output_shape": "输出形状",
     },
 }
-
-LANGS: tuple[str, ...] = ("en", "zh")

@@ -1,9 +1,9 @@
-"""Self-contained HTML reports: a model's summary, charts and per-layer table; one layer's
-summary, chart and explanation with MathML math. Pure formatting (every number comes from
-the result records).
+"""The ``html`` format: self-contained HTML pages. A model's summary, charts and per-layer
+table; one layer's summary, chart and explanation with MathML math. Pure formatting (every
+number and sentence comes from :mod:`convcost.view`).
 
 The page works offline and references nothing outside itself: CSS and a small script are
-inline, charts are inline SVG (:mod:`convcost.report.svg`), math is MathML (rendered natively
+inline, charts are inline SVG (:mod:`convcost.renderers.svg`), math is MathML (rendered natively
 by browsers), fonts are the system's. A Content-Security-Policy meta tag allows only the
 page's own inline style and script (by hash) and forbids every fetch.
 
@@ -20,32 +20,21 @@ import hashlib
 import re
 from collections.abc import Sequence
 from html import escape
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..errors import SpecError
-from ..memory.timeline import CATEGORIES
-from .conv import _memory_rows, _summary_rows, explanation
-from .explain_text import LANGS
-from .model import Hardware, _hardware_lines, _seconds
-from .svg import (
-    category_label,
-    conv_chart,
-    conv_plot,
-    flops_chart,
-    memory_chart,
-    plot_names,
-    plots,
-    roofline_chart,
-)
-from .units import exact, nbytes, si
+from ..units import exact, nbytes, shape, si
+from ..view import layer as layer_view
+from ..view import model as model_view
+from ..view.cells import Q, Table
+from .cells import human, number, text
+from .svg import category_label, conv_chart, flops_chart, memory_chart, roofline_chart
 
 if TYPE_CHECKING:
     from ..expr import Term
+    from ..hardware.answer import Hardware
     from ..layer import ConvResult
-    from ..model import LayerRow, ModelResult
-
-__all__ = ["conv_html", "conv_plot", "model_html", "plot_names", "plots"]
+    from ..model.results import ModelResult
 
 CONVENTION = (
     "FLOPs count every scalar operation: multiplications + additions + other scalar "
@@ -259,10 +248,6 @@ def _inline(svg: str) -> str:
     return svg.replace(' xmlns="http://www.w3.org/2000/svg"', "", 1)
 
 
-def _shape(s: Sequence[int] | None) -> str:
-    return "" if s is None else "×".join(map(str, s))
-
-
 def _n(v: int) -> str:
     """A count: humanised, exact in the tooltip."""
     return f'<span title="{exact(v)}">{escape(si(v))}</span>'
@@ -295,16 +280,9 @@ def _unsupported(r: ModelResult) -> str:
 
 
 def _compute_table(r: ModelResult) -> str:
-    t = r.totals
     head = ("<tr><th></th><th class='num'>MACs</th><th class='num'>FLOPs</th>"
             "<th class='num'>mults</th><th class='num'>adds</th><th class='num'>other</th></tr>")
-    rows = [("forward", t.forward)]
-    if r.mode == "train":
-        b = t.backward
-        rows += [("backward", b.total), ("  ∂input", b.grad_input),
-                 ("  ∂weight", b.grad_weight), ("  ∂bias", b.grad_bias)]
-        if r.optimizer != "none":
-            rows.append(("optimizer step", t.optimizer))
+    rows = model_view.compute_rows(r)
     body = "".join(
         f"<tr><th>{escape(name).replace('  ', '&nbsp;&nbsp;')}</th>"
         + "".join(f"<td class='num' data-value='{v}'>{_n(v)}</td>"
@@ -316,20 +294,9 @@ def _compute_table(r: ModelResult) -> str:
 
 
 def _memory_table(r: ModelResult) -> str:
-    m = r.memory
-    items = [("parameters", m.params_bytes), ("buffers", m.buffers_bytes),
-             ("inputs", m.inputs_bytes)]
-    if r.mode == "train":
-        items += [("gradients", m.grads_bytes), ("optimizer state", m.optimizer_bytes),
-                  ("saved activations", m.saved_activations_bytes),
-                  ("temporaries (all of the step, not live at once)", m.temporaries_bytes)]
+    items, peaks = model_view.memory_rows(r)
     body = "".join(f"<tr><th>{escape(k)}</th><td class='num' data-value='{v}'>{_b(v)}</td></tr>"
                    for k, v in items)
-    peaks = [("peak, inference forward", m.peak_inference_bytes)]
-    if m.peak_train_bytes is not None:
-        peaks.insert(0, ("peak, training step (first)", m.peak_train_bytes))
-        if m.peak_train_steady_bytes is not None:
-            peaks.insert(1, ("peak, later training steps", m.peak_train_steady_bytes))
     body += "".join(f"<tr class='peak'><th>{escape(k)}</th>"
                     f"<td class='num' data-value='{v}'><strong>{_b(v)}</strong></td></tr>"
                     for k, v in peaks)
@@ -337,20 +304,17 @@ def _memory_table(r: ModelResult) -> str:
 
 
 def _peak_note(r: ModelResult) -> str:
-    tl = r.memory.train_timeline if r.mode == "train" else r.memory.inference_timeline
-    if tl is None or not tl.rows:
+    pk = model_view.peak_breakdown(r)
+    if pk is None:
         return ""
-    p = tl.peak_index
-    label = tl.labels[p] if p < len(tl.labels) else ""
-    parts = ", ".join(f"{category_label(c)} {nbytes(v)}"
-                      for c, v in zip(CATEGORIES, tl.rows[p]) if v)
-    return (f'<p class="note">The peak is reached after op {p}'
-            + (f" (<code>{escape(label)}</code>)" if label else "")
+    parts = ", ".join(f"{category_label(c)} {nbytes(v)}" for c, v in pk.categories)
+    return (f'<p class="note">The peak is reached after op {pk.index}'
+            + (f" (<code>{escape(pk.label)}</code>)" if pk.label else "")
             + f": {escape(parts)}.</p>")
 
 
 def _summary(r: ModelResult, hw: Hardware | None) -> str:
-    ins = "<br>".join(f"{escape(n)}: {escape(_shape(meta.shape))} {escape(meta.dtype)}"
+    ins = "<br>".join(f"{escape(n)}: {escape(shape(meta.shape))} {escape(meta.dtype)}"
                       for n, meta in r.inputs)
     t = r.totals
     info = [
@@ -370,7 +334,7 @@ def _summary(r: ModelResult, hw: Hardware | None) -> str:
         ("parameters", f"{exact(t.params)} ({escape(si(t.params))})"),
         ("trainable", f"{exact(t.trainable_params)} ({escape(si(t.trainable_params))})"),
     ]
-    hw_lines = _hardware_lines(r, hw)
+    hw_lines = [text(x) for x in model_view.hardware_lines(r, hw)]
     hw_html = ""
     if hw_lines:
         hw_html = ("<h3>Hardware (roofline estimate)</h3><ul>"
@@ -420,97 +384,56 @@ def _charts(r: ModelResult, hw: Hardware | None) -> str:
     return "".join(out)
 
 
-def _parents(layers: Sequence[LayerRow]) -> list[str | None]:
-    """Each row's parent path (``None`` for the root), from the depth-first row order."""
-    stack: list[LayerRow] = []
-    out: list[str | None] = []
-    for row in layers:
-        while stack and stack[-1].depth >= row.depth:
-            stack.pop()
-        out.append(stack[-1].name if stack else None)
-        stack.append(row)
-    return out
-
-
 def _layer_table(r: ModelResult, hw: Hardware | None) -> tuple[str, str]:
     """The table section and the CSS indenting its rows by depth."""
     train = r.mode == "train"
-    step = hw.step if hw is not None else None
-    times = {lt.name: lt for lt in step.layers} if step is not None else {}
-    cols: list[tuple[str, str, str]] = [
-        ("module", "num", "module path; click to restore the model's order"),
-        ("type", "text", "module class"),
-        ("output", "text", "output shape"),
-        ("params", "num", "parameters (elements)"),
-        ("fwd MACs", "num", "forward multiply-accumulates"),
-        ("fwd FLOPs", "num", "forward FLOPs (mults + adds + other)"),
-    ]
-    if train:
-        cols += [("bwd ∂input", "num", "backward FLOPs for the gradient of the input"),
-                 ("bwd ∂params", "num", "backward FLOPs for the gradients of weight and bias")]
-    cols += [("saved", "num", "activations saved for backward (bytes)"),
-             ("share", "num", "share of the step's forward + backward FLOPs")]
-    if step is not None:
-        cols += [("time fwd", "num", "predicted forward seconds (roofline)")]
-        if train:
-            cols += [("time bwd", "num", "predicted backward seconds (roofline)")]
-        cols += [("bound", "text", "compute- or memory-bound (roofline, whole layer)")]
+    cols = [c for c in model_view.columns(model_view.HTML_COLUMNS, hw,
+                                          model_view.TABLE_TIME_COLUMNS)
+            if train or not c.train_only]
+    numeric = {c.key: c.kind not in ("text", "shape") for c in cols}
+    numeric["name"] = True  # sorted by the row's index (data-value): the model's order
+
+    def tip(key: str) -> str:
+        t = model_view.COLUMNS[key].tip
+        return t + "; click to restore the model's order" if key == "name" else t
+
     head = "".join(
-        f'<th scope="col" data-type="{kind}" class="{"num" if kind == "num" and i else ""}"'
+        f'<th scope="col" data-type="{"num" if numeric[c.key] else "text"}" '
+        f'class="{"num" if numeric[c.key] and i else ""}"'
         + (' data-first="ascending"' if i == 0 else "")
-        + (' data-unit="B"' if label == "saved" else "")
-        + f' title="{escape(tip, quote=True)}"><button type="button">{escape(label)}</button></th>'
-        for i, (label, kind, tip) in enumerate(cols)
+        + (' data-unit="B"' if c.key == "saved_bytes" else "")
+        + f' title="{escape(tip(c.key), quote=True)}"><button type="button">'
+        f"{escape(c.label)}</button></th>"
+        for i, c in enumerate(cols)
     )
-    total = (r.totals.forward.flops + r.totals.backward.total.flops) or 1
-    parents = _parents(r.layers)
-    has_children = [i + 1 < len(r.layers) and r.layers[i + 1].depth > row.depth
-                    for i, row in enumerate(r.layers)]
-    depths = sorted({row.depth for row in r.layers})
+    lines = model_view.layer_lines(r, hw)
+    depths = sorted({x.depth for x in lines})
     body: list[str] = []
-
-    def num(v: int | float, text: str) -> str:
-        # exact integers are in data-value; the script shows them as a tooltip on hover
-        return f'<td class="num" data-value="{v!r}">{escape(text)}</td>'
-
-    for i, (row, parent) in enumerate(zip(r.layers, parents)):
-        b = row.backward
-        own = row.forward.flops + b.total.flops
-        path = escape(row.name, quote=True)
-        prefix, _, last = row.name.rpartition(".")
+    for i, x in enumerate(lines):
+        path = escape(x.name, quote=True)
+        prefix, _, last = x.name.rpartition(".")
         label = (f'<span class="pfx">{escape(prefix)}.</span>{escape(last)}' if prefix
                  else escape(last or "(model)"))
-        tog = '<span class="tog" aria-hidden="true"></span>' if has_children[i] else \
+        tog = '<span class="tog" aria-hidden="true"></span>' if x.has_children else \
             '<span class="tog"></span>'
-        attrs = (f'data-path="{path}" data-depth="{row.depth}" '
-                 f'data-type="{escape(row.type, quote=True)}"'
-                 + ("" if parent is None else f' data-parent="{escape(parent, quote=True)}"'))
-        cls = f"d{row.depth} " + ("parent" if has_children[i] else "leaf")
-        extra = ' tabindex="0" aria-expanded="true"' if has_children[i] else ""
-        cells = [
-            f'<td data-value="{i}">{tog}{label}</td>',
-            f"<td>{escape(row.type)}</td>",
-            f"<td>{escape(_shape(row.output_shape))}</td>",
-            num(row.params, si(row.params) if row.params else ""),
-            num(row.forward.macs, si(row.forward.macs)),
-            num(row.forward.flops, si(row.forward.flops)),
-        ]
-        if train:
-            gw = b.grad_weight.flops + b.grad_bias.flops
-            cells += [num(b.grad_input.flops, si(b.grad_input.flops)), num(gw, si(gw))]
-        cells += [num(row.saved_bytes, nbytes(row.saved_bytes)),
-                  num(own / total, f"{100 * own / total:.1f}%")]
-        if step is not None:
-            lt = times.get(row.name)
-            if lt is None:
-                cells += ['<td class="num" data-value=""></td>'] * (2 if train else 1)
-                cells.append('<td data-value=""></td>')
+        attrs = (f'data-path="{path}" data-depth="{x.depth}" '
+                 f'data-type="{escape(x.type, quote=True)}"'
+                 + ("" if x.parent is None else f' data-parent="{escape(x.parent, quote=True)}"'))
+        cls = f"d{x.depth} " + ("parent" if x.has_children else "leaf")
+        extra = ' tabindex="0" aria-expanded="true"' if x.has_children else ""
+        cells = [f'<td data-value="{i}">{tog}{label}</td>']
+        for c in cols[1:]:
+            v = getattr(x, c.key)
+            q = Q(v, c.kind)
+            if c.key == "bound":
+                cells.append('<td data-value=""></td>' if v is None
+                             else f'<td class="bound-{v}">{v}</td>')
+            elif not numeric[c.key]:
+                cells.append(f"<td>{escape(human(q))}</td>")
             else:
-                cells.append(num(lt.forward_s, _seconds(lt.forward_s)))
-                if train:
-                    cells.append(num(lt.backward_s, _seconds(lt.backward_s)))
-                bound = lt.bound(step.device, step.dtype)
-                cells.append(f'<td class="bound-{bound}">{bound}</td>')
+                # exact numbers are in data-value; the script shows them as a tooltip on hover
+                shown = "" if c.blank_zero and not v else human(q)
+                cells.append(f'<td class="num" data-value="{number(q)}">{escape(shown)}</td>')
         body.append(f'<tr class="{cls}" {attrs}{extra}>' + "".join(cells) + "</tr>")
     indent = "".join(f"#layer-table tr.d{d} td:first-child{{padding-left:{0.5 + 1.1 * d:.1f}em}}"
                      for d in depths)
@@ -546,11 +469,7 @@ def model_html(result: ModelResult, hw: Hardware | None = None) -> str:
            + '<a href="#layers">layers</a>'
            + ('<a href="#unsupported">unsupported ops</a>' if r.unsupported_ops else "")
            + "</nav>")
-    ins = ", ".join(f"{n} {_shape(meta.shape)}" for n, meta in r.inputs)
-    sub = (f"{r.mode}, inputs {ins}, dtype {r.dtype}"
-           + (f", amp {r.amp}" if r.amp else "")
-           + f", optimizer {r.optimizer}, counting {r.counting}"
-           + (f", device {step.device.name}" if step is not None else ""))
+    sub = text(model_view.run_line(r, step.device.name if step is not None else None))
     body = (
         f"<header><h1>convcost: {escape(r.model)}</h1>"
         f'<p class="sub">{escape(sub)}</p></header>'
@@ -588,15 +507,15 @@ def _term_html(term: Term, meaning: str) -> str:
             f'<div class="steps" title="{escape(plain, quote=True)}">{cells}</div></div>')
 
 
-def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], cls: str) -> str:
+def _html_table(t: Table, cls: str) -> str:
     th = "".join(f'<th class="{"" if i == 0 else "num"}">{escape(h)}</th>'
-                 for i, h in enumerate(header))
+                 for i, h in enumerate(t.header))
     body = "".join(
         "<tr>" + "".join(
-            (f"<th>{escape(c).replace('  ', '&nbsp;&nbsp;')}</th>" if i == 0
-             else f'<td class="num">{escape(c)}</td>')
+            (f"<th>{escape(human(c)).replace('  ', '&nbsp;&nbsp;')}</th>" if i == 0
+             else f'<td class="num">{escape(human(c))}</td>')
             for i, c in enumerate(row)) + "</tr>"
-        for row in rows
+        for row in t.rows
     )
     return f'<table class="nums {cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
 
@@ -606,20 +525,16 @@ def conv_html(result: ConvResult, lang: str = "en") -> str:
     pass against the 2·MACs/4·MACs approximations, and the full explanation (the same
     sections and sentences as ``--explain``) with every formula as MathML: symbols, then
     the layer's numbers, then the value. ``lang``: ``"en"`` or ``"zh"``."""
-    if lang not in LANGS:
-        raise SpecError("--lang", lang, "allowed: " + ", ".join(LANGS))
     r = result
-    ex = explanation(r, lang)
-    ch, crow = _summary_rows(r, lang, human=True)
-    mh, mrow = _memory_rows(r, lang)
+    ex = layer_view.explanation(r, layer_view.check_lang(lang))
     summary_title = re.sub(r"^\d+\.\s*", "", ex.summary_title)
     blocks = [
         f"<header><h1>{escape(ex.header[0])}</h1>"
         f'<p class="sub">{escape(ex.header[1])}</p></header>',
         f'<section id="summary"><h2>{escape(summary_title)}</h2>'
-        f"<p>{escape(_shape(r.output_shape))} · MACs {exact(r.macs)} ({escape(si(r.macs))})</p>"
-        f'<div class="grid"><div>{_html_table(ch, crow, "cost")}</div>'
-        f'<div>{_html_table(mh, mrow, "memory")}</div></div>'
+        f"<p>{escape(shape(r.output_shape))} · MACs {exact(r.macs)} ({escape(si(r.macs))})</p>"
+        f'<div class="grid"><div>{_html_table(layer_view.cost_table(r, lang), "cost")}</div>'
+        f'<div>{_html_table(layer_view.memory_table(r, lang), "memory")}</div></div>'
         f'<p class="note" id="convention">{escape(CONVENTION)} '
         f"{escape(COUNTING.get(r.counting, ''))}</p></section>",
         f'<section id="chart"><figure>{_inline(conv_chart(r))}</figure></section>',
@@ -646,3 +561,11 @@ def conv_html(result: ConvResult, lang: str = "en") -> str:
                   "formula comes from the same expression trees; this file is self-contained "
                   "and loads nothing from the network.</footer>")
     return _page(ex.header[0], lang, CSS, "".join(blocks))
+
+
+def render(subject: str, result: Any, **options: Any) -> str:
+    """The ``html`` format: :func:`conv_html` (option ``lang``) or :func:`model_html`
+    (option ``hardware``)."""
+    if subject == "layer":
+        return conv_html(result, options.get("lang", "en"))
+    return model_html(result, options.get("hardware"))

@@ -1,7 +1,8 @@
-"""Tables for a terminal: rich's aligned, coloured tables (used only when stdout is a TTY).
+"""The ``rich`` format: the text layout (:mod:`.text`) with rich's aligned, coloured tables,
+for a terminal (the CLI uses it only when standard output is a TTY).
 
-Piped or redirected output keeps the plain :func:`~convcost.report.text.text_table`, so files
-and golden tests never contain colour codes. ``NO_COLOR`` is honoured.
+Piped or redirected output keeps the plain :func:`~convcost.renderers.text.text_table`, so
+files and golden tests never contain colour codes. ``NO_COLOR`` is honoured.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 import io
 import shutil
 from collections.abc import Sequence
+from typing import Any
+
+from .text import layout
 
 _STYLES = {"compute": "green", "memory": "yellow"}
 
@@ -39,3 +43,8 @@ def rich_table(
     Console(file=buf, force_terminal=True, width=width).print(t)
     text = buf.getvalue().rstrip("\n")
     return "\n".join(indent + line for line in text.splitlines())
+
+
+def render(subject: str, result: Any, **options: Any) -> str:
+    """The ``rich`` format of ``result``."""
+    return layout(subject, result, rich_table, **options)

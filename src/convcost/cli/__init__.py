@@ -1,0 +1,57 @@
+"""The ``convcost`` command: builds the parser from the subcommand modules (``conv``,
+``model``, ``compare``, ``devices``, ``calibrate``: each ``add_arguments`` and ``run``),
+runs the one asked for and prints its report. Exit 0, or 2 on bad input with one line
+``convcost COMMAND: error: …`` naming the flag (never a traceback).
+
+Building the parser imports no subcommand's dependencies; each ``run`` imports what it
+needs.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from ..errors import ConvCostError
+from . import calibrate, compare, conv, devices, model
+from .common import Command, Parser, flag_error, parser_options
+
+__all__ = ["COMMANDS", "build_parser", "main"]
+
+#: The subcommands, in the order ``--help`` lists them.
+COMMANDS: dict[str, Command] = {c.NAME: c for c in (conv, model, compare, devices, calibrate)}
+
+
+def build_parser() -> Parser:
+    """The ``convcost`` parser with one subparser per command."""
+    from .. import __version__
+
+    p = Parser(
+        prog="convcost",
+        description="Exact forward/backward cost (mults, adds, FLOPs) and memory of "
+        "convolution layers and whole models, without running them.",
+    )
+    p.add_argument("--version", action="version", version=f"convcost {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+    for name, cmd in COMMANDS.items():
+        cmd.add_arguments(sub.add_parser(name, help=cmd.HELP, **parser_options(cmd)))
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``convcost`` command. Returns the exit code."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "compare":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.common = extra  # compare: the options after the entries, shared by every entry
+    try:
+        out = COMMANDS[args.command].run(args)
+    except ConvCostError as e:
+        print(f"convcost {args.command}: error: {flag_error(e)}", file=sys.stderr)
+        return 2
+    if isinstance(out, int):
+        return out
+    sys.stdout.write(out)
+    return 0

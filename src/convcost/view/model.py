@@ -1,0 +1,441 @@
+"""The view of a whole-model analysis (:class:`~convcost.model.ModelResult`) and its hardware
+answers (:class:`~convcost.hardware.answer.Hardware`).
+
+Every row of ``result.layers`` is flattened once into a :class:`LayerLine` (numbers stay
+numbers; the step time of the layer joined in when a device is given); :data:`COLUMNS`
+names what each column holds, and each renderer picks the columns it shows
+(:data:`TABLE_COLUMNS`, :data:`CSV_COLUMNS`, :data:`HTML_COLUMNS`, :data:`FRAME_COLUMNS`).
+Also here: the summary and hardware lines, the compute and memory breakdowns, the per-op rows
+and the JSON document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .cells import Cell, Kind, Line, Q, Table, line
+
+if TYPE_CHECKING:
+    from ..cost import Cost
+    from ..hardware.answer import Hardware
+    from ..model.results import ModelResult
+
+
+@dataclass(frozen=True)
+class LayerLine:
+    """One row of ``result.layers``, flattened: counts are exact integers, bytes are bytes,
+    times are seconds (``None`` without a device). ``label`` is the last part of the module
+    path indented two spaces per level below the top (``"(model)"`` for the root);
+    ``parent`` the path of the enclosing row (``None`` for the root); ``share`` the row's
+    forward + backward FLOPs over the step's, as ``(part, whole)``."""
+
+    name: str
+    label: str
+    type: str
+    depth: int
+    leaf: bool
+    calls: int
+    parent: str | None
+    has_children: bool
+    output_shape: tuple[int, ...] | None
+    params: int
+    trainable_params: int
+    forward_macs: int
+    forward_mults: int
+    forward_adds: int
+    forward_other: int
+    forward_flops: int
+    grad_input_flops: int
+    grad_weight_flops: int
+    grad_bias_flops: int
+    grad_params_flops: int
+    backward_macs: int
+    backward_flops: int
+    saved_bytes: int
+    share: tuple[int, int]
+    forward_s: float | None = None
+    backward_s: float | None = None
+    forward_bytes: int | None = None
+    backward_bytes: int | None = None
+    bound: str | None = None
+
+
+@dataclass(frozen=True)
+class Column:
+    """What one column holds: ``key`` (the :class:`LayerLine` field, and the CSV header),
+    ``label`` (the header people read), ``kind`` (how its values are written), ``tip`` (a
+    sentence saying what it is). ``train_only``: meaningful only for a training step (blank
+    or dropped otherwise); ``blank_zero``: people see a blank instead of 0."""
+
+    key: str
+    label: str
+    kind: Kind
+    tip: str = ""
+    train_only: bool = False
+    blank_zero: bool = False
+
+
+COLUMNS: dict[str, Column] = {c.key: c for c in (
+    Column("label", "module", "text", "module path"),
+    Column("name", "module", "text", "module path"),
+    Column("type", "type", "text", "module class"),
+    Column("depth", "depth", "int", "module level (0: the model)"),
+    Column("leaf", "leaf", "flag", "the row has no children"),
+    Column("calls", "calls", "int", "times the module ran"),
+    Column("output_shape", "output", "shape", "output shape"),
+    Column("params", "params", "count", "parameters (elements)", blank_zero=True),
+    Column("trainable_params", "trainable", "count", "trainable parameters (elements)"),
+    Column("forward_macs", "fwd MACs", "count", "forward multiply-accumulates"),
+    Column("forward_mults", "fwd mults", "count", "forward multiplications"),
+    Column("forward_adds", "fwd adds", "count", "forward additions"),
+    Column("forward_other", "fwd other", "count", "forward other scalar operations"),
+    Column("forward_flops", "fwd FLOPs", "count", "forward FLOPs (mults + adds + other)"),
+    Column("grad_input_flops", "bwd ∂input", "count",
+           "backward FLOPs for the gradient of the input", train_only=True),
+    Column("grad_weight_flops", "bwd ∂weight", "count",
+           "backward FLOPs for the gradient of the weight", train_only=True),
+    Column("grad_bias_flops", "bwd ∂bias", "count",
+           "backward FLOPs for the gradient of the bias", train_only=True),
+    Column("grad_params_flops", "bwd ∂params", "count",
+           "backward FLOPs for the gradients of weight and bias", train_only=True),
+    Column("backward_macs", "bwd MACs", "count", "backward multiply-accumulates",
+           train_only=True),
+    Column("backward_flops", "bwd FLOPs", "count", "backward FLOPs", train_only=True),
+    Column("saved_bytes", "saved", "bytes", "activations saved for backward (bytes)"),
+    Column("share", "share", "share", "share of the step's forward + backward FLOPs"),
+    Column("forward_s", "time fwd", "seconds", "predicted forward seconds (roofline)"),
+    Column("backward_s", "time bwd", "seconds", "predicted backward seconds (roofline)",
+           train_only=True),
+    Column("forward_bytes", "bytes fwd", "int", "bytes read and written by the forward ops"),
+    Column("backward_bytes", "bytes bwd", "int", "bytes read and written by the backward ops",
+           train_only=True),
+    Column("bound", "bound", "text", "compute- or memory-bound (roofline, whole layer)"),
+)}
+
+#: Columns of the terminal, Markdown and notebook tables (time columns with a device).
+TABLE_COLUMNS = ("label", "type", "output_shape", "params", "forward_flops",
+                 "grad_input_flops", "grad_params_flops", "saved_bytes", "share")
+#: Columns of the CSV (exact numbers).
+CSV_COLUMNS = ("name", "type", "depth", "leaf", "calls", "output_shape", "params",
+               "trainable_params", "forward_macs", "forward_mults", "forward_adds",
+               "forward_other", "forward_flops", "grad_input_flops", "grad_weight_flops",
+               "grad_bias_flops", "backward_macs", "backward_flops", "saved_bytes")
+#: Columns of the HTML report's layer table (training-only ones dropped for inference).
+HTML_COLUMNS = ("name", "type", "output_shape", "params", "forward_macs", "forward_flops",
+                "grad_input_flops", "grad_params_flops", "saved_bytes", "share")
+#: Columns of the pandas data frame (every level, exact numbers; indexed by ``name``).
+FRAME_COLUMNS = ("name", "type", "depth", "leaf", "output_shape", "params",
+                 "trainable_params", "forward_macs", "forward_mults", "forward_adds",
+                 "forward_other", "forward_flops", "grad_input_flops", "grad_weight_flops",
+                 "grad_bias_flops", "backward_macs", "backward_flops", "saved_bytes")
+#: Time columns the tables add when a device is given.
+TABLE_TIME_COLUMNS = ("forward_s", "backward_s", "bound")
+CSV_TIME_COLUMNS = ("forward_s", "backward_s", "forward_bytes", "backward_bytes")
+
+
+def _parents(names: Sequence[str], depths: Sequence[int]) -> list[str | None]:
+    """Each row's parent path (``None`` for the root), from the depth-first row order."""
+    stack: list[tuple[str, int]] = []
+    out: list[str | None] = []
+    for name, depth in zip(names, depths):
+        while stack and stack[-1][1] >= depth:
+            stack.pop()
+        out.append(stack[-1][0] if stack else None)
+        stack.append((name, depth))
+    return out
+
+
+def _label(name: str, depth: int) -> str:
+    if name == "":
+        return "(model)"
+    return "  " * (depth - 1) + name.rsplit(".", 1)[-1] if depth > 1 else name
+
+
+def layer_lines(r: ModelResult, hw: Hardware | None = None) -> tuple[LayerLine, ...]:
+    """Every row of ``r.layers``, in order, with its step time when ``hw.step`` is given."""
+    rows = r.layers
+    total = (r.totals.forward.flops + r.totals.backward.total.flops) or 1
+    step = hw.step if hw is not None else None
+    times = {lt.name: lt for lt in step.layers} if step is not None else {}
+    parents = _parents([x.name for x in rows], [x.depth for x in rows])
+    out = []
+    for i, (row, parent) in enumerate(zip(rows, parents)):
+        f, b = row.forward, row.backward
+        lt = times.get(row.name)
+        timing: dict[str, Any] = {}
+        if lt is not None and step is not None:
+            timing = dict(forward_s=lt.forward_s, backward_s=lt.backward_s,
+                          forward_bytes=lt.forward_bytes, backward_bytes=lt.backward_bytes,
+                          bound=lt.bound(step.device, step.dtype, step.tf32))
+        out.append(LayerLine(
+            name=row.name, label=_label(row.name, row.depth), type=row.type, depth=row.depth,
+            leaf=row.leaf, calls=row.calls, parent=parent,
+            has_children=i + 1 < len(rows) and rows[i + 1].depth > row.depth,
+            output_shape=row.output_shape, params=row.params,
+            trainable_params=row.trainable_params, forward_macs=f.macs,
+            forward_mults=f.mults, forward_adds=f.adds, forward_other=f.other,
+            forward_flops=f.flops, grad_input_flops=b.grad_input.flops,
+            grad_weight_flops=b.grad_weight.flops, grad_bias_flops=b.grad_bias.flops,
+            grad_params_flops=b.grad_weight.flops + b.grad_bias.flops,
+            backward_macs=b.total.macs, backward_flops=b.total.flops,
+            saved_bytes=row.saved_bytes, share=(f.flops + b.total.flops, total), **timing,
+        ))
+    return tuple(out)
+
+
+def select(lines: Sequence[LayerLine], depth: int | None = None,
+           hide_empty: bool = False) -> list[LayerLine]:
+    """Lines to ``depth`` (``None``: every level); ``hide_empty`` drops functional rows with
+    no cost and no saved memory."""
+    return [
+        x for x in lines
+        if (depth is None or x.depth <= depth)
+        and not (hide_empty and x.type == "functional" and not x.saved_bytes
+                 and not x.forward_flops and not x.backward_flops)
+    ]
+
+
+def columns(keys: Sequence[str], hw: Hardware | None, extra: Sequence[str]) -> list[Column]:
+    """The columns ``keys``, then ``extra`` when ``hw`` holds a step time."""
+    has_step = hw is not None and hw.step is not None
+    return [COLUMNS[k] for k in (*keys, *(extra if has_step else ()))]
+
+
+def layer_table(r: ModelResult, hw: Hardware | None, depth: int | None, human: bool,
+                keys: Sequence[str] = TABLE_COLUMNS,
+                time_keys: Sequence[str] = TABLE_TIME_COLUMNS) -> Table:
+    """The per-layer table to ``depth``. ``human``: the table people read (functional rows
+    without cost hidden, zero parameters and training-only columns of an inference result
+    blank); otherwise every row, every value (CSV)."""
+    train = r.mode == "train"
+    cols = columns(keys, hw, time_keys)
+    lines = select(layer_lines(r, hw), depth, hide_empty=human)
+    rows: list[tuple[Cell, ...]] = []
+    for x in lines:
+        cells: list[Cell] = []
+        for c in cols:
+            v = getattr(x, c.key)
+            if human and ((c.blank_zero and not v) or (c.train_only and not train)):
+                cells.append("")
+            else:
+                cells.append(Q(v, c.kind))
+        rows.append(tuple(cells))
+    header = tuple(c.label if human else c.key for c in cols)
+    return Table(header, tuple(rows), (0, 1))
+
+
+# --------------------------------------------------------------------------- summary lines
+
+
+def _inputs(r: ModelResult, dtypes: bool = True) -> list[Cell]:
+    parts: list[Cell] = []
+    for i, (n, meta) in enumerate(r.inputs):
+        parts += [", " if i else "", f"{n} ", Q(tuple(meta.shape), "shape")]
+        if dtypes:
+            parts.append(f" {meta.dtype}")
+    return parts
+
+
+def title(r: ModelResult) -> Line:
+    """``convcost: MODEL — mode, inputs …, dtype …, optimizer …, counting …``."""
+    return line(
+        f"convcost: {r.model} — {r.mode}, inputs ", *_inputs(r),
+        f", dtype {r.dtype}" + (f", amp {r.amp}" if r.amp else "")
+        + f", optimizer {r.optimizer}, counting {r.counting}"
+        + (f", frozen /{r.freeze}/" if r.freeze else ""),
+    )
+
+
+def run_line(r: ModelResult, device: str | None = None) -> Line:
+    """``mode, inputs …, dtype …, optimizer …, counting …[, device …]`` (a page's subtitle)."""
+    return line(
+        f"{r.mode}, inputs ", *_inputs(r, dtypes=False), f", dtype {r.dtype}"
+        + (f", amp {r.amp}" if r.amp else "")
+        + f", optimizer {r.optimizer}, counting {r.counting}"
+        + (f", device {device}" if device is not None else ""),
+    )
+
+
+def summary_lines(r: ModelResult) -> list[Line]:
+    """The title, parameters, forward/backward/optimizer cost, memory and peaks."""
+    t, m = r.totals, r.memory
+
+    def c(v: int | float) -> Q:
+        return Q(v, "count")
+
+    def by(v: int) -> Q:
+        return Q(v, "bytes")
+
+    f = t.forward
+    lines = [
+        title(r),
+        line("params ", Q(t.params, "exact"), " (", c(t.params), "), trainable ",
+             Q(t.trainable_params, "exact")),
+        line("forward   MACs ", c(f.macs), "  FLOPs ", c(f.flops), " (mults ", c(f.mults),
+             ", adds ", c(f.adds), ", other ", c(f.other), ")"),
+    ]
+    if r.mode == "train":
+        b = t.backward
+        lines.append(line("backward  MACs ", c(b.total.macs), "  FLOPs ", c(b.total.flops),
+                          " (∂input ", c(b.grad_input.flops), ", ∂weight ",
+                          c(b.grad_weight.flops), ", ∂bias ", c(b.grad_bias.flops), ")"))
+        if r.optimizer != "none":
+            lines.append(line("optimizer FLOPs ", c(t.optimizer.flops)))
+    mem: list[Cell] = ["memory    params ", by(m.params_bytes), ", buffers ",
+                       by(m.buffers_bytes), ", inputs ", by(m.inputs_bytes)]
+    if r.mode == "train":
+        mem += [", grads ", by(m.grads_bytes), ", optimizer ", by(m.optimizer_bytes),
+                ", saved activations ", by(m.saved_activations_bytes)]
+    lines.append(line(*mem))
+    peak: list[Cell] = ["peak      inference ", by(m.peak_inference_bytes)]
+    if m.peak_train_bytes is not None:
+        peak += [", training step ", by(m.peak_train_bytes)]
+        steady = m.peak_train_steady_bytes
+        if steady is not None and steady != m.peak_train_bytes:
+            peak += [" (later steps ", by(steady), ")"]
+    lines.append(line(*peak))
+    return lines
+
+
+def unsupported_lines(r: ModelResult) -> list[Line]:
+    """One line naming the ops without a formula (whose cost is not in the totals), if any."""
+    if not r.unsupported_ops:
+        return []
+    ops = ", ".join(f"{op} ×{n}" for op, n in r.unsupported_ops)
+    return [line(f"UNSUPPORTED ops (no formula; not in the totals): {ops}")]
+
+
+def hardware_lines(r: ModelResult, hw: Hardware | None) -> list[Line]:
+    """The device and roofline step time, the sharded step, the largest batch that fits
+    (each when ``hw`` holds it)."""
+    if hw is None:
+        return []
+    lines: list[Line] = []
+    st = hw.step
+    if st is not None:
+        from ..hardware.roofline import ASSUMPTIONS
+
+        lines.append(line(
+            f"device    {st.device.name} ({st.device.description}): ",
+            Q(st.peak, "count", "FLOP/s"), f" {st.dtype}, ", Q(st.device.bandwidth, "count", "B/s"),
+            ", ", Q(st.device.memory, "bytes")))
+        step: list[Cell] = ["roofline  forward ", Q(st.forward_s, "seconds")]
+        if r.mode == "train":
+            step += [", backward ", Q(st.backward_s, "seconds")]
+            if st.optimizer_s:
+                step += [", optimizer ", Q(st.optimizer_s, "seconds")]
+            step += ["; step ", Q(st.step_s, "seconds"), ", ", Q(st.samples_per_s, "number"),
+                     " samples/s, MFU ", Q(st.mfu, "percent"),
+                     " (with full recomputation: MFU ", Q(st.mfu_recompute, "percent"),
+                     ", HFU ", Q(st.hfu_recompute, "percent"), ")"]
+        lines.append(line(*step))
+        lines.append(line(f"          assumes {ASSUMPTIONS}"))
+    d = hw.distributed
+    if d is not None:
+        s = d.states
+        lines.append(line(
+            f"sharded   {s.strategy} over {s.devices} devices: per device params ",
+            Q(s.params, "bytes"), ", grads ", Q(s.grads, "bytes"), ", optimizer ",
+            Q(s.optimizer, "bytes"), ", peak ", Q(d.peak_bytes, "bytes"), "; sends ",
+            Q(s.comm_bytes, "bytes"), " per step, ", Q(d.comm_time, "seconds"),
+            f" over {d.link.name}"))
+    f, dev = hw.fit, hw.fit_device
+    if f is not None and dev is not None:
+        if f.batch == 0:
+            lines.append(line(f"fit       not even batch 1 fits {dev.name} (",
+                              Q(f.capacity, "bytes"), "): needs ", Q(f.next_peak_bytes, "bytes")))
+        else:
+            lines.append(line(
+                f"fit       largest batch on {dev.name} (", Q(f.capacity, "bytes"),
+                f"): {f.batch} (peak ", Q(f.peak_bytes, "bytes"), f"; batch {f.batch + 1} needs ",
+                Q(f.next_peak_bytes, "bytes"), ")"))
+    return lines
+
+
+# --------------------------------------------------------------------------- breakdowns
+
+
+def compute_rows(r: ModelResult) -> list[tuple[str, Cost]]:
+    """``(what, cost)`` of the forward pass and, for training, the backward pass and its
+    gradients and the optimizer step (when there is one)."""
+    t = r.totals
+    rows: list[tuple[str, Cost]] = [("forward", t.forward)]
+    if r.mode == "train":
+        b = t.backward
+        rows += [("backward", b.total), ("  ∂input", b.grad_input),
+                 ("  ∂weight", b.grad_weight), ("  ∂bias", b.grad_bias)]
+        if r.optimizer != "none":
+            rows.append(("optimizer step", t.optimizer))
+    return rows
+
+
+def memory_rows(r: ModelResult) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
+    """Bytes by category, and the peaks (training first step, later steps, inference)."""
+    m = r.memory
+    items = [("parameters", m.params_bytes), ("buffers", m.buffers_bytes),
+             ("inputs", m.inputs_bytes)]
+    if r.mode == "train":
+        items += [("gradients", m.grads_bytes), ("optimizer state", m.optimizer_bytes),
+                  ("saved activations", m.saved_activations_bytes),
+                  ("temporaries (all of the step, not live at once)", m.temporaries_bytes)]
+    peaks = [("peak, inference forward", m.peak_inference_bytes)]
+    if m.peak_train_bytes is not None:
+        peaks.insert(0, ("peak, training step (first)", m.peak_train_bytes))
+        if m.peak_train_steady_bytes is not None:
+            peaks.insert(1, ("peak, later training steps", m.peak_train_steady_bytes))
+    return items, peaks
+
+
+@dataclass(frozen=True)
+class PeakBreakdown:
+    """Where the peak of the step's timeline is: after op ``index`` (its ``label``), and the
+    bytes of each memory category then (non-zero ones, in category order)."""
+
+    index: int
+    label: str
+    categories: tuple[tuple[str, int], ...]
+
+
+def peak_breakdown(r: ModelResult) -> PeakBreakdown | None:
+    """The peak of the training timeline (inference: the forward's), or ``None``."""
+    from ..memory.timeline import CATEGORIES
+
+    tl = r.memory.train_timeline if r.mode == "train" else r.memory.inference_timeline
+    if tl is None or not tl.rows:
+        return None
+    p = tl.peak_index
+    label = tl.labels[p] if p < len(tl.labels) else ""
+    return PeakBreakdown(p, label, tuple((c, v) for c, v in zip(CATEGORIES, tl.rows[p]) if v))
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def op_rows(r: ModelResult, hw: Hardware | None = None) -> list[dict[str, Any]]:
+    """Every counted op: cost, bytes read/written, and intensity/attainable/time/bound on
+    the device when one is given."""
+    rows = []
+    step = hw.step if hw is not None else None
+    roofs = dict((id(o), rf) for o, rf in step.ops) if step is not None else {}
+    for o in r.ops:
+        d = o.to_dict()
+        rf = roofs.get(id(o))
+        if rf is not None:
+            d.update(intensity=None if rf.bytes == 0 else rf.intensity,
+                     attainable_flops=rf.attainable if rf.bytes else rf.peak,
+                     time_s=rf.time, bound=rf.bound)
+        rows.append(d)
+    return rows
+
+
+def document(r: ModelResult, hw: Hardware | None = None, timeline: bool = False,
+             ops: bool = False) -> dict[str, Any]:
+    """The JSON document: every layer row (exact integers) and the hardware answers;
+    ``ops`` adds every counted op (with its roofline when a device is given), ``timeline``
+    the live-bytes timelines."""
+    d = {**r.to_dict(timeline), **(hw.to_dict() if hw is not None else {})}
+    if ops:
+        d["ops"] = op_rows(r, hw)
+    return d

@@ -1,16 +1,19 @@
 """Single-layer analysis: the public result records, built from the numeric conv kernel
 (:func:`~convcost.formulas.conv.conv_numbers`); the explanation's terms
-(:func:`~convcost.formulas.conv.conv_terms`) are built only when asked for."""
+(:func:`~convcost.formulas.conv_terms.conv_terms`) are built only when asked for."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .cost import BackwardCost, Cost
-from .formulas.conv import ConvTerms, conv_numbers, conv_terms
+from .formulas.conv import conv_numbers
 from .spec import ConvSpec, conv_spec
+
+if TYPE_CHECKING:
+    from .formulas.conv_terms import ConvTerms
 
 
 @dataclass(frozen=True)
@@ -68,8 +71,10 @@ class ConvResult:
 
     @cached_property
     def terms(self) -> ConvTerms:
-        """The terms of :func:`~convcost.formulas.conv.conv_terms` for this layer (their
+        """The terms of :func:`~convcost.formulas.conv_terms.conv_terms` for this layer (their
         values equal the numbers above; a property test checks it)."""
+        from .formulas.conv_terms import conv_terms
+
         return conv_terms(self.spec, self.counting)
 
     @property

@@ -20,13 +20,14 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import SpecError
 from ..vocab import allowed
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..hardware.answer import Hardware
     from ..layer import ConvResult
     from ..model.results import ModelResult

@@ -7,10 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..view import devices as devices_view
 from ..view import layer as layer_view
-from ..view import model as model_view
-from ..view import study as study_view
 
 
 def dumps(obj: Any, indent: int = 2) -> str:
@@ -41,15 +38,21 @@ def _scalar_list(x: Any) -> bool:
 
 def document(subject: str, result: Any, **options: Any) -> dict[str, Any]:
     """The JSON document of ``result`` as Python data."""
+    # Each view is imported for its own kind of result only: a layer's JSON stays light.
     if subject == "layer":
         return layer_view.document(result)
     if subject == "model":
+        from ..view import model as model_view
+
         return model_view.document(result, options.get("hardware"),
                                    options.get("timeline", False), options.get("ops", False))
-    if subject == "sweep":
-        return study_view.sweep_document(result)
-    if subject == "comparison":
-        return study_view.compare_document(result)
+    if subject in ("sweep", "comparison"):
+        from ..view import study as study_view
+
+        return (study_view.sweep_document(result) if subject == "sweep"
+                else study_view.compare_document(result))
+    from ..view import devices as devices_view
+
     return devices_view.document(result)
 
 

@@ -11,8 +11,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..view import layer as layer_view
-from ..view import model as model_view
-from ..view import study as study_view
 from ..view.cells import Table
 from .cells import cells, text
 
@@ -77,6 +75,8 @@ def explain(r: ConvResult, lang: str = "en") -> str:
 
 def model_report(r: ModelResult, depth: int | None = 2, hw: Hardware | None = None) -> str:
     """The summary as a list, the per-module table, the unsupported ops (when any)."""
+    from ..view import model as model_view
+
     t = model_view.layer_table(r, hw, depth, human=True)
     rows = cells(t)
     for row in rows:
@@ -91,6 +91,8 @@ def model_report(r: ModelResult, depth: int | None = 2, hw: Hardware | None = No
 
 def render(subject: str, result: Any, **options: Any) -> str:
     """The ``markdown`` format of ``result``."""
+    from ..view import study as study_view
+
     if subject == "layer":
         lang = layer_view.check_lang(options.get("lang", "en"))
         if options.get("explain", False):

@@ -14,10 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 from unicodedata import east_asian_width
 
-from ..view import devices as devices_view
 from ..view import layer as layer_view
-from ..view import model as model_view
-from ..view import study as study_view
 from ..view.cells import Table
 from .cells import cells, text
 
@@ -133,6 +130,8 @@ def model_table(r: ModelResult, depth: int | None = 2, hw: Hardware | None = Non
                 drawer: TableRenderer = text_table) -> str:
     """Summary lines, hardware lines and the per-module table to ``depth`` (``None``: every
     level), then the unsupported ops (when any)."""
+    from ..view import model as model_view
+
     unsupported = model_view.unsupported_lines(r)
     parts = [
         *(text(x) for x in model_view.summary_lines(r)),
@@ -149,17 +148,23 @@ def model_table(r: ModelResult, depth: int | None = 2, hw: Hardware | None = Non
 
 def sweep(s: Sweep, drawer: TableRenderer = text_table) -> str:
     """The sweep's title and one row per setting, units humanised."""
+    from ..view import study as study_view
+
     return study_view.sweep_title(s) + "\n\n" + draw(study_view.sweep_table(s), drawer) + "\n"
 
 
 def comparison(c: Comparison, drawer: TableRenderer = text_table) -> str:
     """The entries' letters, then their headline numbers side by side."""
+    from ..view import study as study_view
+
     return ("\n".join(study_view.compare_legend(c)) + "\n\n"
             + draw(study_view.compare_table(c), drawer) + "\n")
 
 
 def device_catalog(c: DeviceCatalog, drawer: TableRenderer = text_table) -> str:
     """One row per device: dense peaks per dtype, bandwidth, memory, description."""
+    from ..view import devices as devices_view
+
     return draw(devices_view.table(c), drawer) + "\n"
 
 

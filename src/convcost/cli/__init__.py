@@ -4,7 +4,8 @@ runs the one asked for and prints its report. Exit 0, or 2 on bad input with one
 ``convcost COMMAND: error: …`` naming the flag (never a traceback).
 
 Building the parser imports no subcommand's dependencies; each ``run`` imports what it
-needs.
+needs. Only the subcommand being run gets its options added (the others are listed with their
+one-line help), which keeps ``convcost conv`` quick to start.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from ..errors import ConvCostError
 from . import calibrate, compare, conv, devices, model
 from .common import Command, Parser, flag_error, parser_options
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "build_parser", "command_of", "main"]
 
 #: The subcommands, in the order ``--help`` lists them.
 COMMANDS: dict[str, Command] = {c.NAME: c for c in (conv, model, compare, devices, calibrate)}
 
 
-def build_parser() -> Parser:
-    """The ``convcost`` parser with one subparser per command."""
+def build_parser(only: str | None = None) -> Parser:
+    """The ``convcost`` parser with one subparser per command; with ``only``, the options of
+    that command alone are added (every command is still listed by ``--help``)."""
     from .. import __version__
 
     p = Parser(
@@ -35,14 +37,23 @@ def build_parser() -> Parser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     for name, cmd in COMMANDS.items():
-        cmd.add_arguments(sub.add_parser(name, help=cmd.HELP, **parser_options(cmd)))
+        sp = sub.add_parser(name, help=cmd.HELP, **parser_options(cmd))
+        if only is None or name == only:
+            cmd.add_arguments(sp)
     return p
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand ``argv`` asks for (its first word that is not an option), if known."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return first if first in COMMANDS else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``convcost`` command. Returns the exit code."""
-    parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(command_of(words))
+    args, extra = parser.parse_known_args(words)
     if extra and args.command != "compare":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.common = extra  # compare: the options after the entries, shared by every entry

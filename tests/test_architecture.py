@@ -10,6 +10,8 @@
 from __future__ import annotations
 
 import ast
+import importlib
+import importlib.metadata
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -214,6 +216,10 @@ def test_public_names_resolve() -> None:
     exports = convcost._EXPORTS
     assert sorted(convcost.__all__) == sorted([*exports, "__version__"])
     for name in convcost.__all__:
-        assert getattr(convcost, name) is not None
+        value = getattr(convcost, name)
+        if name == "__version__":
+            assert value == importlib.metadata.version("convcost")
+        else:  # the object its module defines (not merely something)
+            assert value is getattr(importlib.import_module(exports[name]), name), name
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _ = convcost.nope  # type: ignore[attr-defined]

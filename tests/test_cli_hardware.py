@@ -19,8 +19,8 @@ from convcost.cli import main
 from convcost.hardware.devices import PRESETS, load_devices
 from convcost.hardware.roofline import ASSUMPTIONS
 from convcost.model import train_peak
+from shared import R18, CliRun
 
-R18 = ["model", "torchvision:resnet18", "--input", "2x3x64x64"]
 # a small CNN built by this module (a package.module:factory target); fast to analyse
 SMALL = ["model", "test_cli_hardware:small_cnn", "--input", "2x3x16x16"]
 
@@ -146,9 +146,12 @@ def test_calibrate_writes_a_device_file(tmp_path: Path,
 # ------------------------------------------------------------------------------- model --device
 
 
-@pytest.fixture(scope="module")
-def r18_h100() -> dict[str, Any]:
-    return run_json([*R18, "--device", "h100-sxm"])
+@pytest.fixture
+def r18_h100(cli_once: CliRun) -> dict[str, Any]:
+    code, out, err = cli_once([*R18, "--device", "h100-sxm", "--json"])
+    assert code == 0, err
+    doc: dict[str, Any] = json.loads(out)
+    return doc
 
 
 def test_model_device_json(r18_h100: dict[str, Any]) -> None:
@@ -192,6 +195,7 @@ def test_model_device_layers_add_up(r18_h100: dict[str, Any]) -> None:
     assert layers["conv1"]["forward_s"] >= 38_404_096 / 67e12 * (1 - 1e-12)
 
 
+@pytest.mark.slow
 def test_model_fit_on_user_device(devices_file: str) -> None:
     d = run_json([*R18, "--device", "tiny", "--devices-file", devices_file, "--fit"])
     f = d["fit"]

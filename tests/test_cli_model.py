@@ -5,26 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import Any
 
 import pytest
 
 from cli_run import run
-from convcost.cli import main
-
-R18 = ["model", "torchvision:resnet18", "--input", "2x3x64x64"]
-
-
-@pytest.fixture(scope="module")
-def r18_json() -> dict:
-    import contextlib
-
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        assert main([*R18, "--json"]) == 0
-    return json.loads(buf.getvalue())
+from convcost.units import shape, si
+from shared import R18, CliRun
 
 
-def test_json_keys(r18_json: dict) -> None:
+def test_json_keys(r18_json: dict[str, Any]) -> None:
     d = r18_json
     for key in ("model", "inputs", "mode", "dtype", "counting", "totals", "memory", "layers",
                 "unsupported_ops"):
@@ -43,7 +33,7 @@ def test_json_keys(r18_json: dict) -> None:
     assert d["model"] == "torchvision:resnet18" and d["mode"] == "train"
 
 
-def test_leaf_rows_sum_to_totals(r18_json: dict) -> None:
+def test_leaf_rows_sum_to_totals(r18_json: dict[str, Any]) -> None:
     d = r18_json
     leaves = [r for r in d["layers"] if r["leaf"]]
     for key in ("macs", "mults", "adds", "flops"):
@@ -53,7 +43,7 @@ def test_leaf_rows_sum_to_totals(r18_json: dict) -> None:
     assert sum(r["params"] for r in leaves) == d["totals"]["params"] == 11_689_512
 
 
-def test_first_conv_matches_single_layer_cli(r18_json: dict,
+def test_first_conv_matches_single_layer_cli(r18_json: dict[str, Any],
                                              capsys: pytest.CaptureFixture[str]) -> None:
     conv1 = next(r for r in r18_json["layers"] if r["name"] == "conv1")
     code, out, _ = run(["conv", "--input", "3x64x64", "--batch", "2", "--out-channels", "64",
@@ -67,13 +57,33 @@ def test_first_conv_matches_single_layer_cli(r18_json: dict,
     assert conv1["backward"]["grad_input"]["flops"] == 0  # the first layer: no grad-input
 
 
-def test_table_depth_and_formats(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run([*R18, "--depth", "1"], capsys)
+def test_table_depth_and_formats(cli_once: CliRun, r18_json: dict[str, Any]) -> None:
+    code, out, _ = cli_once([*R18, "--depth", "1"])
     assert code == 0
     assert "layer1" in out and "layer1.0" not in out and "fwd FLOPs" in out
-    code, out, _ = run([*R18, "--depth", "2", "--format", "markdown"], capsys)
-    assert code == 0 and "| module |" in out and "0" in out
-    code, out, _ = run([*R18, "--format", "csv", "--depth", "3"], capsys)
+    code, out, _ = cli_once([*R18, "--depth", "2", "--format", "markdown"])
+    assert code == 0 and "| module |" in out
+    lines = out.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("| module |"))
+    assert lines[head + 1].startswith("|:---|")
+    cells = [[c.strip() for c in line.strip("|").split("|")]
+             for line in lines[head + 2:] if line.startswith("| ")]
+    # one row per module to depth 2, root first, in the JSON run's order, but no row for a
+    # functional part without cost (the root's torch.flatten): 19 of resnet18's 20 modules
+    def shown(r: dict[str, Any]) -> bool:
+        free = r["forward"]["flops"] == r["backward"]["total"]["flops"] == 0
+        return r["depth"] <= 2 and not (r["type"] == "functional" and free)
+
+    expected = [r for r in r18_json["layers"] if shown(r)]
+    assert len(cells) == len(expected) == 19
+    assert [row[0].replace("&nbsp;", "") for row in cells] == \
+        ["(model)"] + [r["name"].rsplit(".", 1)[-1] for r in expected[1:]]
+    # conv1's row: its output shape, parameters and exact forward FLOPs from the JSON run
+    conv1 = next(r for r in r18_json["layers"] if r["name"] == "conv1")
+    assert cells[1][:5] == ["conv1", "Conv2d", shape(conv1["output_shape"]),
+                            si(conv1["params"]), si(conv1["forward"]["flops"])]
+    assert cells[1][4] == "38.40 M"  # 38,404,096 FLOPs
+    code, out, _ = cli_once([*R18, "--format", "csv", "--depth", "3"])
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
     assert rows[0]["name"] == "" and rows[0]["type"] == "ResNet"
@@ -155,6 +165,7 @@ def test_bad_input(args: list[str], needle: str, capsys: pytest.CaptureFixture[s
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_timm_target(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(["model", "timm:resnet18", "--input", "1x3x64x64", "--json"], capsys)
     assert code == 0, err

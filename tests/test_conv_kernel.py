@@ -18,14 +18,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from convcost import ConvSpec, SpecError, analyze_conv, conv_spec
-from convcost.formulas.conv import (
-    MEMORY_BACKWARD,
-    MEMORY_FORWARD,
-    ConvNumbers,
-    ConvTerms,
-    conv_numbers,
-    conv_terms,
-)
+from convcost.formulas.conv import MEMORY_BACKWARD, MEMORY_FORWARD, ConvNumbers, conv_numbers
+from convcost.formulas.conv_terms import ConvTerms, conv_terms
 
 COUNTINGS = ("dense", "skip-padding")
 

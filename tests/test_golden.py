@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from convcost.cli import main
+from shared import R18, CliRun
 
 GOLDEN = Path(__file__).parent / "golden"
 LAYER = ["conv", "--input", "3x224x224", "--out-channels", "64", "--kernel", "7", "--stride",
          "2", "--padding", "3", "--no-bias"]
-R18 = ["model", "torchvision:resnet18", "--input", "2x3x64x64"]
 
 CASES = {
     "conv_table.txt": LAYER,
@@ -41,14 +40,19 @@ CASES = {
 }
 
 
-def _output(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
-    assert main(args) == 0
-    return capsys.readouterr().out
+def _output(args: list[str], cli_once: CliRun) -> str:
+    code, out, err = cli_once(args)
+    assert code == 0, err
+    return out
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_golden(name: str, capsys: pytest.CaptureFixture[str], update_golden: bool) -> None:
-    out = _output(CASES[name], capsys)
+SLOW = {"resnet18_sweep.csv"}  # four analyses
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
+                                  for n in sorted(CASES)])
+def test_golden(name: str, cli_once: CliRun, update_golden: bool) -> None:
+    out = _output(CASES[name], cli_once)
     path = GOLDEN / name
     if update_golden:
         path.write_text(out)
@@ -57,10 +61,10 @@ def test_golden(name: str, capsys: pytest.CaptureFixture[str], update_golden: bo
     assert out == path.read_text(), f"{name} differs from its golden file"
 
 
-def test_csv_leaf_rows_sum_to_json_totals(capsys: pytest.CaptureFixture[str]) -> None:
-    out = _output([*R18, "--format", "csv", "--depth", "9"], capsys)
+def test_csv_leaf_rows_sum_to_json_totals(cli_once: CliRun) -> None:
+    out = _output([*R18, "--format", "csv", "--depth", "9"], cli_once)
     rows = list(csv.DictReader(io.StringIO(out)))
-    totals = json.loads(_output([*R18, "--json"], capsys))["totals"]
+    totals = json.loads(_output([*R18, "--json"], cli_once))["totals"]
     leaves = [r for r in rows if r["leaf"] == "1"]
     assert sum(int(r["forward_flops"]) for r in leaves) == totals["forward"]["flops"]
     assert sum(int(r["forward_macs"]) for r in leaves) == totals["forward"]["macs"]
@@ -72,9 +76,9 @@ def test_csv_leaf_rows_sum_to_json_totals(capsys: pytest.CaptureFixture[str]) ->
     assert int(root["backward_flops"]) == totals["backward"]["flops"]
 
 
-def test_printed_table_totals_match_rows(capsys: pytest.CaptureFixture[str]) -> None:
+def test_printed_table_totals_match_rows(cli_once: CliRun) -> None:
     # the "(model)" row of the text table carries the same humanised totals as the summary
-    out = _output([*R18, "--depth", "1"], capsys)
+    out = _output([*R18, "--depth", "1"], cli_once)
     model_row = next(line for line in out.splitlines() if line.startswith("(model)"))
     forward_line = next(line for line in out.splitlines() if line.startswith("forward"))
     fwd = forward_line.split("FLOPs")[1].split("(")[0].strip()

@@ -31,6 +31,8 @@ from convcost.model import ModelResult, analyze
 from convcost.renderers import svg
 from convcost.renderers.html import conv_html, model_html
 from convcost.renderers.svg import plots
+from images import assert_not_blank, assert_png_of_svg, png_pixels
+from shared import TorchvisionAnalysis
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -42,9 +44,9 @@ SVG_NS = "{http://www.w3.org/2000/svg}"
 
 
 @pytest.fixture(scope="module")
-def resnet18() -> tuple[ModelResult, StepTime]:
-    model = torchvision.models.resnet18(weights=None)
-    result = analyze(model, "2x3x64x64", optimizer="sgd", name="torchvision:resnet18")
+def resnet18(torchvision_analysis: TorchvisionAnalysis) -> tuple[ModelResult, StepTime]:
+    result = torchvision_analysis("resnet18", "2x3x64x64", optimizer="sgd",
+                                  name="torchvision:resnet18")
     return result, step_time(result, get_device("h100-sxm"))
 
 
@@ -132,6 +134,7 @@ def _header_index(page: Page, label: str) -> int:
 # --------------------------------------------------------------------------- model page
 
 
+@pytest.mark.browser
 def test_model_page_is_offline_and_error_free(model_page: Opened) -> None:
     assert model_page.requests == [model_page.url]
     assert model_page.blocked == []
@@ -143,6 +146,7 @@ def test_model_page_is_offline_and_error_free(model_page: Opened) -> None:
     assert "http://" not in html and "https://" not in html
 
 
+@pytest.mark.browser
 def test_model_page_summary(model_page: Opened, resnet18: tuple[ModelResult, StepTime]) -> None:
     result, _ = resnet18
     text = model_page.page.inner_text("#summary")
@@ -156,6 +160,7 @@ def test_model_page_summary(model_page: Opened, resnet18: tuple[ModelResult, Ste
     assert model_page.page.locator("#unsupported").count() == 0
 
 
+@pytest.mark.browser
 def test_flops_chart_has_one_group_per_leaf_layer(model_page: Opened,
                                                   resnet18: tuple[ModelResult, StepTime]) -> None:
     result, _ = resnet18
@@ -172,6 +177,7 @@ def test_flops_chart_has_one_group_per_leaf_layer(model_page: Opened,
     assert box is not None and box["width"] > 300 and box["height"] > 200
 
 
+@pytest.mark.browser
 def test_roofline_has_one_circle_per_timed_leaf_layer(
         model_page: Opened, resnet18: tuple[ModelResult, StepTime]) -> None:
     result, step = resnet18
@@ -187,6 +193,7 @@ def test_roofline_has_one_circle_per_timed_leaf_layer(
     assert titles.count() == len(expected)
 
 
+@pytest.mark.browser
 def test_memory_chart_has_category_areas_and_peak(
         model_page: Opened, resnet18: tuple[ModelResult, StepTime]) -> None:
     result, _ = resnet18
@@ -204,6 +211,7 @@ def test_memory_chart_has_category_areas_and_peak(
     assert {"forward", "backward", "optimizer"} <= phases
 
 
+@pytest.mark.browser
 def test_table_sorts_by_clicking_a_numeric_header(model_page: Opened,
                                                   resnet18: tuple[ModelResult, StepTime]) -> None:
     result, _ = resnet18
@@ -221,6 +229,7 @@ def test_table_sorts_by_clicking_a_numeric_header(model_page: Opened,
         == [row.name for row in result.layers]
 
 
+@pytest.mark.browser
 def test_table_shows_exact_numbers_on_hover(model_page: Opened,
                                             resnet18: tuple[ModelResult, StepTime]) -> None:
     result, _ = resnet18
@@ -235,6 +244,7 @@ def test_table_shows_exact_numbers_on_hover(model_page: Opened,
     assert saved.get_attribute("title") == f"{result.layer('layer1.0.bn1').saved_bytes:,} B"
 
 
+@pytest.mark.browser
 def test_table_filter_hides_non_matching_rows(model_page: Opened,
                                               resnet18: tuple[ModelResult, StepTime]) -> None:
     result, _ = resnet18
@@ -250,6 +260,7 @@ def test_table_filter_hides_non_matching_rows(model_page: Opened,
     assert len(_visible_paths(page)) == len(result.layers)
 
 
+@pytest.mark.browser
 def test_table_collapses_a_parent(model_page: Opened,
                                   resnet18: tuple[ModelResult, StepTime]) -> None:
     result, _ = resnet18
@@ -274,18 +285,25 @@ def test_table_collapses_a_parent(model_page: Opened,
     assert model_page.errors == []
 
 
+@pytest.mark.browser
 def test_model_page_screenshot(model_page: Opened) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "html-model-resnet18.png"
     model_page.page.evaluate("window.scrollTo(0, 0)")
     model_page.page.screenshot(path=str(shot), full_page=True)
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the whole page (1400 px wide viewport, scale 1), not blank
+    size = model_page.page.evaluate("[document.documentElement.scrollWidth, "
+                                    "document.documentElement.scrollHeight]")
+    pixels = png_pixels(shot)
+    assert [pixels.shape[1], pixels.shape[0]] == size and size[0] == 1400 and size[1] > 1000
+    assert_not_blank(pixels)
     assert model_page.errors == []
 
 
 # --------------------------------------------------------------------------- one layer
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_conv_page(browser: Browser, tmp_path: Path, lang: str) -> None:
     r = conv_cost(in_channels=3, out_channels=64, input_size=(224, 224), kernel=7, stride=2,
@@ -349,6 +367,7 @@ def test_model_page_shows_unsupported_ops_and_inference_mode(tiny_inference: Mod
 # --------------------------------------------------------------------------- size
 
 
+@pytest.mark.slow
 def test_resnet50_report_stays_under_2_mb() -> None:
     model = torchvision.models.resnet50(weights=None)
     result = analyze(model, "32x3x224x224", optimizer="sgd", name="torchvision:resnet50")
@@ -434,11 +453,12 @@ def test_plots_write_svg_and_png(resnet18: tuple[ModelResult, StepTime], tmp_pat
         _parse(p.read_text(encoding="utf-8"))
     written = plots(result, None, tmp_path / "fig.png")
     assert [p.name for p in written] == ["fig-flops.png", "fig-memory.png"]
-    for p in written:
-        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    conv = svg.conv_plot(conv_cost(in_channels=3, out_channels=4, input_size=(8, 8), kernel=3),
-                         tmp_path / "layer.png")
-    assert conv[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for p, chart in zip(written, (svg.flops_chart(result), svg.memory_chart(result))):
+        assert_png_of_svg(p, chart)
+    layer = conv_cost(in_channels=3, out_channels=4, input_size=(8, 8), kernel=3)
+    conv = svg.conv_plot(layer, tmp_path / "layer.png")
+    assert conv == [tmp_path / "layer.png"]
+    assert_png_of_svg(conv[0], svg.conv_chart(layer))
 
 
 @pytest.mark.parametrize("name", ["fig.pdf", "fig", "missing-dir/fig.svg"])

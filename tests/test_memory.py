@@ -14,6 +14,7 @@ from convcost.frontends.dataflow import backward_targets
 from convcost.frontends.records import OpRecord, ParamGrad
 from convcost.memory.timeline import CATEGORIES, Life, build_timeline, category_bytes
 from convcost.ops import OpCall
+from shared import TorchvisionAnalysis
 
 # --------------------------------------------------------------------------- pure arithmetic
 
@@ -206,10 +207,10 @@ def test_inference_mode_memory() -> None:
     assert r.totals.backward.total.flops == 0
 
 
-def test_real_resnet18_step_matches() -> None:
+def test_real_resnet18_step_matches(torchvision_analysis: TorchvisionAnalysis) -> None:
     m = torchvision.models.resnet18()
     shape = (2, 3, 64, 64)
-    pred = analyze(m, shape).memory.peak_train_bytes
+    pred = torchvision_analysis("resnet18", shape).memory.peak_train_bytes
     real = run_memory(trace_model(m, [InputSpec(shape)], mode="train", real=True)).peak
     assert pred == real
 
@@ -226,6 +227,7 @@ print(after - before, r.memory.peak_train_bytes)
 """
 
 
+@pytest.mark.slow
 def test_analyser_memory_does_not_grow_with_batch() -> None:
     """Fake tensors: batch 64 at 512×512 (a ~60 GB step) costs the analyser no more memory."""
     out = {}

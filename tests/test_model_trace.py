@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
-import warnings
 
 import pytest
 
@@ -26,6 +25,7 @@ from convcost.cost import BackwardCost, Cost  # noqa: E402
 from convcost.errors import ConvCostError, SpecError, TraceError  # noqa: E402
 from convcost.model import InputSpec, ModelResult  # noqa: E402
 from convcost.model.results import FUNCTIONAL  # noqa: E402
+from shared import TorchvisionAnalysis, TorchvisionOps  # noqa: E402
 
 ZERO = Cost()
 
@@ -358,9 +358,11 @@ def test_not_a_module() -> None:
 # --------------------------------------------------------------------------- hierarchy
 
 
-def test_rows_are_hierarchical_and_leaves_add_up() -> None:
-    m = torchvision.models.resnet18()
-    r = analyze(m, (2, 3, 64, 64))
+def test_rows_are_hierarchical_and_leaves_add_up(
+        torchvision_analysis: TorchvisionAnalysis) -> None:
+    with torch.device("meta"):  # the same architecture, for its parameter count
+        m = torchvision.models.resnet18()
+    r = torchvision_analysis("resnet18", (2, 3, 64, 64))
     names = [row.name for row in r.layers]
     assert names[0] == "" and "layer1" in names and "layer1.0" in names
     assert "layer1.0.conv1" in names and f"layer1.0.{FUNCTIONAL}" in names
@@ -390,18 +392,17 @@ def test_rows_are_hierarchical_and_leaves_add_up() -> None:
     assert set(d["layers"][1]["backward"]) >= {"grad_input", "grad_weight", "grad_bias"}
 
 
-def test_meta_device_model_same_as_cpu() -> None:
+def test_meta_device_model_same_as_cpu(torchvision_analysis: TorchvisionAnalysis) -> None:
     with torch.device("meta"):
         meta = torchvision.models.resnet18()
-    cpu = torchvision.models.resnet18()
     a = analyze(meta, (1, 3, 64, 64))
-    b = analyze(cpu, (1, 3, 64, 64))
+    b = torchvision_analysis("resnet18", (1, 3, 64, 64))  # built on the CPU
     assert a.totals == b.totals and a.memory == b.memory and a.layers == b.layers
 
 
-def test_dtype_and_amp() -> None:
+def test_dtype_and_amp(torchvision_analysis: TorchvisionAnalysis) -> None:
     m = torchvision.models.resnet18()
-    base = analyze(m, (2, 3, 64, 64))
+    base = torchvision_analysis("resnet18", (2, 3, 64, 64))
     half = analyze(m, (2, 3, 64, 64), dtype="bf16")
     assert half.dtype == "bfloat16" and half.totals == base.totals
     assert half.memory.params_bytes * 2 == base.memory.params_bytes
@@ -443,10 +444,13 @@ def test_resnet18_matches_flop_counter() -> None:
     assert counter.get_total_flops() == 2 * (r.totals.forward.macs + r.totals.backward.total.macs)
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v2", "resnext50_32x4d"])
-def test_grouped_backward_is_twice_forward(name: str) -> None:
-    m = torchvision.models.get_model(name)
-    r = analyze(m, (1, 3, 64, 64))
+@pytest.mark.parametrize("name", [pytest.param("mobilenet_v2", marks=pytest.mark.slow),
+                                  "resnext50_32x4d"])
+def test_grouped_backward_is_twice_forward(name: str,
+                                           torchvision_analysis: TorchvisionAnalysis) -> None:
+    with torch.device("meta"):  # the same architecture, for its modules
+        m = torchvision.models.get_model(name)
+    r = torchvision_analysis(name, (1, 3, 64, 64))
     convs = {n for n, mod in m.named_modules() if isinstance(mod, nn.Conv2d)}
     grouped = 0
     for row in r.layers:
@@ -460,25 +464,9 @@ def test_grouped_backward_is_twice_forward(name: str) -> None:
     assert grouped > 0
 
 
-def _ops_case(name: str) -> tuple[nn.Module, int, float]:
-    weights = torchvision.models.get_model_weights(name)
-    entry = weights.DEFAULT if hasattr(weights, "DEFAULT") else next(iter(weights))
-    tf = entry.transforms()
-    crop = tf.crop_size[0] if hasattr(tf, "crop_size") else entry.meta["min_size"][0]
-    kwargs = {"image_size": crop} if name.startswith("vit_") else {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # googlenet/inception init warnings
-        try:  # building on the meta device is fast; RegNets cannot be built there
-            with torch.device("meta"):
-                model = torchvision.models.get_model(name, weights=None, **kwargs)
-        except Exception:
-            model = torchvision.models.get_model(name, weights=None, **kwargs)
-    return model, crop, float(entry.meta["_ops"])
-
-
-def _check_ops(name: str) -> None:
-    model, crop, gmacs = _ops_case(name)
-    r = analyze(model, (1, 3, crop, crop), mode="inference")
+def _check_ops(name: str, torchvision_ops: TorchvisionOps) -> None:
+    # the model at its weights' crop size, in inference mode, and the weights' meta["_ops"]
+    r, gmacs = torchvision_ops(name)
     # _ops is GMACs rounded to 3 decimals
     assert abs(r.totals.forward.macs / 1e9 - gmacs) <= 0.0005 + 1e-9, (
         name, r.totals.forward.macs, gmacs, dict(r.unsupported_ops))
@@ -489,8 +477,9 @@ REPRESENTATIVE = ["resnet50", "mobilenet_v2", "vit_b_16", "convnext_tiny", "effi
 
 
 @pytest.mark.parametrize("name", REPRESENTATIVE)
-def test_forward_macs_match_torchvision_metadata(name: str) -> None:
-    _check_ops(name)
+def test_forward_macs_match_torchvision_metadata(name: str,
+                                                 torchvision_ops: TorchvisionOps) -> None:
+    _check_ops(name, torchvision_ops)
 
 
 def _classification_models() -> list[str]:
@@ -498,7 +487,9 @@ def _classification_models() -> list[str]:
 
 
 @pytest.mark.sweep
+@pytest.mark.slow
 @pytest.mark.parametrize("name", _classification_models())
-def test_forward_macs_sweep_all_classification_models(name: str) -> None:
+def test_forward_macs_sweep_all_classification_models(name: str,
+                                                      torchvision_ops: TorchvisionOps) -> None:
     """Every torchvision classification model (about 80; a minute on 2 cores)."""
-    _check_ops(name)
+    _check_ops(name, torchvision_ops)

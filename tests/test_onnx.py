@@ -8,6 +8,8 @@ implementation for output shapes.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import warnings
@@ -30,6 +32,7 @@ from convcost.cost import Cost
 from convcost.errors import ConvCostError, SpecError
 from convcost.frontends.onnx import analyze_onnx, load_onnx
 from convcost.model import ModelResult
+from shared import TorchvisionAnalysis
 
 FLOAT = TensorProto.FLOAT
 
@@ -107,45 +110,61 @@ def export(model: Any, path: str, res: int) -> None:
                           training=torch.onnx.TrainingMode.TRAINING, do_constant_folding=False)
 
 
+OnnxFile = Callable[[str, int], str]
+Both = Callable[..., tuple[ModelResult, ModelResult]]
+
+
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, int], tuple[Any, str]]:
-    """(torchvision model, path of its ONNX export), exported once per model."""
-    done: dict[str, tuple[Any, str]] = {}
+def onnx_file(tmp_path_factory: pytest.TempPathFactory) -> OnnxFile:
+    """``(NAME, RES) ->`` path of the ONNX export of torchvision model NAME (batch 1,
+    RES×RES), exported once per model."""
+    done: dict[str, str] = {}
     d = tmp_path_factory.mktemp("models")
 
-    def get(name: str, res: int) -> tuple[Any, str]:
+    def get(name: str, res: int) -> str:
         if name not in done:
-            m = torchvision.models.get_model(name, weights=None)
             path = str(d / f"{name}.onnx")
-            export(m, path, res)
-            done[name] = (m, path)
+            export(torchvision.models.get_model(name, weights=None), path, res)
+            done[name] = path
         return done[name]
 
     return get
 
 
-def both(pair: Callable[[str, int], tuple[Any, str]], name: str, res: int,
-         mode: str = "train") -> tuple[ModelResult, ModelResult]:
-    model, path = pair(name, res)
-    r_torch = analyze(model, (1, 3, res, res), mode=mode)
-    r_onnx = analyze_onnx(path, {"input": (1, 3, res, res)}, mode=mode)
-    return r_onnx, r_torch
+@pytest.fixture(scope="module")
+def both(onnx_file: OnnxFile, torchvision_analysis: TorchvisionAnalysis) -> Both:
+    """``(NAME, RES, MODE="train") ->`` (ONNX analysis, PyTorch analysis) of torchvision
+    model NAME at batch 1, RES×RES: the ONNX file is the model's export. Each analysis is
+    made once (the PyTorch ones by the session's ``torchvision_analysis``)."""
+    done: dict[tuple[str, int, str], ModelResult] = {}
+
+    def get(name: str, res: int, mode: str = "train") -> tuple[ModelResult, ModelResult]:
+        if (name, res, mode) not in done:
+            done[name, res, mode] = analyze_onnx(onnx_file(name, res),
+                                                 {"input": (1, 3, res, res)}, mode=mode)
+        return done[name, res, mode], torchvision_analysis(name, (1, 3, res, res), mode=mode)
+
+    return get
 
 
-def bn_count(model: Any) -> int:
+def bn_count(name: str) -> int:
+    """BatchNorm2d modules of torchvision model NAME."""
+    with torch.device("meta"):
+        model = torchvision.models.get_model(name, weights=None)
     return sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
 
 
-@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
-def test_cnn_same_totals_as_pytorch(pair: Any, name: str) -> None:
+@pytest.mark.parametrize("name", ["resnet18",
+                                  pytest.param("mobilenet_v2", marks=pytest.mark.slow)])
+def test_cnn_same_totals_as_pytorch(both: Both, name: str) -> None:
     """Every count equal, except one addition per BatchNorm2d in training: PyTorch's
     module also counts its steps (``num_batches_tracked += 1``), an ONNX graph has no such
     counter (and 8 bytes less of buffers per batch norm)."""
-    r, t = both(pair, name, 64)
-    nbn = bn_count(pair(name, 64)[0])
+    r, t = both(name, 64)
+    nbn = bn_count(name)
     assert r.unsupported_ops == () and r.formula_errors == ()
     assert r.totals.params == t.totals.params and r.totals.trainable_params == t.totals.params
-    assert r.totals.forward + Cost(adds=nbn) == t.totals.forward
+    assert r.totals.forward + Cost(adds=nbn + 1) == t.totals.forward
     assert r.totals.backward == t.totals.backward
     assert r.memory.params_bytes == t.memory.params_bytes
     assert r.memory.grads_bytes == t.memory.grads_bytes
@@ -155,15 +174,15 @@ def test_cnn_same_totals_as_pytorch(pair: Any, name: str) -> None:
     assert r.inputs[0][0] == "input" and r.model.endswith(f"{name}.onnx")
 
 
-def test_resnet18_inference_identical(pair: Any) -> None:
-    r, t = both(pair, "resnet18", 64, mode="inference")
+def test_resnet18_inference_identical(both: Both) -> None:
+    r, t = both("resnet18", 64, mode="inference")
     assert r.totals.forward == t.totals.forward
     assert r.memory.peak_inference_bytes == t.memory.peak_inference_bytes - 8 * 20
 
 
-def test_resnet18_layers_named_like_pytorch(pair: Any) -> None:
+def test_resnet18_layers_named_like_pytorch(both: Both) -> None:
     """Exporter node names (/layer1/layer1.0/conv1/Conv) become the module hierarchy."""
-    r, t = both(pair, "resnet18", 64)
+    r, t = both("resnet18", 64)
     for a, b in (("conv1", "conv1"), ("layer1.layer1_0.conv1", "layer1.0.conv1"),
                  ("layer4.layer4_1.bn2", "layer4.1.bn2"), ("fc", "fc")):
         bn = Cost(adds=1) if "bn" in a else Cost()  # num_batches_tracked += 1
@@ -175,12 +194,13 @@ def test_resnet18_layers_named_like_pytorch(pair: Any) -> None:
     assert r.layer("conv1").type == "Conv" and r.layer("fc").type == "Gemm"
 
 
-def test_efficientnet_b0(pair: Any) -> None:
+@pytest.mark.slow
+def test_efficientnet_b0(both: Both) -> None:
     """MACs equal. Differences, all from ops the exporter writes differently: SiLU is
     Sigmoid·x (sigmoid + mul forward, and their two backwards instead of silu_backward);
     stochastic depth is RandomUniformLike/Less/Cast/Div/Mul instead of bernoulli_/div_/mul;
     one add per BatchNorm2d (num_batches_tracked)."""
-    r, t = both(pair, "efficientnet_b0", 64)
+    r, t = both("efficientnet_b0", 64)
     assert r.unsupported_ops == ()
     assert r.totals.params == t.totals.params
     assert r.totals.forward.macs == t.totals.forward.macs
@@ -192,13 +212,14 @@ def test_efficientnet_b0(pair: Any) -> None:
     assert abs(r.memory.peak_train_bytes / t.memory.peak_train_bytes - 1) < 0.05  # type: ignore[operator]
 
 
-def test_vit_b_16(pair: Any) -> None:
+@pytest.mark.slow
+def test_vit_b_16(both: Both) -> None:
     """Forward MACs and all parameters equal. Attention: PyTorch runs fused scaled
     dot-product attention, whose backward recomputes QKᵀ (one extra 197×197×64 matmul per
     head and layer); the export writes MatMul/Softmax/MatMul, whose backward reuses the saved
     probabilities. GELU is exported as its erf formula, and the scaling as two Mul nodes,
     so mults and other ops differ."""
-    r, t = both(pair, "vit_b_16", 224)
+    r, t = both("vit_b_16", 224)
     assert r.unsupported_ops == ()
     assert r.totals.params == t.totals.params == 86_567_656
     assert r.totals.forward.macs == t.totals.forward.macs
@@ -576,11 +597,11 @@ def test_unknown_domain_op_without_shapes_is_an_error(tmp_path: Any) -> None:
         analyze_onnx(path, (1, 3))
 
 
-def test_freeze_matches_initializer_names(pair: Any) -> None:
-    _, path = pair("resnet18", 64)
-    r = analyze_onnx(path, (1, 3, 64, 64), freeze=r"^(conv1|bn1|layer1)\.")
-    model = torchvision.models.resnet18(weights=None)
-    t = analyze(model, (1, 3, 64, 64), freeze=r"^(conv1|bn1|layer1)\.")
+def test_freeze_matches_initializer_names(onnx_file: OnnxFile,
+                                          torchvision_analysis: TorchvisionAnalysis) -> None:
+    r = analyze_onnx(onnx_file("resnet18", 64), (1, 3, 64, 64),
+                     freeze=r"^(conv1|bn1|layer1)\.")
+    t = torchvision_analysis("resnet18", (1, 3, 64, 64), freeze=r"^(conv1|bn1|layer1)\.")
     assert r.totals.trainable_params == t.totals.trainable_params
     assert r.totals.backward == t.totals.backward
     assert r.freeze == r"^(conv1|bn1|layer1)\."
@@ -680,8 +701,12 @@ def test_cli_json_and_symbolic_batch(small: str, capsys: pytest.CaptureFixture[s
     # an unnamed shape fills the (only) input; CSV and Markdown work as for PyTorch models
     code, out, _ = run(["model", small, "--input", "2x3x8x8", "--format", "csv"], capsys)
     assert code == 0 and "Conv" in out
+    conv = next(r for r in csv.DictReader(io.StringIO(out)) if r["name"] == "conv")
+    assert (conv["type"], conv["output_shape"], conv["forward_macs"]) == \
+        ("Conv", "2x4x6x6", str(2 * 4 * 27 * 36))
     code, out, _ = run(["model", small, "--input", "2x3x8x8", "--format", "markdown"], capsys)
     assert code == 0 and "Conv" in out
+    assert "\n| conv | Conv | 2×4×6×6 | 108 | " in out  # 4·3·3·3 parameters
 
 
 def test_shared_symbolic_dimension(tmp_path: Any) -> None:

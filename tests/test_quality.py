@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -19,6 +21,7 @@ def test_ruff_clean() -> None:
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+@pytest.mark.slow
 def test_mypy_strict_clean(tmp_path: Path) -> None:
     r = _run("mypy", "--cache-dir", str(tmp_path / "cache"), "src/convcost")
     assert r.returncode == 0, r.stdout + r.stderr

@@ -14,6 +14,10 @@ from .errors import SpecError
 IntOrSeq = Union[int, Sequence[int]]  # noqa: UP007 - runtime alias on 3.10
 PaddingArg = Union[int, str, Sequence[int | Sequence[int]]]  # noqa: UP007
 
+#: The largest kernel size along one dimension: the tap statistics of a dimension take one
+#: step per kernel offset (about a second at this size), and no real layer comes near it.
+MAX_KERNEL = 1 << 20
+
 #: Names of the spatial dimensions for 1-, 2- and 3-D layers (used in symbols).
 DIM_NAMES: dict[int, tuple[str, ...]] = {1: ("l",), 2: ("h", "w"), 3: ("d", "h", "w")}
 
@@ -40,19 +44,46 @@ def conv_transpose_output_length(
     )
 
 
+def parse_count(field: str, text: str) -> int:
+    """``"224"`` -> ``224``: a whole number written in ASCII digits only — no sign, no
+    underscore, no space, no other script's digits (Python's ``int()`` accepts all four).
+    Raises :class:`SpecError` naming ``field``."""
+    value = _dims([str(text)])
+    if value is None:
+        raise SpecError(field, text, "write a whole number in ASCII digits (0-9)")
+    return value[0]
+
+
+def _split_dims(text: str) -> list[str]:
+    """``"8x3×224X224"`` -> ``["8", "3", "224", "224"]``: the parts of a ``x``-separated
+    list (``×``, as convcost prints shapes, and ``X`` are accepted too)."""
+    return str(text).replace("×", "x").replace("X", "x").split("x")
+
+
+def _dims(parts: list[str]) -> tuple[int, ...] | None:
+    """The parts as integers, or None when one is not ASCII digits (or is longer than
+    Python converts)."""
+    if not all(p.isascii() and p.isdigit() for p in parts):
+        return None
+    try:
+        return tuple(int(p) for p in parts)
+    except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
+        return None
+
+
 def parse_shape(field: str, text: str) -> tuple[tuple[int, ...], str | None]:
     """``"8x3x224x224"`` or ``"8x128:int64"`` -> ``((8, 3, 224, 224), None)`` /
     ``((8, 128), "int64")``: the one parser of shapes written on a command line.
 
-    Every dimension must be an integer ≥ 1; the dtype (after ``:``) is returned as written
+    Every dimension must be an integer ≥ 1 written in ASCII digits (``×`` separates
+    dimensions as well as ``x``); the dtype (after ``:``) is returned as written
     (lower-cased) for the caller to check. Raises :class:`SpecError` naming ``field``.
     """
     dims_text, _, dtype = str(text).partition(":")
-    try:
-        dims = tuple(int(d) for d in dims_text.strip().lower().split("x"))
-    except ValueError:
+    dims = _dims(_split_dims(dims_text))
+    if dims is None:
         raise SpecError(field, text, "write a shape as integers separated by 'x', e.g. "
-                        "8x3x224x224 (optionally :DTYPE)") from None
+                        "8x3x224x224 (optionally :DTYPE)")
     if any(d < 1 for d in dims):
         raise SpecError(field, text, "every dimension must be an integer >= 1")
     return dims, dtype.strip().lower() or None
@@ -62,10 +93,10 @@ def parse_ints(field: str, text: str) -> tuple[int, ...]:
     """``"3"`` or ``"3x1"`` -> ``(3,)`` / ``(3, 1)``: one value per dimension, or one for
     all (kernel, stride, dilation, output padding). Raises :class:`SpecError` naming
     ``field``; the values themselves are checked by :func:`conv_spec`."""
-    try:
-        return tuple(int(p) for p in str(text).lower().split("x"))
-    except ValueError:
-        raise SpecError(field, text, "write integers separated by 'x', e.g. 3 or 3x1") from None
+    values = _dims(_split_dims(text))
+    if values is None:
+        raise SpecError(field, text, "write integers separated by 'x', e.g. 3 or 3x1")
+    return values
 
 
 def parse_layer_input(field: str, text: str) -> tuple[int, tuple[int, ...]]:
@@ -82,36 +113,30 @@ def parse_padding(field: str, text: str) -> str | list[tuple[int, int]]:
     """``"3"``, ``"3x1"``, ``"1:2x0"`` (begin:end per dimension), ``"same"`` or ``"valid"``
     -> ``"same"``/``"valid"`` or ``[(begin, end), …]`` for :func:`conv_spec`. Raises
     :class:`SpecError` naming ``field``."""
-    t = str(text).strip().lower()
-    if t in ("same", "valid"):
-        return t
+    t = str(text).lower()
+    if t.strip() in ("same", "valid"):
+        return t.strip()
     pads: list[tuple[int, int]] = []
-    for part in t.split("x"):
-        ends = part.split(":")
-        try:
-            if len(ends) == 1:
-                pads.append((int(ends[0]), int(ends[0])))
-            elif len(ends) == 2:
-                pads.append((int(ends[0]), int(ends[1])))
-            else:
-                raise ValueError
-        except ValueError:
+    for part in _split_dims(t):
+        ends = _dims(part.split(":"))
+        if ends is None or len(ends) > 2:
             raise SpecError(
                 field, text, "write P, P1xP2, begin:end per dimension, 'same' or 'valid'"
-            ) from None
+            )
+        pads.append((ends[0], ends[-1]))
     return pads
 
 
 def parse_int_list(field: str, text: str | None) -> list[int]:
     """``"1,8,64"`` -> ``[1, 8, 64]`` (``None`` -> ``[]``): the settings of a sweep, each an
-    integer ≥ 1. Raises :class:`SpecError` naming ``field``."""
+    integer ≥ 1 in ASCII digits (spaces around the commas are allowed). Raises
+    :class:`SpecError` naming ``field``."""
     if text is None:
         return []
-    try:
-        values = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise SpecError(field, text, "write a comma-separated list of integers, e.g. 1,8,64") \
-            from None
+    parsed = _dims([v.strip() for v in text.split(",")])
+    if parsed is None:
+        raise SpecError(field, text, "write a comma-separated list of integers, e.g. 1,8,64")
+    values = list(parsed)
     if not values or any(v < 1 for v in values):
         raise SpecError(field, text, "every value must be an integer ≥ 1")
     return values
@@ -385,6 +410,9 @@ def _validate(spec: ConvSpec) -> None:
         for v in getattr(spec, field):
             if _int(field, v) < 1:
                 raise SpecError(field, getattr(spec, field), "every value must be at least 1")
+    if any(k > MAX_KERNEL for k in spec.kernel):
+        raise SpecError("kernel", spec.kernel, f"every value must be at most {MAX_KERNEL:,} "
+                        "(the taps are counted per kernel offset)")
     for pb, pe in spec.padding:
         if _int("padding", pb) < 0 or _int("padding", pe) < 0:
             raise SpecError("padding", [list(p) for p in spec.padding], "must be non-negative")

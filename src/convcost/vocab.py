@@ -7,6 +7,7 @@ test. Nothing here imports anything else of convcost, so every layer may use it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Literal, get_args
 
 Mode = Literal["train", "inference"]
@@ -56,3 +57,29 @@ MODEL_DTYPES: tuple[str, ...] = ("float64", "float32", "float16", "bfloat16")
 def allowed(values: tuple[str, ...]) -> str:
     """``"allowed: a, b, c"`` — the tail of a :class:`~convcost.errors.SpecError`."""
     return "allowed: " + ", ".join(values)
+
+
+def did_you_mean(value: str, choices: Iterable[str], n: int = 3) -> str:
+    """``" (did you mean a, b?)"`` — the names among ``choices`` closest to ``value`` by
+    edit distance (case-insensitive; :func:`difflib.get_close_matches`), or ``""`` when none
+    is close. Imports difflib only when called (an error path)."""
+    import difflib
+
+    pool = list(dict.fromkeys(choices))
+    close = difflib.get_close_matches(str(value), pool, n=n, cutoff=0.6)
+    if not close:  # then ignoring case, as device names are looked up
+        by_key: dict[str, str] = {}
+        for c in pool:
+            by_key.setdefault(c.lower(), c)
+        close = [by_key[k] for k in difflib.get_close_matches(str(value).lower(), list(by_key),
+                                                              n=n, cutoff=0.6)]
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+def named_like(names: Sequence[str], what: str) -> str:
+    """``"parameters are named like conv1.weight, bn1.weight, bn1.bias, …, fc.weight, fc.bias
+    (62 in all)"`` — a few of ``names`` for an error message (``what``: their kind)."""
+    if not names:
+        return f"there are no {what}"
+    shown = list(names) if len(names) <= 6 else [*names[:3], "…", *names[-2:]]
+    return f"{what} are named like {', '.join(shown)} ({len(names)} in all)"

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from ..errors import ConvCostError
 from . import calibrate, compare, conv, devices, model
-from .common import Command, Parser, flag_error, parser_options
+from .common import Command, Parser, flag_error, one_line, parser_options
 
 __all__ = ["COMMANDS", "build_parser", "command_of", "main"]
 
@@ -53,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``convcost`` command. Returns the exit code."""
     words = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(command_of(words))
+    if not words:  # bare `convcost`: its usage and commands, as a usage error (stdout stays clean)
+        sys.stderr.write(parser.format_help())
+        return 2
     args, extra = parser.parse_known_args(words)
     if extra and args.command != "compare":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -60,7 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         out = COMMANDS[args.command].run(args)
     except ConvCostError as e:
-        print(f"convcost {args.command}: error: {flag_error(e)}", file=sys.stderr)
+        print(f"convcost {args.command}: error: {one_line(str(flag_error(e)))}",
+              file=sys.stderr)
         return 2
     if isinstance(out, int):
         return out

@@ -6,8 +6,9 @@ terminal table format, writing ``--output``, and the progress loop over several 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn, Protocol, TypeVar
 
 from ..errors import ConvCostError, SpecError
@@ -17,7 +18,13 @@ class Parser(argparse.ArgumentParser):
     """argparse with one-line errors (no usage dump) and exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {one_line(message)}\n")
+
+
+def one_line(text: str) -> str:
+    """``text`` with its unprintable characters (newlines, tabs, other controls a user's
+    argument may hold) escaped as Python writes them, so an error stays on one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class Command(Protocol):
@@ -115,17 +122,117 @@ def report(result: object, fmt: str, **options: Any) -> str:
     return render(result, fmt, **{k: v for k, v in options.items() if k in takes})
 
 
+#: ``--output`` file extensions and the report format each one means when ``--format``
+#: (or ``--json``) is not given.
+OUTPUT_FORMATS: dict[str, str] = {".txt": "table", ".md": "markdown", ".markdown": "markdown",
+                                  ".csv": "csv", ".json": "json", ".html": "html",
+                                  ".htm": "html"}
+
+
+def output_format(fmt: str | None, as_json: bool, output: str | None,
+                  formats: Sequence[str]) -> str:
+    """The report format from ``--format`` (``fmt``, None when not given), ``--json`` and
+    the extension of ``--output``: ``--output r.json`` alone means JSON, ``r.txt`` the
+    table (and, with ``--format``, takes any format). A contradiction (``--json --format
+    html``, ``--format csv --output r.json``), an extension that names no format when
+    ``--format`` is not given, or a format this command does not write is a SpecError
+    naming the flag."""
+    import os
+
+    if as_json:
+        if fmt not in (None, "json"):
+            raise SpecError("--json", True, f"contradicts --format {fmt} (--json means "
+                            "--format json; give one of them)")
+        fmt = "json"
+    if output is not None:
+        ext = os.path.splitext(output)[1].lower()
+        implied = OUTPUT_FORMATS.get(ext)
+        if fmt is None:
+            if implied is None:
+                exts = [e for e, f in OUTPUT_FORMATS.items() if f in formats]
+                raise SpecError("--output", output, "cannot tell the format from the "
+                                f"extension: end the file name in {', '.join(exts)}, or give "
+                                "--format")
+            fmt = implied
+        elif implied is not None and implied != fmt and ext != ".txt":  # .txt: any text
+            flag = "--json" if as_json else f"--format {fmt}"
+            raise SpecError("--output", output, f"its extension means {implied} but {flag} "
+                            "was given (use a matching extension or drop the flag)")
+    fmt = fmt or "table"
+    if fmt not in formats:
+        raise SpecError("--output", output, f"means format {fmt}, which this command does not "
+                        "write; allowed: " + ", ".join(formats))
+    return fmt
+
+
+def check_output(output: str | None, flag: str = "--output") -> None:
+    """Before any work: ``output`` (a file to write) is a file name in an existing
+    directory — a SpecError naming ``flag`` otherwise, so a long analysis is not run for a
+    report that cannot be written."""
+    import os
+
+    if output is None:
+        return
+    if not output or output.endswith(("/", os.sep)) or os.path.isdir(output):
+        raise SpecError(flag, output, "a file name to write (not a directory)")
+    parent = os.path.dirname(output) or "."
+    if not os.path.isdir(parent):
+        raise SpecError(flag, output, f"the directory {parent!r} does not exist")
+
+
+def check_plot(plot: str | None) -> None:
+    """Before any work: ``--plot`` ends in ``.svg`` or ``.png`` and its directory exists
+    (the charts are written beside it); a SpecError naming ``--plot`` otherwise."""
+    import os
+
+    from ..renderers.svg import PLOT_FORMATS
+
+    if plot is None:
+        return
+    stem, ext = os.path.splitext(os.path.basename(plot))
+    if not stem or ext.lower() not in PLOT_FORMATS:
+        raise SpecError("--plot", plot, "a file name ending in " + " or ".join(PLOT_FORMATS))
+    parent = os.path.dirname(plot) or "."
+    if not os.path.isdir(parent):
+        raise SpecError("--plot", plot, f"the directory {parent!r} does not exist")
+
+
 def deliver(text: str, output: str | None) -> str:
     """``text`` for standard output, or written to ``output`` (then nothing is printed).
-    An unwritable file is a SpecError naming ``output``."""
-    if not output:
+    An unwritable file is a SpecError naming ``output``, chained from the OSError."""
+    if output is None:
         return text
     try:
         with open(output, "w", encoding="utf-8") as f:
             f.write(text)
     except OSError as e:
-        raise SpecError("output", output, f"cannot be written ({e.strerror})") from None
+        raise SpecError("output", output, f"cannot be written ({e.strerror or e})") from e
     return ""
+
+
+def count(text: str) -> int:
+    """argparse ``type`` of the options that take one whole number (``--out-channels``,
+    ``--depth``, ``--devices``, …): ASCII digits only — no sign, underscore, space or other
+    script's digits (:func:`convcost.spec.parse_count`)."""
+    from ..spec import parse_count
+
+    try:
+        return parse_count("value", text)
+    except SpecError as e:
+        raise argparse.ArgumentTypeError(f"got {text!r}; {e.allowed}") from e
+
+
+@contextlib.contextmanager
+def model_code(target: str) -> Iterator[None]:
+    """Run the model's own code (its import, construction and forward) with its prints sent
+    to standard error — standard output carries only the report — and its ``sys.exit`` made
+    a one-line error naming the target."""
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    except SystemExit as e:
+        raise SpecError("target", target, f"the model's code called sys.exit({e.code!r})") \
+            from e
 
 
 T = TypeVar("T")

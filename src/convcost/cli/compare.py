@@ -7,6 +7,7 @@ after the entries (``args.common``) apply to every entry.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 NAME = "compare"
 HELP = "several models or configurations side by side"
@@ -25,8 +26,24 @@ EPILOG: str | None = """examples:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The entries; the shared options are ``convcost model``'s, parsed per entry."""
+    """The entries; the shared options are ``convcost model``'s, parsed per entry (listed by
+    ``--help`` after the examples)."""
     p.add_argument("entries", nargs="+", metavar="ENTRY")
+    p.epilog = (p.epilog or "") + "\n" + shared_options_help()
+
+
+def shared_options_help() -> str:
+    """The help of the ``convcost model`` options an entry takes (without its TARGET), as
+    the ``--help`` of ``compare`` lists them."""
+    from . import model as model_cmd
+    from .common import Parser
+
+    mp = Parser(prog="convcost compare", usage=argparse.SUPPRESS, add_help=False)
+    model_cmd.add_arguments(mp, compare=True)
+    blocks = [b for b in mp.format_help().strip("\n").split("\n\n")
+              if not b.startswith("positional arguments")]
+    return ("options of each entry (those of `convcost model`; given after the entries they "
+            "apply to every entry):\n" + "\n\n".join(blocks).split(":\n", 1)[-1] + "\n")
 
 
 def without_inputs(tokens: list[str]) -> list[str]:
@@ -42,6 +59,11 @@ def without_inputs(tokens: list[str]) -> list[str]:
     return out
 
 
+#: Options of ``convcost model`` that mean nothing for a comparison.
+NOT_FOR_COMPARE = "--fit, --batch, --resolution, --plot, --format html, --depth, --ops and " \
+    "--timeline do not apply to compare"
+
+
 def run(args: argparse.Namespace) -> str:
     """Parse every entry as a ``convcost model`` command line, analyse each, compare."""
     import shlex
@@ -50,8 +72,19 @@ def run(args: argparse.Namespace) -> str:
     from ..frontends.targets import load_target
     from ..spec import split_inputs
     from ..study import CompareEntry, Comparison
+    from ..vocab import FORMATS
     from . import model as model_cmd
-    from .common import Parser, each, parser_options, report, table_format
+    from .common import (
+        Parser,
+        check_output,
+        deliver,
+        each,
+        model_code,
+        output_format,
+        parser_options,
+        report,
+        table_format,
+    )
 
     entries: list[str] = args.entries
     common: list[str] = args.common
@@ -71,20 +104,27 @@ def run(args: argparse.Namespace) -> str:
         if "--input" in tokens[1:]:  # the entry's own inputs replace the shared ones
             shared = without_inputs(common)
         a = model_parser.parse_args([tokens[0], *shared, *tokens[1:]])
-        if a.fit or a.batch or a.resolution or a.plot or a.format == "html":
-            raise SpecError("ENTRY", e, "--fit, --batch, --resolution, --plot and --format html "
-                            "do not apply to compare")
+        if (a.fit or a.batch or a.resolution or a.plot is not None or a.format == "html"
+                or a.depth is not None or a.ops or a.timeline):
+            raise SpecError("ENTRY", e, NOT_FOR_COMPARE)
         parsed.append((e, a))
+    a0 = parsed[0][1]
+    for e, a in parsed[1:]:
+        if (a.format, a.json, a.output) != (a0.format, a0.json, a0.output):
+            raise SpecError("ENTRY", e, "--format, --json and --output are for the whole "
+                            "comparison: give them after the entries, not in one entry")
+    check_output(a0.output)
+    fmt = output_format(a0.format, a0.json, a0.output, [f for f in FORMATS if f != "html"])
+    checked = [(label, a, *model_cmd.hardware_options(a)) for label, a in parsed]
 
-    def one(entry: tuple[str, argparse.Namespace]) -> CompareEntry:
-        label, a = entry
+    def one(entry: tuple[str, argparse.Namespace, Any, Any]) -> CompareEntry:
+        label, a, device, link = entry
         pos, kw = split_inputs("inputs", a.input)
-        device, link = model_cmd.hardware_options(a)
-        model = load_target(a.target)
-        result, hw = model_cmd.analyze_one(a, model, pos, model_cmd.keyword_inputs(kw),
-                                           device, link, False)
+        with model_code(a.target):  # the model's prints go to stderr
+            model = load_target(a.target)
+            result, hw = model_cmd.analyze_one(a, model, pos, model_cmd.keyword_inputs(kw),
+                                               device, link, False)
         return CompareEntry(label, result, hw)
 
-    comparison = Comparison(tuple(each(parsed, one)))
-    a0 = parsed[0][1]
-    return report(comparison, table_format("json" if a0.json else a0.format))
+    comparison = Comparison(tuple(each(checked, one)))
+    return deliver(report(comparison, table_format(fmt)), a0.output)

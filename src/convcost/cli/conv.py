@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 
 from ..vocab import CONV_FORMATS, COUNTINGS, LANGS
+from .common import count
 
 NAME = "conv"
 HELP = "one (transposed) convolution layer"
@@ -32,13 +33,13 @@ dimension (3x1). padding: the same, where an entry may be begin:end (1:2), or 's
 def add_arguments(c: argparse.ArgumentParser) -> None:
     """The options of ``convcost conv``."""
     c.add_argument("--input", required=True, metavar="CxHxW", help="input shape without batch")
-    c.add_argument("--out-channels", required=True, type=int, metavar="N")
+    c.add_argument("--out-channels", required=True, type=count, metavar="N")
     c.add_argument("--kernel", required=True, metavar="K", help="kernel size: 3 or 3x1")
     c.add_argument("--stride", default="1", metavar="S")
     c.add_argument("--padding", default="0", metavar="P", help="3, 3x1, 1:2, same, valid")
     c.add_argument("--dilation", default="1", metavar="D")
-    c.add_argument("--groups", type=int, default=1, metavar="G")
-    c.add_argument("--batch", type=int, default=1, metavar="N")
+    c.add_argument("--groups", type=count, default=1, metavar="G")
+    c.add_argument("--batch", type=count, default=1, metavar="N")
     c.add_argument("--no-bias", action="store_true", help="the layer has no bias")
     c.add_argument("--transposed", action="store_true", help="transposed convolution")
     c.add_argument("--output-padding", default="0", metavar="OP", help="transposed only")
@@ -58,14 +59,17 @@ def add_arguments(c: argparse.ArgumentParser) -> None:
         action="store_true",
         help="the layer's input needs no gradient (a network's first layer)",
     )
-    c.add_argument("--format", default="table", choices=CONV_FORMATS)
+    c.add_argument("--format", default=None, choices=CONV_FORMATS,
+                   help="default: table, or what the --output extension says")
     c.add_argument("--output", default=None, metavar="FILE",
-                   help="write the report to FILE instead of standard output")
+                   help="write the report to FILE instead of standard output; without "
+                   "--format the extension gives the format (.txt, .md, .json, .html)")
     c.add_argument("--plot", default=None, metavar="FILE.svg|png",
                    help="also write the chart as an image (FILE-counts.svg or .png)")
     c.add_argument("--json", action="store_true", help="shorthand for --format json")
     c.add_argument("--explain", action="store_true", help="show the derivation step by step")
-    c.add_argument("--lang", default="en", choices=LANGS, help="language of --explain")
+    c.add_argument("--lang", default=None, choices=LANGS,
+                   help="language of the report and --explain (default en; not for JSON)")
 
 
 def run(a: argparse.Namespace) -> str:
@@ -74,11 +78,18 @@ def run(a: argparse.Namespace) -> str:
     from ..layer import analyze_conv
     from ..renderers import write_plots
     from ..spec import conv_spec, parse_ints, parse_layer_input, parse_padding
-    from .common import deliver, report
+    from .common import check_output, deliver, output_format, report
 
-    fmt = "json" if a.json else a.format
+    check_output(a.output)
+    fmt = output_format(a.format, a.json, a.output, CONV_FORMATS)
     if a.explain and fmt == "json":
         raise SpecError("--explain", "json", "use --format table or markdown with --explain")
+    if a.explain and fmt == "html":
+        raise SpecError("--explain", True, "has no effect with --format html: the HTML report "
+                        "always holds the explanation")
+    if a.lang is not None and fmt == "json":
+        raise SpecError("--lang", a.lang, "has no effect with --format json (JSON has no "
+                        "text to translate)")
     in_channels, size = parse_layer_input("input_size", a.input)
     spec = conv_spec(
         in_channels=in_channels,
@@ -97,6 +108,6 @@ def run(a: argparse.Namespace) -> str:
         input_grad=not a.no_input_grad,
     )
     result = analyze_conv(spec, a.counting)
-    if a.plot:
+    if a.plot is not None:
         write_plots(result, a.plot)
-    return deliver(report(result, fmt, lang=a.lang, explain=a.explain), a.output)
+    return deliver(report(result, fmt, lang=a.lang or "en", explain=a.explain), a.output)

@@ -11,6 +11,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from ..vocab import AMP_CHOICES, COUNTINGS, FORMATS, MODES, OPTIMIZERS, STRATEGIES
+from .common import count
 
 if TYPE_CHECKING:
     from ..hardware.answer import Hardware
@@ -32,21 +33,28 @@ EPILOG: str | None = """examples:
 
 TARGET: torchvision:NAME (built with weights=None, nothing is downloaded), timm:NAME (when
 timm is installed), or package.module:factory — an import path whose factory() returns the
-nn.Module; this imports and runs that code.
+nn.Module (or names an nn.Module instance); this imports and runs that code, and
+anything it prints goes to standard error.
 --input: one per positional input, batch included (8x3x224x224); add :DTYPE for a non-float
 input (1x128:int64) and NAME= for a keyword input (mask=1x128:bool).
 """
 
 
-def add_arguments(m: argparse.ArgumentParser) -> None:
-    """The options of ``convcost model`` (also parsed for each ``compare`` entry)."""
+def add_arguments(m: argparse.ArgumentParser, compare: bool = False) -> None:
+    """The options of ``convcost model`` (also parsed for each ``compare`` entry; with
+    ``compare``, the options a comparison does not take are left out of the help)."""
+
+    def single(text: str) -> str:  # help of an option for one analysis only
+        return argparse.SUPPRESS if compare else text
+
     m.add_argument("target", metavar="TARGET")
     m.add_argument(
         "--input",
         action="append",
-        required=True,
+        default=[],
         metavar="SHAPE",
-        help="input shape with batch, e.g. 8x3x224x224 (repeat for more inputs)",
+        help="input shape with batch, e.g. 8x3x224x224 (repeat for more inputs); required "
+        "except for an ONNX file whose inputs all have static shapes",
     )
     m.add_argument("--mode", default="train", choices=MODES)
     m.add_argument("--dtype", default=None, help="convert the model: float32, bfloat16, …")
@@ -68,18 +76,20 @@ def add_arguments(m: argparse.ArgumentParser) -> None:
     m.add_argument("--counting", default="dense", choices=COUNTINGS)
     m.add_argument(
         "--depth",
-        type=int,
-        default=2,
+        type=count,
+        default=None,
         metavar="N",
-        help="module levels shown in the table (default 2; 0 = totals only)",
+        help=single("module levels shown in the table (default 2; 0 = totals only; table, "
+                    "markdown and csv: JSON and HTML always have every module)"),
     )
-    m.add_argument("--format", default="table", choices=FORMATS)
+    m.add_argument("--format", default=None, choices=FORMATS,
+                   help="default: table, or what the --output extension says")
     m.add_argument("--output", default=None, metavar="FILE",
-                   help="write the report to FILE instead of standard output "
-                   "(e.g. --format html --output report.html)")
+                   help="write the report to FILE instead of standard output; without "
+                   "--format the extension gives the format (.txt, .md, .csv, .json, .html)")
     m.add_argument("--plot", default=None, metavar="FILE.svg|png",
-                   help="also write the charts as images: FILE-flops, FILE-memory and, with "
-                   "--device, FILE-roofline (.svg or .png)")
+                   help=single("also write the charts as images: FILE-flops, FILE-memory "
+                               "and, with --device, FILE-roofline (.svg or .png)"))
     m.add_argument("--json", action="store_true", help="shorthand for --format json")
     hw = m.add_argument_group("hardware (see `convcost devices`)")
     hw.add_argument(
@@ -97,37 +107,42 @@ def add_arguments(m: argparse.ArgumentParser) -> None:
     hw.add_argument(
         "--tf32",
         action="store_true",
-        help="fp32 matrix work runs on TF32 tensor cores (roofline peak)",
+        help="fp32 matrix work runs on TF32 tensor cores (roofline peak; needs --device)",
     )
     hw.add_argument(
         "--fit",
         action="store_true",
-        help="largest batch whose training peak fits the device's memory",
+        help=single("largest batch whose training peak fits the device's memory"),
     )
     hw.add_argument(
         "--devices",
-        type=int,
+        type=count,
         default=1,
         metavar="N",
         help="training spread over N devices (--input is the per-device batch)",
     )
-    hw.add_argument("--strategy", default="ddp", choices=STRATEGIES)
+    hw.add_argument("--strategy", default=None, choices=STRATEGIES,
+                    help="how training is sharded over --devices (default ddp)")
     hw.add_argument(
         "--interconnect",
-        default="nvlink4",
+        default=None,
         metavar="NAME",
-        help="nvlink4, nvlink3, ib-ndr, ib-hdr, pcie4, pcie5 or from --devices-file",
+        help="link between the --devices: nvlink4 (default), nvlink3, ib-ndr, ib-hdr, pcie4, "
+        "pcie5 or from --devices-file",
     )
     m.add_argument("--ops", action="store_true",
-                   help="JSON: add every counted op (cost, bytes, and roofline with --device)")
+                   help=single("JSON: add every counted op (cost, bytes, and roofline with "
+                               "--device)"))
     m.add_argument("--timeline", action="store_true",
-                   help="JSON: add the live-bytes timelines (per op, by category)")
+                   help=single("JSON: add the live-bytes timelines (per op, by category)"))
     sw = m.add_argument_group("sweeps (one row per setting)")
     sw.add_argument("--batch", default=None, metavar="B1,B2,…",
-                    help="replace the batch (first dimension of every input), e.g. 1,8,64")
+                    help=single("replace the batch (first dimension of every input), e.g. "
+                                "1,8,64"))
     sw.add_argument("--resolution", default=None, metavar="R1,R2,…",
-                    help="replace the spatial size of image inputs (the last two dimensions of "
-                    "4-D and larger inputs, the last of 3-D ones), e.g. 224,384,512")
+                    help=single("replace the spatial size of image inputs (the last two "
+                                "dimensions of 4-D and larger inputs, the last of 3-D ones), "
+                                "e.g. 224,384,512"))
 
 
 def hardware_options(a: argparse.Namespace) -> tuple[DeviceSpec | None, Interconnect]:
@@ -143,8 +158,37 @@ def hardware_options(a: argparse.Namespace) -> tuple[DeviceSpec | None, Intercon
         raise SpecError("--mode", a.mode, "--fit and --devices need --mode train")
     if a.fit and a.device is None:
         raise SpecError("--fit", True, "needs --device (whose memory the batch must fit)")
-    device = get_device(a.device, devices) if a.device else None
-    return device, get_interconnect(a.interconnect, links)
+    if a.tf32 and a.device is None:
+        raise SpecError("--tf32", True, "has no effect without --device (it sets the fp32 "
+                        "matrix peak of the device's roofline)")
+    for flag, value in (("--strategy", a.strategy), ("--interconnect", a.interconnect)):
+        if value is not None and a.devices == 1:
+            raise SpecError(flag, value, "has no effect without --devices N (N >= 2): "
+                            "training on one device is neither sharded nor communicates")
+    device = get_device(a.device, devices) if a.device is not None else None
+    return device, get_interconnect(a.interconnect or "nvlink4", links)
+
+
+def report_options(a: argparse.Namespace, fmt: str, where: str | None) -> None:
+    """The report flags that have no effect in this combination are errors naming them:
+    ``--ops``/``--timeline`` without JSON, ``--depth`` with JSON or HTML (which always have
+    every module), and all three in a sweep or a comparison (``where``), whose reports have
+    one row per setting or entry."""
+    from ..errors import SpecError
+
+    for flag, on in (("--ops", a.ops), ("--timeline", a.timeline)):
+        if on and where is not None:
+            raise SpecError(flag, True, f"has no effect in {where} (its report has no "
+                            "per-op data)")
+        if on and fmt != "json":
+            raise SpecError(flag, True, f"has no effect with --format {fmt}: it adds to the "
+                            "JSON report (give --json)")
+    if a.depth is not None and where is not None:
+        raise SpecError("--depth", a.depth, f"has no effect in {where} (its report has no "
+                        "module table)")
+    if a.depth is not None and fmt in ("json", "html"):
+        raise SpecError("--depth", a.depth, f"has no effect with --format {fmt}, which always "
+                        "has every module (--depth is for table, markdown and csv)")
 
 
 def analyze_one(a: argparse.Namespace, model: Any, pos: list[str], kwargs: Any,
@@ -160,11 +204,12 @@ def analyze_one(a: argparse.Namespace, model: Any, pos: list[str], kwargs: Any,
                                    freeze=a.freeze)
     result = analyze(model, pos, kwargs=kwargs, mode=a.mode, counting=a.counting,
                      name=a.target, **options)
-    hw = answer(result, device, tf32=a.tf32, devices=a.devices, strategy=a.strategy,
+    strategy = a.strategy or "ddp"
+    hw = answer(result, device, tf32=a.tf32, devices=a.devices, strategy=strategy,
                 interconnect=link)
     if fit and device is not None:
         found = fit_on(device, model, pos, kwargs=kwargs, devices=a.devices,
-                       strategy=a.strategy, **options)
+                       strategy=strategy, **options)
         hw = replace(hw, fit=found, fit_device=device)
     return result, hw
 
@@ -181,37 +226,62 @@ def run(a: argparse.Namespace) -> str:
     from ..errors import SpecError
     from ..frontends.targets import is_onnx_target, load_target
     from ..renderers import write_plots
-    from ..spec import parse_int_list, split_inputs
-    from .common import deliver, report, table_format
+    from ..spec import parse_int_list, parse_shape, split_inputs
+    from .common import (
+        check_output,
+        check_plot,
+        deliver,
+        model_code,
+        output_format,
+        report,
+        table_format,
+    )
 
-    if a.depth < 0:
-        raise SpecError("--depth", a.depth, "must be 0 or more")
+    check_output(a.output)
+    fmt = output_format(a.format, a.json, a.output, FORMATS)
     onnx = is_onnx_target(a.target)
+    if not onnx and not a.input:
+        raise SpecError("inputs", [], "required for a PyTorch model: one --input SHAPE per "
+                        "input (e.g. --input 8x3x224x224); only an ONNX file whose inputs all "
+                        "have static shapes can go without")
     pos, kw = ([], {}) if onnx else split_inputs("inputs", a.input)
+    for shape in pos:  # every shape is read before the model is loaded
+        parse_shape("inputs", shape)
+    kwargs = keyword_inputs(kw)
     device, link = hardware_options(a)
     batches = parse_int_list("batch", a.batch)
     resolutions = parse_int_list("resolution", a.resolution)
-    if (batches or resolutions) and a.fit:
+    sweep = bool(batches or resolutions)
+    if sweep and a.fit:
         raise SpecError("--fit", True, "cannot be combined with a --batch/--resolution sweep")
+    if sweep and (fmt == "html" or a.plot is not None):
+        raise SpecError("--format" if fmt == "html" else "--plot", fmt if fmt == "html"
+                        else a.plot, "HTML reports and plots are for one analysis, not a "
+                        "sweep (use --format table, json, csv or markdown)")
+    if resolutions and not onnx and not pos:
+        raise SpecError("--resolution", a.resolution, "needs a positional --input with "
+                        "spatial dimensions (keyword inputs keep their shape)")
+    report_options(a, fmt, "a --batch/--resolution sweep" if sweep else None)
+    check_plot(a.plot)
     frozen = None
-    if onnx:
-        model, pos, frozen = _load_onnx(a)
-    else:
-        model = load_target(a.target)
-    fmt = "json" if a.json else a.format
-    if batches or resolutions:
-        if fmt == "html" or a.plot:
-            raise SpecError("--format" if fmt == "html" else "--plot", fmt if fmt == "html"
-                            else a.plot, "HTML reports and plots are for one analysis, not a "
-                            "sweep (use --format table, json, csv or markdown)")
-        s = _sweep(a, model, pos, kw, device, link, batches, resolutions)
-        return deliver(report(s, table_format(fmt)), a.output)
-    result, hw = analyze_one(a, model, pos, keyword_inputs(kw), device, link, a.fit)
+    sweep_result: Sweep | None = None
+    with model_code(a.target):  # the model's prints go to stderr; stdout is the report's
+        if onnx:
+            model, pos, frozen = _load_onnx(a)
+        else:
+            model = load_target(a.target)
+        if sweep:
+            sweep_result = _sweep(a, model, pos, kw, device, link, batches, resolutions)
+        else:
+            result, hw = analyze_one(a, model, pos, kwargs, device, link, a.fit)
+    if sweep_result is not None:
+        return deliver(report(sweep_result, table_format(fmt)), a.output)
     if onnx:
         result = model.relabel(result, frozen)
-    if a.plot:
+    if a.plot is not None:
         write_plots(result, a.plot, hardware=hw)
-    return deliver(report(result, table_format(fmt), depth=a.depth, hardware=hw,
+    depth = 2 if a.depth is None else a.depth
+    return deliver(report(result, table_format(fmt), depth=depth, hardware=hw,
                           timeline=a.timeline, ops=a.ops), a.output)
 
 

@@ -1,7 +1,7 @@
 """Which gradient each backward op computes, decided by data flow (no torch here).
 
 Ops whose formula splits its cost (``OpCost.parts``, e.g. ``convolution_backward``) need no
-rule. For every other backward op the rule is:
+rule. For every other backward op, follow its results forward through the backward pass:
 
 * an op all of whose results end the backward pass as parameters' ``.grad`` (stolen by
   autograd's ``AccumulateGrad`` as is, or accumulated into in place) computes those
@@ -9,12 +9,18 @@ rule. For every other backward op the rule is:
   ends in ``bias``), ``grad_weight`` otherwise;
 * an op that writes a parameter's gradient *and* something else (e.g.
   ``native_layer_norm_backward`` without a split formula) is ``grad_input``;
-* an op all of whose results are read only by later backward ops that compute parameter
-  gradients *and do no arithmetic* (a copy, cast or transpose on the way into ``.grad``)
-  also computes parameter gradients; ``grad_bias`` when all those readers do, otherwise
-  ``grad_weight``. A reader that computes (e.g. the first convolution's weight gradient
-  reading the gradient that a ReLU's backward produced) does not pass its label on: the
-  ReLU's backward computes the gradient of the ReLU's input, so it stays ``grad_input``;
+* *pass-through* readers hand their label back to the ops whose results they read: ops
+  that do no arithmetic (a copy, cast, view or transpose) and the sums the autograd
+  engine adds to combine the contributions of a tensor used more than once
+  (``OpRecord.accumulates``: a shared module, tied weights, recurrent weights used at every
+  time step). An op all of whose results are read only by pass-through readers that end in
+  parameter gradients also computes parameter gradients: ``grad_bias`` when all of them
+  are biases' gradients, otherwise ``grad_weight``. So each contribution to a shared
+  weight's gradient is ``grad_weight``, and so is the sum of the contributions (it writes
+  the weight's ``.grad``);
+* a reader that computes (e.g. the first convolution's weight gradient reading the
+  gradient that a ReLU's backward produced) does not pass its label on: the ReLU's
+  backward computes the gradient of the ReLU's input, so it is ``grad_input``;
 * every other backward op (results read by anything else, or by nothing) is
   ``grad_input``: it carries the gradient towards the layer's inputs.
 """
@@ -38,8 +44,9 @@ def backward_targets(
     """For each op of ``ops`` the gradient it computes (``grad_input``/``grad_weight``/
     ``grad_bias``); ops outside the ``backward`` phase get ``""``.
 
-    ``free[i]`` says op ``i`` does no arithmetic (only such readers pass their label on);
-    ``None`` treats every op as free.
+    ``free[i]`` says op ``i`` does no arithmetic (such readers, and the engine's sums of
+    gradient contributions, ``OpRecord.accumulates``, pass their label on); ``None`` treats
+    every op as free.
     """
     grad_kind = {pg.sid: GRAD_BIAS if pg.is_bias else GRAD_WEIGHT for pg in param_grads}
     readers: dict[int, set[str]] = {}
@@ -62,7 +69,8 @@ def backward_targets(
             else:
                 kind = GRAD_INPUT
         kinds[i] = kind
-        passed_on = kind if free is None or free[i] else GRAD_INPUT
+        passes = free is None or free[i] or op.accumulates
+        passed_on = kind if passes else GRAD_INPUT
         for s in op.reads:
             readers.setdefault(s, set()).add(passed_on)
     return kinds

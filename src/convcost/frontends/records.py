@@ -23,7 +23,9 @@ class OpRecord:
     ``reads``/``writes`` are the ids of the storages of its tensor arguments and results.
     ``decomposed`` is set for an op that has no formula but a PyTorch decomposition: the
     ops that decomposition runs (recorded on fake tensors for counting only; the memory of
-    the run is that of the op itself).
+    the run is that of the op itself). ``accumulates`` marks a backward op that the autograd
+    engine runs to sum the gradient contributions of a tensor used more than once (or to
+    hand a gradient to a parameter's ``.grad``), not an op of any node's backward formula.
     """
 
     call: OpCall
@@ -32,6 +34,7 @@ class OpRecord:
     reads: tuple[int, ...]
     writes: tuple[int, ...]
     decomposed: tuple[OpCall, ...] | None = None
+    accumulates: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,10 @@ class Trace:
     """Everything recorded in one run of a model.
 
     ``saved`` maps storages that autograd saved for backward to the module that saved them
-    first. ``samples`` is the number of samples (ops + 1).
+    first. ``samples`` is the number of samples (ops + 1). ``steady_optimizer`` holds the
+    ops of a later optimizer step of the same loop (the optimizer state exists when it
+    starts), phase ``optimizer``; it is recorded for counting only (its storages are not
+    followed: ``reads``/``writes`` are empty). ``ops`` end with the first step's.
     """
 
     mode: str
@@ -89,6 +95,7 @@ class Trace:
     param_grads: tuple[ParamGrad, ...]
     modules: tuple[ModuleRecord, ...]
     inputs: tuple[tuple[str, TensorMeta], ...]
+    steady_optimizer: tuple[OpRecord, ...] = ()
 
     @property
     def samples(self) -> int:

@@ -3,8 +3,10 @@
 * ``torchvision:NAME`` — ``torchvision.models.get_model(NAME, weights=None)``: random
   weights, nothing is downloaded.
 * ``timm:NAME`` — ``timm.create_model(NAME, pretrained=False)`` when timm is installed.
-* ``package.module:factory`` — imports ``package.module`` and calls ``factory()``. This runs
-  that code, as importing it would.
+* ``package.module:factory`` — imports ``package.module`` and calls ``factory()`` (or, when
+  ``factory`` is an ``nn.Module`` instance, uses it as it is). This runs that code, as
+  importing it would; anything it raises becomes a one-line :class:`SpecError` naming
+  ``target``, chained from the original exception.
 * a path ending in ``.onnx`` (or any existing file) — an ONNX model, read without executing
   anything (:func:`convcost.frontends.onnx.load_onnx`). The CLI passes ``--input NAME=SHAPE``
   to it; :func:`load_target` alone needs a graph whose input shapes are all static.
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable, Iterable
+from types import ModuleType
 from typing import Any
 
 from ..errors import SpecError
@@ -43,34 +47,71 @@ def load_target(target: str) -> Any:
 
         names = torchvision.models.list_models()
         if rest not in names:
-            close = [n for n in names if rest.lower() in n.lower()][:5]
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise SpecError(
-                "target",
-                target,
-                f"not a torchvision model{hint}; see torchvision.models.list_models()",
-            )
-        model = torchvision.models.get_model(rest, weights=None)
+            raise SpecError("target", target, "not a torchvision model"
+                            f"{_hint(rest, names)}; see torchvision.models.list_models()")
+        model = _build(target, f"torchvision.models.get_model({rest!r})",
+                       lambda: torchvision.models.get_model(rest, weights=None))
     elif kind == "timm":
         try:
             timm = importlib.import_module("timm")
         except ImportError:
             raise SpecError("target", target, "timm is not installed (pip install timm)") from None
-        if rest not in timm.list_models():
-            raise SpecError("target", target, "not a timm model; see timm.list_models()")
-        model = timm.create_model(rest, pretrained=False)
+        names = timm.list_models()
+        if rest not in names:
+            raise SpecError("target", target,
+                            f"not a timm model{_hint(rest, names)}; see timm.list_models()")
+        model = _build(target, f"timm.create_model({rest!r})",
+                       lambda: timm.create_model(rest, pretrained=False))
     else:
-        try:
-            module = importlib.import_module(kind)
-        except ImportError as e:
-            raise SpecError("target", target, f"cannot import module {kind!r} ({e})") from None
-        factory = getattr(module, rest, None)
-        if not callable(factory):
-            raise SpecError("target", target, f"module {kind!r} has no callable {rest!r}")
-        try:
-            model = factory()
-        except Exception as e:  # the user's code failed: say where, not a traceback
-            raise SpecError("target", target, f"{rest}() raised {type(e).__name__}: {e}") from None
+        module = _import(target, kind)
+        obj = _build(target, f"{kind}.{rest}", lambda: getattr(module, rest, None))
+        if isinstance(obj, torch.nn.Module):  # a module instance: used as it is
+            return obj
+        if not callable(obj):
+            raise SpecError("target", target, f"module {kind!r} has no callable or nn.Module "
+                            f"{rest!r}{_hint(rest, _public_names(module))}")
+        model = _build(target, f"{rest}()", obj)
     if not isinstance(model, torch.nn.Module):
         raise SpecError("target", target, f"built a {type(model).__name__}, not a torch.nn.Module")
     return model
+
+
+def _hint(name: str, names: Iterable[str]) -> str:
+    """Close matches of ``name`` among ``names`` as a ``" (did you mean …?)"`` hint."""
+    from ..vocab import did_you_mean
+
+    return did_you_mean(name, names)
+
+
+def _public_names(module: ModuleType) -> list[str]:
+    return [n for n in vars(module) if not n.startswith("_")]
+
+
+def _import(target: str, name: str) -> ModuleType:
+    """Import the module of a ``package.module:factory`` target. Anything its code raises
+    (a SyntaxError, an exception at import, ``sys.exit``) is a SpecError naming ``target``,
+    chained from the original."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name is not None and name.startswith(e.name) and name[len(e.name):][:1] in ("", "."):
+            raise SpecError("target", target, f"no module named {e.name!r}") from e
+        raise SpecError("target", target,
+                        f"importing module {name!r} raised {_describe(e)}") from e
+    except (Exception, SystemExit) as e:  # the user's code failed: say where, no traceback
+        raise SpecError("target", target,
+                        f"importing module {name!r} raised {_describe(e)}") from e
+
+
+def _build(target: str, what: str, make: Callable[[], Any]) -> Any:
+    """``make()``; anything it raises is a SpecError naming ``target`` (chained)."""
+    try:
+        return make()
+    except (Exception, SystemExit) as e:  # the user's code failed: say where, no traceback
+        raise SpecError("target", target, f"{what} raised {_describe(e)}") from e
+
+
+def _describe(e: BaseException) -> str:
+    """``"ValueError: bad thing"`` (``"SystemExit: 3"``) on one line."""
+    text = " ".join(str(e).split())
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__

@@ -26,8 +26,12 @@ given); the loss is the model's output when it is a scalar tensor (or a mapping/
 ``loss`` that is), otherwise the sum of ``.sum()`` of every floating output tensor that
 requires grad (phase ``loss``: not counted as the model's cost); ``backward`` from it with a
 gradient of ones; then ``optimizer.step()`` of a real ``torch.optim`` optimizer built on the
-fake trainable parameters (``foreach=False``, PyTorch's default for CPU tensors). Inference
-(``mode="inference"``): ``model.eval()`` and a forward under ``torch.no_grad()``.
+fake trainable parameters (``foreach=False``, PyTorch's default for CPU tensors), and a
+second ``step()`` recorded apart (``Trace.steady_optimizer``, for counting only): the ops of
+every later step, in which the optimizer state exists (SGD's momentum buffers are updated,
+not created). Backward ops the engine runs to sum the gradients of a tensor used more than
+once are marked (``OpRecord.accumulates``). Inference (``mode="inference"``):
+``model.eval()`` and a forward under ``torch.no_grad()``.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 from ..errors import ConvCostError, TraceError
 from ..ops import OpCall, Param, TensorMeta, bind
 from ..spec import InputSpec
+from .kernel_checks import KernelRuleError, check_call
 from .records import ModuleRecord, OpRecord, ParamGrad, StorageRecord, Trace
 
 #: Key of the module path in autograd nodes' ``metadata``.
@@ -246,24 +251,30 @@ class _State:
         self.writer_module: dict[int, str] = {}
 
     # -- ops
-    def where(self, reads: Sequence[int]) -> tuple[str, str]:
+    def where(self, reads: Sequence[int]) -> tuple[str, str, bool]:
+        """Phase and module of the op being recorded, and whether the autograd engine runs
+        it to sum gradient contributions (or to hand a gradient to a ``.grad``)."""
         if self.phase == "backward":
             node: Any = torch._C._current_autograd_node()
             tag = node.metadata.get(MODULE_KEY) if node is not None else None
             if tag == LOSS_TAG:
-                return "loss", ""
+                return "loss", "", False
             module = tag if isinstance(tag, str) else ""
-            if node is not None and id(node) == self.node_done:
+            summing = node is not None and id(node) == self.node_done
+            if summing:
                 # The engine summing gradients of a tensor used several times: that
                 # fan-out happened in the innermost module containing all the producers.
                 for sid in reads:
                     other = self.writer_module.get(sid)
                     if other is not None:
                         module = _common_module(module, other)
-            return "backward", module
+            elif node is not None and node.name() == _ACCUMULATE_GRAD:
+                # AccumulateGrad copies a gradient into .grad or adds it to an existing one.
+                summing = True
+            return "backward", module, summing
         if self.phase == "optimizer":
-            return "optimizer", ""
-        return self.phase, self.stack[-1][0] if self.stack else ""
+            return "optimizer", "", False
+        return self.phase, self.stack[-1][0] if self.stack else "", False
 
     def on_op(self, func: Any, args: Sequence[Any], kwargs: Mapping[str, Any], out: Any) -> None:
         st = self.storages
@@ -286,7 +297,7 @@ class _State:
             if sid is not None:
                 reads.append(sid)
         st.clock += 1
-        phase, module = self.where(reads)
+        phase, module, summing = self.where(reads)
         self.last_module = module
         writes = []
         for t in _tensors(out):
@@ -296,7 +307,8 @@ class _State:
                 if phase == "backward":
                     self.writer_module[sid] = module
         call = op_call(func, args, kwargs, out)
-        self.ops.append(OpRecord(call, phase, module, tuple(reads), tuple(writes), decomposed))
+        self.ops.append(OpRecord(call, phase, module, tuple(reads), tuple(writes), decomposed,
+                                 summing))
         if self.on_sample is not None:
             self.on_sample()
 
@@ -450,9 +462,39 @@ class _Recorder(TorchDispatchMode):  # type: ignore[no-untyped-call]
         kwargs: Mapping[str, Any] | None = None,
     ) -> Any:
         kwargs = kwargs or {}
+        check_call(func, args, kwargs)  # what the real kernel would refuse
         out = func(*args, **kwargs)
         if func.namespace != "prim":
             self.state.on_op(func, args, kwargs, out)
+        return out
+
+
+class _StepRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call]
+    """Records the ops of a later optimizer step, for counting only: no storage is followed
+    (the memory of the run stays the first step's)."""
+
+    def __init__(self, needs_formula: Callable[[str], bool] | None) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.needs_formula = needs_formula
+        self.ops: list[OpRecord] = []
+
+    def __torch_dispatch__(
+        self,
+        func: Any,
+        types: Any,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> Any:
+        kwargs = kwargs or {}
+        if func.namespace == "prim":
+            return func(*args, **kwargs)
+        decomposed = None
+        if self.needs_formula is not None and self.needs_formula(op_name(func)):
+            sub = _decompose(func, args, kwargs, self.needs_formula, 1)
+            decomposed = None if sub is None else sub[0]
+        out = func(*args, **kwargs)
+        self.ops.append(OpRecord(op_call(func, args, kwargs, out), "optimizer", "", (), (),
+                                 decomposed))
         return out
 
 
@@ -503,6 +545,8 @@ def _failure(state: _State, exc: BaseException) -> TraceError:
     mtype = type(mod).__name__ if mod is not None else "?"
     first = (str(exc).strip().splitlines() or [""])[0]
     reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    if isinstance(exc, KernelRuleError):
+        reason = first
     if isinstance(exc, (DataDependentOutputException, DynamicOutputShapeException)):
         reason += (" (the model reads tensor values or makes shapes depend on them, "
                    "which cannot be known without computing)")
@@ -590,6 +634,15 @@ def trace_model(
                     if sid is not None:
                         is_bias = n.rsplit(".", 1)[-1].endswith("bias") and g.dim() == 1
                         grads.append(ParamGrad(sid, n, is_bias))
+            steady: tuple[OpRecord, ...] = ()
+            if opt is not None and state.phase == "optimizer":
+                # A later step of the loop (its optimizer state exists): what a step costs
+                # from then on. Storages are no longer followed: memory is the first step's.
+                state.storages.closed = True
+                rec = _StepRecorder(state.needs_formula)
+                with rec:
+                    opt.step()
+                steady = tuple(rec.ops)
         for p, rg in restore:
             p.requires_grad_(rg)
     except ConvCostError:
@@ -629,6 +682,7 @@ def trace_model(
         param_grads=tuple(grads),
         modules=tuple(mrecs),
         inputs=inputs,
+        steady_optimizer=steady,
     )
     return trace
 

@@ -3,8 +3,8 @@
 Throughputs are *dense* peaks (vendor "with sparsity" figures halved) in FLOP/s, counting a
 fused multiply-add as two operations — the same convention as convcost's ``flops``
 (one multiplication plus one addition per MAC). Bandwidth is bytes/s, capacity bytes.
-A dtype a device has no fast path for is absent from ``peak``; :meth:`DeviceSpec.peak_for`
-then falls back to the fp32 rate and says so.
+A dtype a device has no fast path for is absent from ``peak``; :meth:`DeviceSpec.peak_choice`
+(and :meth:`DeviceSpec.peak_for`) then falls back to the fp32 rate and says so.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
+from ..vocab import did_you_mean
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -44,6 +45,23 @@ DTYPE_TO_PEAK: dict[str, str] = {
 
 
 @dataclass(frozen=True)
+class PeakChoice:
+    """The peak FLOP/s a roofline uses for one compute dtype on one device.
+
+    ``flops`` is FLOP/s; ``key`` the device's peak key (``fp32``, ``bf16``, ``tf32``…);
+    ``dtype`` the dtype that peak is for: the compute dtype itself, ``"tf32"``, or
+    ``"float32"`` when the device has no peak for the compute dtype (the fallback), in which
+    case ``note`` says so (``"t4 has no bfloat16 peak: the float32 peak is used"``);
+    otherwise ``note`` is ``None``.
+    """
+
+    flops: float
+    key: str
+    dtype: str
+    note: str | None
+
+
+@dataclass(frozen=True)
 class DeviceSpec:
     """One accelerator: dense peak FLOP/s per dtype, memory bandwidth (B/s), capacity (B).
 
@@ -60,12 +78,23 @@ class DeviceSpec:
 
     def peak_for(self, dtype: str, tf32: bool = False) -> tuple[float, str]:
         """Peak FLOP/s for ``dtype`` and the key used (fp32 fallback when unsupported)."""
+        c = self.peak_choice(dtype, tf32)
+        return c.flops, c.key
+
+    def peak_choice(self, dtype: str, tf32: bool = False) -> PeakChoice:
+        """The peak a roofline uses for work in ``dtype`` (``tf32``: fp32 matrix work on
+        TF32 tensor cores): the dtype's own, or the fp32 peak when the device has none for
+        it — then :attr:`PeakChoice.note` says so."""
         key = DTYPE_TO_PEAK.get(dtype, dtype)
-        if key == "fp32" and tf32 and "tf32" in self.peak:
-            key = "tf32"
+        if key == "fp32" and tf32:
+            if "tf32" in self.peak:
+                return PeakChoice(self.peak["tf32"], "tf32", "tf32", None)
+            return PeakChoice(self.peak["fp32"], "fp32", "float32",
+                              f"{self.name} has no tf32 peak: the float32 peak is used")
         if key in self.peak:
-            return self.peak[key], key
-        return self.peak["fp32"], "fp32"
+            return PeakChoice(self.peak[key], key, dtype, None)
+        return PeakChoice(self.peak["fp32"], "fp32", "float32",
+                          f"{self.name} has no {dtype} peak: the float32 peak is used")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON/TOML-ready form (the TOML file format of user devices)."""
@@ -239,6 +268,8 @@ def _read_toml(path: str | Path) -> dict[str, Any]:
         return data
     except (FileNotFoundError, IsADirectoryError):
         raise SpecError("devices_file", str(p), "no such file") from None
+    except OSError as e:
+        raise SpecError("devices_file", str(p), f"cannot be read ({e.strerror or e})") from e
     except tomllib.TOMLDecodeError as e:
         raise SpecError("devices_file", str(p), f"is not valid TOML ({e})") from None
     except UnicodeDecodeError:
@@ -336,7 +367,8 @@ def get_device(name: str, extra: dict[str, DeviceSpec] | None = None) -> DeviceS
     for k, v in pool.items():
         if k.lower() == key:
             return v
-    raise SpecError("device", name, f"known devices: {', '.join(pool)}")
+    raise SpecError("device", name,
+                    f"unknown device{did_you_mean(name, pool)}; known devices: {', '.join(pool)}")
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from ..errors import SpecError
 from ..memory.timeline import CATEGORIES, Timeline
-from ..vocab import STRATEGIES
+from ..vocab import STRATEGIES, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -228,7 +228,8 @@ def get_interconnect(name: str, extra: dict[str, Interconnect] | None = None) ->
     pool = {**INTERCONNECTS, **(extra or {})}
     if name in pool:
         return pool[name]
-    raise SpecError("interconnect", name, f"known: {', '.join(pool)}")
+    raise SpecError("interconnect", name,
+                    f"unknown interconnect{did_you_mean(name, pool)}; known: {', '.join(pool)}")
 
 
 @dataclass(frozen=True)

@@ -23,13 +23,16 @@ class Roofline:
 
     ``intensity`` is FLOPs per byte; ``attainable`` FLOP/s = min(peak, intensity × bandwidth);
     ``time`` seconds = max(FLOPs / peak, bytes / bandwidth); ``bound`` is ``"compute"`` or
-    ``"memory"``.
+    ``"memory"``. ``peak_dtype`` is the dtype whose peak ``peak`` is
+    (:class:`~convcost.hardware.devices.PeakChoice`: ``"float32"`` when the device has no
+    peak for the op's dtype; ``None`` when not known).
     """
 
     flops: int
     bytes: int
     peak: float
     bandwidth: float
+    peak_dtype: str | None = None
 
     @property
     def intensity(self) -> float:
@@ -60,9 +63,10 @@ class Roofline:
 def roofline(
     flops: int, nbytes: int, device: DeviceSpec, dtype: str, tf32: bool = False
 ) -> Roofline:
-    """Roofline of ``flops`` operations moving ``nbytes`` bytes on ``device`` in ``dtype``."""
-    peak, _ = device.peak_for(dtype, tf32)
-    return Roofline(flops, nbytes, peak, device.bandwidth)
+    """Roofline of ``flops`` operations moving ``nbytes`` bytes on ``device`` in ``dtype``
+    (at the fp32 peak when the device has none for ``dtype``: ``peak_dtype`` says which)."""
+    c = device.peak_choice(dtype, tf32)
+    return Roofline(flops, nbytes, c.flops, device.bandwidth, c.dtype)
 
 
 def mfu(

@@ -1,8 +1,9 @@
 """Roofline time of a whole training step (or inference forward) from a model's op records.
 
 Each counted op gets its own roofline (its FLOPs, the bytes it reads and writes, the peak of
-its compute dtype); a layer's time is the sum over its ops, the step's the sum over all ops
-(no overlap). See :data:`~convcost.hardware.roofline.ASSUMPTIONS`.
+its compute dtype, or the fp32 peak when the device has none for it); a layer's time is the
+sum over its ops, the step's the sum over all ops (no overlap). See
+:data:`~convcost.hardware.roofline.ASSUMPTIONS`.
 
 Utilisation definitions:
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..model import ModelResult, OpRow
-from .devices import DeviceSpec
+from .devices import DeviceSpec, PeakChoice
 from .roofline import ASSUMPTIONS, Roofline, roofline
 
 
@@ -85,6 +86,24 @@ class StepTime:
         return self.device.peak_for(self.dtype, self.tf32)[0]
 
     @property
+    def peak_choice(self) -> PeakChoice:
+        """The peak used for the model's compute dtype (the fp32 one when the device has
+        none for it)."""
+        return self.device.peak_choice(self.dtype, self.tf32)
+
+    @property
+    def peak_dtype(self) -> str:
+        """The dtype whose peak the step's roofline uses: the compute dtype, ``"tf32"``,
+        or ``"float32"`` when the device has no peak for the compute dtype."""
+        return self.peak_choice.dtype
+
+    @property
+    def peak_note(self) -> str | None:
+        """Why the peak is not the compute dtype's (``"t4 has no bfloat16 peak: the
+        float32 peak is used"``), or ``None``."""
+        return self.peak_choice.note
+
+    @property
     def mfu(self) -> float:
         """Model FLOPs / (step time × peak)."""
         return self.model_flops / (self.step_s * self.peak) if self.step_s else 0.0
@@ -108,6 +127,8 @@ class StepTime:
             "assumptions": ASSUMPTIONS,
             "dtype": self.dtype,
             "peak_flops": self.peak,
+            "peak_dtype": self.peak_dtype,
+            "peak_note": self.peak_note,
             "bandwidth": self.device.bandwidth,
             "forward_s": self.forward_s,
             "backward_s": self.backward_s,

@@ -18,11 +18,13 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import SpecError
 from ..formulas.catalog import formula_registry
 from ..formulas.registry import FormulaRegistry
 from ..memory.model import RunMemory, run_memory
 from ..ops import Formula
 from ..spec import InputSpec
+from ..vocab import named_like
 from .costing import summarize
 from .inputs import prepare
 from .results import LayerRow, ModelMemory, ModelResult, ModelTotals, OpRow
@@ -35,6 +37,7 @@ __all__ = [
     "ModelTotals",
     "OpRow",
     "analyze",
+    "check_freeze",
     "summarize",
     "train_memory",
     "train_peak",
@@ -63,7 +66,8 @@ def analyze(
       :class:`~convcost.errors.TraceError` naming the module.
     * ``inputs`` — the positional inputs: a tensor (only shape and dtype are used), a shape
       (``(8, 3, 224, 224)`` or ``"8x3x224x224"``, float32 or ``dtype``; ``"8x128:int64"``),
-      a ``(shape, dtype)`` pair, an :class:`InputSpec`, or a list of these.
+      a ``(shape, dtype)`` pair, an :class:`InputSpec`, or a list of these (``[]`` or
+      ``None`` when ``kwargs`` holds every input).
       ``kwargs`` — keyword inputs: tensors and InputSpecs become inputs, any other value is
       passed to ``forward`` unchanged. Inputs never require grad (so the first layer has no
       grad-input).
@@ -73,7 +77,7 @@ def analyze(
       float16, bfloat16); ``amp`` — ``"bf16"``/``"fp16"``: autocast on the CPU.
     * ``optimizer`` — none, sgd, momentum (SGD, momentum 0.9), adam, adamw.
     * ``freeze`` — regular expression; parameters whose name it matches (``re.search``) get
-      no gradient.
+      no gradient. A pattern that matches no parameter name is a SpecError.
     * ``counting`` — ``"dense"`` or ``"skip-padding"`` (see the convolution formulas).
     * ``formulas`` — formulas for this analysis only, winning over the built-in and
       registered ones: ``{op name: formula}`` (or a
@@ -86,9 +90,13 @@ def analyze(
 
     Raises :class:`~convcost.errors.SpecError` for bad arguments (before any work) and
     :class:`~convcost.errors.TraceError` when the model cannot be run.
+
+    Anything the model prints goes where the caller's ``print`` goes: the library does not
+    redirect standard output (``convcost model`` sends the model's prints to stderr).
     """
     p = prepare(model, inputs, kwargs, mode, dtype, amp, optimizer, freeze, counting)
     args, kw, dtype_name, amp_name, pattern = p.args, p.kw, p.dtype_name, p.amp_name, p.pattern
+    check_freeze(model, pattern)
     registry = formula_registry(formulas)
     # ---- work
     from ..frontends.torch_trace import torch_dtype, trace_model
@@ -117,6 +125,19 @@ def analyze(
     )
 
 
+def check_freeze(model: Any, pattern: re.Pattern[str] | None) -> None:
+    """A ``freeze`` pattern must match (``re.search``) at least one of the model's parameter
+    names — one that matches none changes nothing and is almost always a typo — so it is a
+    :class:`~convcost.errors.SpecError` naming ``freeze`` and showing a few names."""
+    if pattern is None:
+        return
+    names = [n for n, _ in model.named_parameters()]
+    if any(pattern.search(n) for n in names):
+        return
+    raise SpecError("freeze", pattern.pattern, "matches no parameter name; "
+                    + named_like(names, "parameters"))
+
+
 def train_memory(
     model: Any,
     inputs: Any,
@@ -130,6 +151,7 @@ def train_memory(
     """Memory of one fake training step (no costing, no inference run): cheaper than
     :func:`analyze`. Arguments as for :func:`analyze`."""
     p = prepare(model, inputs, kwargs, "train", dtype, amp, optimizer, freeze, "dense")
+    check_freeze(model, p.pattern)
     from ..frontends.torch_trace import torch_dtype, trace_model
 
     trace = trace_model(

@@ -104,11 +104,24 @@ def summarize(
     ``inference`` an inference run used for ``peak_inference_bytes`` (defaults to
     ``trace`` when that is one). ``registry`` holds the formulas to count with (default:
     :func:`~convcost.formulas.catalog.default_registry`; an analysis with overrides passes
-    :func:`~convcost.formulas.catalog.formula_registry`'s result).
+    :func:`~convcost.formulas.catalog.formula_registry`'s result). The optimizer step
+    counted (``totals.optimizer``, the op rows) is a later one (``trace.steady_optimizer``)
+    when recorded; the first step's cost is ``totals.optimizer_first_step``.
     """
     reg = default_registry() if registry is None else registry
     counter = _Counter(reg, counting)
-    costs = [counter.op(op) if op.phase in COST_PHASES else None for op in trace.ops]
+    # The step counted is a later one: its optimizer ops are those of ``steady_optimizer``
+    # (when recorded); the first step's are counted apart, for ``optimizer_first_step``.
+    steady = trace.steady_optimizer
+    first_counter = _Counter(reg, counting) if steady else counter
+    costs = [(first_counter if op.phase == "optimizer" else counter).op(op)
+             if op.phase in COST_PHASES else None for op in trace.ops]
+    first_step = Cost()
+    for op, oc in zip(trace.ops, costs):
+        if op.phase == "optimizer" and oc is not None:
+            first_step = first_step + oc.cost
+    later = [(len(trace.ops) + j, op, counter.op(op)) for j, op in enumerate(steady)]
+    _merge_first_step(counter, first_counter)
     unsupported, errors, decomposed = counter.unsupported, counter.errors, counter.decomposed
     free = [c is not None and c.cost.flops == 0 for c in costs]
     targets = backward_targets(trace.ops, trace.param_grads, free)
@@ -116,7 +129,11 @@ def summarize(
     optimizer_cost = Cost()
     known = {m.path for m in trace.modules}
     op_rows: list[OpRow] = []
-    for i, (op, target, oc) in enumerate(zip(trace.ops, targets, costs)):
+    counted = [(i, op, target, oc)
+               for i, (op, target, oc) in enumerate(zip(trace.ops, targets, costs))
+               if not (steady and op.phase == "optimizer")]
+    counted += [(i, op, "", oc) for i, op, oc in later]
+    for i, op, target, oc in counted:
         if oc is None:
             continue
         read, written = traffic(op.call, reg)
@@ -176,7 +193,7 @@ def summarize(
         freeze=freeze,
         counting=counting,
         totals=ModelTotals(root.params, root.trainable_params, total.forward, total.backward,
-                           optimizer_cost),
+                           optimizer_cost, first_step),
         memory=memory,
         layers=layers,
         unsupported_ops=tuple(sorted(unsupported.items(), key=lambda kv: (-kv[1], kv[0]))),
@@ -184,6 +201,19 @@ def summarize(
         decomposed_ops=tuple(sorted(decomposed.items(), key=lambda kv: (-kv[1], kv[0]))),
         ops=tuple(op_rows),
     )
+
+
+def _merge_first_step(counter: _Counter, first: _Counter) -> None:
+    """Ops of the first optimizer step that no formula counted are reported too (with the
+    first step's count when the later step does not run them)."""
+    if first is counter:
+        return
+    for name, n in first.unsupported.items():
+        counter.unsupported.setdefault(name, n)
+    for name, msg in first.errors.items():
+        counter.errors.setdefault(name, msg)
+    for name, n in first.decomposed.items():
+        counter.decomposed.setdefault(name, n)
 
 
 def _compute_dtype(call: OpCall) -> str:

@@ -123,7 +123,10 @@ def prepare(
     if not isinstance(model, torch.nn.Module):
         raise SpecError("model", type(model).__name__, "must be a torch.nn.Module")
     default_dtype = dtype_name or "float32"
-    args = _inputs(inputs, default_dtype, torch)
+    # no positional input (None or an empty list) is fine when keyword inputs are given
+    keyword_only = bool(kwargs) and (inputs is None or (isinstance(inputs, (list, tuple))
+                                                        and len(inputs) == 0))
+    args = [] if keyword_only else _inputs(inputs, default_dtype, torch)
     kw: dict[str, Any] = {}
     for k, v in (kwargs or {}).items():
         if not isinstance(k, str):

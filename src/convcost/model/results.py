@@ -65,6 +65,8 @@ class LayerRow:
 class OpRow:
     """One counted op of the step, for per-op views (roofline, traffic).
 
+    ``index`` is the op's position in the recorded run (the optimizer ops are those of a
+    later step, numbered after the first step's, which are not rows).
     ``part`` is ``grad_input``/``grad_weight``/``grad_bias`` for a backward op whose whole
     cost went to one gradient, ``"split"`` when its formula split it, ``""`` otherwise.
     ``read``/``written`` are bytes (:func:`convcost.formulas.traffic.traffic`); ``dtype`` is
@@ -91,17 +93,30 @@ class OpRow:
 
 @dataclass(frozen=True)
 class ModelTotals:
-    """Whole-model counts: parameters (elements) and the cost of each pass."""
+    """Whole-model counts: parameters (elements) and the cost of each pass.
+
+    ``optimizer`` is the optimizer step of a training loop's later steps, in which the
+    optimizer state exists (what every step but the first costs); ``optimizer_first_step``
+    the first step's, in which the state is created (e.g. SGD's momentum buffers are copies
+    of the gradients); ``None`` means the same as ``optimizer``.
+    """
 
     params: int
     trainable_params: int
     forward: Cost
     backward: BackwardCost
     optimizer: Cost
+    optimizer_first_step: Cost | None = None
+
+    @property
+    def first_step_optimizer(self) -> Cost:
+        """The first optimizer step's cost (``optimizer`` when none was recorded apart)."""
+        return self.optimizer if self.optimizer_first_step is None else self.optimizer_first_step
 
     def to_dict(self) -> dict[str, Any]:
         """``params``, ``trainable_params``, ``forward``, ``backward`` (whole pass),
-        ``backward_split`` (grad-input/grad-weight/grad-bias) and ``optimizer``."""
+        ``backward_split`` (grad-input/grad-weight/grad-bias), ``optimizer`` (a later
+        step) and ``optimizer_first_step``."""
         return {
             "params": self.params,
             "trainable_params": self.trainable_params,
@@ -109,6 +124,7 @@ class ModelTotals:
             "backward": self.backward.total.to_dict(),
             "backward_split": self.backward.to_dict(),
             "optimizer": self.optimizer.to_dict(),
+            "optimizer_first_step": self.first_step_optimizer.to_dict(),
         }
 
 

@@ -473,6 +473,7 @@ def roofline_chart(result: ModelResult, step: StepTime) -> str:
     FLOPs / predicted seconds) over its forward and backward ops."""
     dev = step.device
     peak, bw = step.peak, dev.bandwidth
+    peak_of = step.dtype if step.peak_note is None else step.peak_dtype  # fp32 fallback
     ridge = peak / bw
     title = f"Roofline — {result.model} on {dev.name} ({step.dtype})"
     points = roofline_points(result, step)
@@ -523,7 +524,7 @@ def roofline_chart(result: ModelResult, step: StepTime) -> str:
                 + _text(px(ridge) + 6, py(peak) + 16, f"ridge {si(ridge)} FLOP/B", size=10,
                         fill=MUTED)
                 + _text(left + plot_w - 4, py(peak) - 6,
-                        f"peak {si(peak, 'FLOP/s')} ({step.dtype})", size=11, anchor="end")
+                        f"peak {si(peak, 'FLOP/s')} ({peak_of})", size=11, anchor="end")
                 + _text(px(xa) + 8, py(xa * bw) - 8, f"memory {si(bw, 'B/s')}", size=11,
                         rotate=math.degrees(math.atan2(py(peak) - py(xa * bw),
                                                        px(ridge) - px(xa))))
@@ -545,7 +546,7 @@ def roofline_chart(result: ModelResult, step: StepTime) -> str:
         note += " (the others do no FLOPs or move no bytes)"
     body.append(_text(left + plot_w, top + plot_h + 52, note, size=10, anchor="end",
                       fill=MUTED))
-    desc = (f"Roofline of {dev.name}: peak {si(peak, 'FLOP/s')} {step.dtype}, bandwidth "
+    desc = (f"Roofline of {dev.name}: peak {si(peak, 'FLOP/s')} {peak_of}, bandwidth "
             f"{si(bw, 'B/s')}, ridge at {si(ridge)} FLOPs per byte; {note}.")
     return _document(left + plot_w + 24, top + plot_h + 62, title, desc, body,
                      "roofline-chart")
@@ -631,15 +632,21 @@ def _plot_target(path: str | Path) -> tuple[Path, str]:
 
 
 def _write(svg: str, target: Path, ext: str) -> None:
-    if ext == ".svg":
-        target.write_text(svg, encoding="utf-8")
-        return
+    """Write one chart (PNG: drawn by cairosvg in memory, then written like the SVG); a file
+    that cannot be written (a missing or read-only directory, a directory in its place, a
+    full disk) is a SpecError naming ``plot``, chained from the OSError."""
+    if ext == ".png":
+        try:
+            cairosvg = importlib.import_module("cairosvg")
+        except ImportError:  # pragma: no cover - cairosvg is in the plot and dev extras
+            raise SpecError("plot", str(target), "PNG output needs cairosvg "
+                            "(pip install 'convcost[plot]'); .svg needs nothing") from None
+    data = (svg.encode("utf-8") if ext == ".svg"
+            else cairosvg.svg2png(bytestring=svg.encode("utf-8"), scale=2))
     try:
-        cairosvg = importlib.import_module("cairosvg")
-    except ImportError:  # pragma: no cover - cairosvg is in the plot and dev extras
-        raise SpecError("plot", str(target), "PNG output needs cairosvg "
-                        "(pip install 'convcost[plot]'); .svg needs nothing") from None
-    cairosvg.svg2png(bytestring=svg.encode("utf-8"), write_to=str(target), scale=2)
+        target.write_bytes(data)
+    except OSError as e:
+        raise SpecError("plot", str(target), f"cannot be written ({e.strerror or e})") from e
 
 
 def plot_names(path: str | Path, roofline: bool) -> list[Path]:

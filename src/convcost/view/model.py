@@ -60,6 +60,8 @@ class LayerLine:
     forward_bytes: int | None = None
     backward_bytes: int | None = None
     bound: str | None = None
+    peak_dtype: str | None = None
+    peak_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,11 @@ COLUMNS: dict[str, Column] = {c.key: c for c in (
     Column("backward_bytes", "bytes bwd", "int", "bytes read and written by the backward ops",
            train_only=True),
     Column("bound", "bound", "text", "compute- or memory-bound (roofline, whole layer)"),
+    Column("peak_dtype", "peak dtype", "text",
+           "dtype whose peak FLOP/s the roofline uses (float32 when the device has none for "
+           "the compute dtype)"),
+    Column("peak_note", "peak note", "text",
+           "why the peak is not the compute dtype's (blank when it is)"),
 )}
 
 #: Columns of the terminal, Markdown and notebook tables (time columns with a device).
@@ -132,7 +139,8 @@ FRAME_COLUMNS = ("name", "type", "depth", "leaf", "output_shape", "params",
                  "grad_bias_flops", "backward_macs", "backward_flops", "saved_bytes")
 #: Time columns the tables add when a device is given.
 TABLE_TIME_COLUMNS = ("forward_s", "backward_s", "bound")
-CSV_TIME_COLUMNS = ("forward_s", "backward_s", "forward_bytes", "backward_bytes")
+CSV_TIME_COLUMNS = ("forward_s", "backward_s", "forward_bytes", "backward_bytes",
+                    "peak_dtype", "peak_note")
 
 
 def _parents(names: Sequence[str], depths: Sequence[int]) -> list[str | None]:
@@ -168,7 +176,8 @@ def layer_lines(r: ModelResult, hw: Hardware | None = None) -> tuple[LayerLine, 
         if lt is not None and step is not None:
             timing = dict(forward_s=lt.forward_s, backward_s=lt.backward_s,
                           forward_bytes=lt.forward_bytes, backward_bytes=lt.backward_bytes,
-                          bound=lt.bound(step.device, step.dtype, step.tf32))
+                          bound=lt.bound(step.device, step.dtype, step.tf32),
+                          peak_dtype=step.peak_dtype, peak_note=step.peak_note or "")
         out.append(LayerLine(
             name=row.name, label=_label(row.name, row.depth), type=row.type, depth=row.depth,
             leaf=row.leaf, calls=row.calls, parent=parent,
@@ -282,7 +291,11 @@ def summary_lines(r: ModelResult) -> list[Line]:
                           " (∂input ", c(b.grad_input.flops), ", ∂weight ",
                           c(b.grad_weight.flops), ", ∂bias ", c(b.grad_bias.flops), ")"))
         if r.optimizer != "none":
-            lines.append(line("optimizer FLOPs ", c(t.optimizer.flops)))
+            opt: list[Cell] = ["optimizer FLOPs ", c(t.optimizer.flops)]
+            if t.first_step_optimizer != t.optimizer:
+                opt += [" per step after the first (first step ",
+                        c(t.first_step_optimizer.flops), ")"]
+            lines.append(line(*opt))
     mem: list[Cell] = ["memory    params ", by(m.params_bytes), ", buffers ",
                        by(m.buffers_bytes), ", inputs ", by(m.inputs_bytes)]
     if r.mode == "train":
@@ -317,10 +330,13 @@ def hardware_lines(r: ModelResult, hw: Hardware | None) -> list[Line]:
     if st is not None:
         from ..hardware.roofline import ASSUMPTIONS
 
+        shown = st.dtype if st.peak_note is None else st.peak_dtype  # whose peak it is
         lines.append(line(
             f"device    {st.device.name} ({st.device.description}): ",
-            Q(st.peak, "count", "FLOP/s"), f" {st.dtype}, ", Q(st.device.bandwidth, "count", "B/s"),
-            ", ", Q(st.device.memory, "bytes")))
+            Q(st.peak, "count", "FLOP/s"), f" {shown}, ",
+            Q(st.device.bandwidth, "count", "B/s"), ", ", Q(st.device.memory, "bytes")))
+        if st.peak_note is not None:
+            lines.append(line(f"note      {st.peak_note}"))
         step: list[Cell] = ["roofline  forward ", Q(st.forward_s, "seconds")]
         if r.mode == "train":
             step += [", backward ", Q(st.backward_s, "seconds")]
@@ -359,7 +375,8 @@ def hardware_lines(r: ModelResult, hw: Hardware | None) -> list[Line]:
 
 def compute_rows(r: ModelResult) -> list[tuple[str, Cost]]:
     """``(what, cost)`` of the forward pass and, for training, the backward pass and its
-    gradients and the optimizer step (when there is one)."""
+    gradients and the optimizer step (when there is one: a later step's, and the first
+    step's below it when that differs)."""
     t = r.totals
     rows: list[tuple[str, Cost]] = [("forward", t.forward)]
     if r.mode == "train":
@@ -368,6 +385,8 @@ def compute_rows(r: ModelResult) -> list[tuple[str, Cost]]:
                  ("  ∂weight", b.grad_weight), ("  ∂bias", b.grad_bias)]
         if r.optimizer != "none":
             rows.append(("optimizer step", t.optimizer))
+            if t.first_step_optimizer != t.optimizer:
+                rows.append(("  first step (state created)", t.first_step_optimizer))
     return rows
 
 
@@ -425,7 +444,7 @@ def op_rows(r: ModelResult, hw: Hardware | None = None) -> list[dict[str, Any]]:
         if rf is not None:
             d.update(intensity=None if rf.bytes == 0 else rf.intensity,
                      attainable_flops=rf.attainable if rf.bytes else rf.peak,
-                     time_s=rf.time, bound=rf.bound)
+                     time_s=rf.time, bound=rf.bound, peak_dtype=rf.peak_dtype)
         rows.append(d)
     return rows
 

@@ -19,6 +19,8 @@ import torch
 from torch import Tensor, nn
 
 from ...dtypes import ONNX_DTYPES
+from ...errors import SpecError
+from ...vocab import named_like
 from .lowering import SHAPE_ONLY_OPS, LoweringTable
 from .names import sanitize, unique
 from .node import OnnxOp
@@ -81,7 +83,13 @@ def read_constants(path: str, inits: Mapping[str, Any],
 def meta_weights(inits: Mapping[str, Any], kinds: Mapping[str, Kind],
                  freeze: re.Pattern[str] | None) -> dict[str, Weight]:
     """A meta-device tensor for every parameter and buffer (graph order); a parameter whose
-    name ``freeze`` matches (``re.search``) needs no gradient."""
+    name ``freeze`` matches (``re.search``) needs no gradient. A ``freeze`` that matches no
+    parameter's name is a SpecError naming ``freeze`` (it would change nothing)."""
+    if freeze is not None:
+        params = [name for name in inits if kinds[name] == "param"]
+        if not any(freeze.search(name) for name in params):
+            raise SpecError("freeze", freeze.pattern, "matches no initializer that is a "
+                            "parameter; " + named_like(params, "parameters"))
     out: dict[str, Weight] = {}
     for name, t in inits.items():
         if kinds[name] in ("param", "buffer"):

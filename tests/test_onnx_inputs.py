@@ -1,0 +1,124 @@
+"""``--input`` is optional for an ONNX file whose inputs all have static shapes (the graph's
+shapes are used), required for a symbolic dimension (the error names the input and the
+dimension), and still required for a PyTorch model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from cli_run import run
+from convcost.errors import SpecError
+from convcost.frontends.onnx import load_onnx
+
+
+def _graph(path: Path, batch: int | str, extra: tuple[str, list[Any]] | None = None) -> str:
+    """Conv 3->4 (3x3, pad 1) + ReLU + GlobalAveragePool + Flatten + Gemm 4->2 on an
+    input ``x`` of shape batch x 3 x 8 x 8 (``batch`` a number or a symbol)."""
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), n)
+             for n, s in (("w", (4, 3, 3, 3)), ("b", (4,)), ("fw", (2, 4)), ("fb", (2,)))]
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"], name="relu"),
+        helper.make_node("GlobalAveragePool", ["r"], ["p"], name="pool"),
+        helper.make_node("Flatten", ["p"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], name="fc", transB=1),
+    ]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, 8, 8])]
+    if extra is not None:
+        name, dims = extra
+        inputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, dims))
+        nodes.append(helper.make_node("Identity", [name], [name + "_out"], name="id"))
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 2])]
+    if extra is not None:
+        outputs.append(helper.make_tensor_value_info(extra[0] + "_out", TensorProto.FLOAT,
+                                                     extra[1]))
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def static(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return _graph(tmp_path_factory.mktemp("onnx") / "static.onnx", 2)
+
+
+@pytest.fixture(scope="module")
+def symbolic(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return _graph(tmp_path_factory.mktemp("onnx") / "symbolic.onnx", "batch")
+
+
+def _json(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    code, out, err = run([*args, "--json"], capsys)
+    assert code == 0, err
+    doc: dict[str, Any] = json.loads(out)
+    return doc
+
+
+def test_static_graph_without_input_equals_with_its_shape(
+        static: str, capsys: pytest.CaptureFixture[str]) -> None:
+    without = _json(["model", static], capsys)
+    given = _json(["model", static, "--input", "x=2x3x8x8"], capsys)
+    assert without == given
+    assert without["inputs"] == [{"name": "x", "shape": [2, 3, 8, 8], "dtype": "float32"}]
+    # the numbers themselves, worked out by hand: conv 2·4·8·8 outputs × 3·3·3 MACs,
+    # gemm 2·2 outputs × 4 MACs
+    assert without["totals"]["forward"]["macs"] == 2 * 4 * 8 * 8 * 27 + 2 * 2 * 4
+    assert without["totals"]["params"] == 4 * 27 + 4 + 2 * 4 + 2
+
+
+def test_static_graph_without_input_other_commands(
+        static: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # inference, a device, and a batch sweep all take the graph's shape
+    code, out, err = run(["model", static, "--mode", "inference", "--device", "a100-80gb"],
+                         capsys)
+    assert code == 0, err
+    assert "inputs x 2×3×8×8 float32" in out
+    code, out, err = run(["model", static, "--batch", "1,4", "--format", "csv"], capsys)
+    assert code == 0, err
+    assert len(out.strip().splitlines()) == 3
+
+
+def test_symbolic_graph_without_input_names_input_and_dimension(
+        symbolic: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["model", symbolic], capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1  # one line
+    assert "--input" in err and "input 'x'" in err and "'batch'" in err and "dimension 0" in err
+    # with the dimension set (by name or by position) it works
+    assert _json(["model", symbolic, "--input", "x=2x3x8x8"], capsys)["totals"] == \
+        _json(["model", symbolic, "--input", "2x3x8x8"], capsys)["totals"]
+
+
+def test_symbolic_second_input_is_named(tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    path = _graph(tmp_path / "two.onnx", 2, ("mask", [2, "seq"]))
+    code, _, err = run(["model", path], capsys)
+    assert code == 2
+    assert "input 'mask'" in err and "'seq'" in err and "dimension 1" in err
+    code, _, err = run(["model", path, "--input", "mask=2x5"], capsys)
+    assert code == 0, err
+
+
+def test_library_needs_no_inputs_for_a_static_graph(static: str, symbolic: str) -> None:
+    _, specs = load_onnx(static)
+    assert [(s.shape, s.dtype) for s in specs] == [((2, 3, 8, 8), "float32")]
+    with pytest.raises(SpecError) as info:
+        load_onnx(symbolic)
+    assert info.value.field == "inputs"
+    assert "input 'x'" in str(info.value) and "'batch'" in str(info.value)
+
+
+def test_pytorch_model_still_requires_input(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["model", "torchvision:resnet18"], capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "--input" in err and "required" in err

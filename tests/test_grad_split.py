@@ -243,6 +243,19 @@ def test_nn_rnn_recurrent_weight() -> None:
     assert _torch_flops(m, torch.randn(2, 3, 3)) == 2 * (168 + 168 + 64)
 
 
+def test_nn_rnn_biases_are_grad_bias() -> None:
+    # nn.RNN's biases are named bias_ih_l0 / bias_hh_l0 (the name starts with "bias").
+    # Same shapes as above with bias=True; weights and input gradients are unchanged.
+    # b_ih: the sequence projection's bias, summed over N·T = 6 rows: 4·5 = 20 adds;
+    # b_hh: per step summed over N = 2 rows: 3 × 4 = 12 adds, the 3 contributions summed by
+    # 2 adds of 4 = 8: 20 adds. grad-bias = 40 adds.
+    m = nn.RNN(3, 4, batch_first=True, bias=True)
+    b = analyze(m, (2, 3, 3)).totals.backward
+    assert b.grad_bias == Cost(adds=40)
+    assert b.grad_weight == Cost(mults=168, adds=140, macs=168)
+    assert b.grad_input == Cost(mults=112, adds=96, macs=64)
+
+
 class Residual(nn.Module):
     def __init__(self) -> None:
         super().__init__()

@@ -122,3 +122,21 @@ def test_pytorch_model_still_requires_input(capsys: pytest.CaptureFixture[str]) 
     code, out, err = run(["model", "torchvision:resnet18"], capsys)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and "--input" in err and "required" in err
+
+
+def test_compare_takes_onnx_entries_like_model(static: str, symbolic: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """compare loads an ONNX entry as `convcost model` does: its inputs by graph name, none
+    needed for a static graph; numbers equal the single analyses'."""
+    single = _json(["model", static, "--json"], capsys)
+    code, out, err = run(["compare", static, f"{symbolic} --input x=2x3x8x8", "--format",
+                          "json"], capsys)
+    assert code == 0, err
+    entries = json.loads(out)["compare"]
+    assert len(entries) == 2
+    for e in entries:
+        assert e["totals"]["forward"] == single["totals"]["forward"]
+    assert [e["inputs"][0]["name"] for e in entries] == ["x", "x"]
+    # without shapes, the symbolic entry is a clean error naming the input and dimension
+    code, out, err = run(["compare", static, symbolic], capsys)
+    assert code == 2 and out == "" and "symbolic ('batch')" in err and "--input" in err

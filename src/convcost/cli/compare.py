@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> str:
     import shlex
 
     from ..errors import SpecError
-    from ..frontends.targets import load_target
+    from ..frontends.targets import is_onnx_target, load_target
     from ..spec import split_inputs
     from ..study import CompareEntry, Comparison
     from ..vocab import FORMATS
@@ -119,11 +119,21 @@ def run(args: argparse.Namespace) -> str:
 
     def one(entry: tuple[str, argparse.Namespace, Any, Any]) -> CompareEntry:
         label, a, device, link = entry
-        pos, kw = split_inputs("inputs", a.input)
+        onnx = is_onnx_target(a.target)
+        if not onnx and not a.input:
+            raise SpecError("inputs", [], "give at least one input shape (an ONNX file whose "
+                            "inputs all have static shapes can go without)")
+        pos, kw = ([], {}) if onnx else split_inputs("inputs", a.input)
+        frozen = None
         with model_code(a.target):  # the model's prints go to stderr
-            model = load_target(a.target)
+            if onnx:  # the graph's inputs by name, as `convcost model` reads them
+                model, pos, frozen = model_cmd.load_onnx_target(a)
+            else:
+                model = load_target(a.target)
             result, hw = model_cmd.analyze_one(a, model, pos, model_cmd.keyword_inputs(kw),
                                                device, link, False)
+        if onnx:
+            result = model.relabel(result, frozen)
         return CompareEntry(label, result, hw)
 
     comparison = Comparison(tuple(each(checked, one)))

@@ -267,7 +267,7 @@ def run(a: argparse.Namespace) -> str:
     sweep_result: Sweep | None = None
     with model_code(a.target):  # the model's prints go to stderr; stdout is the report's
         if onnx:
-            model, pos, frozen = _load_onnx(a)
+            model, pos, frozen = load_onnx_target(a)
         else:
             model = load_target(a.target)
         if sweep:
@@ -285,7 +285,7 @@ def run(a: argparse.Namespace) -> str:
                           timeline=a.timeline, ops=a.ops), a.output)
 
 
-def _load_onnx(a: argparse.Namespace) -> tuple[Any, list[str], str | None]:
+def load_onnx_target(a: argparse.Namespace) -> tuple[Any, list[str], str | None]:
     """An ONNX TARGET: the module, its inputs as shapes in graph order (from ``--input
     NAME=SHAPE`` / ``--input SHAPE``) and the ``--freeze`` pattern, which matches initializer
     names and is applied here (``a.freeze`` is cleared so it is not applied again)."""

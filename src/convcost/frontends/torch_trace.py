@@ -632,7 +632,9 @@ def trace_model(
                 if g is not None:
                     sid = state.storages.get(g)
                     if sid is not None:
-                        is_bias = n.rsplit(".", 1)[-1].endswith("bias") and g.dim() == 1
+                        leaf = n.rsplit(".", 1)[-1]  # bias, in_proj_bias, bias_ih_l0
+                        is_bias = g.dim() == 1 and (leaf.endswith("bias")
+                                                    or leaf.startswith("bias"))
                         grads.append(ParamGrad(sid, n, is_bias))
             steady: tuple[OpRecord, ...] = ()
             if opt is not None and state.phase == "optimizer":

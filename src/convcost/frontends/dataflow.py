@@ -6,7 +6,8 @@ rule. For every other backward op, follow its results forward through the backwa
 * an op all of whose results end the backward pass as parameters' ``.grad`` (stolen by
   autograd's ``AccumulateGrad`` as is, or accumulated into in place) computes those
   parameters' gradients: ``grad_bias`` when they are biases (1-D parameters whose last
-  name part starts or ends with ``bias``: ``bias``, ``in_proj_bias``, ``bias_ih_l0``), ``grad_weight`` otherwise;
+  name part starts or ends with ``bias``: ``bias``, ``in_proj_bias``, ``bias_ih_l0``),
+  ``grad_weight`` otherwise;
 * an op that writes a parameter's gradient *and* something else (e.g.
   ``native_layer_norm_backward`` without a split formula) is ``grad_input``;
 * *pass-through* readers hand their label back to the ops whose results they read: ops

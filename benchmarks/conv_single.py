@@ -30,6 +30,13 @@ CONV = [sys.executable, "-m", "convcost", "conv", "--input", "3x224x224", "--out
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
+#: What ``convcost conv`` cannot do without: the standard-library modules its parser, JSON
+#: output and records use (an ArgumentParser with one option, as argparse's first
+#: ``add_argument`` imports more).
+FLOOR = ("import argparse, json, dataclasses, typing; "
+         "argparse.ArgumentParser().add_argument('--x')")
+
+
 def wall(cmd: list[str], runs: int) -> float:
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=ENV)  # warm the caches
     times = []
@@ -71,9 +78,12 @@ def main() -> None:
     ap.add_argument("--specs", type=int, default=2000)
     a = ap.parse_args()
     base = wall([sys.executable, "-c", "pass"], a.runs)
+    floor = wall([sys.executable, "-c", FLOOR], a.runs)
     conv = wall(CONV, a.runs)
     torch_import = wall([sys.executable, "-c", "import torch"], max(3, a.runs // 3))
     print(f"python -c pass              {base * 1000:8.1f} ms   1.00x")
+    print(f"stdlib the CLI needs        {floor * 1000:8.1f} ms   {floor / base:5.2f}x python"
+          "   (argparse, json, dataclasses, typing: the floor for any such CLI)")
     print(f"convcost conv ... --json    {conv * 1000:8.1f} ms   {conv / base:5.2f}x python")
     print(f"python -c 'import torch'    {torch_import * 1000:8.1f} ms   "
           f"{torch_import / base:5.2f}x python   (what a torch-based tool pays before counting)")

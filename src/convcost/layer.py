@@ -14,6 +14,7 @@ from .spec import ConvSpec, conv_spec
 
 if TYPE_CHECKING:
     from .formulas.conv_terms import ConvTerms
+    from .vocab import Counting
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ class ConvResult:
         }
 
 
-def analyze_conv(spec: ConvSpec, counting: str = "dense") -> ConvResult:
+def analyze_conv(spec: ConvSpec, counting: Counting = "dense") -> ConvResult:
     """Exact cost of one (transposed) convolution layer under ``counting``.
 
     ``counting`` is ``"dense"`` (every tap counts, padding included; the classic derivation
@@ -135,7 +136,7 @@ def analyze_conv(spec: ConvSpec, counting: str = "dense") -> ConvResult:
     )
 
 
-def conv_cost(counting: str = "dense", **kwargs: Any) -> ConvResult:
+def conv_cost(counting: Counting = "dense", **kwargs: Any) -> ConvResult:
     """Shorthand: ``analyze_conv(conv_spec(**kwargs), counting)``.
 
     Example: ``conv_cost(in_channels=3, out_channels=64, input_size=(224, 224), kernel=7,

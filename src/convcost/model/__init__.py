@@ -24,7 +24,7 @@ from ..formulas.registry import FormulaRegistry
 from ..memory.model import RunMemory, run_memory
 from ..ops import Formula
 from ..spec import InputSpec
-from ..vocab import named_like
+from ..vocab import Counting, Mode, Optimizer, named_like
 from .costing import summarize
 from .inputs import prepare
 from .results import LayerRow, ModelMemory, ModelResult, ModelTotals, OpRow
@@ -49,12 +49,12 @@ def analyze(
     inputs: Any,
     *,
     kwargs: Mapping[str, Any] | None = None,
-    mode: str = "train",
+    mode: Mode = "train",
     dtype: str | None = None,
     amp: str | None = None,
-    optimizer: str = "none",
+    optimizer: Optimizer = "none",
     freeze: str | re.Pattern[str] | None = None,
-    counting: str = "dense",
+    counting: Counting = "dense",
     name: str | None = None,
     formulas: Mapping[str, Formula] | FormulaRegistry | None = None,
 ) -> ModelResult:

@@ -1,0 +1,127 @@
+"""Predicted step time against published GPU throughput (issue 11's validation harness).
+
+Every row of ``benchmarks/data/published_throughput.json`` (NVIDIA DeepLearningExamples
+performance tables; each row keeps its source, table line and caveats, see
+``benchmarks/data/published_throughput.md``) is analysed by convcost with the same model,
+batch, image size, precision and mode, on the device preset of its GPU, and printed with the
+published and the predicted images/s and their ratio (published / predicted: 1.0 is exact,
+below 1 means convcost is too optimistic). Then, separately for the rows a time model may be
+tuned on and for the held-out rows, the geometric mean of the ratios and the share within
+±25 %.
+
+Held-out rows (fixed before any tuning, never to be used to choose a constant): every row
+of the models ``resnext101_32x4d`` and ``seresnext101_32x4d`` (other architectures) and every
+``T4`` row (another GPU). See :func:`held_out`.
+
+What is compared today is the bare roofline (every op at the dtype's peak FLOP/s or the
+peak bandwidth, no per-kernel cost). Conventions: training rows are one step of
+forward + backward + SGD with momentum (NVIDIA's recipes), the loss being the sum of the
+outputs; ``tf32`` rows time fp32 matrix work at the TF32 peak; ``amp-fp16`` rows use
+autocast to float16; inference rows are an eval-mode forward.
+
+    .venv/bin/python benchmarks/published_throughput.py [--rows 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+DATA = Path(__file__).with_name("data") / "published_throughput.json"
+
+#: Published GPU name -> convcost device preset (same chip; the V100 preset is the 32 GB
+#: SXM2 card, whose peaks and bandwidth equal the 16 GB one's).
+GPUS = {"A100-80GB": "a100-80gb", "A100-40GB": "a100-40gb", "V100-16GB": "v100",
+        "V100-32GB": "v100", "T4": "t4"}
+
+HELD_OUT_MODELS = frozenset({"resnext101_32x4d", "seresnext101_32x4d"})
+HELD_OUT_GPUS = frozenset({"T4"})
+
+
+def held_out(row: dict[str, Any]) -> bool:
+    """True for rows no constant of a time model may be tuned on."""
+    return row["model"] in HELD_OUT_MODELS or row["gpu"] in HELD_OUT_GPUS
+
+
+def builder(name: str) -> Callable[[], Any]:
+    """The model of a row: torchvision where it has it, else timm (ResNeXt/SE-ResNeXt
+    32x4d as NVIDIA trains them), built with random weights (nothing is downloaded)."""
+    import torchvision
+
+    if name in torchvision.models.list_models():
+        return lambda: torchvision.models.get_model(name, weights=None)
+    import timm
+
+    return lambda: timm.create_model(name, pretrained=False)
+
+
+def predict(row: dict[str, Any], cache: dict[tuple[Any, ...], Any]) -> float:
+    """Predicted images/s of ``row`` by the roofline step time."""
+    from convcost import analyze
+    from convcost.hardware.devices import get_device
+    from convcost.hardware.step import step_time
+
+    train = row["mode"] == "train"
+    amp = "fp16" if row["precision"] == "amp-fp16" else None
+    key = (row["model"], row["mode"], amp, row["batch_per_gpu"], row["image_size"])
+    if key not in cache:
+        if row["model"] not in cache:
+            cache[row["model"]] = builder(row["model"])()
+        size = row["image_size"]
+        cache[key] = analyze(cache[row["model"]], (row["batch_per_gpu"], 3, size, size),
+                             mode="train" if train else "inference", amp=amp,
+                             optimizer="momentum" if train else "none",
+                             name=row["model"])
+    step = step_time(cache[key], get_device(GPUS[row["gpu"]]), tf32=row["precision"] == "tf32")
+    return float(step.samples_per_s)
+
+
+def summary(label: str, ratios: list[float]) -> str:
+    if not ratios:
+        return f"{label}: no rows"
+    gm = math.exp(sum(math.log(r) for r in ratios) / len(ratios))
+    within = sum(1 for r in ratios if 0.75 <= r <= 1.25) / len(ratios)
+    return (f"{label:28s} rows {len(ratios):3d}   geometric mean published/predicted "
+            f"{gm:5.2f}   within ±25%: {within:4.0%}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rows", type=int, default=0, help="only the first N rows (0: all)")
+    a = ap.parse_args()
+    rows = json.loads(DATA.read_text())
+    if a.rows:
+        rows = rows[: a.rows]
+    cache: dict[tuple[Any, ...], Any] = {}
+    tuned: list[float] = []
+    held: list[float] = []
+    batch1: list[float] = []
+    t0 = time.perf_counter()
+    print(f"{'model':20s} {'gpu':10s} {'mode':9s} {'prec':8s} {'batch':>5s} {'img':>4s} "
+          f"{'published':>10s} {'roofline':>10s} {'ratio':>6s}  set")
+    for row in rows:
+        pred = predict(row, cache)
+        ratio = row["throughput_img_s"] / pred
+        (held if held_out(row) else tuned).append(ratio)
+        if row["batch_per_gpu"] == 1 and row["mode"] == "inference":
+            batch1.append(ratio)
+        print(f"{row['model']:20s} {row['gpu']:10s} {row['mode']:9s} {row['precision']:8s} "
+              f"{row['batch_per_gpu']:5d} {row['image_size']:4d} "
+              f"{row['throughput_img_s']:10.1f} {pred:10.1f} {ratio:6.2f}  "
+              f"{'held-out' if held_out(row) else 'tuning'}")
+    print()
+    print("roofline (bound, no per-kernel cost):")
+    print("  " + summary("tuning rows", tuned))
+    print("  " + summary("held-out rows", held))
+    print("  " + summary("all rows", tuned + held))
+    print("  " + summary("batch-1 inference rows", batch1))
+    print(f"({time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -217,6 +217,70 @@ PRESETS: dict[str, DeviceSpec] = {
             "NVIDIA V100 Tensor Core GPU datasheet (SXM2)",
         ),
         _dev(
+            "v100-16gb",
+            "NVIDIA V100 SXM2 16 GB",
+            {"fp64": 7.8, "fp32": 15.7, "fp16": 125},
+            900,
+            16,
+            "NVIDIA V100 Tensor Core GPU datasheet (SXM2; the datasheet lists 32/16 GB with the "
+            "same rates and bandwidth)",
+        ),
+        _dev(
+            "v100-pcie",
+            "NVIDIA V100 PCIe 16 GB",
+            {"fp64": 7, "fp32": 14, "fp16": 112},
+            900,
+            16,
+            "NVIDIA V100 Tensor Core GPU datasheet (PCIe; 32/16 GB, 16 GB taken as in the "
+            "Tesla V100 PCIe Product Brief PB-08744-001, "
+            "https://images.nvidia.com/content/tesla/pdf/Tesla-V100-PCIe-Product-Brief.pdf)",
+        ),
+        _dev(
+            "a40",
+            "NVIDIA A40 48 GB",
+            {"fp32": 37.4, "tf32": 74.8, "fp16": 149.7, "bf16": 149.7, "int8": 299.3},
+            696,
+            48,
+            "NVIDIA A40 datasheet (dense figures; sparse halved), text as reproduced at "
+            "https://www.ecer.com/corp/details-uuuedqa-p1bsay9-multi-display-setups-supported-by-"
+            "48gb-gddr6-ecc-memory-nvidia-a40-gpu-and-vga-outputs.html",
+            **{
+                "peak.fp16": "NVIDIA A40 datasheet: FP16 tensor 149.7 dense (FP16 accumulate; "
+                "the datasheet gives BF16 with FP32 accumulate at the same 149.7 — A40 has no "
+                "half-rate FP32-accumulate limit), text as reproduced at "
+                "https://www.ecer.com/corp/details-uuuedqa-p1bsay9-multi-display-setups-"
+                "supported-by-48gb-gddr6-ecc-memory-nvidia-a40-gpu-and-vga-outputs.html",
+            },
+        ),
+        _dev(
+            "l40s",
+            "NVIDIA L40S 48 GB",
+            {"fp32": 91.6, "tf32": 183, "fp16": 362.05, "bf16": 362.05, "fp8": 733},
+            864,
+            48,
+            "NVIDIA L40S datasheet (L40/L40S table, dense figures; sparse halved), text as "
+            "reproduced at https://www.mullet.se/product.html?product_id=355414",
+        ),
+        _dev(
+            "mi250x",
+            "AMD Instinct MI250X 128 GB (OAM, both GCDs)",
+            {"fp64": 95.7, "fp32": 95.7, "fp16": 383.0, "bf16": 383.0, "int8": 383.0},
+            3200,
+            128,
+            "AMD Instinct MI250X specifications (AMD MI200 launch table: FP64/FP32 matrix "
+            "95.7, FP16/BF16 383.0, INT8 383.0 TOPS, 128 GB HBM2e, 3.2 TB/s), as reproduced at "
+            "https://zexron.com/amd-mi250-x-aldebaran-as-mcm-with-up-to-479-teraflop-s-and-560-"
+            "watt-tdp",
+            **{
+                "peak.fp64": "AMD Instinct MI250X specifications: FP64 matrix peak 95.7 (vector "
+                "47.9), as reproduced at https://zexron.com/amd-mi250-x-aldebaran-as-mcm-with-up-"
+                "to-479-teraflop-s-and-560-watt-tdp",
+                "peak.fp32": "AMD Instinct MI250X specifications: FP32 matrix peak 95.7 (vector "
+                "47.9), as reproduced at https://zexron.com/amd-mi250-x-aldebaran-as-mcm-with-up-"
+                "to-479-teraflop-s-and-560-watt-tdp",
+            },
+        ),
+        _dev(
             "rtx4090",
             "NVIDIA GeForce RTX 4090 24 GB",
             {

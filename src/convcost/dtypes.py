@@ -7,13 +7,12 @@ Every dtype a tensor may have in convcost (a traced PyTorch tensor, an ONNX tens
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import SpecError
 
 
-@dataclass(frozen=True)
-class DType:
+class DType(NamedTuple):
     """One element type: its canonical name, bytes per element, whether it is a floating
     type, and its ONNX ``TensorProto.DataType`` code (``None`` where ONNX has none)."""
 

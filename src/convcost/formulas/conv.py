@@ -21,7 +21,7 @@ Conventions (see the README, "Counting conventions"):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..cost import BackwardCost, Cost
 from ..errors import SpecError
@@ -50,8 +50,7 @@ MEMORY_BACKWARD = ("input", "weight", "bias", "grad_output", "grad_weight", "gra
                    "grad_input")
 
 
-@dataclass(frozen=True)
-class ConvNumbers:
+class ConvNumbers(NamedTuple):
     """Every number of one layer under one counting convention (exact integers).
 
     * ``output_size`` — spatial output size; ``macs`` — dense multiply-accumulates

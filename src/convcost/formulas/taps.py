@@ -9,11 +9,10 @@ derived here in O(K log K) without enumerating taps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class DimTaps:
+class DimTaps(NamedTuple):
     """Tap statistics along one dimension (all counts of positions or pairs).
 
     * ``taps`` — T: in-bounds taps.

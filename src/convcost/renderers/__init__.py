@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from ..errors import SpecError
 from ..vocab import allowed
@@ -49,8 +48,7 @@ _MODEL = frozenset({"depth", "hardware"})
 _NONE: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
-class Format:
+class Format(NamedTuple):
     """One output format: the module of :mod:`convcost.renderers` that writes it, and the
     options it takes for each kind of result it applies to (see :data:`SUBJECTS`)."""
 

@@ -8,8 +8,7 @@ text and values; a :class:`Table` a header and rows of cells.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal, NamedTuple, Union
 
 #: What a value measures, which decides how it is written:
 #:
@@ -33,8 +32,7 @@ Kind = Literal["text", "int", "count", "exact", "exact_si", "bytes", "seconds", 
 Value = Union[int, float, str, bool, tuple[int, ...], None]  # noqa: UP007 - runtime alias
 
 
-@dataclass(frozen=True)
-class Q:
+class Q(NamedTuple):
     """One value of a report and what it measures. ``missing`` is written for ``None``."""
 
     value: Value
@@ -47,15 +45,13 @@ class Q:
 Cell = Union[str, Q]  # noqa: UP007 - runtime alias
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):
     """A sentence: literal text and values, in order."""
 
     parts: tuple[Cell, ...]
 
 
-@dataclass(frozen=True)
-class Table:
+class Table(NamedTuple):
     """A header and rows of cells; columns in ``left`` are text (left-aligned), the others
     numbers (right-aligned)."""
 

@@ -6,8 +6,7 @@ renderers all render. Labels and sentences come from :mod:`.words` in the chosen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..errors import SpecError
 from ..units import exact, shape, si
@@ -117,8 +116,7 @@ def document(r: ConvResult) -> dict[str, Any]:
 # --------------------------------------------------------------------------- explanation
 
 
-@dataclass(frozen=True)
-class ExplainSection:
+class ExplainSection(NamedTuple):
     """One step of the explanation: a title, an optional introductory sentence, and its
     formula terms, each with the sentence saying what it is."""
 
@@ -128,8 +126,7 @@ class ExplainSection:
     terms: tuple[tuple[Term, str], ...]
 
 
-@dataclass(frozen=True)
-class Comparison:
+class Comparison(NamedTuple):
     """Exact count vs the classic approximation for one pass.
 
     ``sentence`` states both numbers and the difference (or that they are equal);
@@ -145,8 +142,7 @@ class Comparison:
     reasons: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Explanation:
+class Explanation(NamedTuple):
     """The explanation of one layer, in order: header lines, the formula sections (output
     size → forward cost → forward memory → backward memory → backward cost), the
     approximation section with its two comparisons, and the summary's title. Every

@@ -65,6 +65,22 @@ def spec_from_args(
     )
 
 
+def _layer(call: OpCall, bias: bool, input_grad: bool = True) -> ConvSpec:
+    """The layer of an aten ``convolution``/``convolution_backward`` call (named arguments)."""
+    return spec_from_args(
+        need_tensor(call, "input"),
+        need_tensor(call, "weight"),
+        bias,
+        call.arg("stride"),
+        call.arg("padding"),
+        call.arg("dilation"),
+        call.arg("transposed", False),
+        call.arg("output_padding"),
+        call.arg("groups", 1),
+        input_grad=input_grad,
+    )
+
+
 @FORMULAS.register("convolution", "_convolution")
 def convolution(call: OpCall, counting: str) -> OpCost:
     """``convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding,
@@ -74,17 +90,7 @@ def convolution(call: OpCall, counting: str) -> OpCost:
     element ``k = c_in/g · Πkernel`` products (dense) and ``k − 1`` additions, plus one bias
     addition when a bias is given; backward: see ``convolution_backward``.
     """
-    spec = spec_from_args(
-        need_tensor(call, "input"),
-        need_tensor(call, "weight"),
-        tensor(call, "bias") is not None,
-        call.arg("stride"),
-        call.arg("padding"),
-        call.arg("dilation"),
-        call.arg("transposed", False),
-        call.arg("output_padding"),
-        call.arg("groups", 1),
-    )
+    spec = _layer(call, tensor(call, "bias") is not None)
     return OpCost(conv_numbers(spec, counting).forward)
 
 
@@ -100,18 +106,7 @@ def convolution_backward(call: OpCall, counting: str) -> OpCost:
     """
     m = mask(call.arg("output_mask"), 3)
     has_bias = m[2] and call.arg("bias_sizes") is not None
-    spec = spec_from_args(
-        need_tensor(call, "input"),
-        need_tensor(call, "weight"),
-        has_bias,
-        call.arg("stride"),
-        call.arg("padding"),
-        call.arg("dilation"),
-        call.arg("transposed", False),
-        call.arg("output_padding"),
-        call.arg("groups", 1),
-        input_grad=m[0],
-    )
+    spec = _layer(call, has_bias, input_grad=m[0])
     b = conv_numbers(spec, counting).backward
     gi = b.grad_input if m[0] else Cost()
     gw = b.grad_weight if m[1] else Cost()

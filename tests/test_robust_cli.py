@@ -472,3 +472,20 @@ def test_sweep_json_shape_is_unchanged(capsys: pytest.CaptureFixture[str]) -> No
     assert code == 0, err
     rows: list[dict[str, Any]] = json.loads(out)["sweep"]
     assert [r["batch"] for r in rows] == [1, 2]
+
+
+def test_target_module_found_in_the_current_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # as `python -m` does: a module file in the working directory is importable as a target
+    # (the README's `blocks:vit_block` example), and the import path is left as it was
+    (tmp_path / "cwd_block_xyz.py").write_text(
+        "from torch import nn\n\n\ndef build() -> nn.Module:\n    return nn.Linear(4, 3)\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "cwd_block_xyz", raising=False)
+    path_before = list(sys.path)
+    code, out, err = run(["model", "cwd_block_xyz:build", "--input", "2x4", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["totals"]["forward"]["macs"] == 2 * 3 * 4
+    assert sys.path == path_before
+    sys.modules.pop("cwd_block_xyz", None)

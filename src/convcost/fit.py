@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import SpecError
-from .spec import InputSpec, parse_shape
+from .spec import InputSpec, parse_input_text
 
 MAX_BATCH = 1 << 24
 
@@ -44,7 +44,7 @@ class FitResult:
 
 def _with_batch(x: Any, b: int) -> Any:
     if isinstance(x, InputSpec):
-        return InputSpec((b, *x.shape[1:]), x.dtype)
+        return InputSpec((b, *x.shape[1:]), x.dtype, x.requires_grad)
     return x
 
 
@@ -56,8 +56,8 @@ def _as_specs(inputs: Sequence[Any]) -> list[Any]:
         if isinstance(x, torch.Tensor):
             out.append(InputSpec(tuple(x.shape), str(x.dtype).removeprefix("torch.")))
         elif isinstance(x, str):
-            dims, dt = parse_shape("inputs", x)
-            out.append(InputSpec(dims, dt or "float32"))
+            dims, dt, grad = parse_input_text("inputs", x)
+            out.append(InputSpec(dims, dt or "float32", grad))
         elif isinstance(x, (tuple, list)) and all(isinstance(d, int) for d in x):
             out.append(InputSpec(tuple(x)))
         else:
@@ -77,9 +77,9 @@ def fit_batch(
     """Largest batch (dimension 0 of every input) whose training peak is ≤ ``capacity`` bytes.
 
     ``options`` are those of :func:`convcost.model.train_memory` (dtype, amp, optimizer,
-    freeze). ``measure`` turns that :class:`~convcost.memory.model.RunMemory` into the bytes
-    compared with ``capacity`` (default: the larger of the first and later steps' peaks; a
-    sharded strategy passes its per-device peak).
+    freeze, input_grad). ``measure`` turns that :class:`~convcost.memory.model.RunMemory`
+    into the bytes compared with ``capacity`` (default: the larger of the first and later
+    steps' peaks; a sharded strategy passes its per-device peak).
     """
     from .model import train_memory
 

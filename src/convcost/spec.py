@@ -77,16 +77,33 @@ def parse_shape(field: str, text: str) -> tuple[tuple[int, ...], str | None]:
 
     Every dimension must be an integer ≥ 1 written in ASCII digits (``×`` separates
     dimensions as well as ``x``); the dtype (after ``:``) is returned as written
-    (lower-cased) for the caller to check. Raises :class:`SpecError` naming ``field``.
+    (lower-cased) for the caller to check. A trailing ``:grad`` is accepted and dropped
+    here (:func:`parse_input_text` returns it). Raises :class:`SpecError` naming ``field``.
     """
-    dims_text, _, dtype = str(text).partition(":")
+    dims, dtype, _ = parse_input_text(field, text)
+    return dims, dtype
+
+
+#: The suffix of an input written on a command line that makes it require a gradient.
+GRAD_SUFFIX = "grad"
+
+
+def parse_input_text(field: str, text: str) -> tuple[tuple[int, ...], str | None, bool]:
+    """``SHAPE[:DTYPE][:grad]`` -> ``(dims, dtype or None, requires_grad)``:
+    ``"8x197x768:grad"`` -> ``((8, 197, 768), None, True)``, ``"2x8:float32:grad"`` ->
+    ``((2, 8), "float32", True)``. Raises :class:`SpecError` naming ``field``."""
+    dims_text, *rest = str(text).split(":")
+    grad = bool(rest) and rest[-1].strip().lower() == GRAD_SUFFIX
+    if grad:
+        rest = rest[:-1]
     dims = _dims(_split_dims(dims_text))
-    if dims is None:
+    if dims is None or len(rest) > 1:
         raise SpecError(field, text, "write a shape as integers separated by 'x', e.g. "
-                        "8x3x224x224 (optionally :DTYPE)")
+                        "8x3x224x224 (optionally :DTYPE, then :grad)")
     if any(d < 1 for d in dims):
         raise SpecError(field, text, "every dimension must be an integer >= 1")
-    return dims, dtype.strip().lower() or None
+    dtype = rest[0].strip().lower() if rest else ""
+    return dims, dtype or None, grad
 
 
 def parse_ints(field: str, text: str) -> tuple[int, ...]:
@@ -143,8 +160,8 @@ def parse_int_list(field: str, text: str | None) -> list[int]:
 
 
 def split_inputs(field: str, values: Sequence[str]) -> tuple[list[str], dict[str, str]]:
-    """Model inputs written as ``SHAPE[:DTYPE]`` (positional, in order) or
-    ``NAME=SHAPE[:DTYPE]`` (keyword) -> ``(positional shapes, {name: shape})``, the shapes
+    """Model inputs written as ``SHAPE[:DTYPE][:grad]`` (positional, in order) or
+    ``NAME=SHAPE[:DTYPE][:grad]`` (keyword) -> ``(positional shapes, {name: shape})``, the shapes
     still as text (:func:`parse_input` reads one). Raises :class:`SpecError` naming
     ``field`` for a keyword that is not a Python name, or no input at all."""
     pos: list[str] = []
@@ -164,17 +181,18 @@ def split_inputs(field: str, values: Sequence[str]) -> tuple[list[str], dict[str
 
 def parse_input(field: str, text: str) -> InputSpec:
     """``"8x128:int64"`` -> ``InputSpec((8, 128), "int64")`` (float32 when no dtype is
-    written). Raises :class:`SpecError` naming ``field``."""
-    dims, dtype = parse_shape(field, text)
-    return InputSpec(dims, dtype or "float32")
+    written; ``:grad`` at the end sets ``requires_grad``). Raises :class:`SpecError` naming
+    ``field``."""
+    dims, dtype, grad = parse_input_text(field, text)
+    return InputSpec(dims, dtype or "float32", grad)
 
 
 def resize_shape(text: str, batch: int | None = None, resolution: int | None = None) -> str:
-    """``text`` (``NxCxHxW[:DTYPE]``) with its batch (first dimension) and/or spatial size
+    """``text`` (``NxCxHxW[:DTYPE][:grad]``) with its batch (first dimension) and/or spatial size
     replaced: the last two dimensions of a 4-D or larger shape, the last of a 3-D one.
     Raises :class:`SpecError` naming ``inputs`` (a bad shape) or ``resolution`` (a shape
     without spatial dimensions)."""
-    parsed, dt = parse_shape("inputs", text)
+    parsed, dt, grad = parse_input_text("inputs", text)
     dims = list(parsed)
     if batch is not None:
         dims[0] = batch
@@ -184,7 +202,8 @@ def resize_shape(text: str, batch: int | None = None, resolution: int | None = N
                             f"{text} has none")
         spatial = 2 if len(dims) >= 4 else 1
         dims[-spatial:] = [resolution] * spatial
-    return "x".join(map(str, dims)) + (f":{dt}" if dt else "")
+    return ("x".join(map(str, dims)) + (f":{dt}" if dt else "")
+            + (f":{GRAD_SUFFIX}" if grad else ""))
 
 
 @dataclass(frozen=True)
@@ -469,7 +488,9 @@ def _output_size(spec: ConvSpec) -> tuple[int, ...]:
 @dataclass(frozen=True)
 class InputSpec:
     """A model input given by its shape (batch included) and dtype name (``"float32"``,
-    ``"int64"``...); nothing else about it is used."""
+    ``"int64"``...); ``requires_grad=True`` makes a floating input require a gradient in a
+    training step (as a block's input does inside a network), so the backward computes it."""
 
     shape: tuple[int, ...]
     dtype: str = "float32"
+    requires_grad: bool = False

@@ -74,6 +74,8 @@ FLAGS: dict[str, str] = {
     "path": "TARGET",
     "entries": "ENTRY",
     "mode": "--mode",
+    "input_grad": "--input-grad",
+    "inputs.requires_grad": "--input",
     "amp": "--amp",
     "optimizer": "--optimizer",
     "freeze": "--freeze",

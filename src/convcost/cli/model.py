@@ -36,7 +36,9 @@ timm is installed), or package.module:factory — an import path whose factory()
 nn.Module (or names an nn.Module instance); this imports and runs that code, and
 anything it prints goes to standard error.
 --input: one per positional input, batch included (8x3x224x224); add :DTYPE for a non-float
-input (1x128:int64) and NAME= for a keyword input (mask=1x128:bool).
+input (1x128:int64), NAME= for a keyword input (mask=1x128:bool) and :grad at the end for a
+floating input that requires a gradient, as a block's input does (8x197x768:grad,
+x=2x8:float32:grad; --input-grad: every floating input; both need --mode train).
 """
 
 
@@ -57,6 +59,12 @@ def add_arguments(m: argparse.ArgumentParser, compare: bool = False) -> None:
         "except for an ONNX file whose inputs all have static shapes",
     )
     m.add_argument("--mode", default="train", choices=MODES)
+    m.add_argument(
+        "--input-grad",
+        action="store_true",
+        help="every floating input requires a gradient (analysing a block rather than a "
+        "whole network: the backward computes the inputs' gradients; needs --mode train)",
+    )
     m.add_argument("--dtype", default=None, help="convert the model: float32, bfloat16, …")
     m.add_argument(
         "--amp",
@@ -154,6 +162,9 @@ def hardware_options(a: argparse.Namespace) -> tuple[DeviceSpec | None, Intercon
     devices, links = load_hardware(a.devices_file) if a.devices_file else ({}, {})
     if a.devices < 1:
         raise SpecError("--devices", a.devices, "must be 1 or more")
+    if a.mode != "train" and a.input_grad:
+        raise SpecError("--input-grad", True, "needs --mode train (input gradients exist "
+                        "only in a training step)")
     if a.mode != "train" and (a.fit or a.devices > 1):
         raise SpecError("--mode", a.mode, "--fit and --devices need --mode train")
     if a.fit and a.device is None:
@@ -201,7 +212,7 @@ def analyze_one(a: argparse.Namespace, model: Any, pos: list[str], kwargs: Any,
     from ..model import analyze
 
     options: dict[str, Any] = dict(dtype=a.dtype, amp=a.amp, optimizer=a.optimizer,
-                                   freeze=a.freeze)
+                                   freeze=a.freeze, input_grad=a.input_grad)
     result = analyze(model, pos, kwargs=kwargs, mode=a.mode, counting=a.counting,
                      name=a.target, **options)
     strategy = a.strategy or "ddp"
@@ -293,7 +304,8 @@ def load_onnx_target(a: argparse.Namespace) -> tuple[Any, list[str], str | None]
 
     model, specs = load_onnx(a.target, a.input, a.freeze)
     frozen, a.freeze = a.freeze, None
-    return model, ["x".join(map(str, s.shape)) + ":" + s.dtype for s in specs], frozen
+    return model, ["x".join(map(str, s.shape)) + ":" + s.dtype
+                   + (":grad" if s.requires_grad else "") for s in specs], frozen
 
 
 def _sweep(a: argparse.Namespace, model: Any, pos: list[str], kw: dict[str, str],

@@ -86,6 +86,8 @@ class Trace:
     ops of a later optimizer step of the same loop (the optimizer state exists when it
     starts), phase ``optimizer``; it is recorded for counting only (its storages are not
     followed: ``reads``/``writes`` are empty). ``ops`` end with the first step's.
+    ``input_requires_grad`` says, for each of ``inputs``, whether it required a gradient;
+    ``input_grads`` are the storages that ended the backward as those inputs' ``.grad``.
     """
 
     mode: str
@@ -96,6 +98,8 @@ class Trace:
     modules: tuple[ModuleRecord, ...]
     inputs: tuple[tuple[str, TensorMeta], ...]
     steady_optimizer: tuple[OpRecord, ...] = ()
+    input_requires_grad: tuple[bool, ...] = ()
+    input_grads: tuple[int, ...] = ()
 
     @property
     def samples(self) -> int:

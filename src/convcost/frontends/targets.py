@@ -3,7 +3,8 @@
 * ``torchvision:NAME`` — ``torchvision.models.get_model(NAME, weights=None)``: random
   weights, nothing is downloaded.
 * ``timm:NAME`` — ``timm.create_model(NAME, pretrained=False)`` when timm is installed.
-* ``package.module:factory`` — imports ``package.module`` and calls ``factory()`` (or, when
+* ``package.module:factory`` — imports ``package.module`` (found on the import path with the
+  current directory first, as ``python -m`` does) and calls ``factory()`` (or, when
   ``factory`` is an ``nn.Module`` instance, uses it as it is). This runs that code, as
   importing it would; anything it raises becomes a one-line :class:`SpecError` naming
   ``target``, chained from the original exception.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from collections.abc import Callable, Iterable
 from types import ModuleType
 from typing import Any
@@ -91,6 +93,10 @@ def _import(target: str, name: str) -> ModuleType:
     """Import the module of a ``package.module:factory`` target. Anything its code raises
     (a SyntaxError, an exception at import, ``sys.exit``) is a SpecError naming ``target``,
     chained from the original."""
+    cwd = os.getcwd()
+    added = cwd not in sys.path  # as `python -m` does: the current directory comes first
+    if added:
+        sys.path.insert(0, cwd)
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as e:
@@ -101,6 +107,9 @@ def _import(target: str, name: str) -> ModuleType:
     except (Exception, SystemExit) as e:  # the user's code failed: say where, no traceback
         raise SpecError("target", target,
                         f"importing module {name!r} raised {_describe(e)}") from e
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
 
 
 def _build(target: str, what: str, make: Callable[[], Any]) -> Any:

@@ -568,6 +568,7 @@ def trace_model(
     real: bool = False,
     on_sample: Callable[[], None] | None = None,
     needs_formula: Callable[[str], bool] | None = None,
+    input_grad: bool = False,
 ) -> Trace:
     """Run one training step (``mode="train"``) or one inference forward of ``model``.
 
@@ -575,7 +576,10 @@ def trace_model(
     :class:`InputSpec` records, or other values passed through unchanged. ``dtype`` converts
     floating parameters, buffers and inputs; ``amp`` runs the forward under
     ``torch.autocast("cpu", amp)``; parameters whose name matches ``freeze`` get no
-    gradient. Arguments are assumed valid (:func:`convcost.model.analyze` checks them).
+    gradient. In a training step, floating inputs require a gradient when ``input_grad``
+    is true or their :class:`InputSpec` says ``requires_grad`` (tensors: only their shape and
+    dtype are used); their ``.grad`` storages are :attr:`Trace.input_grads`. Arguments are
+    assumed valid (:func:`convcost.model.analyze` checks them).
 
     ``real=True`` runs the same step for real on the model's own tensors (inputs are
     random): used to measure what the fake run predicts. ``on_sample`` is called after
@@ -609,7 +613,7 @@ def trace_model(
         outer = contextlib.nullcontext() if fake_mode is None else fake_mode
         with outer:
             params, buffers, pos, kw, restore = _prepare(
-                model, args, kwargs, dtype, trainable, real, state
+                model, args, kwargs, dtype, trainable, real, state, train, input_grad
             )
         for path, mod in modules.items():
             handles.append(mod.register_forward_pre_hook(
@@ -636,6 +640,12 @@ def trace_model(
                         is_bias = g.dim() == 1 and (leaf.endswith("bias")
                                                     or leaf.startswith("bias"))
                         grads.append(ParamGrad(sid, n, is_bias))
+            input_grads = []
+            for t in [*pos, *kw.values()]:
+                g = t.grad if isinstance(t, torch.Tensor) and t.requires_grad else None
+                sid = None if g is None else state.storages.get(g)
+                if sid is not None:
+                    input_grads.append(sid)
             steady: tuple[OpRecord, ...] = ()
             if opt is not None and state.phase == "optimizer":
                 # A later step of the loop (its optimizer state exists): what a step costs
@@ -659,9 +669,9 @@ def trace_model(
         for m, f in flags.items():
             m.training = f
 
-    inputs = tuple((f"arg{i}", _tensor_meta(t)) for i, t in enumerate(pos)
-                   if isinstance(t, torch.Tensor))
-    inputs += tuple((k, _tensor_meta(t)) for k, t in kw.items() if isinstance(t, torch.Tensor))
+    named = [(f"arg{i}", t) for i, t in enumerate(pos) if isinstance(t, torch.Tensor)]
+    named += [(k, t) for k, t in kw.items() if isinstance(t, torch.Tensor)]
+    inputs = tuple((n, _tensor_meta(t)) for n, t in named)
     mrecs = []
     for path, mod in modules.items():
         seen: set[int] = set()
@@ -685,6 +695,8 @@ def trace_model(
         modules=tuple(mrecs),
         inputs=inputs,
         steady_optimizer=steady,
+        input_requires_grad=tuple(bool(t.requires_grad) for _, t in named),
+        input_grads=tuple(input_grads),
     )
     return trace
 
@@ -697,9 +709,13 @@ def _prepare(
     trainable: Mapping[str, bool],
     real: bool,
     state: _State,
+    train: bool = False,
+    input_grad: bool = False,
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list[Any], dict[str, Any],
            list[tuple[torch.Tensor, bool]]]:
-    """Parameters, buffers and inputs for the run (fake ones unless ``real``), registered."""
+    """Parameters, buffers and inputs for the run (fake ones unless ``real``), registered.
+    Floating inputs require a gradient when ``input_grad`` is true (all of them) or their
+    InputSpec asks for it, in a training step (``train``) only."""
     st = state.storages
     params: dict[str, torch.Tensor] = {}
     restore: list[tuple[torch.Tensor, bool]] = []
@@ -719,7 +735,9 @@ def _prepare(
         st.add(buffers[n], "buffer", "")
 
     def make(x: Any) -> Any:
+        grad = train and input_grad
         if isinstance(x, InputSpec):
+            grad = train and (input_grad or x.requires_grad)
             d = torch_dtype(x.dtype)
             if dtype is not None and d.is_floating_point:
                 d = dtype
@@ -736,6 +754,8 @@ def _prepare(
                 t = _fake_like(x, d)
         else:
             return x
+        if grad and t.is_floating_point():
+            t.requires_grad_(True)
         st.add(t, "input", "")
         return t
 

@@ -38,7 +38,7 @@ class RunMemory:
 
 def categorize(trace: Trace) -> list[Life]:
     """The lifetime and category of every storage of ``trace`` (rules: ``CATEGORIES``)."""
-    grads = {pg.sid for pg in trace.param_grads}
+    grads = {pg.sid for pg in trace.param_grads} | set(trace.input_grads)
     saved = {sid for sid, _ in trace.saved}
     lives = []
     for s in trace.storages:

@@ -17,7 +17,8 @@ from typing import Any
 #: * ``parameters``, ``buffers``, ``inputs`` — the model's state and the step's inputs
 #:   (tensors the model holds that are neither, e.g. plain tensor attributes, count as
 #:   buffers);
-#: * ``gradients`` — storages that end the backward pass as a parameter's ``.grad``;
+#: * ``gradients`` — storages that end the backward pass as a parameter's ``.grad``, or as
+#:   the ``.grad`` of an input that requires a gradient (``analyze(..., input_grad=True)``);
 #: * ``optimizer_state`` — storages the optimizer step creates and keeps (momentum, Adam's
 #:   moments and step counters);
 #: * ``activations`` — storages autograd saved for the backward pass during the forward

@@ -57,6 +57,7 @@ def analyze(
     counting: Counting = "dense",
     name: str | None = None,
     formulas: Mapping[str, Formula] | FormulaRegistry | None = None,
+    input_grad: bool = False,
 ) -> ModelResult:
     """Exact per-module cost and memory of one training step (or inference forward).
 
@@ -69,8 +70,13 @@ def analyze(
       a ``(shape, dtype)`` pair, an :class:`InputSpec`, or a list of these (``[]`` or
       ``None`` when ``kwargs`` holds every input).
       ``kwargs`` — keyword inputs: tensors and InputSpecs become inputs, any other value is
-      passed to ``forward`` unchanged. Inputs never require grad (so the first layer has no
-      grad-input).
+      passed to ``forward`` unchanged. Inputs do not require grad (so the first layer has no
+      grad-input, as in a whole network) unless ``input_grad=True`` (every floating input)
+      or ``InputSpec(shape, dtype, requires_grad=True)`` (that input; ``"8x197x768:grad"``
+      as text) says so — what a block inside a network sees. Then the backward also
+      computes the inputs' gradients (under grad-input) and memory holds them (under
+      gradients). Non-floating inputs never require grad (asking for it per input is a
+      SpecError); both need ``mode="train"``.
     * ``mode`` — ``"train"`` (forward, backward from the sum of the outputs or the model's
       scalar loss, optimizer step) or ``"inference"`` (eval mode, ``no_grad`` forward).
     * ``dtype`` — convert floating parameters, buffers and inputs (float64, float32,
@@ -94,7 +100,8 @@ def analyze(
     Anything the model prints goes where the caller's ``print`` goes: the library does not
     redirect standard output (``convcost model`` sends the model's prints to stderr).
     """
-    p = prepare(model, inputs, kwargs, mode, dtype, amp, optimizer, freeze, counting)
+    p = prepare(model, inputs, kwargs, mode, dtype, amp, optimizer, freeze, counting,
+                input_grad)
     args, kw, dtype_name, amp_name, pattern = p.args, p.kw, p.dtype_name, p.amp_name, p.pattern
     check_freeze(model, pattern)
     registry = formula_registry(formulas)
@@ -104,7 +111,8 @@ def analyze(
     tdtype = None if dtype_name is None else torch_dtype(dtype_name)
     tamp = None if amp_name is None else torch_dtype(amp_name)
     trace = trace_model(model, args, kw, mode=mode, dtype=tdtype, amp=tamp,
-                        optimizer=optimizer, freeze=pattern, needs_formula=registry.missing)
+                        optimizer=optimizer, freeze=pattern, needs_formula=registry.missing,
+                        input_grad=input_grad)
     inference = None
     if mode == "train":
         inference = trace_model(model, args, kw, mode="inference", dtype=tdtype, amp=tamp,
@@ -147,10 +155,12 @@ def train_memory(
     amp: str | None = None,
     optimizer: str = "none",
     freeze: str | re.Pattern[str] | None = None,
+    input_grad: bool = False,
 ) -> RunMemory:
     """Memory of one fake training step (no costing, no inference run): cheaper than
     :func:`analyze`. Arguments as for :func:`analyze`."""
-    p = prepare(model, inputs, kwargs, "train", dtype, amp, optimizer, freeze, "dense")
+    p = prepare(model, inputs, kwargs, "train", dtype, amp, optimizer, freeze, "dense",
+                input_grad)
     check_freeze(model, p.pattern)
     from ..frontends.torch_trace import torch_dtype, trace_model
 
@@ -158,7 +168,7 @@ def train_memory(
         model, p.args, p.kw, mode="train",
         dtype=None if p.dtype_name is None else torch_dtype(p.dtype_name),
         amp=None if p.amp_name is None else torch_dtype(p.amp_name),
-        optimizer=optimizer, freeze=p.pattern,
+        optimizer=optimizer, freeze=p.pattern, input_grad=input_grad,
     )
     return run_memory(trace)
 

@@ -186,6 +186,7 @@ def summarize(
     return ModelResult(
         model=model or root.type,
         inputs=trace.inputs,
+        input_requires_grad=trace.input_requires_grad or (False,) * len(trace.inputs),
         mode=trace.mode,
         dtype=dtype,
         amp=amp,

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..dtypes import DTYPES, canonical_dtype, normalize_dtype
 from ..errors import SpecError
-from ..spec import InputSpec, parse_shape
+from ..spec import InputSpec, parse_input_text, parse_shape
 from ..vocab import AMPS, COUNTINGS, MODEL_DTYPES, MODES, OPTIMIZERS
 
 
@@ -39,10 +39,13 @@ def _one_input(field_name: str, x: object, default_dtype: str, torch_mod: Any) -
     if isinstance(x, torch_mod.Tensor):
         return x
     if isinstance(x, InputSpec):
-        return InputSpec(_shape(field_name, x.shape), _input_dtype(field_name, x.dtype))
+        return _grad_spec(field_name, InputSpec(
+            _shape(field_name, x.shape), _input_dtype(field_name, x.dtype),
+            x.requires_grad))
     if isinstance(x, str):
-        dims, dt = parse_shape(field_name, x)
-        return InputSpec(dims, _input_dtype(field_name, dt) if dt else default_dtype)
+        dims, dt, grad = parse_input_text(field_name, x)
+        return _grad_spec(field_name, InputSpec(
+            dims, _input_dtype(field_name, dt) if dt else default_dtype, grad))
     if _is_shape(x):
         return InputSpec(_shape(field_name, x), default_dtype)
     if (isinstance(x, Sequence) and len(x) == 2 and _is_shape(x[0])
@@ -50,6 +53,16 @@ def _one_input(field_name: str, x: object, default_dtype: str, torch_mod: Any) -
         return InputSpec(_shape(field_name, x[0]), _input_dtype(field_name, x[1]))
     raise SpecError(field_name, x, "give a tensor, a shape (e.g. (8, 3, 224, 224) or "
                     "'8x3x224x224'), a (shape, dtype) pair or an InputSpec")
+
+
+def _grad_spec(field_name: str, spec: InputSpec) -> InputSpec:
+    """``spec``, checked: only a floating input can require a gradient."""
+    if spec.requires_grad is not True and spec.requires_grad is not False:
+        raise SpecError(f"{field_name}.requires_grad", spec.requires_grad, "True or False")
+    if spec.requires_grad and not DTYPES[spec.dtype].floating:
+        raise SpecError(f"{field_name}.requires_grad", True, f"input {field_name} has dtype "
+                        f"{spec.dtype}: only floating inputs can require a gradient")
+    return spec
 
 
 def _input_dtype(field_name: str, name: object) -> str:
@@ -79,6 +92,24 @@ class Prepared:
     dtype_name: str | None
     amp_name: str | None
     pattern: re.Pattern[str] | None
+    input_grad: bool = False
+
+
+def _check_grad_mode(mode: str, input_grad: bool, args: list[Any],
+                     kw: Mapping[str, Any]) -> None:
+    """Input gradients exist only in a training step."""
+    if input_grad is not True and input_grad is not False:
+        raise SpecError("input_grad", input_grad, "True or False")
+    if mode == "train":
+        return
+    if input_grad:
+        raise SpecError("input_grad", input_grad, "input gradients need mode='train'")
+    named = [(f"inputs[{i}]", a) for i, a in enumerate(args)]
+    named += [(f"kwargs[{k!r}]", v) for k, v in kw.items()]
+    for field_name, x in named:
+        if isinstance(x, InputSpec) and x.requires_grad:
+            raise SpecError(f"{field_name}.requires_grad", True,
+                            "input gradients need mode='train'")
 
 
 def prepare(
@@ -91,6 +122,7 @@ def prepare(
     optimizer: str,
     freeze: str | re.Pattern[str] | None,
     counting: str,
+    input_grad: bool = False,
 ) -> Prepared:
     """Validate every argument of :func:`analyze` (no work on the model before all pass)."""
     if mode not in MODES:
@@ -134,4 +166,5 @@ def prepare(
         kw[k] = _one_input(f"kwargs[{k!r}]", v, default_dtype, torch) if isinstance(
             v, (torch.Tensor, InputSpec)) else v
 
-    return Prepared(args, kw, dtype_name, amp_name, pattern)
+    _check_grad_mode(mode, input_grad, args, kw)
+    return Prepared(args, kw, dtype_name, amp_name, pattern, input_grad)

@@ -204,6 +204,17 @@ class ModelResult:
     formula_errors: tuple[tuple[str, str], ...] = ()
     decomposed_ops: tuple[tuple[str, int], ...] = ()
     ops: tuple[OpRow, ...] = field(default=(), repr=False, compare=False)
+    input_requires_grad: tuple[bool, ...] = ()
+
+    @property
+    def input_grad(self) -> bool:
+        """Whether any input required a gradient (``analyze(..., input_grad=True)`` or an
+        :class:`~convcost.spec.InputSpec` with ``requires_grad``)."""
+        return any(self.input_requires_grad)
+
+    def requires_grad(self, i: int) -> bool:
+        """Whether input ``i`` (of :attr:`inputs`) required a gradient."""
+        return i < len(self.input_requires_grad) and self.input_requires_grad[i]
 
     def to_pandas(self) -> Any:
         """The per-module rows as a pandas DataFrame indexed by module path (needs pandas)."""
@@ -224,14 +235,20 @@ class ModelResult:
         raise KeyError(name)
 
     def to_dict(self, timeline: bool = False, ops: bool = False) -> dict[str, Any]:
-        """The JSON document: ``model``, ``inputs``, ``mode``, ``dtype``, ``counting``,
+        """The JSON document: ``model``, ``inputs`` (``name``, ``shape``, ``dtype``; and
+        ``requires_grad`` for each when ``input_grad``), ``mode``, ``input_grad`` (any input
+        required a gradient),
+        ``dtype``, ``counting``,
         ``totals``, ``memory``, ``layers``, ``unsupported_ops`` (plus ``amp``,
         ``optimizer``, ``freeze``, ``formula_errors``, ``decomposed_ops``)."""
         return {
             "model": self.model,
-            "inputs": [{"name": n, "shape": list(m.shape), "dtype": m.dtype}
-                       for n, m in self.inputs],
+            "inputs": [{"name": n, "shape": list(m.shape), "dtype": m.dtype,
+                        **({"requires_grad": self.requires_grad(i)} if self.input_grad
+                           else {})}
+                       for i, (n, m) in enumerate(self.inputs)],
             "mode": self.mode,
+            "input_grad": self.input_grad,
             "dtype": self.dtype,
             "amp": self.amp,
             "optimizer": self.optimizer,

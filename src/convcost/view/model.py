@@ -244,6 +244,8 @@ def _inputs(r: ModelResult, dtypes: bool = True) -> list[Cell]:
         parts += [", " if i else "", f"{n} ", Q(tuple(meta.shape), "shape")]
         if dtypes:
             parts.append(f" {meta.dtype}")
+        if r.requires_grad(i):
+            parts.append(" (requires grad)")
     return parts
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ...dtypes import DTYPES
 from ...errors import SpecError
-from ...spec import InputSpec, parse_shape
+from ...spec import InputSpec, parse_input_text, parse_shape
 from .reader import GraphInput
 
 
@@ -61,9 +62,12 @@ def resolve_inputs(graph_inputs: list[GraphInput], inputs: Any) -> list[InputSpe
     by_name = {g.name: g for g in graph_inputs}
     chosen: dict[str, tuple[tuple[int, ...], str]] = {}
     positional: list[tuple[tuple[int, ...], str | None, str]] = []
+    grads: set[str] = set()  # labels of the inputs written with :grad
     for name, value in _given_inputs(inputs):
         label = str(value) if name is None else f"{name}={value}"
         shape, dtype = _shape_of("inputs", label if isinstance(value, str) else value)
+        if isinstance(value, str) and parse_input_text("inputs", value)[2]:
+            grads.add(label)
         if name is None:
             positional.append((shape, dtype, label))
             continue
@@ -98,8 +102,13 @@ def resolve_inputs(graph_inputs: list[GraphInput], inputs: Any) -> list[InputSpe
                                         f"{symbols[d]} in another input")
     specs = []
     for g in graph_inputs:
+        grad = False
         if g.name in chosen:
-            shape = chosen[g.name][0]
+            shape, label = chosen[g.name]
+            grad = label in grads
+            if grad and not (g.dtype in DTYPES and DTYPES[g.dtype].floating):
+                raise SpecError("inputs", label, f"input {g.name!r} has dtype {g.dtype}: "
+                                "only floating inputs can require a gradient (:grad)")
         elif g.dims is None:
             raise SpecError("inputs", g.name, f"the graph does not give the shape of input "
                             f"{g.name!r}; set it with the input {g.name}=SHAPE")
@@ -117,7 +126,7 @@ def resolve_inputs(graph_inputs: list[GraphInput], inputs: Any) -> list[InputSpe
                                     f"the input {g.name}=" + "x".join(
                                         str(x) if isinstance(x, int) else "N" for x in g.dims))
             shape = tuple(dims)
-        specs.append(InputSpec(shape, g.dtype))
+        specs.append(InputSpec(shape, g.dtype, grad))
     return specs
 
 

@@ -26,9 +26,34 @@ else:  # pragma: no cover
 
 T = 1e12
 GB = 1e9
+MIB = 2**20
 
 #: dtype keys of ``DeviceSpec.peak``.
 PEAK_KEYS: tuple[str, ...] = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8")
+
+#: Keys of ``DeviceSpec.timing``: the constants of the execution-time estimate
+#: (:mod:`convcost.hardware.estimate`) that a device may set for itself (a calibrated device,
+#: a ``[device.NAME.timing]`` table); keys absent take the defaults of the device's ``arch``.
+#: ``gemm_efficiency.<peak key>``: fraction of that dense peak a large GEMM reaches;
+#: ``conv_efficiency.<peak key>``: the same for a large convolution (implicit GEMM);
+#: ``bandwidth_efficiency``: fraction of peak bandwidth a streaming kernel reaches;
+#: ``kernel_us``: device time of the smallest kernel (launch to completion, back to back);
+#: ``host_us.library`` / ``host_us.kernel`` / ``host_us.none``: host time to issue one op
+#: that calls cuBLAS/cuDNN, one that launches its own kernel, one that launches none.
+TIMING_KEYS: tuple[str, ...] = (
+    *(f"gemm_efficiency.{k}" for k in PEAK_KEYS),
+    *(f"conv_efficiency.{k}" for k in PEAK_KEYS),
+    "bandwidth_efficiency",
+    "kernel_us",
+    "host_us.library",
+    "host_us.kernel",
+    "host_us.none",
+)
+
+#: Architecture families (``DeviceSpec.arch``): they select the default constants of the
+#: execution-time estimate.
+ARCHS: tuple[str, ...] = ("volta", "turing", "ampere", "ada", "hopper", "blackwell", "cdna2",
+                          "cdna3", "cpu")
 
 #: convcost dtype name -> device peak key.
 DTYPE_TO_PEAK: dict[str, str] = {
@@ -65,8 +90,16 @@ class PeakChoice:
 class DeviceSpec:
     """One accelerator: dense peak FLOP/s per dtype, memory bandwidth (B/s), capacity (B).
 
-    ``sources`` maps each field (``peak.fp16``, ``bandwidth``, ``memory``) to where the
-    number comes from.
+    ``sources`` maps each field (``peak.fp16``, ``bandwidth``, ``memory``, ``sms``,
+    ``clock_mhz``, ``l2``) to where the number comes from.
+
+    For the execution-time estimate (:mod:`convcost.hardware.estimate`): ``sms`` is the
+    number of streaming multiprocessors (NVIDIA) or compute units (AMD) that GEMM tiles are
+    spread over (0: unknown, then no wave quantization is modelled); ``clock_mhz`` the boost
+    clock; ``l2_bytes`` the last-level cache; ``arch`` the architecture family
+    (:data:`ARCHS`, selects default kernel constants; ``""``: unknown); ``timing`` the
+    device's own values of the constants in :data:`TIMING_KEYS` (e.g. measured by
+    ``convcost calibrate``).
     """
 
     name: str
@@ -75,6 +108,11 @@ class DeviceSpec:
     bandwidth: float
     memory: int
     sources: dict[str, str] = field(default_factory=dict)
+    sms: int = 0
+    clock_mhz: float = 0.0
+    l2_bytes: int = 0
+    arch: str = ""
+    timing: dict[str, float] = field(default_factory=dict)
 
     def peak_for(self, dtype: str, tf32: bool = False) -> tuple[float, str]:
         """Peak FLOP/s for ``dtype`` and the key used (fp32 fallback when unsupported)."""
@@ -104,6 +142,11 @@ class DeviceSpec:
             "peak_tflops": {k: v / T for k, v in self.peak.items()},
             "bandwidth_gbps": self.bandwidth / GB,
             "memory_gb": self.memory / GB,
+            "sms": self.sms or None,
+            "clock_mhz": self.clock_mhz or None,
+            "l2_mib": self.l2_bytes / MIB if self.l2_bytes else None,
+            "arch": self.arch or None,
+            "timing": dict(self.timing),
             "sources": dict(self.sources),
         }
 
@@ -115,8 +158,16 @@ def _dev(
     bw_gbps: float,
     mem_gb: float,
     source: str,
+    *,
+    sms: int = 0,
+    clock_mhz: float = 0.0,
+    l2_mib: float = 0.0,
+    arch: str = "",
     **extra_sources: str,
 ) -> DeviceSpec:
+    """A preset: ``source`` cites every figure unless ``extra_sources`` (keyed like
+    :attr:`DeviceSpec.sources`: ``peak.fp16``, ``sms``, ``clock_mhz``, ``l2``…) cites one
+    on its own. Every non-zero ``sms``/``clock_mhz``/``l2_mib`` needs its own source."""
     sources = {f"peak.{k}": source for k in peak_tflops}
     sources["bandwidth"] = source
     sources["memory"] = source
@@ -128,6 +179,10 @@ def _dev(
         bw_gbps * GB,
         int(mem_gb * GB),
         sources,
+        sms=sms,
+        clock_mhz=clock_mhz,
+        l2_bytes=int(l2_mib * MIB),
+        arch=arch,
     )
 
 
@@ -345,8 +400,11 @@ def load_devices(path: str | Path) -> dict[str, DeviceSpec]:
 
     Format: one table per device, ``[device.NAME]`` with ``description``, ``bandwidth_gbps``,
     ``memory_gb``, a ``[device.NAME.peak_tflops]`` table (keys among fp64, fp32, tf32, fp16,
-    bf16, fp8, int8; fp32 required) and optionally ``[device.NAME.sources]``. The same file
-    may define interconnects (:func:`load_hardware`).
+    bf16, fp8, int8; fp32 required) and optionally ``sms``, ``clock_mhz``, ``l2_mib``,
+    ``arch`` (one of :data:`ARCHS`), ``[device.NAME.timing]`` (keys of :data:`TIMING_KEYS`,
+    e.g. ``bandwidth_efficiency = 0.85`` or ``"gemm_efficiency.fp16" = 0.8``) and
+    ``[device.NAME.sources]``. The same file may define interconnects
+    (:func:`load_hardware`).
     """
     return load_hardware(path)[0]
 
@@ -390,6 +448,23 @@ def _parse_device(name: str, t: Any, where: str) -> DeviceSpec:
         if k not in t:
             raise SpecError(f"{where}: device.{name}.{k}", None, "is required")
     sources = t.get("sources", {})
+    arch = t.get("arch", "")
+    if arch not in ("", *ARCHS):
+        raise SpecError(f"{where}: device.{name}.arch", arch, f"allowed: {', '.join(ARCHS)}")
+    timing = t.get("timing", {})
+    if not isinstance(timing, dict):
+        raise SpecError(f"{where}: device.{name}.timing", timing, "must be a table")
+    flat: dict[str, float] = {}
+    for k, v in timing.items():
+        for sub, val in (v.items() if isinstance(v, dict) else [(None, v)]):
+            key = f"{k}.{sub}" if sub is not None else k
+            if key not in TIMING_KEYS:
+                raise SpecError(f"{where}: device.{name}.timing.{key}", key,
+                                f"allowed keys: {', '.join(TIMING_KEYS)}")
+            flat[key] = num(f"timing.{key}", val)
+            if "efficiency" in key and flat[key] > 1:
+                raise SpecError(f"{where}: device.{name}.timing.{key}", val,
+                                "must be a fraction in (0, 1]")
     return DeviceSpec(
         name=name,
         description=str(t.get("description", name)),
@@ -397,6 +472,11 @@ def _parse_device(name: str, t: Any, where: str) -> DeviceSpec:
         bandwidth=num("bandwidth_gbps", t["bandwidth_gbps"]) * GB,
         memory=int(num("memory_gb", t["memory_gb"]) * GB),
         sources={str(k): str(v) for k, v in sources.items()} if isinstance(sources, dict) else {},
+        sms=int(num("sms", t["sms"])) if "sms" in t else 0,
+        clock_mhz=num("clock_mhz", t["clock_mhz"]) if "clock_mhz" in t else 0.0,
+        l2_bytes=int(num("l2_mib", t["l2_mib"]) * MIB) if "l2_mib" in t else 0,
+        arch=str(arch),
+        timing=flat,
     )
 
 
@@ -414,10 +494,20 @@ def device_to_toml(d: DeviceSpec) -> str:
         f"description = {_q(d.description)}",
         f"bandwidth_gbps = {d.bandwidth / GB!r}",
         f"memory_gb = {d.memory / GB!r}",
-        "",
-        f"[{key}.peak_tflops]",
     ]
+    if d.sms:
+        lines.append(f"sms = {d.sms}")
+    if d.clock_mhz:
+        lines.append(f"clock_mhz = {d.clock_mhz!r}")
+    if d.l2_bytes:
+        lines.append(f"l2_mib = {d.l2_bytes / MIB!r}")
+    if d.arch:
+        lines.append(f"arch = {_q(d.arch)}")
+    lines += ["", f"[{key}.peak_tflops]"]
     lines += [f"{k} = {v / T!r}" for k, v in d.peak.items()]
+    if d.timing:
+        lines += ["", f"[{key}.timing]"]
+        lines += [f"{_q(k)} = {v!r}" for k, v in d.timing.items()]
     if d.sources:
         lines += ["", f"[{key}.sources]"]
         lines += [f"{_q(k)} = {_q(v)}" for k, v in d.sources.items()]

@@ -13,8 +13,9 @@ Held-out rows (fixed before any tuning, never to be used to choose a constant): 
 of the models ``resnext101_32x4d`` and ``seresnext101_32x4d`` (other architectures) and every
 ``T4`` row (another GPU). See :func:`held_out`.
 
-What is compared today is the bare roofline (every op at the dtype's peak FLOP/s or the
-peak bandwidth, no per-kernel cost). Conventions: training rows are one step of
+Two predictions are compared: the bare roofline (every op at the dtype's peak FLOP/s or
+the peak bandwidth, no per-kernel cost) and the execution-time estimate
+(:mod:`convcost.hardware.estimate`). Conventions: training rows are one step of
 forward + backward + SGD with momentum (NVIDIA's recipes), the loss being the sum of the
 outputs; ``tf32`` rows time fp32 matrix work at the TF32 peak; ``amp-fp16`` rows use
 autocast to float16; inference rows are an eval-mode forward.
@@ -60,10 +61,14 @@ def builder(name: str) -> Callable[[], Any]:
     return lambda: timm.create_model(name, pretrained=False)
 
 
-def predict(row: dict[str, Any], cache: dict[tuple[Any, ...], Any]) -> float:
-    """Predicted images/s of ``row`` by the roofline step time."""
+def predict(row: dict[str, Any], cache: dict[tuple[Any, ...], Any]) -> tuple[float, float]:
+    """Predicted images/s of ``row``: (roofline, estimate).
+
+    The optimizer runs per-parameter kernels: the rows were measured in NVIDIA's 21.03
+    container (PyTorch 1.9), whose ``torch.optim.SGD`` had no foreach default."""
     from convcost import analyze
     from convcost.hardware.devices import get_device
+    from convcost.hardware.estimate import estimate
     from convcost.hardware.step import step_time
 
     train = row["mode"] == "train"
@@ -77,8 +82,11 @@ def predict(row: dict[str, Any], cache: dict[tuple[Any, ...], Any]) -> float:
                              mode="train" if train else "inference", amp=amp,
                              optimizer="momentum" if train else "none",
                              name=row["model"])
-    step = step_time(cache[key], get_device(GPUS[row["gpu"]]), tf32=row["precision"] == "tf32")
-    return float(step.samples_per_s)
+    dev = get_device(GPUS[row["gpu"]])
+    tf32 = row["precision"] == "tf32"
+    step = step_time(cache[key], dev, tf32=tf32)
+    est = estimate(cache[key], dev, tf32=tf32, foreach=False)
+    return float(step.samples_per_s), float(est.samples_per_s)
 
 
 def summary(label: str, ratios: list[float]) -> str:
@@ -98,28 +106,34 @@ def main() -> None:
     if a.rows:
         rows = rows[: a.rows]
     cache: dict[tuple[Any, ...], Any] = {}
-    tuned: list[float] = []
-    held: list[float] = []
-    batch1: list[float] = []
+    sets: dict[str, dict[str, list[float]]] = {
+        m: {"tuning": [], "held-out": [], "batch-1 inference": []} for m in ("roof", "est")}
     t0 = time.perf_counter()
     print(f"{'model':20s} {'gpu':10s} {'mode':9s} {'prec':8s} {'batch':>5s} {'img':>4s} "
-          f"{'published':>10s} {'roofline':>10s} {'ratio':>6s}  set")
+          f"{'published':>10s} {'roofline':>10s} {'ratio':>6s} {'estimate':>10s} "
+          f"{'ratio':>6s}  set")
     for row in rows:
-        pred = predict(row, cache)
-        ratio = row["throughput_img_s"] / pred
-        (held if held_out(row) else tuned).append(ratio)
-        if row["batch_per_gpu"] == 1 and row["mode"] == "inference":
-            batch1.append(ratio)
+        roof, est = predict(row, cache)
+        kind = "held-out" if held_out(row) else "tuning"
+        for m, pred in (("roof", roof), ("est", est)):
+            r = row["throughput_img_s"] / pred
+            sets[m][kind].append(r)
+            if row["batch_per_gpu"] == 1 and row["mode"] == "inference":
+                sets[m]["batch-1 inference"].append(r)
         print(f"{row['model']:20s} {row['gpu']:10s} {row['mode']:9s} {row['precision']:8s} "
               f"{row['batch_per_gpu']:5d} {row['image_size']:4d} "
-              f"{row['throughput_img_s']:10.1f} {pred:10.1f} {ratio:6.2f}  "
-              f"{'held-out' if held_out(row) else 'tuning'}")
-    print()
-    print("roofline (bound, no per-kernel cost):")
-    print("  " + summary("tuning rows", tuned))
-    print("  " + summary("held-out rows", held))
-    print("  " + summary("all rows", tuned + held))
-    print("  " + summary("batch-1 inference rows", batch1))
+              f"{row['throughput_img_s']:10.1f} {roof:10.1f} "
+              f"{row['throughput_img_s'] / roof:6.2f} {est:10.1f} "
+              f"{row['throughput_img_s'] / est:6.2f}  {kind}")
+    for m, label in (("roof", "roofline (bound, no per-kernel cost)"),
+                     ("est", "estimate (execution-time model)")):
+        print()
+        print(label + ":")
+        s = sets[m]
+        for name in ("tuning", "held-out"):
+            print("  " + summary(f"{name} rows", s[name]))
+        print("  " + summary("all rows", s["tuning"] + s["held-out"]))
+        print("  " + summary("batch-1 inference rows", s["batch-1 inference"]))
     print(f"({time.perf_counter() - t0:.0f} s)")
 
 

@@ -126,7 +126,7 @@ def test_devices_file_adds_user_device(devices_file: str,
 def test_calibrate_writes_a_device_file(tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     out_file = tmp_path / "me.toml"
-    code, out, err = run(["calibrate", "--size", "128", "--name", "test-cpu",
+    code, out, err = run(["calibrate", "--target", "cpu", "--size", "128", "--name", "test-cpu",
                           "--output", str(out_file)], capsys)
     assert code == 0 and err == ""
     assert "test-cpu" in out and str(out_file) in out and "GFLOP/s" in out
@@ -354,6 +354,7 @@ def test_bad_device_table_in_file(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 def test_calibrate_unwritable_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "missing-dir" / "out.toml"
-    code, _, err = run(["calibrate", "--size", "64", "--output", str(target)], capsys)
+    code, _, err = run(["calibrate", "--target", "cpu", "--size", "64", "--output",
+                        str(target)], capsys)
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and "--output" in err and "Traceback" not in err

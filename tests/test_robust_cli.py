@@ -141,14 +141,15 @@ def test_output_unwritable(base: list[str], tmp_path: Path,
 def test_calibrate_output_unwritable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                      capsys: pytest.CaptureFixture[str]) -> None:
     # a missing directory is found before measuring (which takes seconds)
-    one_line_error(*run(["calibrate", "--output", str(tmp_path / "no" / "d.toml")], capsys),
+    one_line_error(*run(["calibrate", "--target", "cpu", "--output",
+                         str(tmp_path / "no" / "d.toml")], capsys),
                    "--output", "does not exist")
     # a file that cannot be created is found when writing (the measurement is faked here)
     from convcost.hardware import calibrate
     from convcost.hardware.devices import get_device
 
     monkeypatch.setattr(calibrate, "calibrate_cpu", lambda name, size: get_device("cpu"))
-    one_line_error(*run(["calibrate", "--output", "/proc/d.toml"], capsys),
+    one_line_error(*run(["calibrate", "--target", "cpu", "--output", "/proc/d.toml"], capsys),
                    "--output", "cannot be written")
 
 

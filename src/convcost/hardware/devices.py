@@ -186,6 +186,94 @@ def _dev(
     )
 
 
+#: Where the SM count / clock / L2 figures were read (see each preset's ``sources``).
+_A100_TABLE3 = (
+    "NVIDIA A100 Tensor Core GPU Architecture whitepaper, Table 3 'Comparison of NVIDIA data "
+    "center GPUs' (also in NVIDIA's 'NVIDIA Ampere Architecture In-Depth', "
+    "https://developer.nvidia.com/blog/nvidia-ampere-architecture-in-depth/, read as reproduced "
+    "in a public GitHub copy of that post)"
+)
+_HOPPER_SMS = (
+    "NVIDIA H100 Tensor Core GPU Architecture whitepaper / 'NVIDIA Hopper Architecture "
+    "In-Depth' (https://developer.nvidia.com/blog/nvidia-hopper-architecture-in-depth/): "
+    "H100 SXM5 132 SMs, H100 PCIe 114 SMs (of 144 on full GH100), read as reproduced in public "
+    "GitHub notes citing that post"
+)
+_HOPPER_L2 = (
+    "NVIDIA H100 Tensor Core GPU Architecture whitepaper / 'NVIDIA Hopper Architecture "
+    "In-Depth': 50 MB L2 cache (H100 SXM5 and PCIe), read as reproduced in public GitHub notes "
+    "citing that post"
+)
+_HOPPER_CLOCK = (
+    "NVIDIA H100 Tensor Core GPU Architecture whitepaper (H100 SXM5: 1.98 GHz boost for "
+    "non-tensor FP32/FP64, 1.83 GHz for the tensor rates), as summarised at "
+    "https://glennklockwood.com/garden/processors/h100 (footnoted to the whitepaper); "
+    "132 SMs x 128 FP32 lanes x 2 x 1.98 GHz = the datasheet's 67 TFLOP/s FP32"
+)
+_TURING_TABLE1 = (
+    "NVIDIA Turing Architecture whitepaper, Table 1 'Comparison of NVIDIA Pascal GP102 and "
+    "Turing TU102' (also in NVIDIA's 'NVIDIA Turing Architecture In-Depth', "
+    "https://developer.nvidia.com/blog/nvidia-turing-architecture-in-depth/, read as reproduced "
+    "in a public GitHub copy of that post); reference-board (not Founders Edition) figures"
+)
+_GA102_APPX_A = (
+    "NVIDIA Ampere GA102 GPU Architecture whitepaper, Appendix A 'GeForce RTX 3090' "
+    "(https://images.nvidia.com/aem-dam/en-zz/Solutions/geforce/ampere/pdf/NVIDIA-ampere-GA102-"
+    "GPU-Architecture-Whitepaper-V1.pdf), read as reproduced in public GitHub notes quoting "
+    "that table (FP16 tensor rate is the FP32-accumulate row)"
+)
+_ADA_APPX_A = (
+    "NVIDIA Ada GPU Architecture whitepaper, Appendix A 'GeForce RTX 4090 Full Specifications' "
+    "(SMs 128, GPU Boost Clock 2520 MHz, L2 Cache Size 73728 KB), read as reproduced in "
+    "public GitHub notes quoting that table"
+)
+_MI250X_AMD = (
+    "AMD Instinct MI250X specifications (AMD MI200 launch table: 220 CUs / 14,080 stream "
+    "processors over both GCDs; each compute die at 1.7 GHz), as reproduced at "
+    "https://zexron.com/amd-mi250-x-aldebaran-as-mcm-with-up-to-479-teraflop-s-and-560-watt-tdp"
+)
+_MI300_ROCM = (
+    "AMD ROCm documentation, 'AMD Instinct MI300 series microarchitecture' "
+    "(https://rocm.docs.amd.com/en/docs-6.2.2/conceptual/gpu-arch/mi300.html): each XCD has 38 "
+    "active CUs sharing a 4 MB L2; MI300X has 8 XCDs = 304 CUs (AMD GPU specifications table, "
+    "https://rocm.docs.amd.com/en/latest/reference/gpu-specs.html: '304 (38 per XCD)', L2 "
+    "'4 per XCD'). L2 here is the XCD L2 (8 x 4 MB), not the 256 MB Infinity Cache"
+)
+
+_H200_NOTE = (
+    " (H200 is the H100 SXM GH100 part with HBM3e: the H200 datasheet lists the same compute "
+    "rates as H100 SXM)"
+)
+_A100_80_NOTE = (
+    " (A100 80 GB: the same 108-SM GA100 part; the A100 datasheet gives it the same compute "
+    "rates as the 40 GB)"
+)
+_VOLTA_TABLE1 = (
+    "NVIDIA Tesla V100 GPU Architecture whitepaper (Volta GV100), Table 1: Tesla V100 80 SMs, "
+    "L2 Cache Size 6144 KB (the PCIe card is the same GV100 configuration), as reproduced at "
+    "https://www.techrival.com/nvidia-volta-tesla-v100-cards-detailed-150w-single-slot-300w-"
+    "dual-slot-gv100-powered-pcie-accelerators/"
+)
+
+def _preset(
+    name: str,
+    desc: str,
+    peak_tflops: dict[str, float],
+    bw_gbps: float,
+    mem_gb: float,
+    source: str,
+    **kwargs: Any,
+) -> DeviceSpec:
+    """:func:`_dev`, plus ``cite``: sources keyed like :attr:`DeviceSpec.sources` that cannot
+    go through ``_dev``'s ``**extra_sources`` because their keys (``sms``, ``clock_mhz``) are
+    also its keyword arguments."""
+    cite: dict[str, str] = kwargs.pop("cite", {})
+    d = _dev(name, desc, peak_tflops, bw_gbps, mem_gb, source, **kwargs)
+    if cite:
+        d.sources.update(cite)
+    return d
+
+
 _H100_SXM_PEAK = {
     "fp64": 67,
     "fp32": 67,
@@ -199,23 +287,41 @@ _H100_SXM_PEAK = {
 PRESETS: dict[str, DeviceSpec] = {
     d.name: d
     for d in [
-        _dev(
+        _preset(
             "h200",
             "NVIDIA H200 SXM 141 GB",
             _H100_SXM_PEAK,
             4800,
             141,
             "NVIDIA H200 Tensor Core GPU datasheet (SXM; sparse tensor figures halved)",
+            sms=132,
+            clock_mhz=1980,
+            l2_mib=50,
+            arch="hopper",
+            cite={
+                "sms": _HOPPER_SMS + _H200_NOTE,
+                "clock_mhz": _HOPPER_CLOCK + _H200_NOTE,
+                "l2": _HOPPER_L2,
+            },
         ),
-        _dev(
+        _preset(
             "h100-sxm",
             "NVIDIA H100 SXM5 80 GB",
             _H100_SXM_PEAK,
             3350,
             80,
             "NVIDIA H100 Tensor Core GPU datasheet (SXM; sparse tensor figures halved)",
+            sms=132,
+            clock_mhz=1980,
+            l2_mib=50,
+            arch="hopper",
+            cite={
+                "sms": _HOPPER_SMS,
+                "clock_mhz": _HOPPER_CLOCK,
+                "l2": _HOPPER_L2,
+            },
         ),
-        _dev(
+        _preset(
             "h100-pcie",
             "NVIDIA H100 PCIe 80 GB",
             {
@@ -230,48 +336,84 @@ PRESETS: dict[str, DeviceSpec] = {
             2000,
             80,
             "NVIDIA H100 Tensor Core GPU datasheet (PCIe; sparse tensor figures halved)",
+            sms=114,
+            l2_mib=50,
+            arch="hopper",
+            cite={
+                "sms": _HOPPER_SMS,
+                "l2": _HOPPER_L2,
+            },
         ),
-        _dev(
+        _preset(
             "a100-40gb",
             "NVIDIA A100 SXM4 40 GB",
             {"fp64": 19.5, "fp32": 19.5, "tf32": 156, "fp16": 312, "bf16": 312, "int8": 624},
             1555,
             40,
             "NVIDIA A100 Tensor Core GPU datasheet (40 GB SXM, dense figures)",
+            sms=108,
+            clock_mhz=1410,
+            l2_mib=40,
+            arch="ampere",
+            cite={
+                "sms": _A100_TABLE3 + ": A100 108 SMs",
+                "clock_mhz": _A100_TABLE3 + ": GPU Boost Clock 1410 MHz",
+                "l2": _A100_TABLE3 + ": L2 Cache Size 40960 KB",
+            },
         ),
-        _dev(
+        _preset(
             "a100-80gb",
             "NVIDIA A100 SXM4 80 GB",
             {"fp64": 19.5, "fp32": 19.5, "tf32": 156, "fp16": 312, "bf16": 312, "int8": 624},
             2039,
             80,
             "NVIDIA A100 Tensor Core GPU datasheet (80 GB SXM, dense figures)",
+            sms=108,
+            clock_mhz=1410,
+            l2_mib=40,
+            arch="ampere",
+            cite={
+                "sms": _A100_TABLE3 + ": A100 108 SMs" + _A100_80_NOTE,
+                "clock_mhz": _A100_TABLE3 + ": GPU Boost Clock 1410 MHz" + _A100_80_NOTE,
+                "l2": _A100_TABLE3 + ": L2 Cache Size 40960 KB" + _A100_80_NOTE,
+            },
         ),
-        _dev(
+        _preset(
             "l4",
             "NVIDIA L4 24 GB",
             {"fp32": 30.3, "tf32": 60, "fp16": 121, "bf16": 121, "fp8": 242.5, "int8": 242.5},
             300,
             24,
             "NVIDIA L4 Tensor Core GPU datasheet (sparse tensor figures halved)",
+            arch="ada",
         ),
-        _dev(
+        _preset(
             "t4",
             "NVIDIA T4 16 GB",
             {"fp32": 8.1, "fp16": 65, "int8": 130},
             320,
             16,
             "NVIDIA T4 Tensor Core GPU datasheet (mixed-precision FP16/FP32 tensor rate)",
+            arch="turing",
         ),
-        _dev(
+        _preset(
             "v100",
             "NVIDIA V100 SXM2 32 GB",
             {"fp64": 7.8, "fp32": 15.7, "fp16": 125},
             900,
             32,
             "NVIDIA V100 Tensor Core GPU datasheet (SXM2)",
+            sms=80,
+            clock_mhz=1530,
+            l2_mib=6,
+            arch="volta",
+            cite={
+                "sms": _A100_TABLE3 + ": Tesla V100 SXM2 80 SMs",
+                "clock_mhz": _A100_TABLE3 + ": Tesla V100 SXM2 GPU Boost Clock 1530 MHz",
+                "l2": _A100_TABLE3 + ": Tesla V100 L2 Cache Size 6144 KB",
+            },
         ),
-        _dev(
+        _preset(
             "v100-16gb",
             "NVIDIA V100 SXM2 16 GB",
             {"fp64": 7.8, "fp32": 15.7, "fp16": 125},
@@ -279,8 +421,17 @@ PRESETS: dict[str, DeviceSpec] = {
             16,
             "NVIDIA V100 Tensor Core GPU datasheet (SXM2; the datasheet lists 32/16 GB with the "
             "same rates and bandwidth)",
+            sms=80,
+            clock_mhz=1530,
+            l2_mib=6,
+            arch="volta",
+            cite={
+                "sms": _A100_TABLE3 + ": Tesla V100 SXM2 80 SMs",
+                "clock_mhz": _A100_TABLE3 + ": Tesla V100 SXM2 GPU Boost Clock 1530 MHz",
+                "l2": _A100_TABLE3 + ": Tesla V100 L2 Cache Size 6144 KB",
+            },
         ),
-        _dev(
+        _preset(
             "v100-pcie",
             "NVIDIA V100 PCIe 16 GB",
             {"fp64": 7, "fp32": 14, "fp16": 112},
@@ -289,8 +440,15 @@ PRESETS: dict[str, DeviceSpec] = {
             "NVIDIA V100 Tensor Core GPU datasheet (PCIe; 32/16 GB, 16 GB taken as in the "
             "Tesla V100 PCIe Product Brief PB-08744-001, "
             "https://images.nvidia.com/content/tesla/pdf/Tesla-V100-PCIe-Product-Brief.pdf)",
+            sms=80,
+            l2_mib=6,
+            arch="volta",
+            cite={
+                "sms": _VOLTA_TABLE1,
+                "l2": _VOLTA_TABLE1,
+            },
         ),
-        _dev(
+        _preset(
             "a40",
             "NVIDIA A40 48 GB",
             {"fp32": 37.4, "tf32": 74.8, "fp16": 149.7, "bf16": 149.7, "int8": 299.3},
@@ -306,8 +464,9 @@ PRESETS: dict[str, DeviceSpec] = {
                 "https://www.ecer.com/corp/details-uuuedqa-p1bsay9-multi-display-setups-"
                 "supported-by-48gb-gddr6-ecc-memory-nvidia-a40-gpu-and-vga-outputs.html",
             },
+            arch="ampere",
         ),
-        _dev(
+        _preset(
             "l40s",
             "NVIDIA L40S 48 GB",
             {"fp32": 91.6, "tf32": 183, "fp16": 362.05, "bf16": 362.05, "fp8": 733},
@@ -315,8 +474,9 @@ PRESETS: dict[str, DeviceSpec] = {
             48,
             "NVIDIA L40S datasheet (L40/L40S table, dense figures; sparse halved), text as "
             "reproduced at https://www.mullet.se/product.html?product_id=355414",
+            arch="ada",
         ),
-        _dev(
+        _preset(
             "mi250x",
             "AMD Instinct MI250X 128 GB (OAM, both GCDs)",
             {"fp64": 95.7, "fp32": 95.7, "fp16": 383.0, "bf16": 383.0, "int8": 383.0},
@@ -334,8 +494,53 @@ PRESETS: dict[str, DeviceSpec] = {
                 "47.9), as reproduced at https://zexron.com/amd-mi250-x-aldebaran-as-mcm-with-up-"
                 "to-479-teraflop-s-and-560-watt-tdp",
             },
+            sms=220,
+            clock_mhz=1700,
+            arch="cdna2",
+            cite={
+                "sms": _MI250X_AMD,
+                "clock_mhz": _MI250X_AMD,
+            },
         ),
-        _dev(
+        _preset(
+            "rtx2080ti",
+            "NVIDIA GeForce RTX 2080 Ti 11 GB (reference clocks)",
+            {"fp32": 13.4, "fp16": 53.8, "int8": 215.2},
+            616,
+            11,
+            _TURING_TABLE1 + ": RTX 2080 Ti Peak FP32 13.4, Peak FP16 Tensor TFLOPS with FP32 "
+            "Accumulate 53.8 (FP16 accumulate: 107.6), Peak INT8 Tensor TOPS 215.2, 11264 MB "
+            "GDDR6, 616 GB/sec",
+            sms=68,
+            clock_mhz=1545,
+            l2_mib=5.5,
+            arch="turing",
+            cite={
+                "sms": _TURING_TABLE1 + ": RTX 2080 Ti 68 SMs",
+                "clock_mhz": _TURING_TABLE1 + ": GPU Boost Clock 1545 MHz (reference; "
+                "Founders Edition 1635)",
+                "l2": _TURING_TABLE1 + ": L2 Cache Size 5632 KB",
+            },
+        ),
+        _preset(
+            "rtx3090",
+            "NVIDIA GeForce RTX 3090 24 GB",
+            {"fp32": 35.6, "fp16": 71},
+            936,
+            24,
+            _GA102_APPX_A + ": Peak FP32 TFLOPS (non-Tensor) 35.6, Peak FP16 Tensor TFLOPS with "
+            "FP32 Accumulate 71, Memory Bandwidth 936 GB/sec, 24 GB GDDR6X",
+            sms=82,
+            clock_mhz=1695,
+            l2_mib=6,
+            arch="ampere",
+            cite={
+                "sms": _GA102_APPX_A + ": SMs 82",
+                "clock_mhz": _GA102_APPX_A + ": GPU Boost Clock 1695 MHz",
+                "l2": _GA102_APPX_A + ": L2 Cache Size 6144 KB",
+            },
+        ),
+        _preset(
             "rtx4090",
             "NVIDIA GeForce RTX 4090 24 GB",
             {
@@ -351,8 +556,17 @@ PRESETS: dict[str, DeviceSpec] = {
             24,
             "NVIDIA Ada Lovelace architecture whitepaper, RTX 4090 (FP32-accumulate tensor "
             "rates, dense)",
+            sms=128,
+            clock_mhz=2520,
+            l2_mib=72,
+            arch="ada",
+            cite={
+                "sms": _ADA_APPX_A,
+                "clock_mhz": _ADA_APPX_A,
+                "l2": _ADA_APPX_A,
+            },
         ),
-        _dev(
+        _preset(
             "mi300x",
             "AMD Instinct MI300X 192 GB",
             {
@@ -367,14 +581,22 @@ PRESETS: dict[str, DeviceSpec] = {
             5300,
             192,
             "AMD Instinct MI300X accelerator data sheet (dense matrix figures)",
+            sms=304,
+            l2_mib=32,
+            arch="cdna3",
+            cite={
+                "sms": _MI300_ROCM,
+                "l2": _MI300_ROCM,
+            },
         ),
-        _dev(
+        _preset(
             "cpu",
             "Generic server CPU (illustrative; run `convcost calibrate` for yours)",
             {"fp64": 1.0, "fp32": 2.0, "bf16": 2.0, "fp16": 2.0, "int8": 4.0},
             100,
             256,
             "illustrative round numbers, not a vendor figure: measure with `convcost calibrate`",
+            arch="cpu",
         ),
     ]
 }

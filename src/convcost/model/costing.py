@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ..cost import BackwardCost, Cost
 from ..formulas.catalog import default_registry
+from ..formulas.kernels import launch
 from ..formulas.registry import FormulaRegistry
 from ..formulas.traffic import traffic
 from ..frontends.dataflow import backward_targets
@@ -140,7 +141,7 @@ def summarize(
         part = ("split" if oc.parts else target) if op.phase == "backward" else ""
         module = op.module if op.module in known else ""
         op_rows.append(OpRow(i, op.call.name, op.phase, module, part, oc.cost, read, written,
-                             _compute_dtype(op.call)))
+                             _compute_dtype(op.call), launch(op.call)))
         if op.phase == "optimizer":
             optimizer_cost = optimizer_cost + oc.cost
             continue

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..cost import BackwardCost, Cost
+from ..formulas.kernels import KERNEL, Launch
 from ..memory.timeline import Timeline
 from ..ops import TensorMeta
 
@@ -71,6 +72,8 @@ class OpRow:
     cost went to one gradient, ``"split"`` when its formula split it, ``""`` otherwise.
     ``read``/``written`` are bytes (:func:`convcost.formulas.traffic.traffic`); ``dtype`` is
     the op's compute dtype (its first result's, else its first positional tensor argument's).
+    ``launch`` is how it runs on a GPU (:func:`convcost.formulas.kernels.launch`: library
+    GEMMs, own kernels, or none), for the execution-time estimate.
     """
 
     index: int
@@ -82,6 +85,7 @@ class OpRow:
     read: int
     written: int
     dtype: str = "float32"
+    launch: Launch = KERNEL
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""

@@ -1,0 +1,217 @@
+"""How an op runs on a GPU, for the execution-time estimate (no torch, no device here).
+
+:func:`launch` describes one counted op by what a GPU does for it in eager PyTorch:
+
+* ``library`` ops call cuBLAS or cuDNN: convolutions (forward, and backward as a data-gradient
+  and a weight-gradient GEMM), the matmul family and attention. Each is described by the
+  GEMMs it runs (:class:`Gemm`: ``batch`` independent M×N×K products; a convolution as an
+  implicit GEMM with M = batch·output positions, N = output channels / groups,
+  K = input channels / groups · kernel volume, ``batch`` = groups).
+* ``kernel`` ops launch their own kernels (elementwise, reductions, normalisation, pooling,
+  copies and casts): they stream their bytes. ``extra_read`` is what known kernels read
+  beyond each argument once: PyTorch's training-mode batch norm reads its input twice
+  (statistics, then normalisation), and its backward reads the input and the output
+  gradient twice (reduction, then the elementwise pass) — see ``batch_norm_collect_statistics``
+  / ``batch_norm_transform_input`` and ``batch_norm_backward_reduce`` /
+  ``batch_norm_backward_elemt`` in ``aten/src/ATen/native/cuda/Normalization.cuh``.
+* ``none`` ops launch no kernel (views, metadata, allocation): only the host dispatches them.
+
+Which ops launch nothing is decided by the caller from the bytes and FLOPs (an op that moves
+no byte and does no arithmetic launches nothing).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from ..ops import OpCall, TensorMeta
+from .registry import bare_name
+
+#: Ops that call cuDNN for a convolution (forward or backward).
+CONV_OPS = frozenset({
+    "convolution", "_convolution", "conv2d", "conv1d", "conv3d", "cudnn_convolution",
+    "convolution_backward", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+    "cudnn_convolution_transpose", "convcost_onnx::conv", "convcost_onnx::conv_backward",
+})
+
+#: Backward convolutions: the data and the weight gradient (and a bias-gradient reduction).
+CONV_BACKWARD_OPS = frozenset({"convolution_backward", "convcost_onnx::conv_backward"})
+
+#: Ops that call cuBLAS (one GEMM or a batch of them).
+MATMUL_OPS = frozenset({"mm", "addmm", "bmm", "baddbmm", "matmul", "linear", "addbmm",
+                        "_addmm_activation"})
+
+#: Fused attention kernels: two batched GEMMs (Q·Kᵀ and P·V) forward, four backward.
+ATTENTION_OPS = frozenset({
+    "_scaled_dot_product_flash_attention", "_scaled_dot_product_efficient_attention",
+    "_scaled_dot_product_cudnn_attention", "_flash_attention_forward",
+    "_efficient_attention_forward", "_scaled_dot_product_flash_attention_backward",
+    "_scaled_dot_product_efficient_attention_backward",
+    "_scaled_dot_product_cudnn_attention_backward", "_flash_attention_backward",
+    "_efficient_attention_backward",
+})
+
+
+class Gemm(NamedTuple):
+    """``batch`` independent products of an M×K by a K×N matrix (``conv``: an implicit GEMM
+    of a convolution, run by cuDNN; ``depthwise``: one input channel per group)."""
+
+    m: int
+    n: int
+    k: int
+    batch: int = 1
+    conv: bool = False
+    depthwise: bool = False
+
+    @property
+    def flops(self) -> int:
+        """2·M·N·K·batch (a multiply-add counts two)."""
+        return 2 * self.m * self.n * self.k * self.batch
+
+
+class Launch(NamedTuple):
+    """What one op asks of a GPU: ``kind`` (``library``, ``kernel`` or ``none``), the GEMMs
+    of a library op, the kernels it launches, and bytes its kernels read beyond each argument
+    once (``extra_read``)."""
+
+    kind: str
+    gemms: tuple[Gemm, ...] = ()
+    kernels: int = 1
+    extra_read: int = 0
+
+
+KERNEL = Launch("kernel")
+
+
+def _nbytes(t: Any) -> int:
+    from .traffic import nbytes
+
+    return nbytes(t) if isinstance(t, TensorMeta) else 0
+
+
+def _prod(xs: Any) -> int:
+    n = 1
+    for x in xs:
+        n *= int(x)
+    return n
+
+
+def _conv_gemms(call: OpCall, backward: bool) -> tuple[Gemm, ...]:
+    """Implicit GEMMs of a convolution (forward) or of its gradients (backward)."""
+    x = call.arg("input", call.arg("x"))  # convcost_onnx::conv names them x, w, b, grad, mask
+    w = call.arg("weight", call.arg("w"))
+    if not isinstance(x, TensorMeta) or not isinstance(w, TensorMeta) or len(x.shape) < 3:
+        return ()
+    transposed = bool(call.arg("transposed", False))
+    g = int(call.arg("groups", 1) or 1)
+    kvol = _prod(w.shape[2:])
+    if transposed:  # weight (C_in, C_out/g, *k)
+        c_in, c_out = w.shape[0], w.shape[1] * g
+    else:  # weight (C_out, C_in/g, *k)
+        c_out, c_in = w.shape[0], w.shape[1] * g
+    n = x.shape[0]
+    if backward:
+        go = call.arg("grad_output", call.arg("grad"))
+        out_sp = _prod(go.shape[2:]) if isinstance(go, TensorMeta) else 0
+    else:
+        out = call.outputs[0] if call.outputs else None
+        out_sp = _prod(out.shape[2:]) if isinstance(out, TensorMeta) else 0
+    in_sp = _prod(x.shape[2:])
+    if not out_sp or not c_in or not c_out:
+        return ()
+    # MACs of the forward product (per group): the transposed convolution's forward is the
+    # data gradient of the convolution it transposes.
+    cin_g, cout_g = c_in // g, c_out // g
+    macs = n * (in_sp if transposed else out_sp) * cin_g * cout_g * kvol  # per group
+    dw = cin_g == 1
+    pos_out = n * out_sp
+    pos_in = n * in_sp
+
+    def gemm(m: int, nn: int) -> Gemm:
+        k = max(1, macs // max(1, m * nn))
+        return Gemm(m, nn, k, g, True, dw)
+
+    if not backward:
+        return (gemm(pos_out, cout_g),)
+    mask = call.arg("output_mask", call.arg("mask", (True, True, True)))
+    gemms: list[Gemm] = []
+    if mask[0]:  # data gradient: every input position, C_in/g outputs
+        gemms.append(gemm(pos_in, cin_g))
+    if len(mask) > 1 and mask[1]:  # weight gradient: C_out/g × C_in/g·k, K = positions
+        gemms.append(gemm(cout_g, cin_g * kvol))
+    return tuple(gemms)
+
+
+def _matmul_gemms(call: OpCall) -> tuple[Gemm, ...]:
+    base = bare_name(call.name)
+    out = call.outputs[0] if call.outputs else None
+    if not isinstance(out, TensorMeta) or not out.shape:
+        return ()
+    if base in ("mm", "addmm", "_addmm_activation"):
+        a = call.arg("mat1") if base != "mm" else call.arg("self")
+        if not isinstance(a, TensorMeta) or len(a.shape) != 2:
+            return ()
+        return (Gemm(a.shape[0], out.shape[-1], a.shape[1]),)
+    if base in ("bmm", "baddbmm", "addbmm"):
+        a = call.arg("batch1") if base != "bmm" else call.arg("self")
+        if not isinstance(a, TensorMeta) or len(a.shape) != 3:
+            return ()
+        return (Gemm(a.shape[1], out.shape[-1], a.shape[2], a.shape[0]),)
+    a = call.arg("self") if base == "matmul" else call.arg("input")
+    if not isinstance(a, TensorMeta) or not a.shape:
+        return ()
+    k = a.shape[-1]
+    m = _prod(out.shape[:-1])
+    return (Gemm(m, out.shape[-1], k),)
+
+
+def _attention_gemms(call: OpCall, backward: bool) -> tuple[Gemm, ...]:
+    q, k = call.arg("query"), call.arg("key")
+    if not isinstance(q, TensorMeta) or not isinstance(k, TensorMeta) or len(q.shape) < 3:
+        return ()
+    b = _prod(q.shape[:-2])
+    lq, d, lk = q.shape[-2], q.shape[-1], k.shape[-2]
+    fw = (Gemm(lq, lk, d, b), Gemm(lq, d, lk, b))
+    if not backward:
+        return fw
+    # recompute Q·Kᵀ, then dV = Pᵀ·dO, dP = dO·Vᵀ, dQ = dS·K, dK = dSᵀ·Q
+    return (fw[0], Gemm(lk, d, lq, b), Gemm(lq, lk, d, b), Gemm(lq, d, lk, b),
+            Gemm(lk, d, lq, b))
+
+
+def launch(call: OpCall) -> Launch:
+    """How ``call`` runs on a GPU (see the module doc)."""
+    base = bare_name(call.name)
+    if base in CONV_OPS:
+        backward = base in CONV_BACKWARD_OPS
+        gemms = _conv_gemms(call, backward)
+        if not gemms:
+            return KERNEL
+        extra_kernels = 0
+        if backward:
+            mask = call.arg("output_mask", call.arg("mask", (True, True, True)))
+            extra_kernels = 1 if len(mask) > 2 and mask[2] else 0  # bias gradient: a reduction
+        elif isinstance(call.arg("bias", call.arg("b")), TensorMeta):
+            extra_kernels = 1  # cuDNN adds the bias in its own kernel
+        return Launch("library", gemms, len(gemms) + extra_kernels)
+    if base in MATMUL_OPS:
+        gemms = _matmul_gemms(call)
+        return Launch("library", gemms, 1) if gemms else KERNEL
+    if base in ATTENTION_OPS:
+        gemms = _attention_gemms(call, base.endswith("backward"))
+        return Launch("library", gemms, 1) if gemms else KERNEL
+    if base in ("native_batch_norm", "_native_batch_norm_legit", "cudnn_batch_norm",
+                "_batch_norm_with_update", "native_batch_norm_backward",
+                "cudnn_batch_norm_backward", "batch_norm_backward"):
+        training = base.endswith("backward") or bool(call.arg("training", True))
+        if base == "_native_batch_norm_legit" and "running_mean" in call:
+            training = bool(call.arg("training", True))
+        if not training:
+            return KERNEL
+        if base.endswith("backward"):
+            extra = _nbytes(call.arg("input")) + _nbytes(call.arg("grad_out",
+                                                                     call.arg("grad_output")))
+        else:
+            extra = _nbytes(call.arg("input"))
+        return Launch("kernel", (), 2, extra)
+    return KERNEL

@@ -1,0 +1,386 @@
+"""Execution-time estimate of a step on a GPU: every op's device time and the host time to
+issue it, played through an asynchronous launch queue.
+
+The roofline (:mod:`convcost.hardware.roofline`) is a bound: every op at the dtype's peak
+FLOP/s or the peak bandwidth, nothing else. This model adds what a real eager-PyTorch step
+pays, each part with a physical reason (the README's "Time model" section lists them with
+their sources):
+
+* **Host time per op** (``host_us.library``/``kernel``/``none``): the Python → dispatcher →
+  launch path of eager PyTorch, per op, whether or not the op launches a kernel. The host
+  issues ops in order while the GPU runs earlier ones; an op starts on the device when it has
+  been issued *and* the previous op has finished (:func:`play`). A step whose host time
+  exceeds its device time is *host-bound* (batch-1 inference).
+* **A fixed device cost per kernel** (``kernel_us``): launch, ramp-up and tail of a kernel.
+* **GEMM-like ops** (convolution as an implicit GEMM, the matmul family, attention;
+  :class:`~convcost.formulas.kernels.Gemm`): output tiles spread over the device's SMs in
+  waves (wave quantization), the best of a few tile shapes and split-K factors, the tensor
+  core used for fp16/bf16 (tf32 only with ``tf32``) with dimensions padded to its alignment,
+  at an achievable fraction of the dtype's peak (``gemm_efficiency``/``conv_efficiency``);
+  a smaller tile reuses each operand less and runs at a proportionally lower rate.
+  Depthwise convolutions take the better of that and a direct kernel that streams its bytes.
+* **Every other op** streams the exact bytes it reads and writes (plus what known kernels
+  read again: training-mode batch norm) at an achievable fraction of the peak bandwidth
+  (``bandwidth_efficiency``).
+* **The optimizer**: per-parameter kernels as recorded, or PyTorch's foreach
+  implementation (the default on CUDA since PyTorch 2.0): one multi-tensor launch per
+  op per group of tensors.
+
+Not modelled (said in every output): overlap of kernels (one stream), cuDNN's algorithm
+choice (e.g. Winograd), kernel fusion, caches between ops, data loading and host-to-device
+copies, clocks below boost (power or thermal limits).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from ..formulas.kernels import Gemm
+
+if TYPE_CHECKING:
+    from ..model import ModelResult, OpRow
+    from .devices import DeviceSpec
+
+ESTIMATE_ASSUMPTIONS = (
+    "per-op host dispatch and per-kernel launch costs; GEMMs in tiles and waves over the SMs "
+    "at an achievable fraction of peak; other ops stream their bytes at an achievable "
+    "fraction of peak bandwidth; one stream, no overlap between kernels, no fusion, no "
+    "cuDNN algorithm choice (e.g. Winograd), no data loading, boost clocks"
+)
+
+#: Where each default constant comes from (README "Time model" says more).
+SOURCES: dict[str, str] = {
+    "bandwidth_efficiency": (
+        "achievable fraction of peak DRAM bandwidth by a streaming kernel: V100 750 of "
+        "900 GB/s (Jia et al., Dissecting the NVIDIA Volta GPU Architecture via "
+        "Microbenchmarking, 2018), T4 220 of 320 GB/s (Jia et al., Dissecting the NVidia "
+        "Turing T4 GPU via Microbenchmarking, 2019), A100-80GB 1.80 of 2.04 TB/s, confirmed "
+        "by Nsight Compute at 88 % (NVIDIA developer forum, 'Trouble to reach peak "
+        "bandwidth of A100'); other HBM parts take the A100 figure, other GDDR parts the "
+        "T4's"),
+    "kernel_us": (
+        "device time of a minimal kernel back to back (launch, ramp-up, tail), a few "
+        "microseconds on NVIDIA GPUs (NVIDIA CUDA C++ Best Practices Guide; measure with "
+        "`convcost calibrate`); fitted on the tuning rows of benchmarks/published_throughput.py"),
+    "host_us": (
+        "host time of eager PyTorch per op (Python, dispatcher, launch), per op class: "
+        "fitted on the batch-1 tuning rows of benchmarks/published_throughput.py (V100); "
+        "measure yours with `convcost calibrate`"),
+    "gemm_efficiency": (
+        "fraction of the dense peak a large cuBLAS GEMM reaches: kernel-class constant, "
+        "fitted on the tuning rows of benchmarks/published_throughput.py; measure yours with "
+        "`convcost calibrate`"),
+    "conv_efficiency": (
+        "fraction of the dense peak a large cuDNN convolution reaches: kernel-class "
+        "constant, fitted on the tuning rows of benchmarks/published_throughput.py; measure "
+        "yours with `convcost calibrate`"),
+    "tiles": (
+        "output tiles of 256×128, 128×128, 128×64 and 64×64 with split-K up to 16 (the "
+        "shapes cuBLAS/CUTLASS kernels use); a tile's rate scales with its operand reuse "
+        "tm·tn/(tm+tn) relative to 128×128; wave quantization as in NVIDIA's Matrix "
+        "Multiplication Background User's Guide"),
+    "alignment": (
+        "tensor cores need K and N in multiples of 16 bytes of the dtype (8 fp16/bf16 "
+        "elements, 4 tf32, 16 int8/fp8); other sizes are padded (NVIDIA Matrix "
+        "Multiplication Background User's Guide, 'Tensor Core Requirements')"),
+    "foreach": (
+        "PyTorch's multi_tensor_apply launches a kernel per group of at most 64 tensors "
+        "(depth 2–3) or 320 chunks of 65,536 elements (aten/src/ATen/native/cuda/"
+        "MultiTensorApply.cuh)"),
+}
+
+#: Defaults per architecture family: achievable bandwidth fraction (see ``SOURCES``).
+BANDWIDTH_EFFICIENCY: dict[str, float] = {
+    "volta": 750 / 900, "turing": 220 / 320, "ampere": 1.80 / 2.04, "hopper": 1.80 / 2.04,
+    "blackwell": 1.80 / 2.04, "ada": 220 / 320, "cdna2": 1.80 / 2.04, "cdna3": 1.80 / 2.04,
+    "cpu": 1.0, "": 1.80 / 2.04,
+}
+
+#: Kernel-class constants (device-independent defaults; a device's ``timing`` overrides).
+#: Efficiencies are fractions of the dense peak; ``tensor`` = tensor-core dtypes (fp16,
+#: bf16, tf32, fp8, int8), ``simt`` = fp32/fp64 on the CUDA cores.
+CLASS_DEFAULTS: dict[str, float] = {
+    "gemm_efficiency.tensor": 0.80,
+    "gemm_efficiency.simt": 0.90,
+    "conv_efficiency.tensor": 0.60,
+    "conv_efficiency.simt": 0.80,
+    "depthwise_efficiency": 0.5,
+    "kernel_us": 3.0,
+    "host_us.library": 25.0,
+    "host_us.kernel": 10.0,
+    "host_us.none": 3.0,
+}
+
+TENSOR_KEYS = frozenset({"fp16", "bf16", "tf32", "fp8", "int8"})
+ALIGN = {"fp16": 8, "bf16": 8, "tf32": 4, "fp8": 16, "int8": 16}
+#: (tile M, tile N) shapes; the rate of each is its operand reuse relative to 128×128.
+TILES: tuple[tuple[int, int], ...] = ((256, 128), (128, 256), (128, 128), (128, 64),
+                                      (64, 128), (64, 64))
+SPLIT_K: tuple[int, ...] = (1, 2, 4, 8, 16)
+MIN_K_PER_SPLIT = 64
+FOREACH_TENSORS = 64
+FOREACH_CHUNK = 65536
+FOREACH_BLOCKS = 320
+
+
+def _reuse(tm: int, tn: int) -> float:
+    return tm * tn / (tm + tn)
+
+
+TILE_RATE = {t: min(1.0, _reuse(*t) / _reuse(128, 128)) for t in TILES}
+
+
+class Constants(NamedTuple):
+    """The constants of the estimate for one device (seconds, fractions)."""
+
+    gemm_efficiency: Mapping[str, float]
+    conv_efficiency: Mapping[str, float]
+    bandwidth_efficiency: float
+    depthwise_efficiency: float
+    kernel_s: float
+    host_s: Mapping[str, float]
+    origin: Mapping[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (microseconds for the times)."""
+        return {
+            "gemm_efficiency": dict(self.gemm_efficiency),
+            "conv_efficiency": dict(self.conv_efficiency),
+            "bandwidth_efficiency": self.bandwidth_efficiency,
+            "depthwise_efficiency": self.depthwise_efficiency,
+            "kernel_us": self.kernel_s * 1e6,
+            "host_us": {k: v * 1e6 for k, v in self.host_s.items()},
+            "origin": dict(self.origin),
+        }
+
+
+def constants(device: DeviceSpec) -> Constants:
+    """The estimate's constants for ``device``: its own ``timing`` values where it has them
+    (measured by ``convcost calibrate`` or set in a devices file), else the defaults of its
+    architecture and kernel class (``origin`` says which, per constant)."""
+    t = device.timing
+    origin: dict[str, str] = {}
+
+    def pick(key: str, default: float) -> float:
+        if key in t:
+            origin[key] = "device"
+            return t[key]
+        origin[key] = "default"
+        return default
+
+    from .devices import PEAK_KEYS
+
+    gemm = {k: pick(f"gemm_efficiency.{k}", CLASS_DEFAULTS[
+        "gemm_efficiency.tensor" if k in TENSOR_KEYS else "gemm_efficiency.simt"])
+        for k in PEAK_KEYS}
+    conv = {k: pick(f"conv_efficiency.{k}", CLASS_DEFAULTS[
+        "conv_efficiency.tensor" if k in TENSOR_KEYS else "conv_efficiency.simt"])
+        for k in PEAK_KEYS}
+    bw = pick("bandwidth_efficiency", BANDWIDTH_EFFICIENCY.get(device.arch,
+                                                               BANDWIDTH_EFFICIENCY[""]))
+    dw = pick("depthwise_efficiency", CLASS_DEFAULTS["depthwise_efficiency"])
+    kernel = pick("kernel_us", CLASS_DEFAULTS["kernel_us"]) * 1e-6
+    host = {c: pick(f"host_us.{c}", CLASS_DEFAULTS[f"host_us.{c}"]) * 1e-6
+            for c in ("library", "kernel", "none")}
+    return Constants(gemm, conv, bw, dw, kernel, host, origin)
+
+
+def gemm_time(g: Gemm, peak: float, efficiency: float, sms: int, bandwidth: float,
+              align: int = 1) -> float:
+    """Seconds of the GEMMs ``g`` (compute only) at ``peak`` FLOP/s × ``efficiency`` on
+    ``sms`` SMs: the best over :data:`TILES` and :data:`SPLIT_K` of
+    waves × time of one tile's work on one SM, plus a split-K reduction at ``bandwidth``.
+
+    ``align`` pads N and K (and M unless the GEMM is a convolution's) to a multiple (tensor
+    cores). ``sms`` 0: no quantization, the padded FLOPs at the achievable rate."""
+    def up(x: int) -> int:
+        return -(-x // align) * align
+
+    m = g.m if g.conv else up(g.m)
+    n, k = up(g.n), up(g.k)
+    rate = peak * efficiency
+    if sms <= 0:
+        return 2 * m * n * k * g.batch / rate
+    per_sm = rate / sms
+    best = math.inf
+    for tm, tn in TILES:
+        tiles = -(-m // tm) * -(-n // tn) * g.batch
+        tile_rate = per_sm * TILE_RATE[(tm, tn)]
+        for s in SPLIT_K:
+            if s > 1 and k // s < MIN_K_PER_SPLIT:
+                break
+            waves = -(-tiles * s // sms)
+            t = waves * 2 * tm * tn * -(-k // s) / tile_rate
+            if s > 1:  # partial sums in fp32 written and read back once
+                t += 2 * 4 * m * n * g.batch * s / bandwidth
+            best = min(best, t)
+    return best
+
+
+class OpTime(NamedTuple):
+    """Estimated host seconds to issue one op and device seconds to run it, and the
+    seconds it adds to the step (``wall_s``: its share of the played timeline)."""
+
+    host_s: float
+    device_s: float
+    wall_s: float
+
+
+def op_device_time(o: OpRow, device: DeviceSpec, c: Constants, tf32: bool) -> float:
+    """Device seconds of one op (0 when it launches no kernel)."""
+    lc = o.launch
+    nbytes = o.read + o.written + lc.extra_read
+    bw = device.bandwidth * c.bandwidth_efficiency
+    stream = nbytes / bw
+    if lc.kind != "library" and nbytes == 0 and o.cost.flops == 0:
+        return 0.0
+    simt_peak = device.peak["fp32"] * c.gemm_efficiency["fp32"]
+    if lc.kind != "library" or not lc.gemms:
+        return lc.kernels * c.kernel_s + max(stream, o.cost.flops / simt_peak)
+    choice = device.peak_choice(o.dtype, tf32)
+    key = choice.key
+    align = ALIGN.get(key, 1)
+    total = 0.0
+    for g in lc.gemms:
+        eff = (c.conv_efficiency if g.conv else c.gemm_efficiency)[key]
+        t = gemm_time(g, choice.flops, eff, device.sms, bw, align)
+        if g.depthwise:  # a direct kernel: CUDA-core arithmetic, bytes streamed
+            direct = max(g.flops / simt_peak,
+                          stream / len(lc.gemms) / c.depthwise_efficiency)
+            t = min(t, direct)
+        total += t
+    # never below the op's own counted FLOPs at the peak, nor its bytes at the bandwidth
+    return lc.kernels * c.kernel_s + max(total, stream, o.cost.flops / choice.flops)
+
+
+def op_host_time(o: OpRow, c: Constants) -> float:
+    """Host seconds to issue one op: by whether it calls a library, launches its own kernel
+    or launches none."""
+    lc = o.launch
+    if lc.kind == "library":
+        return c.host_s["library"]
+    if o.read + o.written + lc.extra_read == 0 and o.cost.flops == 0:
+        return c.host_s["none"]
+    return c.host_s["kernel"]
+
+
+def play(times: list[tuple[float, float]]) -> list[float]:
+    """The asynchronous launch queue: ops issued in order, each taking ``host`` seconds of
+    the host, running ``device`` seconds on the GPU once issued and once the previous op has
+    finished. Returns each op's share of the timeline (the seconds by which it moves the
+    end of the last finished work); the shares sum to the step's time."""
+    host_t = 0.0
+    dev_end = 0.0
+    shares = []
+    for host, dev in times:
+        host_t += host
+        end = max(host_t, dev_end) + dev  # an op with no device work may still idle the GPU
+        shares.append(end - dev_end)
+        dev_end = end
+    return shares
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The estimated step: seconds per phase (shares of the played timeline, summing to
+    ``step_s``), total host and device seconds, ``host_bound`` when the host's time exceeds
+    the device's; per-op times (``ops``, in the order of ``result.ops``)."""
+
+    forward_s: float
+    backward_s: float
+    optimizer_s: float
+    host_s: float
+    device_s: float
+    batch: int
+    ops: tuple[OpTime, ...]
+    constants: Constants
+    foreach: bool
+
+    @property
+    def step_s(self) -> float:
+        """Forward + backward + optimizer."""
+        return self.forward_s + self.backward_s + self.optimizer_s
+
+    @property
+    def samples_per_s(self) -> float:
+        """Batch / step time."""
+        return self.batch / self.step_s if self.step_s else float("inf")
+
+    @property
+    def host_bound(self) -> bool:
+        """True when issuing the ops takes longer than running them."""
+        return self.host_s > self.device_s
+
+    def to_dict(self) -> dict[str, Any]:
+        """``hardware.estimate`` of the JSON report."""
+        return {
+            "forward_s": self.forward_s,
+            "backward_s": self.backward_s,
+            "optimizer_s": self.optimizer_s,
+            "step_s": self.step_s,
+            "samples_per_s": self.samples_per_s,
+            "host_s": self.host_s,
+            "device_s": self.device_s,
+            "host_bound": self.host_bound,
+            "optimizer_kernels": "foreach" if self.foreach else "per-parameter",
+            "assumptions": ESTIMATE_ASSUMPTIONS,
+            "constants": self.constants.to_dict(),
+        }
+
+
+def _foreach_groups(opt: list[int], ops: tuple[OpRow, ...]) -> list[list[int]]:
+    """Optimizer op indices grouped as PyTorch's foreach implementation issues them: the
+    k-th op of every parameter together (ops recorded per parameter, in order)."""
+    counts: dict[str, int] = {}
+    for i in opt:
+        counts[ops[i].name] = counts.get(ops[i].name, 0) + 1
+    n_params = min(counts.values()) if counts else 0
+    if n_params == 0 or len(opt) % n_params:
+        return [[i] for i in opt]
+    per = len(opt) // n_params
+    return [[opt[p * per + j] for p in range(n_params)] for j in range(per)]
+
+
+def estimate(result: ModelResult, device: DeviceSpec, tf32: bool = False,
+             foreach: bool = True) -> Estimate:
+    """The estimated step of ``result`` on ``device`` (see the module doc). ``tf32``: fp32
+    matrix work on TF32 tensor cores. ``foreach``: the optimizer runs PyTorch's foreach
+    (multi-tensor) kernels, the default on CUDA since PyTorch 2.0; ``False``: one kernel per
+    parameter and op, as recorded."""
+    c = constants(device)
+    ops = result.ops
+    times = [(op_host_time(o, c), op_device_time(o, device, c, tf32)) for o in ops]
+    opt = [i for i, o in enumerate(ops) if o.phase == "optimizer"]
+    if foreach and opt:
+        for group in _foreach_groups(opt, ops):
+            nbytes = sum(ops[i].read + ops[i].written for i in group)
+            elems = sum(ops[i].written for i in group) // 4 or 1
+            launches = max(-(-len(group) // FOREACH_TENSORS),
+                           -(-elems // (FOREACH_CHUNK * FOREACH_BLOCKS)))
+            dev = launches * c.kernel_s + nbytes / (device.bandwidth * c.bandwidth_efficiency)
+            times[group[0]] = (c.host_s["kernel"], dev)
+            for i in group[1:]:
+                times[i] = (0.0, 0.0)
+    order = sorted(range(len(ops)), key=lambda i: ops[i].index)
+    shares_in_order = play([times[i] for i in order])
+    shares = [0.0] * len(ops)
+    for i, s in zip(order, shares_in_order):
+        shares[i] = s
+    phase = {"forward": 0.0, "backward": 0.0, "optimizer": 0.0}
+    for o, s in zip(ops, shares):
+        phase[o.phase] = phase.get(o.phase, 0.0) + s
+    batch = result.inputs[0][1].shape[0] if result.inputs and result.inputs[0][1].shape else 1
+    return Estimate(
+        forward_s=phase["forward"],
+        backward_s=phase["backward"],
+        optimizer_s=phase["optimizer"],
+        host_s=sum(h for h, _ in times),
+        device_s=sum(d for _, d in times),
+        batch=batch,
+        ops=tuple(OpTime(h, d, s) for (h, d), s in zip(times, shares)),
+        constants=c,
+        foreach=foreach,
+    )

@@ -448,7 +448,8 @@ def test_svg_roofline_and_conv_charts(resnet18: tuple[ModelResult, StepTime]) ->
 def test_plots_write_svg_and_png(resnet18: tuple[ModelResult, StepTime], tmp_path: Path) -> None:
     result, step = resnet18
     written = plots(result, Hardware(step=step), tmp_path / "fig.svg")
-    assert [p.name for p in written] == ["fig-flops.svg", "fig-memory.svg", "fig-roofline.svg"]
+    assert [p.name for p in written] == ["fig-flops.svg", "fig-memory.svg", "fig-roofline.svg",
+                                          "fig-time.svg"]
     for p in written:
         _parse(p.read_text(encoding="utf-8"))
     written = plots(result, None, tmp_path / "fig.png")

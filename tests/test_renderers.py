@@ -249,7 +249,8 @@ def test_render_unknown_result() -> None:
 def test_write_plots(layer: ConvResult, model: ModelResult, hw: Hardware,
                      tmp_path: Path) -> None:
     written = write_plots(model, tmp_path / "m.svg", hardware=hw)
-    assert [p.name for p in written] == ["m-flops.svg", "m-memory.svg", "m-roofline.svg"]
+    assert [p.name for p in written] == ["m-flops.svg", "m-memory.svg", "m-roofline.svg",
+                                          "m-time.svg"]
     assert write_plots(layer, tmp_path / "c.svg") == [tmp_path / "c.svg"]
     for bad in ("x.gif", "no/such/dir/x.svg"):
         with pytest.raises(SpecError, match=r"^plot: "):

@@ -14,6 +14,7 @@ Mode = Literal["train", "inference"]
 Optimizer = Literal["none", "sgd", "momentum", "adam", "adamw"]
 Counting = Literal["dense", "skip-padding"]
 Strategy = Literal["ddp", "zero1", "zero2", "zero3", "fsdp"]
+OptimizerKernels = Literal["foreach", "per-parameter"]
 #: Output formats of a whole-model (or sweep/compare) report; ``table`` is the terminal
 #: table (rich on a terminal, aligned plain text otherwise).
 Format = Literal["table", "json", "csv", "markdown", "html"]
@@ -25,7 +26,7 @@ Lang = Literal["en", "zh"]
 #: (one chart).
 RenderFormat = Literal["table", "rich", "json", "csv", "markdown", "html", "notebook", "svg"]
 #: Charts: a model's ``flops``, ``memory`` and ``roofline``; a layer's ``conv``.
-Chart = Literal["flops", "memory", "roofline", "conv"]
+Chart = Literal["flops", "memory", "roofline", "time", "conv"]
 #: The ``amp`` spellings the CLI offers (:data:`AMPS` accepts more).
 AmpChoice = Literal["bf16", "fp16"]
 #: Phases of one training step, in order. ``loss`` is what the analyser adds to get a
@@ -38,6 +39,9 @@ MODES: tuple[Mode, ...] = get_args(Mode)
 OPTIMIZERS: tuple[Optimizer, ...] = get_args(Optimizer)
 COUNTINGS: tuple[Counting, ...] = get_args(Counting)
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
+#: How the optimizer's kernels run on a GPU (the time estimate): PyTorch's multi-tensor
+#: ``foreach`` implementation (its default on CUDA since 2.0) or one kernel per parameter.
+OPTIMIZER_KERNELS: tuple[OptimizerKernels, ...] = get_args(OptimizerKernels)
 FORMATS: tuple[Format, ...] = get_args(Format)
 CONV_FORMATS: tuple[ConvFormat, ...] = get_args(ConvFormat)
 LANGS: tuple[Lang, ...] = get_args(Lang)

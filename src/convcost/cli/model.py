@@ -10,7 +10,15 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from ..vocab import AMP_CHOICES, COUNTINGS, FORMATS, MODES, OPTIMIZERS, STRATEGIES
+from ..vocab import (
+    AMP_CHOICES,
+    COUNTINGS,
+    FORMATS,
+    MODES,
+    OPTIMIZER_KERNELS,
+    OPTIMIZERS,
+    STRATEGIES,
+)
 from .common import count
 
 if TYPE_CHECKING:
@@ -104,7 +112,8 @@ def add_arguments(m: argparse.ArgumentParser, compare: bool = False) -> None:
         "--device",
         default=None,
         metavar="NAME",
-        help="roofline time per op, layer and step on this device",
+        help="estimated step time (and the roofline bound) per op, layer and step on this "
+        "device",
     )
     hw.add_argument(
         "--devices-file",
@@ -116,6 +125,14 @@ def add_arguments(m: argparse.ArgumentParser, compare: bool = False) -> None:
         "--tf32",
         action="store_true",
         help="fp32 matrix work runs on TF32 tensor cores (roofline peak; needs --device)",
+    )
+    hw.add_argument(
+        "--optimizer-kernels",
+        default=None,
+        choices=OPTIMIZER_KERNELS,
+        help="how the optimizer runs on the device in the time estimate: PyTorch's "
+        "multi-tensor foreach kernels (default; PyTorch >= 2.0 on CUDA) or one kernel per "
+        "parameter (needs --device and a training step with an optimizer)",
     )
     hw.add_argument(
         "--fit",
@@ -172,6 +189,12 @@ def hardware_options(a: argparse.Namespace) -> tuple[DeviceSpec | None, Intercon
     if a.tf32 and a.device is None:
         raise SpecError("--tf32", True, "has no effect without --device (it sets the fp32 "
                         "matrix peak of the device's roofline)")
+    if a.optimizer_kernels is not None and a.device is None:
+        raise SpecError("--optimizer-kernels", a.optimizer_kernels, "has no effect without "
+                        "--device (it shapes the device's time estimate)")
+    if a.optimizer_kernels is not None and (a.mode != "train" or a.optimizer == "none"):
+        raise SpecError("--optimizer-kernels", a.optimizer_kernels, "has no effect without "
+                        "an optimizer step (--mode train and --optimizer other than none)")
     for flag, value in (("--strategy", a.strategy), ("--interconnect", a.interconnect)):
         if value is not None and a.devices == 1:
             raise SpecError(flag, value, "has no effect without --devices N (N >= 2): "
@@ -217,7 +240,7 @@ def analyze_one(a: argparse.Namespace, model: Any, pos: list[str], kwargs: Any,
                      name=a.target, **options)
     strategy = a.strategy or "ddp"
     hw = answer(result, device, tf32=a.tf32, devices=a.devices, strategy=strategy,
-                interconnect=link)
+                interconnect=link, foreach=a.optimizer_kernels != "per-parameter")
     if fit and device is not None:
         found = fit_on(device, model, pos, kwargs=kwargs, devices=a.devices,
                        strategy=strategy, **options)

@@ -44,16 +44,18 @@ class Hardware:
 
 def answer(result: ModelResult, device: DeviceSpec | None = None, *, tf32: bool = False,
            devices: int = 1, strategy: str = "ddp",
-           interconnect: Interconnect | None = None) -> Hardware:
+           interconnect: Interconnect | None = None, foreach: bool = True) -> Hardware:
     """The step time of ``result`` on ``device`` (when given; ``tf32``: fp32 matrix work on
-    TF32 tensor cores) and, for more than one device or a sharding ``strategy`` other than
-    ``ddp``, the per-device memory and communication of the step over ``interconnect``
+    TF32 tensor cores; ``foreach``: the optimizer's multi-tensor kernels, else one per
+    parameter) — the roofline bound and the execution-time estimate — and, for more than
+    one device or a sharding ``strategy`` other than ``ddp``, the per-device memory and
+    communication of the step over ``interconnect``
     (default NVLink 4)."""
     step = None
     if device is not None:
         from .step import step_time
 
-        step = step_time(result, device, tf32)
+        step = step_time(result, device, tf32, foreach)
     distributed = None
     if devices > 1 or strategy != "ddp":
         from .distributed import INTERCONNECTS, distributed_step

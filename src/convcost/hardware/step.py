@@ -22,12 +22,18 @@ from typing import Any
 
 from ..model import ModelResult, OpRow
 from .devices import DeviceSpec, PeakChoice
+from .estimate import Estimate, estimate
 from .roofline import ASSUMPTIONS, Roofline, roofline
 
 
 @dataclass(frozen=True)
 class LayerTime:
-    """Predicted seconds, FLOPs and bytes of one module (inclusive of its children)."""
+    """Predicted seconds, FLOPs and bytes of one module (inclusive of its children).
+
+    ``forward_s``/``backward_s`` are the roofline's; ``est_forward_s``/``est_backward_s``
+    the execution-time estimate's (the module's ops' shares of the played step, see
+    :mod:`convcost.hardware.estimate`), ``est_device_s``/``est_host_s`` its ops' device
+    and host seconds."""
 
     name: str
     forward_s: float
@@ -36,6 +42,10 @@ class LayerTime:
     backward_flops: int
     forward_bytes: int
     backward_bytes: int
+    est_forward_s: float = 0.0
+    est_backward_s: float = 0.0
+    est_device_s: float = 0.0
+    est_host_s: float = 0.0
 
     @property
     def intensity(self) -> float:
@@ -56,7 +66,9 @@ class LayerTime:
 
 @dataclass(frozen=True)
 class StepTime:
-    """Predicted time of one step of ``result`` on ``device`` (seconds)."""
+    """Predicted time of one step of ``result`` on ``device`` (seconds): the roofline bound
+    (``forward_s``, ``step_s``… : every op at peak) and the execution-time ``estimate``
+    (:class:`~convcost.hardware.estimate.Estimate`), the headline of every report."""
 
     device: DeviceSpec
     dtype: str
@@ -69,6 +81,7 @@ class StepTime:
     model_flops: int
     forward_flops: int
     tf32: bool = False
+    estimate: Estimate | None = None
 
     @property
     def step_s(self) -> float:
@@ -122,8 +135,10 @@ class StepTime:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (``layers`` keyed by module path)."""
+        est = self.estimate
         return {
             "device": self.device.name,
+            "estimate": est.to_dict() if est is not None else None,
             "assumptions": ASSUMPTIONS,
             "dtype": self.dtype,
             "peak_flops": self.peak,
@@ -147,17 +162,25 @@ class StepTime:
                     "backward_bytes": lt.backward_bytes,
                     "intensity": lt.intensity if lt.intensity != float("inf") else None,
                     "bound": lt.bound(self.device, self.dtype, self.tf32),
+                    "estimate": {"forward_s": lt.est_forward_s,
+                                 "backward_s": lt.est_backward_s,
+                                 "device_s": lt.est_device_s, "host_s": lt.est_host_s},
                 }
                 for lt in self.layers
             },
         }
 
 
-def step_time(result: ModelResult, device: DeviceSpec, tf32: bool = False) -> StepTime:
-    """Roofline of every op of ``result`` on ``device``, summed per layer and per phase."""
+def step_time(result: ModelResult, device: DeviceSpec, tf32: bool = False,
+              foreach: bool = True) -> StepTime:
+    """Roofline of every op of ``result`` on ``device``, summed per layer and per phase, and
+    the execution-time estimate (``foreach``: the optimizer's multi-tensor kernels, PyTorch's
+    default on CUDA; ``False``: one kernel per parameter and op)."""
     per_op = tuple(
         (o, roofline(o.cost.flops, o.read + o.written, device, o.dtype, tf32)) for o in result.ops
     )
+    est = estimate(result, device, tf32, foreach)
+    times = {id(o): t for o, t in zip(result.ops, est.ops)}
     phase_s = {"forward": 0.0, "backward": 0.0, "optimizer": 0.0}
     for o, r in per_op:
         phase_s[o.phase] = phase_s.get(o.phase, 0.0) + r.time
@@ -175,6 +198,8 @@ def step_time(result: ModelResult, device: DeviceSpec, tf32: bool = False) -> St
             ]
         fw = [(o, r) for o, r in mine if o.phase == "forward"]
         bw = [(o, r) for o, r in mine if o.phase == "backward"]
+        fw_t = [times[id(o)] for o, _ in fw]
+        bw_t = [times[id(o)] for o, _ in bw]
         layers.append(
             LayerTime(
                 row.name,
@@ -184,6 +209,10 @@ def step_time(result: ModelResult, device: DeviceSpec, tf32: bool = False) -> St
                 sum(o.cost.flops for o, _ in bw),
                 sum(o.read + o.written for o, _ in fw),
                 sum(o.read + o.written for o, _ in bw),
+                sum(t.wall_s for t in fw_t),
+                sum(t.wall_s for t in bw_t),
+                sum(t.device_s for t in fw_t + bw_t),
+                sum(t.host_s for t in fw_t + bw_t),
             )
         )
     batch = result.inputs[0][1].shape[0] if result.inputs and result.inputs[0][1].shape else 1
@@ -200,4 +229,5 @@ def step_time(result: ModelResult, device: DeviceSpec, tf32: bool = False) -> St
         model_flops=fwd + result.totals.backward.total.flops,
         forward_flops=fwd,
         tf32=tf32,
+        estimate=est,
     )

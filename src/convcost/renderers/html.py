@@ -28,7 +28,7 @@ from ..view import layer as layer_view
 from ..view import model as model_view
 from ..view.cells import Q, Table
 from .cells import human, number, text
-from .svg import category_label, conv_chart, flops_chart, memory_chart, roofline_chart
+from .svg import category_label, conv_chart, flops_chart, memory_chart, roofline_chart, time_chart
 
 if TYPE_CHECKING:
     from ..expr import Term
@@ -337,7 +337,7 @@ def _summary(r: ModelResult, hw: Hardware | None) -> str:
     hw_lines = [text(x) for x in model_view.hardware_lines(r, hw)]
     hw_html = ""
     if hw_lines:
-        hw_html = ("<h3>Hardware (roofline estimate)</h3><ul>"
+        hw_html = ("<h3>Hardware (time estimate and roofline bound)</h3><ul>"
                    + "".join(f"<li>{escape(s.strip())}</li>" for s in hw_lines) + "</ul>")
     decomposed = ""
     if r.decomposed_ops:
@@ -376,6 +376,13 @@ def _charts(r: ModelResult, hw: Hardware | None) -> str:
                      "Each leaf layer at its arithmetic intensity (FLOPs per byte read and "
                      "written, forward + backward) and its achieved FLOP/s (FLOPs over its "
                      f"predicted time). Assumes {ASSUMPTIONS}."))
+        from ..hardware.estimate import ESTIMATE_ASSUMPTIONS
+
+        figs.append(("time", "Where the time goes", time_chart(r, step),
+                     "Each leaf layer's share of the estimated step (forward + backward), "
+                     "split into the GPU running its kernels and the GPU idle while the host "
+                     "issues them (eager PyTorch dispatch and launch). Assumes "
+                     f"{ESTIMATE_ASSUMPTIONS}."))
     out = ['<section id="charts"><h2>Charts</h2>']
     for key, title, svg, caption in figs:
         out.append(f'<figure id="{key}-figure"><h3>{escape(title)}</h3>{_inline(svg)}'

@@ -69,6 +69,12 @@ PHASE_COLOURS: dict[str, str] = {
     "optimizer": "#A04CF5",
 }
 BOUND_COLOURS: dict[str, str] = {"compute": "#0072B2", "memory": "#D55E00"}
+#: Series of the time chart: the GPU busy with the layer's ops, and the GPU idle while the
+#: host issues them (the op's share of the step beyond its device time).
+TIME_SERIES: tuple[tuple[str, str, str], ...] = (
+    ("device", "GPU running the layer's kernels", "#0072B2"),
+    ("host", "GPU idle, waiting for the host to issue them", "#D55E00"),
+)
 
 #: Most samples a memory chart draws; longer timelines keep, per bucket, the sample with
 #: the most live bytes (so the peak sample is always kept exactly).
@@ -555,6 +561,59 @@ def roofline_chart(result: ModelResult, step: StepTime) -> str:
 # --------------------------------------------------------------------------- one layer
 
 
+def time_chart(result: ModelResult, step: StepTime) -> str:
+    """Where the estimated step time goes: one stacked bar per leaf layer (table order) of
+    its ops' share of the step (forward + backward), split into the GPU running them
+    (``data-series="device"``) and the GPU idle while the host issues them
+    (``data-series="host"``). ``g.layer[data-layer]`` holds each bar; values in seconds."""
+    est = step.estimate
+    title = f"Estimated time per layer — {result.model} on {step.device.name}"
+    times = {lt.name: lt for lt in step.layers}
+    leaves = [row for row in result.layers if row.leaf and row.name in times]
+    if est is None or not leaves:
+        return _no_data(title, "no estimate", "time-chart")
+    stacks = []
+    for row in leaves:
+        lt = times[row.name]
+        wall = lt.est_forward_s + lt.est_backward_s
+        device = min(lt.est_device_s, wall)
+        stacks.append((row, device, max(0.0, wall - device)))
+    top_value = max((d + h for _, d, h in stacks), default=0.0) or 1e-9
+    ticks = _linear_ticks(top_value * 1e6)
+    n = len(leaves)
+    plot_w = min(1200.0, max(560.0, 7.0 * n))
+    legend, legend_h = _legend(80, 46, [(label, c) for _, label, c in TIME_SERIES], plot_w)
+    plot = _Plot(80, 46 + legend_h + 8, plot_w, 300, ticks[-1])
+    body = [legend, plot.y_axis(ticks, "estimated µs (share of the step)", "count")]
+    slot = plot.width / n
+    bar = max(1.0, slot * 0.8)
+    for i, (row, device, host) in enumerate(stacks):
+        x = plot.left + i * slot + (slot - bar) / 2
+        name = escape(row.name, quote=True)
+        tip = (f"{row.name or '(model)'} ({row.type})\nGPU busy {device * 1e6:.1f} µs\n"
+               f"GPU idle waiting for the host {host * 1e6:.1f} µs")
+        body.append(f'<g class="layer" data-layer="{name}"><title>{escape(tip)}</title>')
+        base = 0.0
+        for (key, _, colour), v in zip(TIME_SERIES, (device * 1e6, host * 1e6)):
+            if v <= 0:
+                continue
+            y0, y1 = plot.y(base), plot.y(base + v)
+            body.append(f'<rect class="mark" data-layer="{name}" data-series="{key}" '
+                        f'data-value="{v / 1e6!r}" x="{_f(x)}" y="{_f(y1)}" '
+                        f'width="{_f(bar)}" height="{_f(max(y0 - y1, 0.3))}" fill="{colour}"/>')
+            base += v
+        body.append("</g>")
+    bound = "host-bound" if est.host_bound else "device-bound"
+    body.append(_text(plot.left + plot.width / 2, plot.bottom + 36,
+                      f"leaf layers in execution order — {n} layers; step "
+                      f"{est.step_s * 1e3:.3g} ms ({bound}: host {est.host_s * 1e3:.3g} ms, "
+                      f"device {est.device_s * 1e3:.3g} ms)", size=11, anchor="middle"))
+    desc = (f"Estimated share of the step of each of the {n} leaf layers of {result.model} "
+            f"on {step.device.name}, split into GPU busy and GPU waiting for the host.")
+    return _document(plot.left + plot.width + 24, plot.bottom + 50, title, desc, body,
+                     "time-chart")
+
+
 def conv_chart(result: ConvResult) -> str:
     """One layer: multiplications and additions (stacked) of the forward pass and each
     gradient, and of the backward total, beside the classic approximations (forward
@@ -651,23 +710,24 @@ def _write(svg: str, target: Path, ext: str) -> None:
 
 def plot_names(path: str | Path, roofline: bool) -> list[Path]:
     """The files :func:`plots` writes for ``path``: ``STEM-flops.EXT``,
-    ``STEM-memory.EXT`` and, with a device, ``STEM-roofline.EXT``, beside ``path``."""
+    ``STEM-memory.EXT`` and, with a device, ``STEM-roofline.EXT`` and ``STEM-time.EXT``,
+    beside ``path``."""
     p = Path(path)
-    keys = ["flops", "memory"] + (["roofline"] if roofline else [])
+    keys = ["flops", "memory"] + (["roofline", "time"] if roofline else [])
     return [p.with_name(f"{p.stem}-{k}{p.suffix}") for k in keys]
 
 
 def plots(result: ModelResult, hw: Hardware | None, path: str | Path) -> list[Path]:
     """Write the model's charts to ``FILE.svg`` or ``FILE.png``: one file per chart beside
-    ``FILE`` (:func:`plot_names`: ``-flops``, ``-memory``, and ``-roofline`` when ``hw.step``
-    is given); PNG at twice the SVG's pixel size. Returns the paths written. A bad
+    ``FILE`` (:func:`plot_names`: ``-flops``, ``-memory``, and ``-roofline`` and ``-time``
+    when ``hw.step`` is given); PNG at twice the SVG's pixel size. Returns the paths written. A bad
     extension or a missing directory raises :class:`~convcost.errors.SpecError` naming
     ``plot`` (before anything is written)."""
     p, ext = _plot_target(path)
     step = hw.step if hw is not None else None
     charts = [flops_chart(result), memory_chart(result)]
     if step is not None:
-        charts.append(roofline_chart(result, step))
+        charts += [roofline_chart(result, step), time_chart(result, step)]
     targets = plot_names(p, step is not None)
     for svg, target in zip(charts, targets):
         _write(svg, target, ext)
@@ -684,8 +744,8 @@ def conv_plot(result: ConvResult, path: str | Path) -> list[Path]:
 
 def render(subject: str, result: Any, **options: Any) -> str:
     """The ``svg`` format: one chart as an SVG document. A layer has one chart (``conv``);
-    a model's ``chart`` is ``flops`` (default), ``memory`` or ``roofline`` (which needs
-    ``hardware`` with a step time)."""
+    a model's ``chart`` is ``flops`` (default), ``memory``, ``roofline`` or ``time`` (which
+    need ``hardware`` with a step time)."""
     chart = options.get("chart", "conv" if subject == "layer" else "flops")
     ok = ("conv",) if subject == "layer" else tuple(c for c in CHARTS if c != "conv")
     if chart not in ok:
@@ -698,6 +758,6 @@ def render(subject: str, result: Any, **options: Any) -> str:
         return memory_chart(result)
     step = getattr(options.get("hardware"), "step", None)
     if step is None:
-        raise SpecError("hardware", options.get("hardware"), "the roofline chart needs "
+        raise SpecError("hardware", options.get("hardware"), f"the {chart} chart needs "
                         "hardware with a step time (a device)")
-    return roofline_chart(result, step)
+    return time_chart(result, step) if chart == "time" else roofline_chart(result, step)

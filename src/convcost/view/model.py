@@ -55,6 +55,8 @@ class LayerLine:
     backward_flops: int
     saved_bytes: int
     share: tuple[int, int]
+    est_forward_s: float | None = None
+    est_backward_s: float | None = None
     forward_s: float | None = None
     backward_s: float | None = None
     forward_bytes: int | None = None
@@ -107,9 +109,15 @@ COLUMNS: dict[str, Column] = {c.key: c for c in (
     Column("backward_flops", "bwd FLOPs", "count", "backward FLOPs", train_only=True),
     Column("saved_bytes", "saved", "bytes", "activations saved for backward (bytes)"),
     Column("share", "share", "share", "share of the step's forward + backward FLOPs"),
-    Column("forward_s", "time fwd", "seconds", "predicted forward seconds (roofline)"),
-    Column("backward_s", "time bwd", "seconds", "predicted backward seconds (roofline)",
+    Column("est_forward_s", "time fwd", "seconds",
+           "estimated forward seconds (execution-time model: the layer's share of the step)"),
+    Column("est_backward_s", "time bwd", "seconds",
+           "estimated backward seconds (execution-time model: the layer's share of the step)",
            train_only=True),
+    Column("forward_s", "roofline fwd", "seconds",
+           "forward seconds at peak FLOP/s and bandwidth (roofline bound)"),
+    Column("backward_s", "roofline bwd", "seconds",
+           "backward seconds at peak FLOP/s and bandwidth (roofline bound)", train_only=True),
     Column("forward_bytes", "bytes fwd", "int", "bytes read and written by the forward ops"),
     Column("backward_bytes", "bytes bwd", "int", "bytes read and written by the backward ops",
            train_only=True),
@@ -138,9 +146,9 @@ FRAME_COLUMNS = ("name", "type", "depth", "leaf", "output_shape", "params",
                  "forward_other", "forward_flops", "grad_input_flops", "grad_weight_flops",
                  "grad_bias_flops", "backward_macs", "backward_flops", "saved_bytes")
 #: Time columns the tables add when a device is given.
-TABLE_TIME_COLUMNS = ("forward_s", "backward_s", "bound")
-CSV_TIME_COLUMNS = ("forward_s", "backward_s", "forward_bytes", "backward_bytes",
-                    "peak_dtype", "peak_note")
+TABLE_TIME_COLUMNS = ("est_forward_s", "est_backward_s", "forward_s", "backward_s", "bound")
+CSV_TIME_COLUMNS = ("est_forward_s", "est_backward_s", "forward_s", "backward_s",
+                    "forward_bytes", "backward_bytes", "peak_dtype", "peak_note")
 
 
 def _parents(names: Sequence[str], depths: Sequence[int]) -> list[str | None]:
@@ -174,7 +182,8 @@ def layer_lines(r: ModelResult, hw: Hardware | None = None) -> tuple[LayerLine, 
         lt = times.get(row.name)
         timing: dict[str, Any] = {}
         if lt is not None and step is not None:
-            timing = dict(forward_s=lt.forward_s, backward_s=lt.backward_s,
+            timing = dict(est_forward_s=lt.est_forward_s, est_backward_s=lt.est_backward_s,
+                          forward_s=lt.forward_s, backward_s=lt.backward_s,
                           forward_bytes=lt.forward_bytes, backward_bytes=lt.backward_bytes,
                           bound=lt.bound(step.device, step.dtype, step.tf32),
                           peak_dtype=step.peak_dtype, peak_note=step.peak_note or "")
@@ -339,7 +348,23 @@ def hardware_lines(r: ModelResult, hw: Hardware | None) -> list[Line]:
             Q(st.device.bandwidth, "count", "B/s"), ", ", Q(st.device.memory, "bytes")))
         if st.peak_note is not None:
             lines.append(line(f"note      {st.peak_note}"))
-        step: list[Cell] = ["roofline  forward ", Q(st.forward_s, "seconds")]
+        est = st.estimate
+        if est is not None:
+            from ..hardware.estimate import ESTIMATE_ASSUMPTIONS
+
+            e: list[Cell] = ["estimate  forward ", Q(est.forward_s, "seconds")]
+            if r.mode == "train":
+                e += [", backward ", Q(est.backward_s, "seconds")]
+                if est.optimizer_s:
+                    e += [", optimizer ", Q(est.optimizer_s, "seconds"),
+                          " (foreach)" if est.foreach else " (per-parameter)"]
+                e += ["; step ", Q(est.step_s, "seconds")]
+            e += [", ", Q(est.samples_per_s, "number"), " samples/s; host ",
+                  Q(est.host_s, "seconds"), ", device ", Q(est.device_s, "seconds"),
+                  " (host-bound)" if est.host_bound else ""]
+            lines.append(line(*e))
+            lines.append(line(f"          assumes {ESTIMATE_ASSUMPTIONS}"))
+        step: list[Cell] = ["roofline  (bound) forward ", Q(st.forward_s, "seconds")]
         if r.mode == "train":
             step += [", backward ", Q(st.backward_s, "seconds")]
             if st.optimizer_s:

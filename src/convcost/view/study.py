@@ -39,14 +39,19 @@ def metrics(r: ModelResult, hw: Hardware) -> list[Metric]:
         ("unsupported_ops", "unsupported ops", sum(n for _, n in r.unsupported_ops)),
     ]
     if hw.step is not None:
+        est = hw.step.estimate
+        if est is not None:
+            out += [("est_step_s", "step time (estimate)", est.step_s),
+                    ("est_samples_per_s", "samples/s (estimate)", est.samples_per_s)]
         out += [("step_s", "step time (roofline)", hw.step.step_s),
-                ("samples_per_s", "samples/s", hw.step.samples_per_s),
+                ("samples_per_s", "samples/s (roofline)", hw.step.samples_per_s),
                 ("mfu", "MFU", hw.step.mfu)]
     return out
 
 
 #: How the headline numbers that are not counts or bytes are written.
-_KINDS: dict[str, Kind] = {"step_s": "ms", "mfu": "percent", "samples_per_s": "number",
+_KINDS: dict[str, Kind] = {"step_s": "ms", "est_step_s": "ms", "est_samples_per_s": "number",
+                           "mfu": "percent", "samples_per_s": "number",
                            "unsupported_ops": "int"}
 
 
@@ -62,7 +67,8 @@ def _q(key: str, v: Any, human: bool) -> Q:
 
 
 SWEEP_KEYS = ("forward_flops", "backward_flops", "forward_macs", "saved_activations_bytes",
-              "peak_train_bytes", "peak_inference_bytes", "step_s", "samples_per_s")
+              "peak_train_bytes", "peak_inference_bytes", "est_step_s", "est_samples_per_s",
+              "step_s", "samples_per_s")
 
 
 def sweep_title(s: Sweep) -> str:

@@ -43,3 +43,8 @@ def broken() -> nn.Module:
 
 def not_a_module() -> object:
     return 42
+
+
+def linear() -> nn.Module:
+    """A 16 -> 8 linear layer (weight and bias: two parameters)."""
+    return nn.Linear(16, 8)

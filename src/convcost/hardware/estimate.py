@@ -349,15 +349,21 @@ class Estimate:
 
 def _foreach_groups(opt: list[int], ops: tuple[OpRow, ...]) -> list[list[int]]:
     """Optimizer op indices grouped as PyTorch's foreach implementation issues them: the
-    k-th op of every parameter together (ops recorded per parameter, in order)."""
+    k-th op of every parameter together (ops recorded per parameter, in order). Ops that
+    move nothing (profiler markers, metadata) stay apart; a sequence that does not split
+    evenly into parameters stays per op."""
+    work = [i for i in opt if ops[i].read + ops[i].written or ops[i].cost.flops]
     counts: dict[str, int] = {}
-    for i in opt:
+    for i in work:
         counts[ops[i].name] = counts.get(ops[i].name, 0) + 1
     n_params = min(counts.values()) if counts else 0
-    if n_params == 0 or len(opt) % n_params:
-        return [[i] for i in opt]
-    per = len(opt) // n_params
-    return [[opt[p * per + j] for p in range(n_params)] for j in range(per)]
+    if n_params == 0 or len(work) % n_params:
+        return [[i] for i in work]
+    per = len(work) // n_params
+    groups = [[work[p * per + j] for p in range(n_params)] for j in range(per)]
+    if any(len({ops[i].name for i in g}) != 1 for g in groups):  # not one op per parameter
+        return [[i] for i in work]
+    return groups
 
 
 def estimate(result: ModelResult, device: DeviceSpec, tf32: bool = False,
@@ -376,7 +382,10 @@ def estimate(result: ModelResult, device: DeviceSpec, tf32: bool = False,
             elems = sum(ops[i].written for i in group) // 4 or 1
             launches = max(-(-len(group) // FOREACH_TENSORS),
                            -(-elems // (FOREACH_CHUNK * FOREACH_BLOCKS)))
-            dev = launches * c.kernel_s + nbytes / (device.bandwidth * c.bandwidth_efficiency)
+            flops = sum(ops[i].cost.flops for i in group)
+            dev = launches * c.kernel_s + max(
+                nbytes / (device.bandwidth * c.bandwidth_efficiency),
+                flops / (device.peak["fp32"] * c.gemm_efficiency["fp32"]))
             times[group[0]] = (c.host_s["kernel"], dev)
             for i in group[1:]:
                 times[i] = (0.0, 0.0)

@@ -1,0 +1,359 @@
+"""The execution-time estimate (issue 11): each part on hand-computed cases, the estimate
+never below the roofline, monotone in batch, its JSON, and its device constants.
+
+Every expected number here is derived by hand from the model's definition (the module doc
+of :mod:`convcost.hardware.estimate`) and the constants the device resolves to.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from cli_run import run
+from convcost import analyze
+from convcost.formulas.kernels import Gemm, launch
+from convcost.hardware.devices import PRESETS, DeviceSpec, device_to_toml, load_devices
+from convcost.hardware.estimate import (
+    CLASS_DEFAULTS,
+    TILES,
+    constants,
+    estimate,
+    gemm_time,
+    play,
+)
+from convcost.hardware.step import step_time
+from convcost.ops import OpCall, TensorMeta
+
+#: A toy GPU: 4 SMs, 100 TFLOP/s fp16, 10 TFLOP/s fp32, 1 TB/s; round constants of its own.
+TOY = DeviceSpec("toy", "toy GPU", {"fp32": 1e13, "fp16": 1e14}, 1e12, 10**10, sms=4,
+                 arch="ampere",
+                 timing={"bandwidth_efficiency": 0.5, "kernel_us": 2.0, "host_us.library": 20.0,
+                         "host_us.kernel": 10.0, "host_us.none": 1.0,
+                         "gemm_efficiency.fp16": 1.0, "gemm_efficiency.fp32": 1.0,
+                         "conv_efficiency.fp16": 1.0, "conv_efficiency.fp32": 1.0})
+
+
+# --------------------------------------------------------------------------- GEMM waves
+
+
+def test_gemm_one_full_wave_runs_at_the_achievable_rate() -> None:
+    # 256×256 output = four 128×128 tiles on 4 SMs: one wave, nothing wasted; K = 64 leaves
+    # no room for split-K (64 per split at least)
+    t = gemm_time(Gemm(256, 256, 64), peak=1e14, efficiency=1.0, sms=4, bandwidth=1e12)
+    assert t == pytest.approx(2 * 256 * 256 * 64 / 1e14, rel=1e-12)
+
+
+def test_gemm_spilling_by_one_tile_row_takes_two_waves() -> None:
+    # 384×256 = six 128×128 tiles on 4 SMs: two waves, though the work grew by half. The
+    # other tiles are no better (256×128: one wave of double-size tiles; 128×64 at 2/3 of
+    # the rate: 3 waves of 0.75; 64×64 at half the rate: 6 waves of 0.5), so 2 × one wave.
+    one = gemm_time(Gemm(256, 256, 64), 1e14, 1.0, 4, 1e12)
+    spill = gemm_time(Gemm(384, 256, 64), 1e14, 1.0, 4, 1e12)
+    assert spill == pytest.approx(2 * one, rel=1e-12)
+    assert spill > 1.5 * one  # wave quantization: more than the work grew
+
+
+def test_gemm_without_sm_count_is_flops_at_the_achievable_rate() -> None:
+    assert gemm_time(Gemm(384, 256, 64), 1e14, 0.5, 0, 1e12) == pytest.approx(
+        2 * 384 * 256 * 64 / 5e13)
+
+
+def test_gemm_alignment_pads_n_and_k_for_tensor_cores() -> None:
+    # N = 3, K = 3 padded to 8 each for fp16; no SM count: padded FLOPs at the rate
+    assert gemm_time(Gemm(8, 3, 3), 1e14, 1.0, 0, 1e12, align=8) == pytest.approx(
+        2 * 8 * 8 * 8 / 1e14)
+
+
+def test_gemm_split_k_fills_the_sms_when_tiles_are_few() -> None:
+    # one 128×128 tile, K = 4096, 4 SMs: split-K 4 runs 4 tiles of K = 1024 in one wave,
+    # plus writing and reading back 4 fp32 partial sums
+    t = gemm_time(Gemm(128, 128, 4096), 1e14, 1.0, 4, 1e12)
+    expected = 2 * 128 * 128 * 1024 / (1e14 / 4) + 2 * 4 * 128 * 128 * 4 / 1e12
+    assert t == pytest.approx(expected, rel=1e-12)
+    assert t < 2 * 128 * 128 * 4096 / (1e14 / 4)  # better than one SM doing it all
+
+
+def test_tiles_rate_by_operand_reuse() -> None:
+    from convcost.hardware.estimate import TILE_RATE
+
+    assert TILE_RATE[(128, 128)] == 1.0
+    assert TILE_RATE[(64, 64)] == pytest.approx(0.5)
+    assert TILE_RATE[(128, 64)] == pytest.approx(2 / 3)
+    assert all(0 < TILE_RATE[t] <= 1 for t in TILES)
+
+
+# --------------------------------------------------------------------------- launch queue
+
+
+def test_play_host_bound_and_device_bound() -> None:
+    # host 10 each, device 1 each: the GPU waits for every op: the step is the host's 30
+    # plus the last op's device 1
+    shares = play([(10.0, 1.0)] * 3)
+    assert sum(shares) == pytest.approx(31.0)
+    # host 1 each, device 10 each: the GPU is always busy after the first issue
+    shares = play([(1.0, 10.0)] * 3)
+    assert sum(shares) == pytest.approx(31.0)
+    assert shares == pytest.approx([11.0, 10.0, 10.0])
+    # an op with no device work still idles the GPU while the host issues it
+    assert play([(5.0, 0.0)]) == [5.0]
+
+
+def test_a_tiny_op_is_host_bound() -> None:
+    r = analyze(nn.ReLU(), (1, 8), mode="inference")
+    e = estimate(r, TOY)
+    (op,) = r.ops
+    assert op.read == op.written == 32
+    host = 10e-6  # host_us.kernel
+    device = 2e-6 + 64 / (1e12 * 0.5)  # one kernel + its bytes at half the bandwidth
+    assert e.host_s == pytest.approx(host)
+    assert e.device_s == pytest.approx(device)
+    assert e.step_s == pytest.approx(host + device)
+    assert e.host_bound
+
+
+def test_a_large_elementwise_op_is_bandwidth_bound() -> None:
+    n = 1 << 20
+    r = analyze(nn.ReLU(), (n,), mode="inference")
+    e = estimate(r, TOY)
+    device = 2e-6 + 2 * 4 * n / (1e12 * 0.5)
+    assert e.device_s == pytest.approx(device)
+    assert e.step_s == pytest.approx(10e-6 + device)
+    assert not e.host_bound
+
+
+def test_an_op_without_a_kernel_costs_only_host_time() -> None:
+    class View(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.view(-1)
+
+    r = analyze(View(), (4, 4), mode="inference")
+    e = estimate(r, TOY)
+    assert e.device_s == 0
+    assert e.host_s == pytest.approx(1e-6 * len(r.ops))
+
+
+def test_linear_layer_hand_computed() -> None:
+    # addmm of a 256×512 by 512×256 in fp32 on 4 SMs: 4 tiles of 128×128, one wave, K = 512
+    # allows split-K but 4 tiles already fill the SMs; then host 20 µs (library)
+    r = analyze(nn.Linear(512, 256), (256, 512), mode="inference")
+    (op,) = [o for o in r.ops if o.launch.kind == "library"]
+    assert op.launch.gemms == (Gemm(256, 256, 512),)
+    e = estimate(r, TOY)
+    gemm = 2 * 256 * 256 * 512 / 1e13
+    stream = (op.read + op.written) / (1e12 * 0.5)
+    assert e.device_s == pytest.approx(2e-6 + max(gemm, stream))
+    views = [o for o in r.ops if o.launch.kind != "library"]
+    assert [o.name for o in views] == ["t.default"]  # the weight's transpose: no kernel
+    assert e.host_s == pytest.approx(20e-6 + 1e-6)
+
+
+# --------------------------------------------------------------------------- op launches
+
+
+def test_conv_launch_is_an_implicit_gemm() -> None:
+    x = TensorMeta((8, 64, 56, 56), "float32")
+    w = TensorMeta((128, 32, 3, 3), "float32")  # groups 2
+    out = TensorMeta((8, 128, 28, 28), "float32")
+    call = OpCall("convolution.default", (x, w, None, (2, 2), (1, 1), (1, 1), False, (0, 0), 2),
+                  outputs=(out,), names=("input", "weight", "bias", "stride", "padding",
+                                         "dilation", "transposed", "output_padding", "groups"))
+    lc = launch(call)
+    assert lc.kind == "library"
+    assert lc.gemms == (Gemm(8 * 28 * 28, 64, 32 * 9, 2, True, False),)
+
+
+def test_conv_backward_launch_is_data_and_weight_gradients() -> None:
+    go = TensorMeta((8, 128, 28, 28), "float32")
+    x = TensorMeta((8, 64, 56, 56), "float32")
+    w = TensorMeta((128, 64, 3, 3), "float32")
+    call = OpCall("convolution_backward.default",
+                  (go, x, w, [128], (2, 2), (1, 1), (1, 1), False, (0, 0), 1,
+                   (True, True, True)),
+                  outputs=(x, w, TensorMeta((128,), "float32")),
+                  names=("grad_output", "input", "weight", "bias_sizes", "stride", "padding",
+                         "dilation", "transposed", "output_padding", "groups", "output_mask"))
+    lc = launch(call)
+    macs = 8 * 28 * 28 * 128 * 64 * 9
+    dgrad, wgrad = lc.gemms
+    assert (dgrad.m, dgrad.n) == (8 * 56 * 56, 64)
+    assert dgrad.m * dgrad.n * dgrad.k == macs  # every MAC of the forward, once
+    assert (wgrad.m, wgrad.n, wgrad.k) == (128, 64 * 9, 8 * 28 * 28)
+    assert lc.kernels == 3  # data gradient, weight gradient, bias-gradient reduction
+
+
+def test_depthwise_conv_is_marked_and_can_run_as_a_direct_kernel() -> None:
+    r = analyze(nn.Conv2d(32, 32, 3, padding=1, groups=32, bias=False), (8, 32, 56, 56),
+                mode="inference")
+    (op,) = [o for o in r.ops if o.launch.kind == "library"]
+    assert op.launch.gemms[0].depthwise
+    c = constants(TOY)
+    e = estimate(r, TOY)
+    stream = (op.read + op.written) / (1e12 * 0.5)
+    direct = max(op.launch.gemms[0].flops / 1e13, stream / c.depthwise_efficiency)
+    assert e.device_s <= 2e-6 + direct + 1e-15
+
+
+def test_training_batch_norm_reads_its_input_twice() -> None:
+    r = analyze(nn.BatchNorm2d(16), (4, 16, 8, 8), mode="train")
+    fw = [o for o in r.ops if o.name.startswith("native_batch_norm.")]
+    bw = [o for o in r.ops if o.name.startswith("native_batch_norm_backward")]
+    nbytes = 4 * 16 * 8 * 8 * 4
+    assert fw[0].launch.extra_read == nbytes
+    assert bw[0].launch.extra_read == 2 * nbytes  # input and output gradient again
+    ri = analyze(nn.BatchNorm2d(16).eval(), (4, 16, 8, 8), mode="inference")
+    assert all(o.launch.extra_read == 0 for o in ri.ops)
+
+
+def test_matmul_family_launches() -> None:
+    class Bmm(nn.Module):
+        def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+            return torch.bmm(a, b)
+
+    r = analyze(Bmm(), [(3, 16, 32), (3, 32, 8)], mode="inference")
+    (op,) = [o for o in r.ops if o.launch.kind == "library"]
+    assert op.launch.gemms == (Gemm(16, 8, 32, 3),)
+
+
+# --------------------------------------------------------------------------- whole models
+
+
+@pytest.fixture(scope="module")
+def resnet_batches() -> dict[int, object]:
+    import torchvision
+
+    m = torchvision.models.resnet18()
+    return {b: analyze(m, (b, 3, 64, 64), mode="train", optimizer="momentum")
+            for b in (1, 8, 64, 256)}
+
+
+@pytest.mark.parametrize("device", ["v100", "a100-80gb", "h100-sxm", "t4", "mi300x", "l4"])
+def test_estimate_never_below_the_roofline(resnet_batches: dict[int, object],
+                                           device: str) -> None:
+    for r in resnet_batches.values():
+        for tf32 in (False, True):
+            st = step_time(r, PRESETS[device], tf32)  # type: ignore[arg-type]
+            assert st.estimate is not None
+            assert st.estimate.step_s >= st.step_s
+            assert st.estimate.forward_s + st.estimate.backward_s >= (
+                st.forward_s + st.backward_s) * (1 - 1e-12)
+            opt_dev = opt_roof = 0.0
+            for (o, rf), t in zip(st.ops, st.estimate.ops):
+                if o.phase == "optimizer":  # foreach: one op of a group carries its time
+                    opt_dev += t.device_s
+                    opt_roof += rf.time
+                    continue
+                assert t.device_s >= rf.time * (1 - 1e-12) or t.device_s == 0 == rf.time, o
+            assert opt_dev >= opt_roof
+
+
+@pytest.mark.parametrize("device", ["v100", "a100-80gb", "t4"])
+def test_estimate_is_monotone_in_batch(resnet_batches: dict[int, object], device: str) -> None:
+    steps = [estimate(r, PRESETS[device]).step_s  # type: ignore[arg-type]
+             for _, r in sorted(resnet_batches.items())]
+    assert steps == sorted(steps)
+    assert steps[-1] > steps[0]
+
+
+def test_foreach_optimizer_issues_fewer_ops(resnet_batches: dict[int, object]) -> None:
+    r = resnet_batches[8]
+    fe = estimate(r, PRESETS["a100-80gb"], foreach=True)  # type: ignore[arg-type]
+    pp = estimate(r, PRESETS["a100-80gb"], foreach=False)  # type: ignore[arg-type]
+    n_opt = sum(1 for o in r.ops if o.phase == "optimizer")  # type: ignore[attr-defined]
+    c = constants(PRESETS["a100-80gb"])
+    opt_host = [t.host_s for o, t in zip(r.ops, fe.ops)  # type: ignore[attr-defined]
+                if o.phase == "optimizer"]
+    # SGD with momentum: 3 ops per parameter -> 3 foreach calls, and the optimizer's two
+    # profiler markers (no kernel)
+    markers = [o for o in r.ops if o.phase == "optimizer"  # type: ignore[attr-defined]
+               and o.name.startswith("profiler::")]
+    assert len(markers) == 2
+    assert sum(opt_host) == pytest.approx(3 * c.host_s["kernel"] + 2 * c.host_s["none"])
+    assert pp.host_s - fe.host_s == pytest.approx((n_opt - 5) * c.host_s["kernel"])
+    assert fe.optimizer_s < pp.optimizer_s
+
+
+def test_layers_estimate_sums_to_the_step(resnet_batches: dict[int, object]) -> None:
+    st = step_time(resnet_batches[8], PRESETS["a100-80gb"])  # type: ignore[arg-type]
+    est = st.estimate
+    assert est is not None
+    root = next(lt for lt in st.layers if lt.name == "")
+    assert root.est_forward_s == pytest.approx(est.forward_s)
+    assert root.est_backward_s == pytest.approx(est.backward_s)
+    assert est.step_s == pytest.approx(est.forward_s + est.backward_s + est.optimizer_s)
+    assert sum(t.wall_s for t in est.ops) == pytest.approx(est.step_s)
+
+
+# --------------------------------------------------------------------------- constants
+
+
+def test_constants_come_from_the_device_or_the_defaults() -> None:
+    c = constants(TOY)
+    assert c.bandwidth_efficiency == 0.5 and c.origin["bandwidth_efficiency"] == "device"
+    assert c.kernel_s == pytest.approx(2e-6)
+    d = constants(PRESETS["v100"])
+    assert d.bandwidth_efficiency == pytest.approx(750 / 900)  # Jia et al. 2018
+    assert d.origin["bandwidth_efficiency"] == "default"
+    assert d.conv_efficiency["fp16"] == CLASS_DEFAULTS["conv_efficiency.tensor"]
+    assert d.conv_efficiency["tf32"] == CLASS_DEFAULTS["conv_efficiency.tf32"]
+    assert d.conv_efficiency["fp32"] == CLASS_DEFAULTS["conv_efficiency.simt"]
+    assert d.host_s["kernel"] == pytest.approx(CLASS_DEFAULTS["host_us.kernel"] * 1e-6)
+
+
+def test_devices_file_timing_changes_the_estimate(tmp_path: Path) -> None:
+    f = tmp_path / "d.toml"
+    f.write_text(device_to_toml(TOY))
+    dev = load_devices(f)["toy"]
+    assert dev == TOY
+    r = analyze(nn.ReLU(), (1, 8), mode="inference")
+    assert estimate(r, dev).host_s == pytest.approx(10e-6)
+
+
+def test_cli_json_has_the_estimate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "d.toml"
+    f.write_text(device_to_toml(TOY))
+    code, out, err = run(["model", "cli_models:linear", "--input", "4x16", "--mode", "train", "--optimizer", "sgd", "--device", "toy",
+                          "--devices-file", str(f), "--json"], capsys)
+    assert code == 0, err
+    hw = json.loads(out)["hardware"]
+    est = hw["estimate"]
+    assert set(est) >= {"forward_s", "backward_s", "optimizer_s", "step_s", "samples_per_s",
+                        "host_s", "device_s", "host_bound"}
+    assert est["step_s"] == pytest.approx(est["forward_s"] + est["backward_s"]
+                                          + est["optimizer_s"])
+    assert est["samples_per_s"] == pytest.approx(4 / est["step_s"])
+    assert est["host_bound"] is True and est["host_s"] > est["device_s"]
+    assert est["step_s"] >= hw["step_s"]
+    for name, layer in hw["layers"].items():
+        assert set(layer["estimate"]) >= {"forward_s", "backward_s"}, name
+    assert math.isclose(hw["layers"][""]["estimate"]["forward_s"], est["forward_s"])
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["--optimizer-kernels", "foreach"], "--optimizer-kernels"),
+    (["--device", "a100-80gb", "--optimizer-kernels", "per-parameter"], "--optimizer-kernels"),
+])
+def test_optimizer_kernels_flag_errors(args: list[str], flag: str,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["model", "cli_models:linear", "--input", "2x16", *args], capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and flag in err
+
+
+def test_optimizer_kernels_flag_changes_the_optimizer_time(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    times = {}
+    for kind in ("foreach", "per-parameter"):
+        code, out, err = run(["model", "cli_models:linear", "--input", "2x16", "--mode",
+                              "train", "--optimizer", "adamw", "--device", "a100-80gb",
+                              "--optimizer-kernels", kind, "--json"], capsys)
+        assert code == 0, err
+        est = json.loads(out)["hardware"]["estimate"]
+        assert est["optimizer_kernels"] == kind
+        times[kind] = est
+    assert times["foreach"]["host_s"] <= times["per-parameter"]["host_s"]

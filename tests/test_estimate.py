@@ -317,8 +317,9 @@ def test_devices_file_timing_changes_the_estimate(tmp_path: Path) -> None:
 def test_cli_json_has_the_estimate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     f = tmp_path / "d.toml"
     f.write_text(device_to_toml(TOY))
-    code, out, err = run(["model", "cli_models:linear", "--input", "4x16", "--mode", "train", "--optimizer", "sgd", "--device", "toy",
-                          "--devices-file", str(f), "--json"], capsys)
+    code, out, err = run(["model", "cli_models:linear", "--input", "4x16", "--mode", "train",
+                          "--optimizer", "sgd", "--device", "toy", "--devices-file", str(f),
+                          "--json"], capsys)
     assert code == 0, err
     hw = json.loads(out)["hardware"]
     est = hw["estimate"]

@@ -88,8 +88,9 @@ def test_devices_table(capsys: pytest.CaptureFixture[str]) -> None:
         assert name in out
     assert "fp32 TF/s" in out and "GB/s" in out and "Dense peaks" in out
     h100 = next(line for line in out.splitlines() if line.startswith("h100-sxm"))
-    for cell in ("67", "494.5", "989.5", "1979", "3350", "80"):
-        assert cell in h100.split(), cell
+    for cell in ("67", "494.5", "989.5", "1979", "3350", "80", "132", "50"):
+        assert cell in h100.split(), cell  # … SMs and L2 MiB of the Hopper whitepaper
+    assert "SMs" in out and "L2 MiB" in out
     t4 = next(line for line in out.splitlines() if line.startswith("t4"))
     assert "-" in t4.split()  # no bf16 on a T4
 

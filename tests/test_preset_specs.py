@@ -4,8 +4,8 @@ typed here by hand from the vendor documents named in each preset's ``sources``.
 ``SPECS`` is copied from: NVIDIA A100 whitepaper Table 3 (A100, V100 SXM2), Hopper
 whitepaper / "Hopper Architecture In-Depth" (H100), Volta whitepaper Table 1 (V100),
 Turing whitepaper Table 1 (RTX 2080 Ti), GA102 whitepaper Appendix A (RTX 3090), Ada
-whitepaper Appendix A (RTX 4090), AMD MI200 launch table (MI250X), AMD ROCm MI300
-microarchitecture page (MI300X).
+whitepaper Appendix A (RTX 4090), RTX Blackwell whitepaper Table 3 (RTX 5090), AMD MI200
+launch table (MI250X), AMD ROCm MI300 microarchitecture page (MI300X).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ SPECS: dict[str, tuple[int | None, float | None, int | None, str]] = {
     "rtx2080ti": (68, 1545, 5632 * KIB, "turing"),
     "rtx3090": (82, 1695, 6144 * KIB, "ampere"),
     "rtx4090": (128, 2520, 73728 * KIB, "ada"),
+    "rtx5090": (170, 2407, None, "blackwell"),
     "mi300x": (304, None, 8 * 4 * MIB, "cdna3"),
 }
 
@@ -52,6 +53,16 @@ NEW_PRESETS: dict[str, dict[str, float]] = {
     "rtx2080ti": {"fp32": 13.4, "fp16": 53.8, "int8": 215.2, "bandwidth": 616, "memory": 11},
     # GA102 whitepaper Appendix A, RTX 3090
     "rtx3090": {"fp32": 35.6, "fp16": 71, "bandwidth": 936, "memory": 24},
+    # RTX Blackwell whitepaper Table 3, RTX 5090 (dense; FP32-accumulate tensor rows)
+    "rtx5090": {
+        "fp32": 104.8,
+        "fp16": 209.5,
+        "bf16": 209.5,
+        "fp8": 419,
+        "int8": 838,
+        "bandwidth": 1792,
+        "memory": 32,
+    },
 }
 
 #: FP32 lanes per SM as the whitepapers state them ("FP32 Cores / SM" / "CUDA Cores / SM").
@@ -65,6 +76,7 @@ FP32_LANES_PER_SM: dict[str, int] = {
     "rtx2080ti": 64,  # Turing Table 1: CUDA Cores / SM 64
     "rtx3090": 128,  # GA102 Appendix A: CUDA Cores / SM 128
     "rtx4090": 128,  # Ada Appendix A: CUDA Cores / SM 128
+    "rtx5090": 128,  # RTX Blackwell Table 3: 21760 CUDA cores / 170 SMs
 }
 
 GPU_PRESETS = [n for n in PRESETS if n != "cpu"]

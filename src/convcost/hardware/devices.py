@@ -227,6 +227,12 @@ _ADA_APPX_A = (
     "(SMs 128, GPU Boost Clock 2520 MHz, L2 Cache Size 73728 KB), read as reproduced in "
     "public GitHub notes quoting that table"
 )
+_RTX_BLACKWELL_T3 = (
+    "NVIDIA RTX Blackwell GPU Architecture whitepaper, Table 3 (GeForce RTX 5090; "
+    "https://images.nvidia.com/aem-dam/Solutions/geforce/blackwell/nvidia-rtx-blackwell-gpu-"
+    "architecture.pdf), read as reproduced in public GitHub notes quoting that table "
+    "(dense/sparse pairs; tensor rates are the FP32-accumulate rows)"
+)
 _MI250X_AMD = (
     "AMD Instinct MI250X specifications (AMD MI200 launch table: 220 CUs / 14,080 stream "
     "processors over both GCDs; each compute die at 1.7 GHz), as reproduced at "
@@ -564,6 +570,30 @@ PRESETS: dict[str, DeviceSpec] = {
                 "sms": _ADA_APPX_A,
                 "clock_mhz": _ADA_APPX_A,
                 "l2": _ADA_APPX_A,
+            },
+        ),
+        _preset(
+            "rtx5090",
+            "NVIDIA GeForce RTX 5090 32 GB",
+            {"fp32": 104.8, "fp16": 209.5, "bf16": 209.5, "fp8": 419, "int8": 838},
+            1792,
+            32,
+            _RTX_BLACKWELL_T3 + ": Peak BF16 Tensor TFLOPS with FP32 Accumulate 209.5/419, "
+            "Peak FP8 Tensor TFLOPS with FP32 Accumulate 419/838, 32 GB GDDR7, Memory Bandwidth "
+            "1792 GB/sec",
+            sms=170,
+            clock_mhz=2407,
+            arch="blackwell",
+            cite={
+                "sms": _RTX_BLACKWELL_T3 + ": SMs 170",
+                "clock_mhz": _RTX_BLACKWELL_T3 + ": GPU Boost Clock 2407 MHz",
+            },
+            **{
+                "peak.fp32": _RTX_BLACKWELL_T3 + ": Peak FP32 TFLOPS (non-Tensor) 104.8 "
+                "(21760 CUDA cores x 2 x 2407 MHz)",
+                "peak.fp16": _RTX_BLACKWELL_T3 + ": dense FP16 Tensor with FP32 Accumulate "
+                "209.5 (the same rate as the BF16 row), as quoted in a public GitHub roofline note",
+                "peak.int8": _RTX_BLACKWELL_T3 + ": Peak INT8 Tensor TOPS 838 dense",
             },
         ),
         _preset(

@@ -395,7 +395,7 @@ def _layer_table(r: ModelResult, hw: Hardware | None) -> tuple[str, str]:
     """The table section and the CSS indenting its rows by depth."""
     train = r.mode == "train"
     cols = [c for c in model_view.columns(model_view.HTML_COLUMNS, hw,
-                                          model_view.TABLE_TIME_COLUMNS)
+                                          model_view.HTML_TIME_COLUMNS)
             if train or not c.train_only]
     numeric = {c.key: c.kind not in ("text", "shape") for c in cols}
     numeric["name"] = True  # sorted by the row's index (data-value): the model's order

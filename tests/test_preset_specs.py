@@ -24,7 +24,7 @@ SPECS: dict[str, tuple[int | None, float | None, int | None, str]] = {
     "a100-40gb": (108, 1410, 40960 * KIB, "ampere"),
     "a100-80gb": (108, 1410, 40960 * KIB, "ampere"),
     "l4": (None, None, None, "ada"),
-    "t4": (None, None, None, "turing"),
+    "t4": (40, None, None, "turing"),  # 2,560 CUDA cores / 64 = 320 Tensor Cores / 8
     "v100": (80, 1530, 6144 * KIB, "volta"),
     "v100-16gb": (80, 1530, 6144 * KIB, "volta"),
     "v100-pcie": (80, None, 6144 * KIB, "volta"),

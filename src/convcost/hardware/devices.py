@@ -400,7 +400,14 @@ PRESETS: dict[str, DeviceSpec] = {
             320,
             16,
             "NVIDIA T4 Tensor Core GPU datasheet (mixed-precision FP16/FP32 tensor rate)",
+            sms=40,
             arch="turing",
+            cite={
+                "sms": "NVIDIA T4 announcement, 2018-09-13 (2,560 CUDA cores and 320 Turing "
+                "Tensor Cores, as reported at https://www.tomshardware.co.uk/nvidia-tesla-t4-"
+                "turing-gpu,news-59152.html) divided by the 64 CUDA cores and 8 Tensor Cores "
+                "of a Turing SM (NVIDIA Turing GPU Architecture whitepaper): 40 SMs",
+            },
         ),
         _preset(
             "v100",

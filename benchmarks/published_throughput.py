@@ -45,8 +45,12 @@ HELD_OUT_GPUS = frozenset({"T4"})
 
 
 def held_out(row: dict[str, Any]) -> bool:
-    """True for rows no constant of a time model may be tuned on."""
-    return row["model"] in HELD_OUT_MODELS or row["gpu"] in HELD_OUT_GPUS
+    """True for rows no constant of a time model may be tuned on: rows of
+    ``HELD_OUT_MODELS`` or ``HELD_OUT_GPUS``, and every row marked ``"held_out": true`` in
+    the data (the rows added in session 3: other batch sizes and tables, see
+    ``benchmarks/data/published_throughput.md``)."""
+    return (row["model"] in HELD_OUT_MODELS or row["gpu"] in HELD_OUT_GPUS
+            or bool(row.get("held_out")))
 
 
 def builder(name: str) -> Callable[[], Any]:
@@ -107,7 +111,9 @@ def main() -> None:
         rows = rows[: a.rows]
     cache: dict[tuple[Any, ...], Any] = {}
     sets: dict[str, dict[str, list[float]]] = {
-        m: {"tuning": [], "held-out": [], "batch-1 inference": []} for m in ("roof", "est")}
+        m: {"tuning": [], "held-out": [], "held-out (first 50)": [], "held-out (added)": [],
+            "batch-1 inference": [], "training": [], "inference": []}
+        for m in ("roof", "est")}
     t0 = time.perf_counter()
     print(f"{'model':20s} {'gpu':10s} {'mode':9s} {'prec':8s} {'batch':>5s} {'img':>4s} "
           f"{'published':>10s} {'roofline':>10s} {'ratio':>6s} {'estimate':>10s} "
@@ -118,6 +124,10 @@ def main() -> None:
         for m, pred in (("roof", roof), ("est", est)):
             r = row["throughput_img_s"] / pred
             sets[m][kind].append(r)
+            if kind == "held-out":
+                sets[m]["held-out (added)" if row.get("added") else
+                        "held-out (first 50)"].append(r)
+            sets[m]["training" if row["mode"] == "train" else "inference"].append(r)
             if row["batch_per_gpu"] == 1 and row["mode"] == "inference":
                 sets[m]["batch-1 inference"].append(r)
         print(f"{row['model']:20s} {row['gpu']:10s} {row['mode']:9s} {row['precision']:8s} "
@@ -130,10 +140,11 @@ def main() -> None:
         print()
         print(label + ":")
         s = sets[m]
-        for name in ("tuning", "held-out"):
+        for name in ("tuning", "held-out", "held-out (first 50)", "held-out (added)"):
             print("  " + summary(f"{name} rows", s[name]))
         print("  " + summary("all rows", s["tuning"] + s["held-out"]))
-        print("  " + summary("batch-1 inference rows", s["batch-1 inference"]))
+        for name in ("training", "inference", "batch-1 inference"):
+            print("  " + summary(f"{name} rows", s[name]))
     print(f"({time.perf_counter() - t0:.0f} s)")
 
 

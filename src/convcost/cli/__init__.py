@@ -14,13 +14,14 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import ConvCostError
-from . import calibrate, compare, conv, devices, model
+from . import calibrate, compare, conv, devices, model, serve
 from .common import Command, Parser, flag_error, one_line, parser_options
 
 __all__ = ["COMMANDS", "build_parser", "command_of", "main"]
 
 #: The subcommands, in the order ``--help`` lists them.
-COMMANDS: dict[str, Command] = {c.NAME: c for c in (conv, model, compare, devices, calibrate)}
+COMMANDS: dict[str, Command] = {c.NAME: c for c in (conv, model, compare, devices, calibrate,
+                                                    serve)}
 
 
 def build_parser(only: str | None = None) -> Parser:

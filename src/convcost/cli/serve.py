@@ -1,0 +1,122 @@
+"""``convcost serve``: the layer calculator and the model analyser as a local web server with
+a JSON API (:mod:`convcost.server`; needs the ``serve`` extra: starlette and uvicorn).
+
+Building the parser imports nothing of the server; ``run`` imports starlette and uvicorn.
+Ctrl-C stops it: uvicorn handles SIGINT (waiting at most a few seconds for open requests)
+and the worker processes are terminated with their queued jobs cancelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import count
+
+NAME = "serve"
+HELP = "the calculator and the model analyser as a local web app with a JSON API"
+DESCRIPTION = ("A local web server: the layer calculator and the model analyser as a page, "
+               "and a JSON API returning the same documents as --format json. Needs the "
+               "serve extra (pip install 'convcost[serve]').")
+EPILOG: str | None = """examples:
+  convcost serve --open
+  convcost serve --port 8080 --workers 4 --timeout 120
+  curl -s localhost:8000/api/conv -H 'Content-Type: application/json' \\
+      -d '{"in_channels": 3, "out_channels": 64, "input_size": [224, 224], "kernel": 7}'
+
+The server binds to 127.0.0.1 unless --host says otherwise. Requests may name
+torchvision:NAME and timm:NAME models only; package.module:factory targets import and run
+code, and are refused unless the server is started with --allow-import.
+"""
+
+
+def add_arguments(s: argparse.ArgumentParser) -> None:
+    """The options of ``convcost serve``."""
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    s.add_argument("--port", type=count, default=8000, metavar="N",
+                   help="port (default 8000; 0: any free port)")
+    s.add_argument("--open", action="store_true", help="open the page in a browser")
+    s.add_argument("--workers", type=count, default=2, metavar="N",
+                   help="worker processes for model analyses (default 2)")
+    s.add_argument("--timeout", default="300", metavar="S",
+                   help="seconds one model analysis may take (default 300)")
+    s.add_argument("--max-upload-mb", type=count, default=512, metavar="MB",
+                   help="largest ONNX upload in MiB (default 512)")
+    s.add_argument("--allow-import", action="store_true",
+                   help="let requests name package.module:factory targets (imports and runs "
+                   "that code)")
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` is reachable from this machine only."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def run(a: argparse.Namespace) -> int:
+    """Validate the flags, start the server, serve until Ctrl-C."""
+    import math
+    import sys
+
+    from ..errors import SpecError
+
+    try:
+        timeout = float(a.timeout)
+    except ValueError:
+        timeout = math.nan
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise SpecError("--timeout", a.timeout, "a number of seconds > 0")
+    if a.port > 65535:
+        raise SpecError("--port", a.port, "a port number from 0 to 65535")
+    for flag, value in (("--workers", a.workers), ("--max-upload-mb", a.max_upload_mb)):
+        if value < 1:
+            raise SpecError(flag, value, "must be 1 or more")
+    try:
+        import uvicorn
+
+        from ..server import ServerConfig
+        from ..server.app import create_app
+    except ImportError as e:
+        raise SpecError("serve", e.name, "is not installed: pip install 'convcost[serve]'") \
+            from None
+    if not is_loopback(a.host):
+        print(f"convcost serve: warning: binding to {a.host}: the server is reachable from "
+              "other machines (it has no authentication)", file=sys.stderr)
+    config = ServerConfig(host=a.host, port=a.port, workers=a.workers, timeout=timeout,
+                          max_upload_mb=a.max_upload_mb, allow_import=a.allow_import)
+    server = uvicorn.Server(uvicorn.Config(create_app(config), host=a.host, port=a.port,
+                                           log_level="warning", timeout_graceful_shutdown=3))
+    _announce(server, a.host, a.open)
+    server.run()
+    return 0
+
+
+def _announce(server: object, host: str, open_browser: bool) -> None:
+    """Once ``server`` listens: print its address on stderr and, with ``--open``, open it
+    in a browser (a thread polling ``server.started``)."""
+    import sys
+    import threading
+    import time
+    import webbrowser
+
+    def wait() -> None:
+        while not getattr(server, "started", False):
+            if getattr(server, "should_exit", False):
+                return
+            time.sleep(0.05)
+        port = 0
+        for s in getattr(server, "servers", []):
+            for sock in s.sockets:
+                port = sock.getsockname()[1]
+        name = f"[{host}]" if ":" in host else host
+        url = f"http://{name}:{port}/"
+        print(f"convcost serve: listening on {url} (Ctrl-C stops)", file=sys.stderr, flush=True)
+        if open_browser:
+            webbrowser.open(url)
+
+    threading.Thread(target=wait, daemon=True).start()

@@ -1,0 +1,47 @@
+"""``convcost serve``: the layer calculator and the model analyser as a local web server with
+a JSON API. This package owns the server; the page it serves lives in ``static/``.
+
+Decisions:
+
+* **Starlette + uvicorn, not FastAPI.** Fewer dependencies (no pydantic); convcost already
+  validates every field with its own errors (:class:`~convcost.errors.SpecError`, naming
+  the field), which the API hands on as ``{"error", "field"}``; and FastAPI's interactive
+  docs load their JavaScript from a CDN, which does not work offline. The OpenAPI 3.1
+  document at ``/api/openapi.json`` is written by hand (:mod:`.openapi`); there are no
+  interactive docs.
+* **Layers in the server process, models in worker processes** (:mod:`.jobs`): a layer is a
+  closed formula (milliseconds); a model imports torch and traces the network, so it runs
+  in a ``spawn`` process pool with a per-request timeout, and the event loop only awaits it.
+* **No request ever names a file or a module**: ONNX uploads go to a private temporary file,
+  static files come from an allow-list made at start, and ``module:factory`` targets are
+  refused (403) unless the server was started with ``--allow-import``.
+
+Importing this package imports neither starlette nor uvicorn (the worker processes import
+it to run :func:`convcost.server.requests.run_analysis`); :mod:`.app` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ServerConfig"]
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """How the server was started: the CLI's ``convcost serve`` flags."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    #: Seconds one model/ONNX analysis may take (from the moment the worker pool gets it).
+    timeout: float = 300.0
+    max_upload_mb: int = 512
+    allow_import: bool = False
+    #: Results kept for ``GET /api/results/<id>`` (least recently used dropped first).
+    cache_size: int = 64
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """``max_upload_mb`` in bytes (MiB)."""
+        return self.max_upload_mb * 1024 * 1024

@@ -1,7 +1,14 @@
 """Resolve a model target (the CLI's TARGET) into a ``torch.nn.Module`` (imports torch).
 
-* ``torchvision:NAME`` — ``torchvision.models.get_model(NAME, weights=None)``: random
-  weights, nothing is downloaded.
+* ``torchvision:NAME`` — ``torchvision.models.get_model(NAME, weights=None, …)`` with
+  every pretrained-weight argument of the builder (``weights``, ``weights_backbone``, any
+  other ``weights_*``) set to ``None``: random weights, nothing is downloaded.
+
+No torchvision or timm target ever reaches the network: it is built with socket connections
+refused
+(:func:`no_network`), so a builder that still tries to download (a pretrained-weight
+argument convcost does not know) is a one-line :class:`SpecError` naming ``target`` and the
+arguments that were set, never a download and never a hang.
 * ``timm:NAME`` — ``timm.create_model(NAME, pretrained=False)`` when timm is installed.
 * ``package.module:factory`` — imports ``package.module`` (found on the import path with the
   current directory first, as ``python -m`` does) and calls ``factory()`` (or, when
@@ -15,10 +22,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
 from typing import Any
 
@@ -51,8 +59,11 @@ def load_target(target: str) -> Any:
         if rest not in names:
             raise SpecError("target", target, "not a torchvision model"
                             f"{_hint(rest, names)}; see torchvision.models.list_models()")
-        model = _build(target, f"torchvision.models.get_model({rest!r})",
-                       lambda: torchvision.models.get_model(rest, weights=None))
+        off = weight_arguments(torchvision.models.get_model_builder(rest))
+        args = ", ".join(f"{k}=None" for k in off)
+        model = _build(target, f"torchvision.models.get_model({rest!r}, {args})",
+                       lambda: torchvision.models.get_model(rest, **dict.fromkeys(off)),
+                       offline=True)
     elif kind == "timm":
         try:
             timm = importlib.import_module("timm")
@@ -63,7 +74,7 @@ def load_target(target: str) -> Any:
             raise SpecError("target", target,
                             f"not a timm model{_hint(rest, names)}; see timm.list_models()")
         model = _build(target, f"timm.create_model({rest!r})",
-                       lambda: timm.create_model(rest, pretrained=False))
+                       lambda: timm.create_model(rest, pretrained=False), offline=True)
     else:
         module = _import(target, kind)
         obj = _build(target, f"{kind}.{rest}", lambda: getattr(module, rest, None))
@@ -76,6 +87,45 @@ def load_target(target: str) -> Any:
     if not isinstance(model, torch.nn.Module):
         raise SpecError("target", target, f"built a {type(model).__name__}, not a torch.nn.Module")
     return model
+
+
+def weight_arguments(builder: Callable[..., Any]) -> list[str]:
+    """The parameters of a torchvision model builder that load pretrained weights
+    (``weights``, ``weights_backbone``, any ``weights_*`` or ``*_weights``): set to ``None``
+    they leave the model randomly initialised."""
+    import inspect
+
+    try:
+        params = inspect.signature(builder).parameters
+    except (TypeError, ValueError):
+        return ["weights"]
+    found = [p for p in params
+             if p == "weights" or p.startswith("weights_") or p.endswith("_weights")]
+    return found or ["weights"]
+
+
+class NetworkAttemptError(RuntimeError):
+    """Raised inside :func:`no_network` when code tries to open a network connection."""
+
+
+@contextlib.contextmanager
+def no_network() -> Iterator[None]:
+    """Refuse every socket connection and name lookup while the block runs (model builders
+    that would download pretrained weights fail at once instead)."""
+    import socket
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise NetworkAttemptError("tried to reach the network (a download of pretrained weights?); "
+                             "convcost never downloads")
+
+    saved = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
+    socket.socket.connect = refuse  # type: ignore[method-assign]
+    socket.socket.connect_ex = refuse  # type: ignore[method-assign]
+    socket.getaddrinfo = refuse
+    try:
+        yield
+    finally:
+        socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = saved  # type: ignore[method-assign]
 
 
 def _hint(name: str, names: Iterable[str]) -> str:
@@ -112,10 +162,14 @@ def _import(target: str, name: str) -> ModuleType:
             sys.path.remove(cwd)
 
 
-def _build(target: str, what: str, make: Callable[[], Any]) -> Any:
-    """``make()``; anything it raises is a SpecError naming ``target`` (chained)."""
+def _build(target: str, what: str, make: Callable[[], Any], offline: bool = False) -> Any:
+    """``make()`` (with the network refused when ``offline``: torchvision and timm builders);
+    anything it raises is a SpecError naming ``target`` (chained)."""
     try:
-        return make()
+        if not offline:
+            return make()
+        with no_network():
+            return make()
     except (Exception, SystemExit) as e:  # the user's code failed: say where, no traceback
         raise SpecError("target", target, f"{what} raised {_describe(e)}") from e
 

@@ -30,13 +30,17 @@ class TraceError(ConvCostError):
 
     ``module`` is the path of the module that was running (``""`` for the model itself)
     and ``phase`` the part of the step (``forward``, ``loss``, ``backward``, ``optimizer``);
-    the original exception is chained as ``__cause__``.
+    the original exception is chained as ``__cause__``. ``data_dependent`` is true when
+    the failure is an op whose output size depends on tensor values (``nonzero``, NMS…),
+    which :func:`convcost.model.analyze` can handle with its ``data_dependent`` policy.
     """
 
-    def __init__(self, module: str, module_type: str, phase: str, reason: str) -> None:
+    def __init__(self, module: str, module_type: str, phase: str, reason: str,
+                 data_dependent: bool = False) -> None:
         self.module = module
         self.module_type = module_type
         self.phase = phase
         self.reason = reason
+        self.data_dependent = data_dependent
         where = f"module {module!r} ({module_type})" if module else f"the model ({module_type})"
         super().__init__(f"model: cannot be analysed: {where} failed during {phase}: {reason}")

@@ -15,6 +15,7 @@ Optimizer = Literal["none", "sgd", "momentum", "adam", "adamw"]
 Counting = Literal["dense", "skip-padding"]
 Strategy = Literal["ddp", "zero1", "zero2", "zero3", "fsdp"]
 OptimizerKernels = Literal["foreach", "per-parameter"]
+DataDependent = Literal["bound", "run"]
 #: Output formats of a whole-model (or sweep/compare) report; ``table`` is the terminal
 #: table (rich on a terminal, aligned plain text otherwise).
 Format = Literal["table", "json", "csv", "markdown", "html"]
@@ -42,6 +43,10 @@ STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 #: How the optimizer's kernels run on a GPU (the time estimate): PyTorch's multi-tensor
 #: ``foreach`` implementation (its default on CUDA since 2.0) or one kernel per parameter.
 OPTIMIZER_KERNELS: tuple[OptimizerKernels, ...] = get_args(OptimizerKernels)
+#: How an analysis handles ops whose output size depends on tensor values (detection
+#: models): ``bound`` — every such size at the model's own limit; ``run`` — computed on
+#: random data (see :func:`convcost.model.analyze`).
+DATA_DEPENDENT: tuple[DataDependent, ...] = get_args(DataDependent)
 FORMATS: tuple[Format, ...] = get_args(Format)
 CONV_FORMATS: tuple[ConvFormat, ...] = get_args(ConvFormat)
 LANGS: tuple[Lang, ...] = get_args(Lang)

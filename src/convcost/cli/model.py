@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..vocab import (
     AMP_CHOICES,
     COUNTINGS,
+    DATA_DEPENDENT,
     FORMATS,
     MODES,
     OPTIMIZER_KERNELS,
@@ -82,6 +83,15 @@ def add_arguments(m: argparse.ArgumentParser, compare: bool = False) -> None:
     )
     m.add_argument(
         "--optimizer", default="none", choices=OPTIMIZERS
+    )
+    m.add_argument(
+        "--data-dependent",
+        default=None,
+        choices=DATA_DEPENDENT,
+        help="ops whose output size depends on tensor values (detection models: NMS, "
+        "score thresholds) are run for real on random CPU inputs, in inference: 'bound' "
+        "(default) opens every threshold so the model's own limits (top-n, detections per "
+        "image) decide each size, an upper bound; 'run' keeps the model as it is",
     )
     m.add_argument(
         "--freeze",
@@ -237,7 +247,7 @@ def analyze_one(a: argparse.Namespace, model: Any, pos: list[str], kwargs: Any,
     options: dict[str, Any] = dict(dtype=a.dtype, amp=a.amp, optimizer=a.optimizer,
                                    freeze=a.freeze, input_grad=a.input_grad)
     result = analyze(model, pos, kwargs=kwargs, mode=a.mode, counting=a.counting,
-                     name=a.target, **options)
+                     name=a.target, data_dependent=a.data_dependent, **options)
     strategy = a.strategy or "ddp"
     hw = answer(result, device, tf32=a.tf32, devices=a.devices, strategy=strategy,
                 interconnect=link, foreach=a.optimizer_kernels != "per-parameter")

@@ -19,6 +19,7 @@ from . import (
     activation,
     attention,
     conv_ops,
+    detection,
     dropout,
     elementwise,
     loss,
@@ -38,7 +39,7 @@ from .registry import FormulaRegistry
 #: Every module whose ``FORMULAS`` make up the default registry.
 FORMULA_MODULES: tuple[ModuleType, ...] = (
     conv_ops, matmul, attention, elementwise, activation, reduce, norm, pool, resample,
-    movement, dropout, loss, optim, rnn, zero, onnx_conv,
+    movement, dropout, loss, optim, rnn, zero, onnx_conv, detection,
 )
 
 

@@ -88,10 +88,19 @@ def convolution(call: OpCall, counting: str) -> OpCost:
 
     forward: exactly the single-layer calculator's forward (``conv_numbers``): per output
     element ``k = c_in/g · Πkernel`` products (dense) and ``k − 1`` additions, plus one bias
-    addition when a bias is given; backward: see ``convolution_backward``.
+    addition when a bias is given (zero for an input batch of zero samples); backward: see
+    ``convolution_backward``.
     """
+    if _empty_batch(call):  # e.g. a detection head given no boxes: nothing to compute
+        return OpCost(Cost())
     spec = _layer(call, tensor(call, "bias") is not None)
     return OpCost(conv_numbers(spec, counting).forward)
+
+
+def _empty_batch(call: OpCall) -> bool:
+    """A batched input with no sample (a layer over zero items costs nothing)."""
+    x, w = need_tensor(call, "input"), need_tensor(call, "weight")
+    return len(x.shape) == len(w.shape) and x.shape[0] == 0
 
 
 @FORMULAS.register("convolution_backward")
@@ -104,6 +113,9 @@ def convolution_backward(call: OpCall, counting: str) -> OpCost:
     (``output_mask[2]`` and a bias), returned as the parts ``grad_input``, ``grad_weight``,
     ``grad_bias``; a gradient that is not requested costs nothing.
     """
+    if _empty_batch(call):
+        z = Cost()
+        return OpCost(z, (("grad_input", z), ("grad_weight", z), ("grad_bias", z)))
     m = mask(call.arg("output_mask"), 3)
     has_bias = m[2] and call.arg("bias_sizes") is not None
     spec = _layer(call, has_bias, input_grad=m[0])

@@ -547,12 +547,13 @@ def _failure(state: _State, exc: BaseException) -> TraceError:
     reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
     if isinstance(exc, KernelRuleError):
         reason = first
-    if isinstance(exc, (DataDependentOutputException, DynamicOutputShapeException)):
+    dependent = isinstance(exc, (DataDependentOutputException, DynamicOutputShapeException))
+    if dependent:
         reason += (" (the model reads tensor values or makes shapes depend on them, "
                    "which cannot be known without computing)")
     elif isinstance(exc, UnsupportedOperatorException):
         reason += " (this op has no shape-only (meta) implementation in PyTorch)"
-    return TraceError(path, mtype, state.phase, reason)
+    return TraceError(path, mtype, state.phase, reason, dependent)
 
 
 def trace_model(

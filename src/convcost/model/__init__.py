@@ -18,18 +18,19 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import SpecError
+from ..errors import SpecError, TraceError
 from ..formulas.catalog import formula_registry
 from ..formulas.registry import FormulaRegistry
 from ..memory.model import RunMemory, run_memory
 from ..ops import Formula
 from ..spec import InputSpec
-from ..vocab import Counting, Mode, Optimizer, named_like
+from ..vocab import DATA_DEPENDENT, Counting, DataDependent, Mode, Optimizer, allowed, named_like
 from .costing import summarize
 from .inputs import prepare
-from .results import LayerRow, ModelMemory, ModelResult, ModelTotals, OpRow
+from .results import DataDependence, LayerRow, ModelMemory, ModelResult, ModelTotals, OpRow
 
 __all__ = [
+    "DataDependence",
     "InputSpec",
     "LayerRow",
     "ModelMemory",
@@ -58,6 +59,7 @@ def analyze(
     name: str | None = None,
     formulas: Mapping[str, Formula] | FormulaRegistry | None = None,
     input_grad: bool = False,
+    data_dependent: DataDependent | None = None,
 ) -> ModelResult:
     """Exact per-module cost and memory of one training step (or inference forward).
 
@@ -94,6 +96,18 @@ def analyze(
       -> OpCost`` with exact integer counts (see
       :func:`~convcost.formulas.catalog.register_formula`).
 
+    * ``data_dependent`` — what to do with ops whose output size depends on tensor values
+      (detection models: ``nonzero``, NMS, score thresholds), which fake tensors cannot
+      run. Such a model is run for real on the CPU with random inputs (seed 0), in
+      inference only: ``"bound"`` (the default when such an op is met) first opens every
+      filter of the model (``score_thresh`` → −1 and ``nms_thresh`` → 1 on every head,
+      torchvision's small-box filter keeping boxes of any size) so that each
+      data-dependent size is the model's own limit (its pre/post-NMS top-n,
+      ``detections_per_img``): a deterministic upper bound for that input size;
+      ``"run"`` runs it as it is: exact for that random input.
+      ``ModelResult.data_dependent`` says which was done (and, when the option was given
+      for a model without such ops, that it had no effect).
+
     Raises :class:`~convcost.errors.SpecError` for bad arguments (before any work) and
     :class:`~convcost.errors.TraceError` when the model cannot be run.
 
@@ -110,9 +124,33 @@ def analyze(
 
     tdtype = None if dtype_name is None else torch_dtype(dtype_name)
     tamp = None if amp_name is None else torch_dtype(amp_name)
-    trace = trace_model(model, args, kw, mode=mode, dtype=tdtype, amp=tamp,
-                        optimizer=optimizer, freeze=pattern, needs_formula=registry.missing,
-                        input_grad=input_grad)
+    if data_dependent is not None and data_dependent not in DATA_DEPENDENT:
+        raise SpecError("data_dependent", data_dependent, allowed(DATA_DEPENDENT))
+    dependence: DataDependence | None = None
+    try:
+        trace = trace_model(model, args, kw, mode=mode, dtype=tdtype, amp=tamp,
+                            optimizer=optimizer, freeze=pattern, needs_formula=registry.missing,
+                            input_grad=input_grad)
+        if data_dependent is not None:
+            dependence = DataDependence(None)
+    except TraceError as e:
+        if not e.data_dependent:
+            raise
+        if mode == "train":
+            raise TraceError(e.module, e.module_type, e.phase, e.reason + "; ops like this "
+                             "are analysed in inference only (mode='inference', with the "
+                             "data_dependent policy)", True) from e
+        import torch
+
+        from ..frontends.detection import bounded, open_limits
+
+        policy = data_dependent or "bound"
+        run_model, opened = (open_limits(model) if policy == "bound" else (model, ()))
+        torch.manual_seed(0)
+        with bounded(policy == "bound"):
+            trace = trace_model(run_model, args, kw, mode=mode, dtype=tdtype, amp=tamp,
+                                optimizer=optimizer, freeze=pattern, real=True)
+        dependence = DataDependence(policy, opened)
     inference = None
     if mode == "train":
         inference = trace_model(model, args, kw, mode="inference", dtype=tdtype, amp=tamp,
@@ -120,7 +158,7 @@ def analyze(
     if dtype_name is None:
         first = next((p for p in model.parameters() if p.is_floating_point()), None)
         dtype_name = "float32" if first is None else str(first.dtype).removeprefix("torch.")
-    return summarize(
+    result = summarize(
         trace,
         inference,
         counting=counting,
@@ -131,6 +169,11 @@ def analyze(
         freeze=None if pattern is None else pattern.pattern,
         registry=registry,
     )
+    if dependence is None:
+        return result
+    from dataclasses import replace
+
+    return replace(result, data_dependent=dependence)
 
 
 def check_freeze(model: Any, pattern: re.Pattern[str] | None) -> None:

@@ -182,6 +182,48 @@ class ModelMemory:
 
 
 @dataclass(frozen=True)
+class DataDependence:
+    """How an analysis met ops whose output size depends on tensor values (detection
+    models: ``nonzero``, NMS, score thresholds).
+
+    ``policy`` is ``"bound"`` (the model ran for real on random data with every threshold
+    opened — ``opened`` lists ``(module path, attribute, value before, value used)`` — and
+    torchvision's small-box filter keeping every box, so each data-dependent size is the
+    model's own limit, such as its post-NMS top-n or
+    detections per image) or ``"run"`` (it ran for real on random data as it is: counts and
+    memory exact for that input); ``None`` when ``data_dependent`` was asked for but the
+    model has no such op (the fake run sufficed: the option had no effect).
+    """
+
+    policy: str | None
+    opened: tuple[tuple[str, str, float, float], ...] = ()
+
+    @property
+    def note(self) -> str:
+        """One line saying what was done."""
+        if self.policy is None:
+            return ("the model has no data-dependent ops: data_dependent had no effect "
+                    "(counted on fake tensors)")
+        if self.policy == "run":
+            return ("data-dependent sizes computed: the model ran for real on the CPU with "
+                    "random inputs (seed 0); counts and memory are exact for that input")
+        opened = ", ".join(f"{m + '.' if m else ''}{a} {b:g}→{v:g}"
+                           for m, a, b, v in self.opened)
+        return ("data-dependent sizes at their upper bound: the model ran for real on the "
+                "CPU with random inputs (seed 0), every threshold opened"
+                + (f" ({opened})" if opened else "")
+                + " and boxes of any size kept, so its own limits (top-n, detections per "
+                "image) decide them")
+
+    def to_dict(self) -> dict[str, Any]:
+        """``policy``, ``computed`` (the model ran for real), ``opened``, ``note``."""
+        return {"policy": self.policy, "computed": self.policy is not None,
+                "opened": [{"module": m, "attribute": a, "was": b, "used": v}
+                           for m, a, b, v in self.opened],
+                "note": self.note}
+
+
+@dataclass(frozen=True)
 class ModelResult:
     """Everything :func:`analyze` finds about one model (exact integers).
 
@@ -209,6 +251,7 @@ class ModelResult:
     decomposed_ops: tuple[tuple[str, int], ...] = ()
     ops: tuple[OpRow, ...] = field(default=(), repr=False, compare=False)
     input_requires_grad: tuple[bool, ...] = ()
+    data_dependent: DataDependence | None = None
 
     @property
     def input_grad(self) -> bool:
@@ -244,7 +287,8 @@ class ModelResult:
         required a gradient),
         ``dtype``, ``counting``,
         ``totals``, ``memory``, ``layers``, ``unsupported_ops`` (plus ``amp``,
-        ``optimizer``, ``freeze``, ``formula_errors``, ``decomposed_ops``)."""
+        ``optimizer``, ``freeze``, ``formula_errors``, ``decomposed_ops``; and
+        ``data_dependent`` when the analysis met data-dependent ops or was asked to)."""
         return {
             "model": self.model,
             "inputs": [{"name": n, "shape": list(m.shape), "dtype": m.dtype,
@@ -264,5 +308,7 @@ class ModelResult:
             "unsupported_ops": dict(self.unsupported_ops),
             "formula_errors": dict(self.formula_errors),
             "decomposed_ops": dict(self.decomposed_ops),
+            **({"data_dependent": self.data_dependent.to_dict()}
+               if self.data_dependent is not None else {}),
             **({"ops": [o.to_dict() for o in self.ops]} if ops else {}),
         }

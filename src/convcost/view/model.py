@@ -282,7 +282,8 @@ def run_line(r: ModelResult, device: str | None = None) -> Line:
 
 
 def summary_lines(r: ModelResult) -> list[Line]:
-    """The title, parameters, forward/backward/optimizer cost, memory and peaks."""
+    """The title, parameters, forward/backward/optimizer cost, memory and peaks (and how
+    data-dependent ops were handled, when the analysis met them or was asked to)."""
     t, m = r.totals, r.memory
 
     def c(v: int | float) -> Q:
@@ -323,6 +324,8 @@ def summary_lines(r: ModelResult) -> list[Line]:
         if steady is not None and steady != m.peak_train_bytes:
             peak += [" (later steps ", by(steady), ")"]
     lines.append(line(*peak))
+    if r.data_dependent is not None:
+        lines.append(line(f"data-dep  {r.data_dependent.note}"))
     return lines
 
 

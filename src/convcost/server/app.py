@@ -21,6 +21,7 @@ Decisions:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -187,6 +188,15 @@ def create_app(config: ServerConfig) -> Starlette:
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(spec)
 
+    names: dict[str, dict[str, list[str]]] = {}
+    names_lock = asyncio.Lock()
+
+    async def models(request: Request) -> Response:
+        async with names_lock:  # the first call imports torchvision/timm (once, in a thread)
+            if "models" not in names:
+                names["models"] = await run_in_threadpool(model_names)
+        return JSONResponse(names["models"])
+
     async def conv(request: Request) -> Response:
         fmt = report_format(_query(request, "format"))
         lang = _query(request, "lang")
@@ -268,6 +278,7 @@ def create_app(config: ServerConfig) -> Starlette:
         Route("/static/{name}", static_file),
         Route("/api/health", health),
         Route("/api/devices", devices),
+        Route("/api/models", models),
         Route("/api/openapi.json", openapi_json),
         Route("/api/conv", conv, methods=["POST"]),
         Route("/api/model", model, methods=["POST"]),
@@ -278,6 +289,27 @@ def create_app(config: ServerConfig) -> Starlette:
         ApiError: api_error, ConvCostError: value_error, HTTPException: http_error})
     app.add_middleware(SecurityHeaders)
     return app
+
+
+def model_names() -> dict[str, list[str]]:
+    """The installed models a request may name (``GET /api/models``): torchvision's and
+    timm's (an empty list for a package that is missing or fails to import)."""
+    found: dict[str, list[str]] = {"torchvision": [], "timm": []}
+    try:
+        import torchvision.models
+
+        found["torchvision"] = sorted(torchvision.models.list_models())
+    except Exception:  # not installed, or broken: the page offers what there is
+        log.warning("torchvision models not listed", exc_info=True)
+    try:
+        import timm
+
+        found["timm"] = sorted(timm.list_models())
+    except ImportError:
+        pass  # timm is optional
+    except Exception:
+        log.warning("timm models not listed", exc_info=True)
+    return found
 
 
 class SecurityHeaders:

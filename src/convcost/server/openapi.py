@@ -80,6 +80,16 @@ def openapi(version: str) -> dict[str, Any]:
                 "200": {"description": '{"status": "ok", "version": …}'}}}},
             "/api/devices": {"get": {"summary": "the device presets (convcost devices --json)",
                                      "responses": {"200": {"description": "the catalogue"}}}},
+            "/api/models": {"get": {
+                "summary": "the installed torchvision and timm models (names for "
+                           "torchvision:NAME and timm:NAME targets)",
+                "responses": {"200": {
+                    "description": '{"torchvision": [sorted names], "timm": [sorted names, '
+                                   'empty without timm]}',
+                    "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["torchvision", "timm"],
+                        "properties": {k: {"type": "array", "items": {"type": "string"}}
+                                       for k in ("torchvision", "timm")}}}}}}}},
             "/api/conv": {"post": {
                 "summary": "one convolution layer (convcost conv)",
                 "parameters": [_format_param("html: the HTML report"),

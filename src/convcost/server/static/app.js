@@ -1,0 +1,682 @@
+// convcost serve: the page. Plain JavaScript, no framework, no build step, nothing from the
+// network: every request goes to this server (the page's CSP says connect-src 'self').
+//
+// Layer tab: the form's controls are named after the keys of POST /api/conv; every change
+// (debounced) asks for the JSON in the chosen counting convention and in the other one, then
+// the HTML report (the derivation), shown in an iframe from a blob: URL. Every number shown
+// carries data-field with its path in the JSON document (in the table of both conventions,
+// qualified by the document's counting: "dense:forward.flops", "skip-padding:macs").
+// Model tab: POST /api/model (JSON) or POST /api/onnx (the file's bytes, options as query
+// parameters); the answer's X-Convcost-Result names the result, whose HTML report is framed.
+"use strict";
+
+(function () {
+  // ------------------------------------------------------------------ words
+  const I18N = {
+    en: {
+      tagline: "exact FLOPs and memory of convolutions and models",
+      views: "Views", tab_layer: "Layer", tab_model: "Model",
+      layer_title: "One convolution",
+      in_channels: "Input channels", out_channels: "Output channels",
+      input_size: "Input size (spatial)", input_size_hint: "L, HxW or DxHxW, e.g. 224x224",
+      kernel: "Kernel", stride: "Stride", padding: "Padding",
+      padding_hint: "3, 3x1, 1:2, same, valid", dilation: "Dilation", groups: "Groups",
+      batch: "Batch", dtype: "Data type", counting: "Counting",
+      counting_dense: "dense", counting_skip: "skip-padding",
+      bias: "Bias", input_grad: "Input needs a gradient", transposed: "Transposed",
+      output_padding: "Output padding (transposed only)",
+      output_shape: "Output shape", macs: "MACs",
+      counts_title: "Arithmetic", both_title: "Both counting conventions",
+      both_note: "dense counts every kernel tap, padding included (what most FLOP counters " +
+        "report); skip-padding counts only the taps that touch the input (the direct algorithm).",
+      memory_title: "Memory (elements)", derivation_title: "Derivation",
+      derivation_frame: "The layer's report: the derivation step by step",
+      col_part: "", col_macs: "MACs", col_mults: "mults", col_adds: "adds", col_other: "other",
+      col_flops: "FLOPs", col_quantity: "",
+      row_forward: "forward", "row_backward.grad_input": "backward: input gradient",
+      "row_backward.grad_weight": "backward: weight gradient",
+      "row_backward.grad_bias": "backward: bias gradient", "row_backward.total": "backward total",
+      "q_forward.mults": "forward mults", "q_forward.flops": "forward FLOPs",
+      "q_backward.grad_input.flops": "input-gradient FLOPs",
+      "q_backward.grad_weight.flops": "weight-gradient FLOPs",
+      "q_backward.total.flops": "backward FLOPs",
+      approx_title: "The usual approximation (2 × MACs)",
+      "approx_seed_approx.forward_flops": "forward ≈ 2 × MACs",
+      "approx_seed_approx.backward_flops": "backward ≈ 4 × MACs",
+      exact: "exact", approx: "approximation",
+      mem_forward: "forward", mem_backward: "backward (training step)",
+      mem_input: "input", mem_weight: "weight", mem_bias: "bias", mem_output: "output",
+      mem_grad_output: "output gradient", mem_grad_weight: "weight gradient",
+      mem_grad_bias: "bias gradient", mem_grad_input: "input gradient",
+      mem_total_elements: "total (elements)", mem_total_bytes: "total (bytes)",
+      not_number: "not a number",
+      source: "What to analyse", source_zoo: "an installed torchvision/timm model",
+      source_onnx: "an ONNX file", target: "Model", target_hint: "type to search",
+      models_count: "{n} models installed", models_loading: "loading the list…",
+      onnx_file: "ONNX file", drop_hint: "Drop an .onnx file here or click to choose one",
+      no_file: "choose an ONNX file first",
+      inputs: "Inputs",
+      inputs_hint: "one shape per line or comma-separated, e.g. 2x3x224x224 (optional for " +
+        "an ONNX file with static shapes)",
+      mode: "Mode", mode_train: "training step", mode_inference: "inference",
+      model_dtype: "Convert to dtype", keep: "(keep)", amp: "Mixed precision (AMP)", off: "off",
+      optimizer: "Optimizer", freeze: "Freeze (regex of parameter names)",
+      device: "Device (step time)", none: "none", devices: "Devices (data parallel)",
+      strategy: "Strategy", interconnect: "Interconnect", tf32: "TF32 tensor cores",
+      model_input_grad: "Inputs need gradients", run: "Run", running: "Analysing…",
+      report_title: "Report", json_link: "JSON of this result",
+      download_link: "Download the report (HTML)", model_frame: "The model's report",
+      took: "answered in {s} s",
+      footer: "Everything runs on this computer: the page loads nothing from the network.",
+      api_link: "API (OpenAPI)", network_error: "the server did not answer",
+    },
+    zh: {
+      tagline: "卷积层与整个模型的精确 FLOPs 和内存",
+      views: "视图", tab_layer: "单层", tab_model: "模型",
+      layer_title: "一个卷积层",
+      in_channels: "输入通道数", out_channels: "输出通道数",
+      input_size: "输入尺寸（空间维度）", input_size_hint: "L、HxW 或 DxHxW，例如 224x224",
+      kernel: "卷积核", stride: "步长", padding: "填充",
+      padding_hint: "3、3x1、1:2、same、valid", dilation: "膨胀", groups: "分组数",
+      batch: "批大小", dtype: "数据类型", counting: "计数方式",
+      counting_dense: "dense（含填充）", counting_skip: "skip-padding（跳过填充）",
+      bias: "偏置", input_grad: "输入需要梯度", transposed: "转置卷积",
+      output_padding: "输出填充（仅转置卷积）",
+      output_shape: "输出形状", macs: "乘加数（MACs）",
+      counts_title: "运算量", both_title: "两种计数方式",
+      both_note: "dense 计入每个卷积核抽头（包括填充，多数 FLOP 统计工具的口径）；" +
+        "skip-padding 只计入落在输入上的抽头（直接算法）。",
+      memory_title: "内存（元素个数）", derivation_title: "推导过程",
+      derivation_frame: "该层的报告：逐步推导",
+      col_part: "", col_macs: "MACs", col_mults: "乘法", col_adds: "加法", col_other: "其他",
+      col_flops: "FLOPs", col_quantity: "",
+      row_forward: "前向", "row_backward.grad_input": "反向：输入梯度",
+      "row_backward.grad_weight": "反向：权重梯度",
+      "row_backward.grad_bias": "反向：偏置梯度", "row_backward.total": "反向合计",
+      "q_forward.mults": "前向乘法", "q_forward.flops": "前向 FLOPs",
+      "q_backward.grad_input.flops": "输入梯度 FLOPs",
+      "q_backward.grad_weight.flops": "权重梯度 FLOPs",
+      "q_backward.total.flops": "反向 FLOPs",
+      approx_title: "常用近似（2 × MACs）",
+      "approx_seed_approx.forward_flops": "前向 ≈ 2 × MACs",
+      "approx_seed_approx.backward_flops": "反向 ≈ 4 × MACs",
+      exact: "精确值", approx: "近似值",
+      mem_forward: "前向", mem_backward: "反向（训练一步）",
+      mem_input: "输入", mem_weight: "权重", mem_bias: "偏置", mem_output: "输出",
+      mem_grad_output: "输出梯度", mem_grad_weight: "权重梯度",
+      mem_grad_bias: "偏置梯度", mem_grad_input: "输入梯度",
+      mem_total_elements: "合计（元素）", mem_total_bytes: "合计（字节）",
+      not_number: "不是数字",
+      source: "分析对象", source_zoo: "已安装的 torchvision/timm 模型",
+      source_onnx: "ONNX 文件", target: "模型", target_hint: "输入以搜索",
+      models_count: "已安装 {n} 个模型", models_loading: "正在加载列表…",
+      onnx_file: "ONNX 文件", drop_hint: "将 .onnx 文件拖放到此处，或点击选择",
+      no_file: "请先选择一个 ONNX 文件",
+      inputs: "输入",
+      inputs_hint: "每行一个形状或用逗号分隔，例如 2x3x224x224（形状固定的 ONNX 文件可省略）",
+      mode: "模式", mode_train: "训练一步", mode_inference: "推理",
+      model_dtype: "转换数据类型", keep: "（保持不变）", amp: "混合精度（AMP）", off: "关闭",
+      optimizer: "优化器", freeze: "冻结（参数名的正则表达式）",
+      device: "设备（估算单步时间）", none: "无", devices: "设备数（数据并行）",
+      strategy: "并行策略", interconnect: "互连", tf32: "TF32 张量核心",
+      model_input_grad: "输入需要梯度", run: "运行", running: "正在分析…",
+      report_title: "报告", json_link: "该结果的 JSON",
+      download_link: "下载报告（HTML）", model_frame: "模型的报告",
+      took: "用时 {s} 秒",
+      footer: "一切都在本机运行：页面不从网络加载任何内容。",
+      api_link: "API（OpenAPI）", network_error: "服务器没有响应",
+    },
+  };
+  const LANGS = Object.keys(I18N);
+  let lang = "en";
+
+  function t(key, vars) {
+    let s = I18N[lang][key];
+    if (s === undefined) s = I18N.en[key];
+    if (s === undefined) return key;
+    for (const [k, v] of Object.entries(vars || {})) s = s.replace("{" + k + "}", String(v));
+    return s;
+  }
+
+  const $ = (sel, root) => (root || document).querySelector(sel);
+  const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
+
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined) continue;
+      if (k === "text") e.textContent = v; else e.setAttribute(k, v);
+    }
+    for (const c of children) if (c !== null && c !== undefined) e.append(c);
+    return e;
+  }
+
+  // ------------------------------------------------------------------ numbers
+  // JSON integers beyond 2^53 are read exactly (as BigInt) where the browser gives the
+  // source text to the reviver; elsewhere they are rounded like any JSON.parse.
+  function parseJSON(text) {
+    return JSON.parse(text, function (key, value, context) {
+      if (typeof value === "number" && !Number.isSafeInteger(value) && context &&
+          typeof context.source === "string" && /^-?\d+$/.test(context.source)) {
+        return BigInt(context.source);
+      }
+      return value;
+    });
+  }
+
+  function fmt(v) {
+    if (typeof v === "bigint") return v.toLocaleString("en-US");
+    if (typeof v === "number") {
+      return Number.isInteger(v) ? v.toLocaleString("en-US")
+        : v.toLocaleString("en-US", { maximumSignificantDigits: 6 });
+    }
+    if (Array.isArray(v)) return v.map(fmt).join(" × ");
+    if (v === null || v === undefined) return "–";
+    return String(v);
+  }
+
+  function getPath(doc, path) {
+    let v = doc;
+    for (const part of path.split(".")) {
+      if (v === null || typeof v !== "object" || !(part in v)) return undefined;
+      v = v[part];
+    }
+    return v;
+  }
+
+  // A number of a document: its text, data-field (the path, qualified by "<counting>:" in
+  // the table of both conventions) and data-value (exact).
+  function numberNode(tag, doc, path, prefix) {
+    const v = getPath(doc, path);
+    const node = el(tag, { "data-field": (prefix || "") + path });
+    setNumber(node, v);
+    return node;
+  }
+
+  function setNumber(node, v) {
+    node.textContent = fmt(v);
+    node.dataset.value = Array.isArray(v) ? v.join("x") : String(v);
+  }
+
+  // ------------------------------------------------------------------ language
+  function applyLang(next) {
+    lang = LANGS.includes(next) ? next : "en";
+    document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
+    for (const node of $$("[data-i18n]")) node.textContent = t(node.dataset.i18n);
+    for (const node of $$("[data-i18n-title]")) node.title = t(node.dataset.i18nTitle);
+    for (const node of $$("[data-i18n-aria-label]")) {
+      node.setAttribute("aria-label", t(node.dataset.i18nAriaLabel));
+    }
+    for (const b of $$(".langs button")) {
+      b.setAttribute("aria-pressed", String(b.dataset.lang === lang));
+    }
+    try { localStorage.setItem("convcost-lang", lang); } catch (e) { /* private mode */ }
+    showModelCount();
+    if (layer.last) renderLayer(layer.last.doc, layer.last.other);
+    layer.htmlKey = null;
+    scheduleLayer(0);
+  }
+
+  // ------------------------------------------------------------------ tabs
+  function selectTab(tab, focus) {
+    for (const b of $$('[role="tab"]')) {
+      const on = b === tab;
+      b.setAttribute("aria-selected", String(on));
+      b.tabIndex = on ? 0 : -1;
+      $("#" + b.getAttribute("aria-controls")).hidden = !on;
+    }
+    if (focus) tab.focus();
+    if (tab.id === "tab-model") loadModelLists();
+  }
+
+  function initTabs() {
+    const tabs = $$('[role="tab"]');
+    for (const tab of tabs) {
+      tab.addEventListener("click", () => selectTab(tab, false));
+      tab.addEventListener("keydown", (e) => {
+        const i = tabs.indexOf(tab);
+        let j = null;
+        if (e.key === "ArrowRight") j = (i + 1) % tabs.length;
+        else if (e.key === "ArrowLeft") j = (i - 1 + tabs.length) % tabs.length;
+        else if (e.key === "Home") j = 0;
+        else if (e.key === "End") j = tabs.length - 1;
+        if (j !== null) { e.preventDefault(); selectTab(tabs[j], true); }
+      });
+    }
+  }
+
+  // ------------------------------------------------------------------ errors by field
+  function clearErrors(form) {
+    for (const c of $$("[aria-invalid]", form)) {
+      c.removeAttribute("aria-invalid");
+      const ids = (c.getAttribute("aria-describedby") || "").split(" ")
+        .filter((id) => id && !id.startsWith("err-"));
+      if (ids.length) c.setAttribute("aria-describedby", ids.join(" "));
+      else c.removeAttribute("aria-describedby");
+    }
+    for (const p of $$(".error.field-error", form)) p.remove();
+    const general = $(".error.general", form);
+    general.hidden = true;
+    general.textContent = "";
+  }
+
+  // The message next to the control named `field` (marked aria-invalid), or in the form's
+  // general error line when no control has that name.
+  function showError(form, field, message, aliases) {
+    const name = (aliases && aliases[field]) || field;
+    const control = name ? form.elements.namedItem(name) : null;
+    if (control && control.nodeType === 1 && control.type !== "radio") {
+      const id = "err-" + form.id + "-" + name;
+      let p = document.getElementById(id);
+      if (!p) {
+        p = el("p", { id: id, class: "error field-error" });
+        control.closest(".field").append(p);
+      }
+      p.textContent = message;
+      control.setAttribute("aria-invalid", "true");
+      const ids = (control.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+      if (!ids.includes(id)) ids.push(id);
+      control.setAttribute("aria-describedby", ids.join(" "));
+      return;
+    }
+    const general = $(".error.general", form);
+    general.textContent = message;
+    general.hidden = false;
+  }
+
+  async function readError(resp) {
+    try {
+      const doc = await resp.json();
+      return { field: doc.field || null, error: doc.error || resp.status + " " + resp.statusText };
+    } catch (e) {
+      return { field: null, error: resp.status + " " + resp.statusText };
+    }
+  }
+
+  // ------------------------------------------------------------------ one layer
+  const layer = { seq: 0, timer: null, last: null, htmlKey: null, blobUrl: null, ctrl: null };
+  const INT_KEYS = ["in_channels", "out_channels", "groups", "batch"];
+  const TEXT_KEYS = ["input_size", "kernel", "stride", "padding", "dilation", "output_padding"];
+  const BOOL_KEYS = ["bias", "transposed", "input_grad"];
+
+  // The body of POST /api/conv, or {error} for a control the browser cannot read as a number.
+  function layerBody() {
+    const f = $("#layer-form").elements;
+    const body = {};
+    for (const k of INT_KEYS) {
+      const c = f.namedItem(k);
+      if (c.validity && c.validity.badInput) return { field: k, error: k + ": " + t("not_number") };
+      const s = c.value.trim();
+      if (s === "") continue;  // the server says what is required
+      body[k] = /^[+-]?\d+$/.test(s) ? Number(s) : s;  // "2.5": the server names the field
+    }
+    for (const k of TEXT_KEYS) {
+      const s = f.namedItem(k).value.trim();
+      if (s !== "") body[k] = s;
+    }
+    for (const k of BOOL_KEYS) body[k] = f.namedItem(k).checked;
+    body.dtype = f.namedItem("dtype").value;
+    body.counting = f.namedItem("counting").value;
+    return { body: body };
+  }
+
+  function scheduleLayer(delay) {
+    clearTimeout(layer.timer);
+    layer.timer = setTimeout(updateLayer, delay === undefined ? 150 : delay);
+  }
+
+  async function postConv(body, query, signal) {
+    return fetch("/api/conv" + (query || ""), {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body), signal: signal,
+    });
+  }
+
+  async function updateLayer() {
+    const seq = ++layer.seq;
+    if (layer.ctrl) layer.ctrl.abort();
+    const ctrl = new AbortController();
+    layer.ctrl = ctrl;
+    const form = $("#layer-form");
+    const result = $("#layer-result");
+    const got = layerBody();
+    if (got.error) {
+      clearErrors(form);
+      showError(form, got.field, got.error);
+      result.classList.add("stale");
+      return;
+    }
+    const body = got.body;
+    const other = Object.assign({}, body, {
+      counting: body.counting === "dense" ? "skip-padding" : "dense",
+    });
+    result.setAttribute("aria-busy", "true");
+    try {
+      const [r1, r2] = await Promise.all([postConv(body, "", ctrl.signal),
+                                          postConv(other, "", ctrl.signal)]);
+      if (seq !== layer.seq) return;
+      clearErrors(form);
+      if (!r1.ok) {
+        const e = await readError(r1);
+        if (seq !== layer.seq) return;
+        showError(form, e.field, e.error);
+        result.classList.add("stale");
+        return;
+      }
+      const doc = parseJSON(await r1.text());
+      const alt = r2.ok ? parseJSON(await r2.text()) : null;
+      if (seq !== layer.seq) return;
+      result.classList.remove("stale");
+      layer.last = { doc: doc, other: alt };
+      renderLayer(doc, alt);
+      await updateDerivation(body, seq, ctrl.signal);
+    } catch (e) {
+      if (e.name === "AbortError") return;
+      if (seq === layer.seq) {
+        clearErrors(form);
+        showError(form, null, t("network_error") + " (" + e.message + ")");
+      }
+    } finally {
+      if (seq === layer.seq) result.setAttribute("aria-busy", "false");
+    }
+  }
+
+  async function updateDerivation(body, seq, signal) {
+    const key = JSON.stringify([body, lang]);
+    if (key === layer.htmlKey) return;
+    const resp = await postConv(body, "?format=html&lang=" + lang, signal);
+    if (!resp.ok || seq !== layer.seq) return;
+    const blob = new Blob([await resp.text()], { type: "text/html" });
+    if (seq !== layer.seq) return;
+    const old = layer.blobUrl;
+    layer.blobUrl = URL.createObjectURL(blob);
+    layer.htmlKey = key;
+    const frame = $("#layer-report");
+    frame.src = layer.blobUrl;
+    if (old) setTimeout(() => URL.revokeObjectURL(old), 1000);
+  }
+
+  function renderLayer(doc, alt) {
+    for (const node of $$("#layer-result .headline [data-field]")) {
+      setNumber(node, getPath(doc, node.dataset.field));
+    }
+    // forward and backward counts: one row per part, one column per count
+    const counts = $("#counts");
+    const rows = [["forward", doc.forward]];
+    for (const [k, v] of Object.entries(doc.backward || {})) rows.push(["backward." + k, v]);
+    const cols = Object.keys(doc.forward || {});
+    counts.replaceChildren(
+      el("caption", { class: "visually-hidden", text: t("counts_title") + " (" + doc.counting + ")" }),
+      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "" }),
+        ...cols.map((c) => el("th", { scope: "col", text: t("col_" + c) })))),
+      el("tbody", {}, ...rows.map(([path]) => el("tr", { class: path === "backward.total" ? "sum" : null },
+        el("th", { scope: "row", text: t("row_" + path) }),
+        ...cols.map((c) => numberNode("td", doc, path + "." + c))))));
+    // both conventions side by side
+    const conv = $("#conventions");
+    const mine = doc.counting;
+    const docs = [[mine, doc, mine + ":"]];
+    if (alt) docs.push([alt.counting, alt, alt.counting + ":"]);
+    docs.sort((a, b) => (a[0] === "dense" ? -1 : 1) - (b[0] === "dense" ? -1 : 1));
+    const qs = ["forward.mults", "forward.flops", "backward.grad_input.flops",
+                "backward.grad_weight.flops", "backward.total.flops"];
+    conv.replaceChildren(
+      el("caption", { class: "visually-hidden", text: t("both_title") }),
+      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: "" }),
+        ...docs.map(([c]) => el("th", { scope: "col", class: c === mine ? "selected" : null,
+                                       text: c })))),
+      el("tbody", {}, ...qs.map((q) => el("tr", {}, el("th", { scope: "row", text: t("q_" + q) }),
+        ...docs.map(([c, d, prefix]) => {
+          const td = numberNode("td", d, q, prefix);
+          if (c === mine) td.classList.add("selected");
+          td.dataset.counting = c;
+          return td;
+        })))));
+    // the usual approximation, next to the exact counts
+    const approx = $("#approx");
+    const seeds = Object.keys(doc.seed_approx || {});
+    approx.replaceChildren(
+      el("caption", { class: "visually-hidden", text: t("approx_title") }),
+      el("thead", {}, el("tr", {}, el("th", { scope: "col", text: t("approx_title") }),
+        el("th", { scope: "col", text: t("approx") }))),
+      el("tbody", {}, ...seeds.map((k) => el("tr", {},
+        el("th", { scope: "row", text: t("approx_seed_approx." + k) }),
+        numberNode("td", doc, "seed_approx." + k)))));
+    // memory: one table per object of doc.memory, one row per entry
+    const mem = $("#memory");
+    mem.replaceChildren(...Object.entries(doc.memory || {}).map(([part, entries]) => {
+      const title = t("mem_" + part);
+      return el("div", {}, el("h3", { text: title }),
+        el("table", { class: "num" },
+          el("caption", { class: "visually-hidden", text: t("memory_title") + ": " + title }),
+          el("tbody", {}, ...Object.keys(entries).map((k) => el("tr", {
+            class: k.startsWith("total") ? "sum" : null },
+          el("th", { scope: "row", text: t("mem_" + k) }),
+          numberNode("td", doc, "memory." + part + "." + k))))));
+    }));
+  }
+
+  function fitFrame(frame, min) {
+    frame.addEventListener("load", () => {
+      let d = null;
+      try { d = frame.contentDocument; } catch (e) { d = null; }
+      if (!d || !d.documentElement) return;
+      const fit = () => {
+        const h = Math.max(min, d.documentElement.scrollHeight + 4);
+        frame.style.height = h + "px";
+      };
+      fit();
+      if (window.ResizeObserver && d.body) new ResizeObserver(fit).observe(d.body);
+    });
+  }
+
+  function initLayer() {
+    const form = $("#layer-form");
+    form.addEventListener("input", () => scheduleLayer());
+    form.addEventListener("change", () => scheduleLayer());
+    form.addEventListener("submit", (e) => { e.preventDefault(); scheduleLayer(0); });
+    fitFrame($("#layer-report"), 300);
+  }
+
+  // ------------------------------------------------------------------ a model
+  const model = { lists: null, names: null, running: false, file: null };
+
+  function showModelCount() {
+    const node = $("#model-count");
+    if (!node) return;
+    if (model.names === null) node.textContent = model.lists ? "· " + t("models_loading") : "";
+    else node.textContent = "· " + t("models_count", { n: model.names.length });
+  }
+
+  function loadModelLists() {
+    if (model.lists) return;
+    model.lists = true;
+    showModelCount();
+    fetch("/api/models").then((r) => (r.ok ? r.json() : null)).then((doc) => {
+      if (!doc) return;
+      const names = [];
+      for (const src of ["torchvision", "timm"]) {
+        for (const n of doc[src] || []) names.push(src + ":" + n);
+      }
+      model.names = names;
+      const list = $("#model-list");
+      const frag = document.createDocumentFragment();
+      for (const n of names) frag.append(el("option", { value: n }));
+      list.replaceChildren(frag);
+      showModelCount();
+    }).catch(() => { model.lists = null; showModelCount(); });
+    fetch("/api/devices").then((r) => (r.ok ? r.json() : null)).then((doc) => {
+      if (!doc) return;
+      const sel = $("#m-device");
+      for (const [name, d] of Object.entries(doc)) {
+        sel.append(el("option", { value: name, text: name + (d.description ? " — " + d.description : "") }));
+      }
+    }).catch(() => { /* the select keeps "none" */ });
+  }
+
+  function source() {
+    return $("#src-onnx").checked ? "onnx" : "zoo";
+  }
+
+  function syncModelForm() {
+    const form = $("#model-form");
+    form.dataset.source = source();
+    const many = Number($("#m-devices").value) > 1;
+    $("#m-strategy").disabled = !many;
+    $("#m-interconnect").disabled = !many;
+    $("#m-input_grad").disabled = $("#m-mode").value !== "train";
+  }
+
+  // The options shared by /api/model (JSON) and /api/onnx (query): only those set, so the
+  // server's defaults apply to the rest.
+  function modelOptions() {
+    const f = $("#model-form").elements;
+    const o = { mode: f.namedItem("mode").value, optimizer: f.namedItem("optimizer").value,
+                counting: f.namedItem("counting").value };
+    for (const k of ["dtype", "amp", "freeze", "device"]) {
+      const v = f.namedItem(k).value.trim();
+      if (v !== "") o[k] = v;
+    }
+    if (f.namedItem("tf32").checked) o.tf32 = true;
+    if (!f.namedItem("input_grad").disabled && f.namedItem("input_grad").checked) o.input_grad = true;
+    const n = f.namedItem("devices").value.trim();
+    if (n !== "") o.devices = /^\d+$/.test(n) ? Number(n) : n;
+    if (Number(n) > 1) {
+      o.strategy = f.namedItem("strategy").value;
+      o.interconnect = f.namedItem("interconnect").value;
+    }
+    const inputs = f.namedItem("inputs").value.split(/[\n,]+/).map((s) => s.trim()).filter(Boolean);
+    return { options: o, inputs: inputs };
+  }
+
+  function safeFilename(name) {
+    let s = (name || "model.onnx").replace(/[^A-Za-z0-9_.-]/g, "_").replace(/^[^A-Za-z0-9_]+/, "");
+    if (!/\.onnx$/i.test(s)) s += ".onnx";
+    if (s.length > 100) s = s.slice(s.length - 100).replace(/^[^A-Za-z0-9_]+/, "");
+    return s || "model.onnx";
+  }
+
+  function setFile(file) {
+    model.file = file || null;
+    $("#file-name").textContent = file ? file.name + " (" + fmt(file.size) + " B)" : "";
+    if (file) {
+      $("#src-onnx").checked = true;
+      syncModelForm();
+    }
+  }
+
+  const MODEL_ALIASES = { input: "inputs", body: "file" };
+
+  async function runModel() {
+    if (model.running) return;
+    const form = $("#model-form");
+    clearErrors(form);
+    const { options, inputs } = modelOptions();
+    let req;
+    if (source() === "onnx") {
+      if (!model.file) { showError(form, "file", t("no_file")); return; }
+      const q = new URLSearchParams();
+      for (const s of inputs) q.append("input", s);
+      for (const [k, v] of Object.entries(options)) q.append(k, String(v));
+      q.append("filename", safeFilename(model.file.name));
+      req = fetch("/api/onnx?" + q.toString(), {
+        method: "POST", headers: { "Content-Type": "application/octet-stream" }, body: model.file,
+      });
+    } else {
+      const body = Object.assign({ target: $("#m-target").value.trim(), inputs: inputs }, options);
+      req = fetch("/api/model", {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+      });
+    }
+    model.running = true;
+    const run = $("#run");
+    const progress = $("#progress");
+    const elapsed = $("#elapsed");
+    const start = performance.now();
+    run.disabled = true;
+    progress.hidden = false;
+    progress.setAttribute("aria-busy", "true");
+    form.setAttribute("aria-busy", "true");
+    elapsed.textContent = "0.0";
+    const tick = setInterval(() => {
+      elapsed.textContent = ((performance.now() - start) / 1000).toFixed(1);
+    }, 100);
+    try {
+      const resp = await req;
+      if (!resp.ok) {
+        const e = await readError(resp);
+        showError(form, e.field, e.error, MODEL_ALIASES);
+        return;
+      }
+      await resp.text();  // the JSON document; the page shows its HTML report
+      const where = resp.headers.get("X-Convcost-Result");
+      if (!where || !/^\/api\/results\/[0-9a-f]+$/.test(where)) {
+        showError(form, null, "X-Convcost-Result: missing");
+        return;
+      }
+      const secs = ((performance.now() - start) / 1000).toFixed(1);
+      $("#json-link").href = where;
+      $("#download-link").href = where + "?format=html&download=1";
+      $("#model-time").textContent = t("took", { s: secs });
+      $("#model-result").hidden = false;
+      $("#model-report").src = where + "?format=html";
+    } catch (e) {
+      showError(form, null, t("network_error") + " (" + e.message + ")");
+    } finally {
+      clearInterval(tick);
+      model.running = false;
+      run.disabled = false;
+      progress.hidden = true;
+      progress.setAttribute("aria-busy", "false");
+      form.setAttribute("aria-busy", "false");
+    }
+  }
+
+  function initModel() {
+    const form = $("#model-form");
+    form.addEventListener("submit", (e) => { e.preventDefault(); runModel(); });
+    form.addEventListener("change", syncModelForm);
+    form.addEventListener("input", syncModelForm);
+    $("#m-file").addEventListener("change", (e) => setFile(e.target.files[0]));
+    const panel = $("#panel-model");
+    const drop = $("#drop");
+    panel.addEventListener("dragover", (e) => {
+      if (!e.dataTransfer || !Array.from(e.dataTransfer.types).includes("Files")) return;
+      e.preventDefault();
+      e.dataTransfer.dropEffect = "copy";
+      drop.classList.add("over");
+    });
+    panel.addEventListener("dragleave", (e) => {
+      if (!panel.contains(e.relatedTarget)) drop.classList.remove("over");
+    });
+    panel.addEventListener("drop", (e) => {
+      e.preventDefault();
+      drop.classList.remove("over");
+      const files = e.dataTransfer && e.dataTransfer.files;
+      if (files && files.length) {
+        try { $("#m-file").files = files; } catch (err) { /* older browsers */ }
+        setFile(files[0]);
+      }
+    });
+    // a file dropped elsewhere is not opened in place of the page
+    window.addEventListener("dragover", (e) => e.preventDefault());
+    window.addEventListener("drop", (e) => e.preventDefault());
+    fitFrame($("#model-report"), 600);
+    syncModelForm();
+  }
+
+  // ------------------------------------------------------------------ start
+  function start() {
+    initTabs();
+    initLayer();
+    initModel();
+    for (const b of $$(".langs button")) b.addEventListener("click", () => applyLang(b.dataset.lang));
+    let saved = null;
+    try { saved = localStorage.getItem("convcost-lang"); } catch (e) { saved = null; }
+    const want = saved || ((navigator.language || "").toLowerCase().startsWith("zh") ? "zh" : "en");
+    applyLang(want);  // also runs the layer form once
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();

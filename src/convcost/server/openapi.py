@@ -64,6 +64,11 @@ def openapi(version: str) -> dict[str, Any]:
         "device": opt, "tf32": {"type": "boolean"}, "devices": {"type": "integer", "minimum": 1},
         "strategy": {"enum": ["ddp", "zero1", "zero2", "zero3", "fsdp", None]},
         "interconnect": opt, "input_grad": {"type": "boolean"},
+        "data_dependent": {"enum": ["bound", "run", None],
+                           "description": "detection models: data-dependent sizes at the "
+                           "model's limits (bound, the default) or computed (run)"},
+        "optimizer_kernels": {"enum": ["foreach", "per-parameter", None],
+                              "description": "the optimizer's kernels in the time estimate"},
     }
     assert set(model_props) == set(MODEL_KEYS)
     result_header = {"X-Convcost-Result": {

@@ -36,8 +36,10 @@ from ..vocab import (
     AMP_CHOICES,
     CONV_FORMATS,
     COUNTINGS,
+    DATA_DEPENDENT,
     LANGS,
     MODES,
+    OPTIMIZER_KERNELS,
     OPTIMIZERS,
     STRATEGIES,
     allowed,
@@ -249,12 +251,14 @@ def conv_report(body: object, fmt: str = "json", lang: str | None = None) -> str
 #: Keys of ``POST /api/model``.
 MODEL_KEYS: tuple[str, ...] = (
     "target", "inputs", "mode", "dtype", "amp", "optimizer", "freeze", "counting", "device",
-    "tf32", "devices", "strategy", "interconnect", "input_grad",
+    "tf32", "devices", "strategy", "interconnect", "input_grad", "data_dependent",
+    "optimizer_kernels",
 )
 #: Query parameters of ``POST /api/onnx`` (besides ``format``); ``input`` is repeatable.
 ONNX_KEYS: tuple[str, ...] = (
     "input", "mode", "dtype", "amp", "optimizer", "freeze", "counting", "device", "tf32",
-    "devices", "strategy", "interconnect", "input_grad", "filename",
+    "devices", "strategy", "interconnect", "input_grad", "filename", "data_dependent",
+    "optimizer_kernels",
 )
 
 #: Targets a request may name without ``--allow-import``: a model of torchvision or timm.
@@ -286,10 +290,21 @@ def _options(b: Mapping[str, Any]) -> dict[str, Any]:
         "strategy": _get_str(b, "strategy", None),
         "interconnect": _get_str(b, "interconnect", None),
         "input_grad": _get_bool(b, "input_grad", False),
+        "data_dependent": _get_str(b, "data_dependent", None),
+        "optimizer_kernels": _get_str(b, "optimizer_kernels", None),
     }
     for key, choices in (("mode", MODES), ("amp", AMP_CHOICES), ("optimizer", OPTIMIZERS),
-                         ("counting", COUNTINGS), ("strategy", STRATEGIES)):
+                         ("counting", COUNTINGS), ("strategy", STRATEGIES),
+                         ("data_dependent", DATA_DEPENDENT),
+                         ("optimizer_kernels", OPTIMIZER_KERNELS)):
         _choice(key, o[key], choices)
+    if o["optimizer_kernels"] is not None and o["device"] is None:
+        raise SpecError("optimizer_kernels", o["optimizer_kernels"], "has no effect without "
+                        "device (it shapes the device's time estimate)")
+    if o["optimizer_kernels"] is not None and (o["mode"] != "train"
+                                               or o["optimizer"] == "none"):
+        raise SpecError("optimizer_kernels", o["optimizer_kernels"], "has no effect without "
+                        "an optimizer step (mode train and an optimizer other than none)")
     if o["devices"] < 1:
         raise SpecError("devices", o["devices"], "must be 1 or more")
     if o["mode"] != "train" and o["input_grad"]:
@@ -464,9 +479,11 @@ def _analyse(params: dict[str, Any], onnx_path: str | None) -> Outcome:
                                 ) from e
         result = analyze(model, pos, kwargs=kwargs, mode=p["mode"], counting=p["counting"],
                          name=name, dtype=p["dtype"], amp=p["amp"], optimizer=p["optimizer"],
-                         freeze=freeze, input_grad=p["input_grad"])
+                         freeze=freeze, input_grad=p["input_grad"],
+                         data_dependent=p.get("data_dependent"))
     hw = answer(result, device, tf32=p["tf32"], devices=p["devices"],
-                strategy=p["strategy"] or "ddp", interconnect=link)
+                strategy=p["strategy"] or "ddp", interconnect=link,
+                foreach=p.get("optimizer_kernels") != "per-parameter")
     if p["kind"] == "onnx":
         result = model.relabel(result, frozen)
     return Outcome(json=render(result, "json", hardware=hw, timeline=False, ops=False),

@@ -1,0 +1,37 @@
+"""The time-estimate and data-dependence options of ``POST /api/model`` (checked without a
+server: :func:`convcost.server.requests.model_params` and ``run_analysis``)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from convcost.errors import SpecError
+from convcost.server.requests import model_params, run_analysis
+
+
+def test_data_dependent_and_optimizer_kernels_are_checked() -> None:
+    p = model_params({"target": "torchvision:resnet18", "inputs": ["1x3x32x32"],
+                      "mode": "inference", "data_dependent": "run"}, False)
+    assert p["data_dependent"] == "run"
+    with pytest.raises(SpecError, match=r"^data_dependent: "):
+        model_params({"target": "torchvision:resnet18", "inputs": ["1x3x32x32"],
+                      "data_dependent": "maybe"}, False)
+    with pytest.raises(SpecError, match=r"^optimizer_kernels: .*without device"):
+        model_params({"target": "torchvision:resnet18", "inputs": ["1x3x32x32"],
+                      "optimizer": "sgd", "optimizer_kernels": "foreach"}, False)
+    with pytest.raises(SpecError, match=r"^optimizer_kernels: .*optimizer step"):
+        model_params({"target": "torchvision:resnet18", "inputs": ["1x3x32x32"],
+                      "device": "a100-80gb", "optimizer_kernels": "foreach"}, False)
+
+
+def test_the_options_reach_the_analysis() -> None:
+    p = model_params({"target": "torchvision:resnet18", "inputs": ["2x3x32x32"],
+                      "optimizer": "sgd", "device": "a100-80gb",
+                      "optimizer_kernels": "per-parameter", "data_dependent": "bound"}, False)
+    out = run_analysis(p)
+    assert out.status == 200, out
+    d = json.loads(out.json)
+    assert d["hardware"]["estimate"]["optimizer_kernels"] == "per-parameter"
+    assert d["data_dependent"]["policy"] is None  # resnet18 has no data-dependent op

@@ -113,6 +113,7 @@ def test_every_formula_is_documented() -> None:
 def test_registered_names_are_aten_ops() -> None:
     torch = torch_mod
     importlib.import_module("convcost.frontends.onnx")  # defines the convcost_onnx:: ops
+    importlib.import_module("torchvision")  # defines the torchvision:: ops (nms, roi_align)
     for name in [*REGISTRY.registered_ops(), *REGISTRY.zero_cost_ops()]:
         if "::" in name:  # other namespaces (prim::device.default, profiler::*)
             ns, _, rest = name.partition("::")

@@ -40,20 +40,23 @@ def _log2ceil(n: int) -> int:
 
 @FORMULAS.register("nonzero", "argwhere", "nonzero_static")
 def nonzero(call: OpCall, counting: str) -> OpCost:
-    """One comparison with zero per input element."""
+    """forward: one comparison with zero per input element (other); backward: none (the
+    indices it returns have no gradient)."""
     return OpCost(Cost(other=need_tensor(call, "self").numel))
 
 
 @FORMULAS.register("_unique2", "_unique", "unique_dim", "unique_consecutive")
 def unique(call: OpCall, counting: str) -> OpCost:
-    """A comparison sort of the elements and one comparison per neighbour pair."""
+    """forward: a comparison sort of the elements (``n·⌈log₂ n⌉``) and one comparison per
+    neighbour (other); backward: none (not differentiable)."""
     n = need_tensor(call, "self").numel
     return OpCost(Cost(other=n * _log2ceil(n) + n))
 
 
 @FORMULAS.register("torchvision::nms")
 def nms(call: OpCall, counting: str) -> OpCost:
-    """Non-maximum suppression, every pair compared (an upper bound; see the module doc)."""
+    """forward: non-maximum suppression with every pair of boxes compared (an upper bound;
+    see the module doc); backward: none (it returns indices)."""
     n = need_tensor(call, "dets").shape[0] if "dets" in call else \
         need_tensor(call, "boxes").shape[0]
     pairs = n * (n - 1) // 2
@@ -63,7 +66,9 @@ def nms(call: OpCall, counting: str) -> OpCost:
 
 @FORMULAS.register("torchvision::roi_align")
 def roi_align(call: OpCall, counting: str) -> OpCost:
-    """ROI Align: bilinear samples averaged per output bin (see the module doc)."""
+    """forward: bilinear samples averaged per output bin (see the module doc); backward:
+    ``_roi_align_backward`` has no formula of its own (reported when met: detection models
+    are analysed in inference)."""
     x = need_tensor(call, "input")
     rois = need_tensor(call, "rois")
     ph = int(call.arg("pooled_height", 1))

@@ -187,6 +187,29 @@ def parse_input(field: str, text: str) -> InputSpec:
     return InputSpec(dims, dtype or "float32", grad)
 
 
+def parse_model_args(field: str, values: Sequence[str]) -> dict[str, object]:
+    """``KEY=VALUE`` constructor arguments (``--model-arg``): VALUE a Python literal
+    (``518``, ``0.1``, ``True``, ``'gelu'``, ``[1, 2]``, ``None``) or, when it is not one, the
+    text itself (``act=gelu``). A key given twice, an empty or non-identifier key is a
+    :class:`SpecError` naming ``field``."""
+    import ast
+
+    out: dict[str, object] = {}
+    for text in values:
+        key, sep, raw = text.partition("=")
+        key = key.strip()
+        if not sep or not key.isidentifier():
+            raise SpecError(field, text, "write KEY=VALUE with KEY a Python identifier "
+                            "(e.g. image_size=518)")
+        if key in out:
+            raise SpecError(field, text, f"{key} is given more than once")
+        try:
+            out[key] = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            out[key] = raw.strip()
+    return out
+
+
 def resize_shape(text: str, batch: int | None = None, resolution: int | None = None) -> str:
     """``text`` (``NxCxHxW[:DTYPE][:grad]``) with its batch (first dimension) and/or spatial size
     replaced: the last two dimensions of a 4-D or larger shape, the last of a 3-D one.

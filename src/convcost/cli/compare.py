@@ -67,10 +67,11 @@ NOT_FOR_COMPARE = "--fit, --batch, --resolution, --plot, --format html, --depth,
 def run(args: argparse.Namespace) -> str:
     """Parse every entry as a ``convcost model`` command line, analyse each, compare."""
     import shlex
+    from dataclasses import replace
 
     from ..errors import SpecError
-    from ..frontends.targets import is_onnx_target, load_target
-    from ..spec import split_inputs
+    from ..frontends.targets import build_target, is_onnx_target
+    from ..spec import parse_model_args, split_inputs
     from ..study import CompareEntry, Comparison
     from ..vocab import FORMATS
     from . import model as model_cmd
@@ -124,16 +125,24 @@ def run(args: argparse.Namespace) -> str:
             raise SpecError("inputs", [], "give at least one input shape (an ONNX file whose "
                             "inputs all have static shapes can go without)")
         pos, kw = ([], {}) if onnx else split_inputs("inputs", a.input)
+        model_args = parse_model_args("--model-arg", a.model_arg)
+        if onnx and model_args:
+            raise SpecError("--model-arg", a.model_arg[0], "an ONNX file takes no "
+                            "constructor arguments")
         frozen = None
+        built = None
         with model_code(a.target):  # the model's prints go to stderr
             if onnx:  # the graph's inputs by name, as `convcost model` reads them
                 model, pos, frozen = model_cmd.load_onnx_target(a)
             else:
-                model = load_target(a.target)
+                built = build_target(a.target, model_args)
+                model = built.model
             result, hw = model_cmd.analyze_one(a, model, pos, model_cmd.keyword_inputs(kw),
                                                device, link, False)
         if onnx:
             result = model.relabel(result, frozen)
+        if built is not None:
+            result = replace(result, construction=built.device)
         return CompareEntry(label, result, hw)
 
     comparison = Comparison(tuple(each(checked, one)))

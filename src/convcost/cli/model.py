@@ -60,6 +60,14 @@ def add_arguments(m: argparse.ArgumentParser, compare: bool = False) -> None:
 
     m.add_argument("target", metavar="TARGET")
     m.add_argument(
+        "--model-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a constructor argument of the model (a Python literal; repeatable), e.g. "
+        "--model-arg image_size=518; for hf: targets a config field (num_hidden_layers=80)",
+    )
+    m.add_argument(
         "--input",
         action="append",
         default=[],
@@ -98,6 +106,14 @@ def add_arguments(m: argparse.ArgumentParser, compare: bool = False) -> None:
         default=None,
         metavar="REGEX",
         help="parameters whose name matches get no gradient",
+    )
+    m.add_argument(
+        "--checkpoint",
+        default=None,
+        metavar="REGEX",
+        help="activation-checkpointing what-if: the training step as if every module whose "
+        "path matches (e.g. 'layer[1-4]\\.\\d+$') were wrapped in non-reentrant "
+        "torch.utils.checkpoint; memory and the recomputation cost (its own phase)",
     )
     m.add_argument("--counting", default="dense", choices=COUNTINGS)
     m.add_argument(
@@ -245,7 +261,8 @@ def analyze_one(a: argparse.Namespace, model: Any, pos: list[str], kwargs: Any,
     from ..model import analyze
 
     options: dict[str, Any] = dict(dtype=a.dtype, amp=a.amp, optimizer=a.optimizer,
-                                   freeze=a.freeze, input_grad=a.input_grad)
+                                   freeze=a.freeze, input_grad=a.input_grad,
+                                   checkpoint=a.checkpoint)
     result = analyze(model, pos, kwargs=kwargs, mode=a.mode, counting=a.counting,
                      name=a.target, data_dependent=a.data_dependent, **options)
     strategy = a.strategy or "ddp"
@@ -267,10 +284,12 @@ def keyword_inputs(kw: dict[str, str]) -> dict[str, Any] | None:
 
 def run(a: argparse.Namespace) -> str:
     """Validate, load the target, analyse it (or sweep it), write the report."""
+    from dataclasses import replace
+
     from ..errors import SpecError
-    from ..frontends.targets import is_onnx_target, load_target
+    from ..frontends.targets import build_target, is_onnx_target
     from ..renderers import write_plots
-    from ..spec import parse_int_list, parse_shape, split_inputs
+    from ..spec import parse_int_list, parse_model_args, parse_shape, split_inputs
     from .common import (
         check_output,
         check_plot,
@@ -283,7 +302,11 @@ def run(a: argparse.Namespace) -> str:
 
     check_output(a.output)
     fmt = output_format(a.format, a.json, a.output, FORMATS)
+    model_args = parse_model_args("--model-arg", a.model_arg)
     onnx = is_onnx_target(a.target)
+    if onnx and model_args:
+        raise SpecError("--model-arg", a.model_arg[0], "an ONNX file takes no constructor "
+                        "arguments")
     if not onnx and not a.input:
         raise SpecError("inputs", [], "required for a PyTorch model: one --input SHAPE per "
                         "input (e.g. --input 8x3x224x224); only an ONNX file whose inputs all "
@@ -310,10 +333,12 @@ def run(a: argparse.Namespace) -> str:
     frozen = None
     sweep_result: Sweep | None = None
     with model_code(a.target):  # the model's prints go to stderr; stdout is the report's
+        built = None
         if onnx:
             model, pos, frozen = load_onnx_target(a)
         else:
-            model = load_target(a.target)
+            built = build_target(a.target, model_args)
+            model = built.model
         if sweep:
             sweep_result = _sweep(a, model, pos, kw, device, link, batches, resolutions)
         else:
@@ -322,6 +347,8 @@ def run(a: argparse.Namespace) -> str:
         return deliver(report(sweep_result, table_format(fmt)), a.output)
     if onnx:
         result = model.relabel(result, frozen)
+    if built is not None:
+        result = replace(result, construction=built.device)
     if a.plot is not None:
         write_plots(result, a.plot, hardware=hw)
     depth = 2 if a.depth is None else a.depth

@@ -22,15 +22,15 @@ arguments that were set, never a download and never a hang.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import SpecError
+from .offline import NetworkAttemptError, empty_parameters, no_network
 
 
 def is_onnx_target(target: str) -> bool:
@@ -38,12 +38,34 @@ def is_onnx_target(target: str) -> bool:
     return target.lower().endswith(".onnx") or os.path.isfile(target)
 
 
-def load_target(target: str) -> Any:
-    """Build the model named by ``target``; raise :class:`SpecError` naming what is wrong."""
+class Built(NamedTuple):
+    """A model built from a target, and where: ``"meta"`` (no memory, no initialisation),
+    ``"cpu"``, or ``"cpu (…why…)"`` when building on meta failed or would not do."""
+
+    model: Any
+    device: str
+
+
+def load_target(target: str, model_args: Mapping[str, Any] | None = None) -> Any:
+    """Build the model named by ``target`` (on the CPU); raise :class:`SpecError` naming
+    what is wrong. ``model_args`` are constructor keyword arguments (``--model-arg``)."""
+    return build_target(target, model_args, meta=False).model
+
+
+def build_target(target: str, model_args: Mapping[str, Any] | None = None, *,
+                 meta: bool = True) -> Built:
+    """Build the model named by ``target`` with ``model_args`` as constructor keyword
+    arguments. torchvision and timm models are built on the meta device when ``meta``
+    (nothing allocated or initialised: a 7-billion-parameter model costs nothing to build),
+    on the CPU when that fails (the reason is returned) and for torchvision's detection
+    models (which run for real on their data-dependent ops); other targets on the CPU."""
+    args = dict(model_args or {})
     if is_onnx_target(target):
+        if args:
+            raise SpecError("model_args", args, "an ONNX file takes no constructor arguments")
         from .onnx import load_onnx
 
-        return load_onnx(target)[0]
+        return Built(load_onnx(target)[0], "cpu")
     kind, sep, rest = target.partition(":")
     if not sep or not kind or not rest:
         raise SpecError(
@@ -60,10 +82,18 @@ def load_target(target: str) -> Any:
             raise SpecError("target", target, "not a torchvision model"
                             f"{_hint(rest, names)}; see torchvision.models.list_models()")
         off = weight_arguments(torchvision.models.get_model_builder(rest))
-        args = ", ".join(f"{k}=None" for k in off)
-        model = _build(target, f"torchvision.models.get_model({rest!r}, {args})",
-                       lambda: torchvision.models.get_model(rest, **dict.fromkeys(off)),
-                       offline=True)
+        given = [k for k in off if k in args and args[k] is not None]
+        if given:
+            raise SpecError("model_args", given[0], "pretrained weights are never loaded "
+                            "(nothing is downloaded); leave it out")
+        kw = {**args, **dict.fromkeys(off)}
+        shown = ", ".join(f"{k}={v!r}" for k, v in kw.items())
+        detection = rest in torchvision.models.list_models(module=torchvision.models.detection)
+        return _on_meta(target, f"torchvision.models.get_model({rest!r}, {shown})",
+                        lambda: torchvision.models.get_model(rest, **kw),
+                        meta and not detection,
+                        "cpu (a detection model: its data-dependent ops run for real)"
+                        if meta and detection else "cpu")
     elif kind == "timm":
         try:
             timm = importlib.import_module("timm")
@@ -73,20 +103,68 @@ def load_target(target: str) -> Any:
         if rest not in names:
             raise SpecError("target", target,
                             f"not a timm model{_hint(rest, names)}; see timm.list_models()")
-        model = _build(target, f"timm.create_model({rest!r})",
-                       lambda: timm.create_model(rest, pretrained=False), offline=True)
+        if args.get("pretrained"):
+            raise SpecError("model_args", "pretrained", "pretrained weights are never loaded "
+                            "(nothing is downloaded); leave it out")
+        kw = {**args, "pretrained": False}
+        shown = ", ".join(f"{k}={v!r}" for k, v in kw.items())
+        return _on_meta(target, f"timm.create_model({rest!r}, {shown})",
+                        lambda: timm.create_model(rest, **kw), meta, "cpu")
+    elif kind == "hf":
+        from .hf import load_hf
+
+        model, where = load_hf(rest, args, meta=meta)
+        return Built(model, where)
     else:
         module = _import(target, kind)
         obj = _build(target, f"{kind}.{rest}", lambda: getattr(module, rest, None))
         if isinstance(obj, torch.nn.Module):  # a module instance: used as it is
-            return obj
+            if args:
+                raise SpecError("model_args", args, f"{target} is a module instance, not a "
+                                "factory: it takes no constructor arguments")
+            return Built(obj, "cpu")
         if not callable(obj):
             raise SpecError("target", target, f"module {kind!r} has no callable or nn.Module "
                             f"{rest!r}{_hint(rest, _public_names(module))}")
-        model = _build(target, f"{rest}()", obj)
+        model = _build(target, f"{rest}()", lambda: obj(**args))
+        _check_module(target, model)
+        return Built(model, "cpu")
+
+
+def _check_module(target: str, model: Any) -> None:
+    import torch
+
     if not isinstance(model, torch.nn.Module):
         raise SpecError("target", target, f"built a {type(model).__name__}, not a torch.nn.Module")
-    return model
+
+
+def _on_meta(target: str, what: str, make: Callable[[], Any], meta: bool,
+             cpu_label: str) -> Built:
+    """``make()`` on the meta device when ``meta`` (on the CPU, with the reason, when that
+    raises), else on the CPU; the network refused either way."""
+    import torch
+
+    if meta:
+        try:
+            with no_network(), torch.device("meta"):
+                model = make()
+            _check_module(target, model)
+            return Built(model, "meta")
+        except NetworkAttemptError:
+            pass  # reported by the CPU build below, with its arguments
+        except Exception as e:  # any failure: try parameters only, then the CPU
+            try:  # the constructor computes with tensors: only its parameters go to meta
+                with no_network(), empty_parameters():
+                    model = make()
+                _check_module(target, model)
+                return Built(model, "meta")
+            except Exception:  # build it on the CPU, saying why
+                model = _build(target, what, make, offline=True)
+                _check_module(target, model)
+                return Built(model, f"cpu (building on the meta device raised {_describe(e)})")
+    model = _build(target, what, make, offline=True)
+    _check_module(target, model)
+    return Built(model, cpu_label)
 
 
 def weight_arguments(builder: Callable[..., Any]) -> list[str]:
@@ -102,30 +180,6 @@ def weight_arguments(builder: Callable[..., Any]) -> list[str]:
     found = [p for p in params
              if p == "weights" or p.startswith("weights_") or p.endswith("_weights")]
     return found or ["weights"]
-
-
-class NetworkAttemptError(RuntimeError):
-    """Raised inside :func:`no_network` when code tries to open a network connection."""
-
-
-@contextlib.contextmanager
-def no_network() -> Iterator[None]:
-    """Refuse every socket connection and name lookup while the block runs (model builders
-    that would download pretrained weights fail at once instead)."""
-    import socket
-
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        raise NetworkAttemptError("tried to reach the network (a download of pretrained weights?); "
-                             "convcost never downloads")
-
-    saved = socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo
-    socket.socket.connect = refuse  # type: ignore[method-assign]
-    socket.socket.connect_ex = refuse  # type: ignore[method-assign]
-    socket.getaddrinfo = refuse
-    try:
-        yield
-    finally:
-        socket.socket.connect, socket.socket.connect_ex, socket.getaddrinfo = saved  # type: ignore[method-assign]
 
 
 def _hint(name: str, names: Iterable[str]) -> str:

@@ -102,7 +102,10 @@ class ModelTotals:
     ``optimizer`` is the optimizer step of a training loop's later steps, in which the
     optimizer state exists (what every step but the first costs); ``optimizer_first_step``
     the first step's, in which the state is created (e.g. SGD's momentum buffers are copies
-    of the gradients); ``None`` means the same as ``optimizer``.
+    of the gradients); ``None`` means the same as ``optimizer``. ``recompute`` is what
+    activation checkpointing adds: the forward ops of the checkpointed modules that the
+    backward runs again (phase ``recompute``; in neither ``forward`` nor ``backward``;
+    zero without checkpointing).
     """
 
     params: int
@@ -111,6 +114,7 @@ class ModelTotals:
     backward: BackwardCost
     optimizer: Cost
     optimizer_first_step: Cost | None = None
+    recompute: Cost = field(default_factory=Cost)
 
     @property
     def first_step_optimizer(self) -> Cost:
@@ -120,7 +124,7 @@ class ModelTotals:
     def to_dict(self) -> dict[str, Any]:
         """``params``, ``trainable_params``, ``forward``, ``backward`` (whole pass),
         ``backward_split`` (grad-input/grad-weight/grad-bias), ``optimizer`` (a later
-        step) and ``optimizer_first_step``."""
+        step), ``optimizer_first_step`` and ``recompute`` (checkpointing's recomputation)."""
         return {
             "params": self.params,
             "trainable_params": self.trainable_params,
@@ -129,6 +133,7 @@ class ModelTotals:
             "backward_split": self.backward.to_dict(),
             "optimizer": self.optimizer.to_dict(),
             "optimizer_first_step": self.first_step_optimizer.to_dict(),
+            "recompute": self.recompute.to_dict(),
         }
 
 
@@ -229,7 +234,9 @@ class ModelResult:
 
     ``totals.forward``/``totals.backward`` are the sums over every op of the step
     (``backward`` is zero in inference mode); ``layers`` is the module hierarchy, root
-    first, in definition order; ``unsupported_ops`` counts ops that have no formula (their
+    first, in definition order; ``construction`` says where a model built from a target
+    was built (``"meta"``: no memory, no initialisation; ``"cpu"``, or ``"cpu (…)"`` with
+    the reason meta was not used); ``unsupported_ops`` counts ops that have no formula (their
     cost is *not* in the totals); ``formula_errors`` names ops whose formula failed on the
     arguments it got (also counted as unsupported); ``decomposed_ops`` counts ops that have
     no formula of their own and were counted through PyTorch's decomposition of them.
@@ -252,6 +259,8 @@ class ModelResult:
     ops: tuple[OpRow, ...] = field(default=(), repr=False, compare=False)
     input_requires_grad: tuple[bool, ...] = ()
     data_dependent: DataDependence | None = None
+    construction: str | None = None
+    checkpoint: str | None = None
 
     @property
     def input_grad(self) -> bool:
@@ -287,8 +296,11 @@ class ModelResult:
         required a gradient),
         ``dtype``, ``counting``,
         ``totals``, ``memory``, ``layers``, ``unsupported_ops`` (plus ``amp``,
-        ``optimizer``, ``freeze``, ``formula_errors``, ``decomposed_ops``; and
-        ``data_dependent`` when the analysis met data-dependent ops or was asked to)."""
+        ``optimizer``, ``freeze``, ``checkpoint`` (the activation-checkpointing pattern, or
+        null), ``formula_errors``, ``decomposed_ops``; and
+        ``data_dependent`` when the analysis met data-dependent ops or was asked to;
+        ``construction`` — where the model was built, ``"meta"`` or ``"cpu …"`` — when the
+        caller built it from a target)."""
         return {
             "model": self.model,
             "inputs": [{"name": n, "shape": list(m.shape), "dtype": m.dtype,
@@ -301,6 +313,7 @@ class ModelResult:
             "amp": self.amp,
             "optimizer": self.optimizer,
             "freeze": self.freeze,
+            "checkpoint": self.checkpoint,
             "counting": self.counting,
             "totals": self.totals.to_dict(),
             "memory": self.memory.to_dict(timeline),
@@ -310,5 +323,6 @@ class ModelResult:
             "decomposed_ops": dict(self.decomposed_ops),
             **({"data_dependent": self.data_dependent.to_dict()}
                if self.data_dependent is not None else {}),
+            **({"construction": self.construction} if self.construction is not None else {}),
             **({"ops": [o.to_dict() for o in self.ops]} if ops else {}),
         }

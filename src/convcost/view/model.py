@@ -267,7 +267,8 @@ def title(r: ModelResult) -> Line:
         f"convcost: {r.model} — {r.mode}, inputs ", *_inputs(r),
         f", dtype {r.dtype}" + (f", amp {r.amp}" if r.amp else "")
         + f", optimizer {r.optimizer}, counting {r.counting}"
-        + (f", frozen /{r.freeze}/" if r.freeze else ""),
+        + (f", frozen /{r.freeze}/" if r.freeze else "")
+        + (f", checkpointed /{r.checkpoint}/" if r.checkpoint else ""),
     )
 
 
@@ -305,6 +306,10 @@ def summary_lines(r: ModelResult) -> list[Line]:
         lines.append(line("backward  MACs ", c(b.total.macs), "  FLOPs ", c(b.total.flops),
                           " (∂input ", c(b.grad_input.flops), ", ∂weight ",
                           c(b.grad_weight.flops), ", ∂bias ", c(b.grad_bias.flops), ")"))
+        if t.recompute.flops or t.recompute.macs:
+            lines.append(line("recompute FLOPs ", c(t.recompute.flops), " (MACs ",
+                              c(t.recompute.macs), "): checkpointed forwards run again in "
+                              "the backward"))
         if r.optimizer != "none":
             opt: list[Cell] = ["optimizer FLOPs ", c(t.optimizer.flops)]
             if t.first_step_optimizer != t.optimizer:
@@ -326,6 +331,8 @@ def summary_lines(r: ModelResult) -> list[Line]:
     lines.append(line(*peak))
     if r.data_dependent is not None:
         lines.append(line(f"data-dep  {r.data_dependent.note}"))
+    if r.construction is not None and r.construction != "meta":
+        lines.append(line(f"built     on the {r.construction.replace('cpu', 'CPU', 1)}"))
     return lines
 
 
@@ -416,6 +423,8 @@ def compute_rows(r: ModelResult) -> list[tuple[str, Cost]]:
         b = t.backward
         rows += [("backward", b.total), ("  ∂input", b.grad_input),
                  ("  ∂weight", b.grad_weight), ("  ∂bias", b.grad_bias)]
+        if t.recompute.flops or t.recompute.macs:
+            rows.append(("recompute (checkpointing)", t.recompute))
         if r.optimizer != "none":
             rows.append(("optimizer step", t.optimizer))
             if t.first_step_optimizer != t.optimizer:

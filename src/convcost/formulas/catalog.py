@@ -32,6 +32,7 @@ from . import (
     reduce,
     resample,
     rnn,
+    transformer_ops,
     zero,
 )
 from .registry import FormulaRegistry
@@ -40,6 +41,7 @@ from .registry import FormulaRegistry
 FORMULA_MODULES: tuple[ModuleType, ...] = (
     conv_ops, matmul, attention, elementwise, activation, reduce, norm, pool, resample,
     movement, dropout, loss, optim, rnn, zero, onnx_conv, detection,
+    transformer_ops,
 )
 
 

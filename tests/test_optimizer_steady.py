@@ -160,7 +160,7 @@ def test_frozen_parameters_are_not_updated(results: dict[str, ModelResult]) -> N
 def test_json_keeps_every_key_and_adds_the_first_step(results: dict[str, ModelResult]) -> None:
     d = results["momentum"].to_dict()["totals"]
     assert set(d) == {"params", "trainable_params", "forward", "backward", "backward_split",
-                      "optimizer", "optimizer_first_step"}
+                      "optimizer", "optimizer_first_step", "recompute"}
     assert d["optimizer"] == {"macs": 0, "mults": 46, "adds": 46, "other": 0, "flops": 92}
     assert d["optimizer_first_step"]["flops"] == 46
     none = results["none"].to_dict()["totals"]

@@ -31,8 +31,10 @@ Chart = Literal["flops", "memory", "roofline", "time", "conv"]
 #: The ``amp`` spellings the CLI offers (:data:`AMPS` accepts more).
 AmpChoice = Literal["bf16", "fp16"]
 #: Phases of one training step, in order. ``loss`` is what the analyser adds to get a
-#: scalar to differentiate; it is not part of the model's cost.
-Phase = Literal["forward", "loss", "backward", "optimizer"]
+#: scalar to differentiate; it is not part of the model's cost. ``recompute`` is the
+#: forward of activation-checkpointed modules run again during the backward (it happens
+#: interleaved with ``backward`` ops; only with ``checkpoint``).
+Phase = Literal["forward", "loss", "backward", "recompute", "optimizer"]
 #: Parts of a backward pass.
 GradPart = Literal["grad_input", "grad_weight", "grad_bias"]
 

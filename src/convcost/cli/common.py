@@ -79,6 +79,7 @@ FLAGS: dict[str, str] = {
     "amp": "--amp",
     "optimizer": "--optimizer",
     "freeze": "--freeze",
+    "checkpoint": "--checkpoint",
     "depth": "--depth",
     "resolution": "--resolution",
     "device": "--device",

@@ -32,6 +32,15 @@ every later step, in which the optimizer state exists (SGD's momentum buffers ar
 not created). Backward ops the engine runs to sum the gradients of a tensor used more than
 once are marked (``OpRecord.accumulates``). Inference (``mode="inference"``):
 ``model.eval()`` and a forward under ``torch.no_grad()``.
+
+Activation checkpointing (``checkpoint=PATTERN``, training only): for the duration of the
+run, the ``forward`` of every module whose path matches (``re.search``; not the root) runs
+under non-reentrant ``torch.utils.checkpoint.checkpoint(..., use_reentrant=False)``, exactly
+as a training script would wrap it (the model's own ``forward`` is restored afterwards).
+Autograd then keeps only the region's inputs, and when the backward needs a saved tensor of
+the region, PyTorch runs its forward again (stopping, as it does by default, once every
+tensor it needs exists): those ops are recorded with phase ``recompute`` and the module
+they run in.
 """
 
 from __future__ import annotations
@@ -321,7 +330,8 @@ class _State:
 
     # -- modules
     def pre_hook(self, path: str, mod: nn.Module, args: Any, kwargs: Any) -> None:
-        self.calls[path] += 1
+        if self.phase != "recompute":  # a checkpointed forward run again is not a call
+            self.calls[path] += 1
         nodes: list[Any] = []
         if self.claim:
             for t in (*_tensors(args), *_tensors(kwargs)):
@@ -498,6 +508,50 @@ class _StepRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call]
         return out
 
 
+# --------------------------------------------------------------------------- checkpointing
+
+
+def _run_region(state: _State, path: str, fn: Callable[..., Any], *args: Any,
+                **kwargs: Any) -> Any:
+    """Run a checkpointed module's own forward: the first time (forward phase) as usual;
+    when the backward runs it again, as phase ``recompute`` inside module ``path``."""
+    if state.phase != "backward":
+        return fn(*args, **kwargs)
+    depth = len(state.stack)
+    state.phase = "recompute"
+    state.stack.append((path, set(), []))
+    try:
+        return fn(*args, **kwargs)
+    finally:  # PyTorch stops a recomputation early by raising
+        state.phase = "backward"
+        del state.stack[depth:]
+
+
+def checkpointed_paths(modules: Mapping[str, nn.Module], pattern: re.Pattern[str]) -> list[str]:
+    """Paths of the modules ``pattern`` checkpoints (``re.search``; the root never)."""
+    return [p for p in modules if p and pattern.search(p) is not None]
+
+
+def _checkpoint_forwards(
+    modules: Mapping[str, nn.Module], pattern: re.Pattern[str], state: _State
+) -> list[tuple[nn.Module, Any]]:
+    """Wrap the matching modules' ``forward`` in non-reentrant checkpointing; returns what
+    to restore (each module and its own ``forward`` attribute, or ``None``)."""
+    from torch.utils.checkpoint import checkpoint
+
+    restore: list[tuple[nn.Module, Any]] = []
+    for path in checkpointed_paths(modules, pattern):
+        mod = modules[path]
+        region = partial(_run_region, state, path, mod.forward)
+
+        def forward(*args: Any, _region: Any = region, **kwargs: Any) -> Any:
+            return checkpoint(_region, *args, use_reentrant=False, **kwargs)
+
+        restore.append((mod, mod.__dict__.get("forward")))
+        mod.forward = forward
+    return restore
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -566,6 +620,7 @@ def trace_model(
     amp: torch.dtype | None = None,
     optimizer: str = "none",
     freeze: re.Pattern[str] | None = None,
+    checkpoint: re.Pattern[str] | None = None,
     real: bool = False,
     on_sample: Callable[[], None] | None = None,
     needs_formula: Callable[[str], bool] | None = None,
@@ -580,7 +635,9 @@ def trace_model(
     gradient. In a training step, floating inputs require a gradient when ``input_grad``
     is true or their :class:`InputSpec` says ``requires_grad`` (tensors: only their shape and
     dtype are used); their ``.grad`` storages are :attr:`Trace.input_grads`. Arguments are
-    assumed valid (:func:`convcost.model.analyze` checks them).
+    assumed valid (:func:`convcost.model.analyze` checks them). ``checkpoint`` (training
+    only) runs the modules whose path it matches under non-reentrant activation
+    checkpointing (see the module docstring).
 
     ``real=True`` runs the same step for real on the model's own tensors (inputs are
     random): used to measure what the fake run predicts. ``on_sample`` is called after
@@ -605,6 +662,7 @@ def trace_model(
     fake_mode: FakeTensorMode | None = None if real else FakeTensorMode(allow_non_fake_inputs=True)
     flags = {m: m.training for m in model.modules()}
     handles: list[RemovableHandle] = []
+    wrapped: list[tuple[nn.Module, Any]] = []
     # FakeTensorMode logs a traceback when a meta kernel rejects its inputs; the error is
     # re-raised as a TraceError naming the module instead.
     fake_log = logging.getLogger("torch._subclasses.fake_tensor")
@@ -621,6 +679,8 @@ def trace_model(
                 partial(state.pre_hook, path), with_kwargs=True))
             handles.append(mod.register_forward_hook(
                 partial(state.post_hook, path), with_kwargs=True))
+        if train and checkpoint is not None:
+            wrapped = _checkpoint_forwards(modules, checkpoint, state)
         model.train(train)
         opt = None
         if train and optimizer != "none":
@@ -667,6 +727,11 @@ def trace_model(
         state.storages.closed = True
         for h in handles:
             h.remove()
+        for mod, own in wrapped:
+            if own is None:
+                del mod.forward
+            else:
+                mod.forward = own
         for m, f in flags.items():
             m.training = f
 

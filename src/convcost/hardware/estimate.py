@@ -303,7 +303,9 @@ def play(times: list[tuple[float, float]]) -> list[float]:
 class Estimate:
     """The estimated step: seconds per phase (shares of the played timeline, summing to
     ``step_s``), total host and device seconds, ``host_bound`` when the host's time exceeds
-    the device's; per-op times (``ops``, in the order of ``result.ops``)."""
+    the device's; per-op times (``ops``, in the order of ``result.ops``). ``backward_s``
+    includes the recomputation of activation-checkpointed modules (phase ``recompute``);
+    ``recompute_s`` is that part of it."""
 
     forward_s: float
     backward_s: float
@@ -314,6 +316,7 @@ class Estimate:
     ops: tuple[OpTime, ...]
     constants: Constants
     foreach: bool
+    recompute_s: float = 0.0
 
     @property
     def step_s(self) -> float:
@@ -335,6 +338,7 @@ class Estimate:
         return {
             "forward_s": self.forward_s,
             "backward_s": self.backward_s,
+            "recompute_s": self.recompute_s,
             "optimizer_s": self.optimizer_s,
             "step_s": self.step_s,
             "samples_per_s": self.samples_per_s,
@@ -394,13 +398,13 @@ def estimate(result: ModelResult, device: DeviceSpec, tf32: bool = False,
     shares = [0.0] * len(ops)
     for i, s in zip(order, shares_in_order):
         shares[i] = s
-    phase = {"forward": 0.0, "backward": 0.0, "optimizer": 0.0}
+    phase = {"forward": 0.0, "backward": 0.0, "recompute": 0.0, "optimizer": 0.0}
     for o, s in zip(ops, shares):
         phase[o.phase] = phase.get(o.phase, 0.0) + s
     batch = result.inputs[0][1].shape[0] if result.inputs and result.inputs[0][1].shape else 1
     return Estimate(
         forward_s=phase["forward"],
-        backward_s=phase["backward"],
+        backward_s=phase["backward"] + phase["recompute"],
         optimizer_s=phase["optimizer"],
         host_s=sum(h for h, _ in times),
         device_s=sum(d for _, d in times),
@@ -408,4 +412,5 @@ def estimate(result: ModelResult, device: DeviceSpec, tf32: bool = False,
         ops=tuple(OpTime(h, d, s) for (h, d), s in zip(times, shares)),
         constants=c,
         foreach=foreach,
+        recompute_s=phase["recompute"],
     )

@@ -68,7 +68,9 @@ class LayerTime:
 class StepTime:
     """Predicted time of one step of ``result`` on ``device`` (seconds): the roofline bound
     (``forward_s``, ``step_s``… : every op at peak) and the execution-time ``estimate``
-    (:class:`~convcost.hardware.estimate.Estimate`), the headline of every report."""
+    (:class:`~convcost.hardware.estimate.Estimate`), the headline of every report.
+    ``backward_s`` includes the recomputation of activation-checkpointed modules (ops of
+    phase ``recompute``, run during the backward); ``recompute_s`` is that part of it."""
 
     device: DeviceSpec
     dtype: str
@@ -82,6 +84,7 @@ class StepTime:
     forward_flops: int
     tf32: bool = False
     estimate: Estimate | None = None
+    recompute_s: float = 0.0
 
     @property
     def step_s(self) -> float:
@@ -147,6 +150,7 @@ class StepTime:
             "bandwidth": self.device.bandwidth,
             "forward_s": self.forward_s,
             "backward_s": self.backward_s,
+            "recompute_s": self.recompute_s,
             "optimizer_s": self.optimizer_s,
             "step_s": self.step_s,
             "samples_per_s": self.samples_per_s,
@@ -181,7 +185,7 @@ def step_time(result: ModelResult, device: DeviceSpec, tf32: bool = False,
     )
     est = estimate(result, device, tf32, foreach)
     times = {id(o): t for o, t in zip(result.ops, est.ops)}
-    phase_s = {"forward": 0.0, "backward": 0.0, "optimizer": 0.0}
+    phase_s = {"forward": 0.0, "backward": 0.0, "recompute": 0.0, "optimizer": 0.0}
     for o, r in per_op:
         phase_s[o.phase] = phase_s.get(o.phase, 0.0) + r.time
     layers = []
@@ -197,7 +201,8 @@ def step_time(result: ModelResult, device: DeviceSpec, tf32: bool = False,
                 if o.module == row.name or (not row.name or o.module.startswith(prefix))
             ]
         fw = [(o, r) for o, r in mine if o.phase == "forward"]
-        bw = [(o, r) for o, r in mine if o.phase == "backward"]
+        # a checkpointed module's recomputation runs in (and is timed with) its backward
+        bw = [(o, r) for o, r in mine if o.phase in ("backward", "recompute")]
         fw_t = [times[id(o)] for o, _ in fw]
         bw_t = [times[id(o)] for o, _ in bw]
         layers.append(
@@ -224,10 +229,11 @@ def step_time(result: ModelResult, device: DeviceSpec, tf32: bool = False,
         ops=per_op,
         layers=tuple(layers),
         forward_s=phase_s["forward"],
-        backward_s=phase_s["backward"],
+        backward_s=phase_s["backward"] + phase_s["recompute"],
         optimizer_s=phase_s["optimizer"],
         model_flops=fwd + result.totals.backward.total.flops,
         forward_flops=fwd,
         tf32=tf32,
         estimate=est,
+        recompute_s=phase_s["recompute"],
     )

@@ -38,6 +38,7 @@ __all__ = [
     "ModelTotals",
     "OpRow",
     "analyze",
+    "check_checkpoint",
     "check_freeze",
     "summarize",
     "train_memory",
@@ -55,6 +56,7 @@ def analyze(
     amp: str | None = None,
     optimizer: Optimizer = "none",
     freeze: str | re.Pattern[str] | None = None,
+    checkpoint: str | re.Pattern[str] | None = None,
     counting: Counting = "dense",
     name: str | None = None,
     formulas: Mapping[str, Formula] | FormulaRegistry | None = None,
@@ -86,6 +88,14 @@ def analyze(
     * ``optimizer`` — none, sgd, momentum (SGD, momentum 0.9), adam, adamw.
     * ``freeze`` — regular expression; parameters whose name it matches (``re.search``) get
       no gradient. A pattern that matches no parameter name is a SpecError.
+    * ``checkpoint`` — regular expression; the training step is analysed as if every module
+      whose path it matches (``re.search``, e.g. ``r"layer[1-4]\\.\\d+$"`` or
+      ``r"blocks\\.\\d+$"``; the root never) were wrapped in non-reentrant
+      ``torch.utils.checkpoint.checkpoint(module, *args, use_reentrant=False)``: memory
+      holds only those modules' inputs until the backward reaches them, and the forward ops
+      the backward runs again are ``totals.recompute`` (phase ``recompute`` of the op rows;
+      in neither ``forward`` nor ``backward``). A pattern that matches no module path, or
+      any pattern with ``mode="inference"``, is a SpecError.
     * ``counting`` — ``"dense"`` or ``"skip-padding"`` (see the convolution formulas).
     * ``formulas`` — formulas for this analysis only, winning over the built-in and
       registered ones: ``{op name: formula}`` (or a
@@ -118,6 +128,7 @@ def analyze(
                 input_grad)
     args, kw, dtype_name, amp_name, pattern = p.args, p.kw, p.dtype_name, p.amp_name, p.pattern
     check_freeze(model, pattern)
+    ckpt = check_checkpoint(model, checkpoint, mode)
     registry = formula_registry(formulas)
     # ---- work
     from ..frontends.torch_trace import torch_dtype, trace_model
@@ -129,8 +140,8 @@ def analyze(
     dependence: DataDependence | None = None
     try:
         trace = trace_model(model, args, kw, mode=mode, dtype=tdtype, amp=tamp,
-                            optimizer=optimizer, freeze=pattern, needs_formula=registry.missing,
-                            input_grad=input_grad)
+                            optimizer=optimizer, freeze=pattern, checkpoint=ckpt,
+                            needs_formula=registry.missing, input_grad=input_grad)
         if data_dependent is not None:
             dependence = DataDependence(None)
     except TraceError as e:
@@ -169,11 +180,38 @@ def analyze(
         freeze=None if pattern is None else pattern.pattern,
         registry=registry,
     )
-    if dependence is None:
+    if dependence is None and ckpt is None:
         return result
     from dataclasses import replace
 
-    return replace(result, data_dependent=dependence)
+    return replace(result, data_dependent=dependence,
+                   checkpoint=None if ckpt is None else ckpt.pattern)
+
+
+def check_checkpoint(model: Any, checkpoint: str | re.Pattern[str] | None,
+                     mode: str = "train") -> re.Pattern[str] | None:
+    """The compiled ``checkpoint`` pattern of :func:`analyze` (``None`` for none). A
+    :class:`~convcost.errors.SpecError` naming ``checkpoint`` when it is not a regular
+    expression, when ``mode`` is not ``"train"``, or when it matches (``re.search``) none of
+    the model's module paths (the root, ``""``, is never checkpointed)."""
+    if checkpoint is None:
+        return None
+    if isinstance(checkpoint, re.Pattern):
+        pattern = checkpoint
+    else:
+        try:
+            pattern = re.compile(str(checkpoint))
+        except re.error as exc:
+            raise SpecError("checkpoint", checkpoint,
+                            f"not a valid regular expression ({exc})") from None
+    if mode != "train":
+        raise SpecError("checkpoint", pattern.pattern,
+                        "checkpointing only changes a training step (mode='train')")
+    paths = [n for n, _ in model.named_modules() if n]
+    if any(pattern.search(n) for n in paths):
+        return pattern
+    raise SpecError("checkpoint", pattern.pattern, "matches no module path; "
+                    + named_like(paths, "modules"))
 
 
 def check_freeze(model: Any, pattern: re.Pattern[str] | None) -> None:
@@ -199,19 +237,21 @@ def train_memory(
     optimizer: str = "none",
     freeze: str | re.Pattern[str] | None = None,
     input_grad: bool = False,
+    checkpoint: str | re.Pattern[str] | None = None,
 ) -> RunMemory:
     """Memory of one fake training step (no costing, no inference run): cheaper than
     :func:`analyze`. Arguments as for :func:`analyze`."""
     p = prepare(model, inputs, kwargs, "train", dtype, amp, optimizer, freeze, "dense",
                 input_grad)
     check_freeze(model, p.pattern)
+    ckpt = check_checkpoint(model, checkpoint)
     from ..frontends.torch_trace import torch_dtype, trace_model
 
     trace = trace_model(
         model, p.args, p.kw, mode="train",
         dtype=None if p.dtype_name is None else torch_dtype(p.dtype_name),
         amp=None if p.amp_name is None else torch_dtype(p.amp_name),
-        optimizer=optimizer, freeze=p.pattern, input_grad=input_grad,
+        optimizer=optimizer, freeze=p.pattern, input_grad=input_grad, checkpoint=ckpt,
     )
     return run_memory(trace)
 

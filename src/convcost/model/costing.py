@@ -21,7 +21,7 @@ from ..vocab import GRAD_PARTS
 from .results import FUNCTIONAL, LayerRow, ModelMemory, ModelResult, ModelTotals, OpRow
 
 #: Phases whose ops are the model's cost.
-COST_PHASES: tuple[str, ...] = ("forward", "backward", "optimizer")
+COST_PHASES: tuple[str, ...] = ("forward", "backward", "recompute", "optimizer")
 GRAD_INPUT = "grad_input"
 
 
@@ -33,6 +33,7 @@ class _Acc:
     forward: Cost = _ZERO
     parts: dict[str, Cost] = field(default_factory=lambda: dict.fromkeys(GRAD_PARTS, Cost()))
     ops: int = 0
+    recompute: Cost = _ZERO
 
     @property
     def backward(self) -> BackwardCost:
@@ -41,6 +42,7 @@ class _Acc:
 
     def add(self, o: _Acc) -> None:
         self.forward = self.forward + o.forward
+        self.recompute = self.recompute + o.recompute
         for k in GRAD_PARTS:
             self.parts[k] = self.parts[k] + o.parts[k]
         self.ops += o.ops
@@ -149,6 +151,8 @@ def summarize(
         acc.ops += 1
         if op.phase == "forward":
             acc.forward = acc.forward + oc.cost
+        elif op.phase == "recompute":  # checkpointing: its own total, not the backward's
+            acc.recompute = acc.recompute + oc.cost
         elif oc.parts:
             for k, c in oc.parts:
                 key = k if k in GRAD_PARTS else GRAD_INPUT
@@ -195,7 +199,7 @@ def summarize(
         freeze=freeze,
         counting=counting,
         totals=ModelTotals(root.params, root.trainable_params, total.forward, total.backward,
-                           optimizer_cost, first_step),
+                           optimizer_cost, first_step, total.recompute),
         memory=memory,
         layers=layers,
         unsupported_ops=tuple(sorted(unsupported.items(), key=lambda kv: (-kv[1], kv[0]))),

@@ -66,6 +66,7 @@ PHASE_COLOURS: dict[str, str] = {
     "forward": "#4C8BF5",
     "loss": "#9E9E9E",
     "backward": "#F5A34C",
+    "recompute": "#C9A227",
     "optimizer": "#A04CF5",
 }
 BOUND_COLOURS: dict[str, str] = {"compute": "#0072B2", "memory": "#D55E00"}

@@ -35,3 +35,15 @@ def test_the_options_reach_the_analysis() -> None:
     d = json.loads(out.json)
     assert d["hardware"]["estimate"]["optimizer_kernels"] == "per-parameter"
     assert d["data_dependent"]["policy"] is None  # resnet18 has no data-dependent op
+
+
+def test_model_args_reach_the_constructor() -> None:
+    p = model_params({"target": "torchvision:resnet18", "inputs": ["2x3x32x32"],
+                      "mode": "inference", "model_args": {"num_classes": 10}}, False)
+    out = run_analysis(p)
+    assert out.status == 200, out
+    d = json.loads(out.json)
+    assert d["layers"][0]["output_shape"] == [2, 10] and d["construction"] == "meta"
+    with pytest.raises(Exception, match="model_args"):
+        model_params({"target": "torchvision:resnet18", "inputs": ["2x3x32x32"],
+                      "model_args": ["num_classes"]}, False)

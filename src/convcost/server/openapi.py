@@ -69,6 +69,8 @@ def openapi(version: str) -> dict[str, Any]:
                            "model's limits (bound, the default) or computed (run)"},
         "optimizer_kernels": {"enum": ["foreach", "per-parameter", None],
                               "description": "the optimizer's kernels in the time estimate"},
+        "model_args": {"type": "object", "description": "constructor arguments (as the "
+                       "CLI's --model-arg KEY=VALUE), e.g. {\"num_classes\": 10}"},
     }
     assert set(model_props) == set(MODEL_KEYS)
     result_header = {"X-Convcost-Result": {

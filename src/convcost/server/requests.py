@@ -252,7 +252,7 @@ def conv_report(body: object, fmt: str = "json", lang: str | None = None) -> str
 MODEL_KEYS: tuple[str, ...] = (
     "target", "inputs", "mode", "dtype", "amp", "optimizer", "freeze", "counting", "device",
     "tf32", "devices", "strategy", "interconnect", "input_grad", "data_dependent",
-    "optimizer_kernels",
+    "optimizer_kernels", "model_args",
 )
 #: Query parameters of ``POST /api/onnx`` (besides ``format``); ``input`` is repeatable.
 ONNX_KEYS: tuple[str, ...] = (
@@ -351,7 +351,13 @@ def model_params(body: object, allow_import: bool) -> dict[str, Any]:
     pos, _ = split_inputs("inputs", inputs)
     for shape in pos:
         parse_shape("inputs", shape)
-    return {"kind": "model", "target": target, "inputs": list(inputs), **_options(b)}
+    model_args = b.get("model_args", {})
+    if not isinstance(model_args, dict) or not all(
+            isinstance(k, str) and k.isidentifier() for k in model_args):
+        raise _wrong_type("model_args", model_args, "an object of constructor arguments "
+                          '(e.g. {"num_classes": 10})')
+    return {"kind": "model", "target": target, "inputs": list(inputs),
+            "model_args": model_args, **_options(b)}
 
 
 def onnx_params(query: Sequence[tuple[str, str]]) -> dict[str, Any]:
@@ -465,7 +471,7 @@ def _analyse(params: dict[str, Any], onnx_path: str | None) -> Outcome:
             model, pos = _load_onnx(onnx_path, name, p["inputs"], freeze)
             frozen, freeze = freeze, None
         else:
-            from ..frontends.targets import load_target
+            from ..frontends.targets import build_target
 
             name = p["target"]
             if os.path.exists(name):  # never a file, whatever the current directory holds
@@ -473,7 +479,8 @@ def _analyse(params: dict[str, Any], onnx_path: str | None) -> Outcome:
             pos, kw = split_inputs("inputs", p["inputs"])
             kwargs = {k: parse_input("inputs", v) for k, v in kw.items()} or None
             try:
-                model = load_target(name)
+                built = build_target(name, p.get("model_args") or None)
+                model, construction = built.model, built.device
             except SystemExit as e:
                 raise SpecError("target", name, f"the model's code called sys.exit({e.code!r})"
                                 ) from e
@@ -486,6 +493,10 @@ def _analyse(params: dict[str, Any], onnx_path: str | None) -> Outcome:
                 foreach=p.get("optimizer_kernels") != "per-parameter")
     if p["kind"] == "onnx":
         result = model.relabel(result, frozen)
+    else:
+        from dataclasses import replace
+
+        result = replace(result, construction=construction)
     return Outcome(json=render(result, "json", hardware=hw, timeline=False, ops=False),
                    html=render(result, "html", hardware=hw))
 

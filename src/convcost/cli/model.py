@@ -75,7 +75,16 @@ def add_arguments(m: argparse.ArgumentParser, compare: bool = False) -> None:
         help="input shape with batch, e.g. 8x3x224x224 (repeat for more inputs); required "
         "except for an ONNX file whose inputs all have static shapes",
     )
-    m.add_argument("--mode", default="train", choices=MODES)
+    m.add_argument("--mode", default="train", choices=MODES if compare else (*MODES, "generate"),
+                   help=None if compare else "generate: a causal LM's prefill plus decode "
+                   "steps with the KV cache (hf: targets; needs --prompt-len and --new-tokens)")
+    if not compare:
+        gen = m.add_argument_group("generation (--mode generate)")
+        gen.add_argument("--prompt-len", type=count, default=None, metavar="P",
+                         help="prompt tokens per sequence (the prefill)")
+        gen.add_argument("--new-tokens", type=count, default=None, metavar="T",
+                         help="tokens generated per sequence (as generate's max_new_tokens: "
+                         "the prefill and T-1 decode steps)")
     m.add_argument(
         "--input-grad",
         action="store_true",
@@ -302,6 +311,11 @@ def run(a: argparse.Namespace) -> str:
 
     check_output(a.output)
     fmt = output_format(a.format, a.json, a.output, FORMATS)
+    if a.mode == "generate" or getattr(a, "prompt_len", None) is not None \
+            or getattr(a, "new_tokens", None) is not None:
+        from .generate import run_generate
+
+        return run_generate(a, fmt)
     model_args = parse_model_args("--model-arg", a.model_arg)
     onnx = is_onnx_target(a.target)
     if onnx and model_args:

@@ -1,0 +1,83 @@
+"""``convcost model TARGET --mode generate``: a causal LM's generation with the KV cache
+(:func:`convcost.model.generate.analyze_generation`), its flags checked and its report
+written as text (``--format table``) or JSON.
+
+The batch is ``--batch B`` (one value; default 1); the prompt is ``--prompt-len`` tokens
+and ``--new-tokens`` tokens are generated. The options of a single training or inference
+analysis that mean nothing here are errors naming them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from ..errors import SpecError
+
+
+def check(a: argparse.Namespace, fmt: str) -> int:
+    """Validate the generation flags; return the batch."""
+    from ..spec import parse_int_list
+
+    if a.mode != "generate":
+        flag = "--prompt-len" if a.prompt_len is not None else "--new-tokens"
+        raise SpecError(flag, a.prompt_len if a.prompt_len is not None else a.new_tokens,
+                        f"needs --mode generate (it has no effect with --mode {a.mode})")
+    for flag, value in (("--prompt-len", a.prompt_len), ("--new-tokens", a.new_tokens)):
+        if value is None:
+            raise SpecError(flag, None, "required with --mode generate")
+        if value < 1:
+            raise SpecError(flag, value, "must be 1 or more")
+    unused: list[tuple[str, Any]] = [
+        ("--input", a.input or None), ("--optimizer", None if a.optimizer == "none"
+                                       else a.optimizer),
+        ("--freeze", a.freeze), ("--checkpoint", a.checkpoint),
+        ("--input-grad", a.input_grad or None), ("--data-dependent", a.data_dependent),
+        ("--fit", a.fit or None), ("--devices", None if a.devices == 1 else a.devices),
+        ("--strategy", a.strategy), ("--interconnect", a.interconnect),
+        ("--optimizer-kernels", a.optimizer_kernels), ("--resolution", a.resolution),
+        ("--plot", a.plot), ("--ops", a.ops or None), ("--timeline", a.timeline or None),
+        ("--depth", a.depth),
+    ]
+    for flag, value in unused:
+        if value is not None:
+            raise SpecError(flag, value, "has no effect with --mode generate (the batch is "
+                            "--batch B, the prompt --prompt-len)")
+    if fmt not in ("table", "json"):
+        raise SpecError("--format", fmt, "--mode generate writes a text (table) or JSON "
+                        "report")
+    batches = parse_int_list("batch", a.batch)
+    if len(batches) > 1:
+        raise SpecError("--batch", a.batch, "one batch size with --mode generate")
+    return batches[0] if batches else 1
+
+
+def run_generate(a: argparse.Namespace, fmt: str) -> str:
+    """Check the flags, build the target, analyse its generation, write the report."""
+    from dataclasses import replace
+
+    from ..frontends.targets import build_target
+    from ..hardware.devices import get_device, load_hardware
+    from ..model.generate import analyze_generation
+    from ..spec import parse_model_args
+    from .common import deliver, model_code
+
+    batch = check(a, fmt)
+    if a.tf32 and a.device is None:
+        raise SpecError("--tf32", True, "has no effect without --device")
+    devices, _ = load_hardware(a.devices_file) if a.devices_file else ({}, {})
+    device = get_device(a.device, devices) if a.device is not None else None
+    model_args = parse_model_args("--model-arg", a.model_arg)
+    with model_code(a.target):
+        built = build_target(a.target, model_args)
+        result = analyze_generation(built.model, batch=batch, prompt_len=a.prompt_len,
+                                    new_tokens=a.new_tokens, dtype=a.dtype, amp=a.amp,
+                                    counting=a.counting, name=a.target, device=device,
+                                    tf32=a.tf32)
+    result = replace(result, construction=built.device)
+    if fmt == "json":
+        text = json.dumps(result.to_dict(), indent=2) + "\n"
+    else:
+        text = "\n".join(result.summary_lines()) + "\n"
+    return deliver(text, a.output)

@@ -331,7 +331,7 @@ def summary_lines(r: ModelResult) -> list[Line]:
     lines.append(line(*peak))
     if r.data_dependent is not None:
         lines.append(line(f"data-dep  {r.data_dependent.note}"))
-    if r.construction is not None and r.construction != "meta":
+    if r.construction is not None and r.construction.startswith("cpu ("):  # a reason
         lines.append(line(f"built     on the {r.construction.replace('cpu', 'CPU', 1)}"))
     return lines
 

@@ -24,6 +24,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 # torch/torchvision resolve from the machine's local cache when present (see README).
-.venv/bin/python -m pip install -q -e '.[torch,dev,plot,onnx,serve]' 2>&1 | grep -v "^WARNING: Location" || true
+.venv/bin/python -m pip install -q -e '.[torch,dev,plot,onnx,serve,cluster]' 2>&1 | grep -v "^WARNING: Location" || true
 .venv/bin/python -c "import convcost, torch, torchvision, hypothesis, pytest, playwright" \
   || { echo "setup: the environment is incomplete" >&2; exit 1; }

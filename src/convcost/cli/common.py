@@ -242,19 +242,24 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def each(items: Sequence[T], work: Callable[[T], R]) -> list[R]:
+def each(items: Sequence[T], work: Callable[[T], R],
+         arrivals: Callable[[Sequence[T]], Iterator[tuple[int, R]]] | None = None) -> list[R]:
     """``work`` on every item, with a transient progress bar on stderr when it is a
-    terminal (nothing otherwise)."""
+    terminal (nothing otherwise). With ``arrivals`` (``--jobs``/``--cluster``), the results
+    come from it instead, as ``(index, result)`` in any order; the list is in item order."""
+    results: dict[int, R] = {}
+    done = arrivals(items) if arrivals is not None else (
+        (i, work(x)) for i, x in enumerate(items))
     if not sys.stderr.isatty():
-        return [work(x) for x in items]
+        results.update(done)
+        return [results[i] for i in range(len(items))]
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    out = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   console=Console(file=sys.stderr), transient=True) as progress:
         task = progress.add_task("analysing", total=len(items))
-        for x in items:
-            out.append(work(x))
+        for i, r in done:
+            results[i] = r
             progress.advance(task)
-    return out
+    return [results[i] for i in range(len(items))]

@@ -7,6 +7,7 @@ after the entries (``args.common``) apply to every entry.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 NAME = "compare"
@@ -71,6 +72,8 @@ def run(args: argparse.Namespace) -> str:
 
     from ..errors import SpecError
     from ..frontends.targets import build_target, is_onnx_target
+    from ..parallel import check as check_parallel
+    from ..parallel import is_parallel, run_jobs
     from ..spec import parse_model_args, split_inputs
     from ..study import CompareEntry, Comparison
     from ..vocab import FORMATS
@@ -111,15 +114,18 @@ def run(args: argparse.Namespace) -> str:
         parsed.append((e, a))
     a0 = parsed[0][1]
     for e, a in parsed[1:]:
-        if (a.format, a.json, a.output) != (a0.format, a0.json, a0.output):
-            raise SpecError("ENTRY", e, "--format, --json and --output are for the whole "
-                            "comparison: give them after the entries, not in one entry")
+        if (a.format, a.json, a.output, a.jobs, a.cluster) != (a0.format, a0.json, a0.output,
+                                                                a0.jobs, a0.cluster):
+            raise SpecError("ENTRY", e, "--format, --json, --output, --jobs and --cluster are "
+                            "for the whole comparison: give them after the entries, not in one "
+                            "entry")
+    check_parallel(a0.jobs, a0.cluster)
     check_output(a0.output)
     fmt = output_format(a0.format, a0.json, a0.output, [f for f in FORMATS if f != "html"])
     checked = [(label, a, *model_cmd.hardware_options(a)) for label, a in parsed]
 
-    def one(entry: tuple[str, argparse.Namespace, Any, Any]) -> CompareEntry:
-        label, a, device, link = entry
+    def checked_entry(label: str, a: argparse.Namespace) -> tuple[list[str], dict[str, str],
+                                                                  dict[str, Any]]:
         onnx = is_onnx_target(a.target)
         if not onnx and not a.input:
             raise SpecError("inputs", [], "give at least one input shape (an ONNX file whose "
@@ -129,6 +135,12 @@ def run(args: argparse.Namespace) -> str:
         if onnx and model_args:
             raise SpecError("--model-arg", a.model_arg[0], "an ONNX file takes no "
                             "constructor arguments")
+        return pos, kw, model_args
+
+    def one(entry: tuple[str, argparse.Namespace, Any, Any]) -> CompareEntry:
+        label, a, device, link = entry
+        onnx = is_onnx_target(a.target)
+        pos, kw, model_args = checked_entry(label, a)
         frozen = None
         built = None
         with model_code(a.target):  # the model's prints go to stderr
@@ -145,5 +157,15 @@ def run(args: argparse.Namespace) -> str:
             result = replace(result, construction=built.device)
         return CompareEntry(label, result, hw)
 
-    comparison = Comparison(tuple(each(checked, one)))
+    def arrivals(items: Sequence[tuple[str, argparse.Namespace, Any, Any]]
+                 ) -> Iterator[tuple[int, CompareEntry]]:
+        for label, a, _, _ in items:  # the entries' errors before any work
+            checked_entry(label, a)
+        jobs = [model_cmd.job_of(a, device, link, entry=True) for _, a, device, link in items]
+        for i, (result, hw) in run_jobs(jobs, a0.jobs, a0.cluster):
+            yield i, CompareEntry(items[i][0], result, hw)
+
+    comparison = Comparison(tuple(each(checked, one, arrivals if is_parallel(a0.jobs,
+                                                                          a0.cluster)
+                                       else None)))
     return deliver(report(comparison, table_format(fmt)), a0.output)

@@ -38,7 +38,9 @@ def check(a: argparse.Namespace, fmt: str) -> int:
         ("--strategy", a.strategy), ("--interconnect", a.interconnect),
         ("--optimizer-kernels", a.optimizer_kernels), ("--resolution", a.resolution),
         ("--plot", a.plot), ("--ops", a.ops or None), ("--timeline", a.timeline or None),
-        ("--depth", a.depth),
+        ("--depth", a.depth), ("--jobs", getattr(a, "jobs", None)),
+        ("--cluster", getattr(a, "cluster", None)),
+        ("--plan", getattr(a, "plan", None) or None),
     ]
     for flag, value in unused:
         if value is not None:

@@ -23,10 +23,13 @@ from ..vocab import (
 from .common import count
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
     from ..hardware.answer import Hardware
     from ..hardware.devices import DeviceSpec
     from ..hardware.distributed import Interconnect
     from ..model.results import ModelResult
+    from ..parallel import Job
     from ..study import Sweep
 
 NAME = "model"
@@ -175,6 +178,13 @@ def add_arguments(m: argparse.ArgumentParser, compare: bool = False) -> None:
         help=single("largest batch whose training peak fits the device's memory"),
     )
     hw.add_argument(
+        "--plan",
+        action="store_true",
+        help=single("with --fit: search batch, checkpointing, AMP and (over --devices) the "
+                    "strategy for the fastest estimated step that fits; an explicit --amp, "
+                    "--checkpoint or --strategy fixes that choice"),
+    )
+    hw.add_argument(
         "--devices",
         type=count,
         default=1,
@@ -203,6 +213,13 @@ def add_arguments(m: argparse.ArgumentParser, compare: bool = False) -> None:
                     help=single("replace the spatial size of image inputs (the last two "
                                 "dimensions of 4-D and larger inputs, the last of 3-D ones), "
                                 "e.g. 224,384,512"))
+    par = m.add_argument_group("parallel (sweeps and compare)")
+    par.add_argument("--jobs", type=count, default=None, metavar="N",
+                     help="run the analyses in N local worker processes (default 1: one "
+                     "after another); each worker builds the model again from TARGET")
+    par.add_argument("--cluster", default=None, metavar="ADDRESS",
+                     help="run the analyses on an existing Dask distributed scheduler, e.g. "
+                     "tcp://10.0.0.5:8786 (pip install \"convcost[cluster]\")")
 
 
 def hardware_options(a: argparse.Namespace) -> tuple[DeviceSpec | None, Interconnect]:
@@ -238,6 +255,52 @@ def hardware_options(a: argparse.Namespace) -> tuple[DeviceSpec | None, Intercon
     return device, get_interconnect(a.interconnect or "nvlink4", links)
 
 
+def plan_options(a: argparse.Namespace, fmt: str) -> None:
+    """``--plan`` needs ``--fit``, ``--device`` and ``--mode train`` and writes a table or
+    JSON, for one analysis (no sweep, no plot): otherwise a SpecError naming it."""
+    from ..errors import SpecError
+
+    if not getattr(a, "plan", False):
+        return
+    for missing, why in ((not a.fit, "needs --fit (the plan searches the batches that fit)"),
+                         (a.device is None, "needs --device (whose memory the plan must fit)"),
+                         (a.mode != "train", "needs --mode train (it plans a training step)"),
+                         (fmt not in ("table", "json"), f"writes a table or JSON, not {fmt}"),
+                         (bool(a.batch or a.resolution), "cannot be combined with a "
+                          "--batch/--resolution sweep"),
+                         (a.plot is not None, "draws no plot (drop --plot)"),
+                         (a.ops or a.timeline or a.depth is not None,
+                          "has no per-op or module report (drop --ops/--timeline/--depth)"),
+                         (a.counting != "dense", "scores configurations by time and memory, "
+                          "which --counting does not change (drop it)"),
+                         (a.data_dependent is not None, "plans a training step, which has no "
+                          "data-dependent policy (drop --data-dependent)")):
+        if missing:
+            raise SpecError("--plan", True, why)
+
+
+def run_plan(a: argparse.Namespace, model: Any, pos: list[str], kw: dict[str, str],
+             device: DeviceSpec, link: Interconnect, fmt: str) -> str:
+    """The ``--plan`` search (:func:`convcost.plan.plan`) as text or JSON."""
+    import json
+
+    from ..errors import SpecError
+    from ..plan import plan
+
+    try:
+        found = plan(model, pos, device, kwargs=kw, devices=a.devices, interconnect=link,
+                     amp=a.amp, checkpoint=a.checkpoint, strategy=a.strategy, tf32=a.tf32,
+                     foreach=a.optimizer_kernels != "per-parameter", dtype=a.dtype,
+                     optimizer=a.optimizer, freeze=a.freeze, input_grad=a.input_grad)
+    except SpecError as e:
+        if e.field != "plan":
+            raise
+        raise SpecError("--plan", True, e.allowed) from None
+    if fmt == "json":
+        return json.dumps({"target": a.target, "plan": found.to_dict()}, indent=2) + "\n"
+    return "\n".join([a.target, *found.lines()]) + "\n"
+
+
 def report_options(a: argparse.Namespace, fmt: str, where: str | None) -> None:
     """The report flags that have no effect in this combination are errors naming them:
     ``--ops``/``--timeline`` without JSON, ``--depth`` with JSON or HTML (which always have
@@ -266,22 +329,43 @@ def analyze_one(a: argparse.Namespace, model: Any, pos: list[str], kwargs: Any,
     """One analysis with the hardware answers the flags ask for."""
     from dataclasses import replace
 
-    from ..hardware.answer import answer, fit_on
-    from ..model import analyze
+    from ..hardware.answer import fit_on
+    from ..parallel import analyse
 
+    analysis, hardware = analysis_options(a)
+    result, hw = analyse(model, pos, kwargs, a.target, a.freeze, analysis, hardware, device,
+                         link)
     options: dict[str, Any] = dict(dtype=a.dtype, amp=a.amp, optimizer=a.optimizer,
                                    freeze=a.freeze, input_grad=a.input_grad,
                                    checkpoint=a.checkpoint)
-    result = analyze(model, pos, kwargs=kwargs, mode=a.mode, counting=a.counting,
-                     name=a.target, data_dependent=a.data_dependent, **options)
     strategy = a.strategy or "ddp"
-    hw = answer(result, device, tf32=a.tf32, devices=a.devices, strategy=strategy,
-                interconnect=link, foreach=a.optimizer_kernels != "per-parameter")
     if fit and device is not None:
         found = fit_on(device, model, pos, kwargs=kwargs, devices=a.devices,
                        strategy=strategy, **options)
         hw = replace(hw, fit=found, fit_device=device)
     return result, hw
+
+
+def analysis_options(a: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The options of :func:`convcost.model.analyze` (but ``freeze``) and of the hardware
+    answer the flags set."""
+    return (dict(mode=a.mode, counting=a.counting, data_dependent=a.data_dependent,
+                 dtype=a.dtype, amp=a.amp, optimizer=a.optimizer, input_grad=a.input_grad,
+                 checkpoint=a.checkpoint),
+            dict(tf32=a.tf32, devices=a.devices, strategy=a.strategy or "ddp",
+                 foreach=a.optimizer_kernels != "per-parameter"))
+
+
+def job_of(a: argparse.Namespace, device: DeviceSpec | None, link: Interconnect,
+           batch: int | None = None, resolution: int | None = None,
+           entry: bool = False) -> Job:
+    """The analysis the flags ask for as a :class:`convcost.parallel.Job` (for a worker)."""
+    from ..parallel import Job
+    from ..spec import parse_model_args
+
+    analysis, hardware = analysis_options(a)
+    return Job(a.target, parse_model_args("--model-arg", a.model_arg), tuple(a.input),
+               a.freeze, analysis, hardware, device, link, batch, resolution, entry)
 
 
 def keyword_inputs(kw: dict[str, str]) -> dict[str, Any] | None:
@@ -297,6 +381,8 @@ def run(a: argparse.Namespace) -> str:
 
     from ..errors import SpecError
     from ..frontends.targets import build_target, is_onnx_target
+    from ..parallel import check as check_parallel
+    from ..parallel import is_parallel
     from ..renderers import write_plots
     from ..spec import parse_int_list, parse_model_args, parse_shape, split_inputs
     from .common import (
@@ -329,6 +415,7 @@ def run(a: argparse.Namespace) -> str:
     for shape in pos:  # every shape is read before the model is loaded
         parse_shape("inputs", shape)
     kwargs = keyword_inputs(kw)
+    plan_options(a, fmt)
     device, link = hardware_options(a)
     batches = parse_int_list("batch", a.batch)
     resolutions = parse_int_list("resolution", a.resolution)
@@ -343,6 +430,11 @@ def run(a: argparse.Namespace) -> str:
         raise SpecError("--resolution", a.resolution, "needs a positional --input with "
                         "spatial dimensions (keyword inputs keep their shape)")
     report_options(a, fmt, "a --batch/--resolution sweep" if sweep else None)
+    check_parallel(a.jobs, a.cluster)
+    if not sweep and is_parallel(a.jobs, a.cluster):
+        raise SpecError("--cluster" if a.cluster is not None else "--jobs", a.cluster or a.jobs,
+                        "has no effect without a --batch/--resolution sweep (one analysis "
+                        "runs in this process)")
     check_plot(a.plot)
     frozen = None
     sweep_result: Sweep | None = None
@@ -353,6 +445,8 @@ def run(a: argparse.Namespace) -> str:
         else:
             built = build_target(a.target, model_args)
             model = built.model
+        if a.plan and device is not None:
+            return deliver(run_plan(a, model, pos, kw, device, link, fmt), a.output)
         if sweep:
             sweep_result = _sweep(a, model, pos, kw, device, link, batches, resolutions)
         else:
@@ -386,6 +480,7 @@ def _sweep(a: argparse.Namespace, model: Any, pos: list[str], kw: dict[str, str]
            device: DeviceSpec | None, link: Interconnect, batches: list[int],
            resolutions: list[int]) -> Sweep:
     """One analysis per (batch, resolution) setting, batches outer."""
+    from ..parallel import is_parallel, run_jobs
     from ..spec import resize_shape
     from ..study import Sweep, SweepRow
     from .common import each
@@ -401,4 +496,10 @@ def _sweep(a: argparse.Namespace, model: Any, pos: list[str], kw: dict[str, str]
         result, hw = analyze_one(a, model, p, k, device, link, False)
         return SweepRow(b, res, result, hw)
 
-    return Sweep(tuple(each(settings, one)))
+    def arrivals(ss: Sequence[tuple[int | None, int | None]]) -> Iterator[tuple[int, SweepRow]]:
+        jobs = [job_of(a, device, link, b, r) for b, r in ss]
+        for i, (result, hw) in run_jobs(jobs, a.jobs, a.cluster):
+            yield i, SweepRow(ss[i][0], ss[i][1], result, hw)
+
+    return Sweep(tuple(each(settings, one, arrivals if is_parallel(a.jobs, a.cluster)
+                            else None)))

@@ -220,7 +220,7 @@ def step_time(result: ModelResult, device: DeviceSpec, tf32: bool = False,
                 sum(t.host_s for t in fw_t + bw_t),
             )
         )
-    batch = result.inputs[0][1].shape[0] if result.inputs and result.inputs[0][1].shape else 1
+    batch = est.batch
     fwd = result.totals.forward.flops
     return StepTime(
         device=device,

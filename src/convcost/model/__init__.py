@@ -26,7 +26,7 @@ from ..ops import Formula
 from ..spec import InputSpec
 from ..vocab import DATA_DEPENDENT, Counting, DataDependent, Mode, Optimizer, allowed, named_like
 from .costing import summarize
-from .inputs import prepare
+from .inputs import compile_pattern, prepare
 from .results import DataDependence, LayerRow, ModelMemory, ModelResult, ModelTotals, OpRow
 
 __all__ = [
@@ -196,14 +196,7 @@ def check_checkpoint(model: Any, checkpoint: str | re.Pattern[str] | None,
     the model's module paths (the root, ``""``, is never checkpointed)."""
     if checkpoint is None:
         return None
-    if isinstance(checkpoint, re.Pattern):
-        pattern = checkpoint
-    else:
-        try:
-            pattern = re.compile(str(checkpoint))
-        except re.error as exc:
-            raise SpecError("checkpoint", checkpoint,
-                            f"not a valid regular expression ({exc})") from None
+    pattern = compile_pattern("checkpoint", checkpoint)
     if mode != "train":
         raise SpecError("checkpoint", pattern.pattern,
                         "checkpointing only changes a training step (mode='train')")

@@ -112,6 +112,17 @@ def _check_grad_mode(mode: str, input_grad: bool, args: list[Any],
                             "input gradients need mode='train'")
 
 
+def compile_pattern(field: str, value: str | re.Pattern[str]) -> re.Pattern[str]:
+    """``value`` as a compiled regular expression; a :class:`SpecError` naming ``field``
+    when it is not one."""
+    if isinstance(value, re.Pattern):
+        return value
+    try:
+        return re.compile(str(value))
+    except re.error as exc:
+        raise SpecError(field, value, f"not a valid regular expression ({exc})") from None
+
+
 def prepare(
     model: Any,
     inputs: Any,
@@ -140,16 +151,7 @@ def prepare(
         if key not in AMPS:
             raise SpecError("amp", amp, "allowed: bf16, fp16 (or None for no autocast)")
         amp_name = AMPS[key]
-    pattern: re.Pattern[str] | None = None
-    if freeze is not None:
-        if isinstance(freeze, re.Pattern):
-            pattern = freeze
-        else:
-            try:
-                pattern = re.compile(str(freeze))
-            except re.error as exc:
-                raise SpecError("freeze", freeze, f"not a valid regular expression ({exc})") \
-                    from None
+    pattern = None if freeze is None else compile_pattern("freeze", freeze)
     import torch
 
     if not isinstance(model, torch.nn.Module):

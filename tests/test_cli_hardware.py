@@ -102,7 +102,9 @@ def test_devices_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert set(d) == set(PRESETS)
     h = d["h100-sxm"]
     assert h["peak_tflops"]["bf16"] == 989.5  # 1979 sparse / 2
-    assert h["bandwidth_gbps"] == 3350 and h["memory_gb"] == 80
+    assert h["bandwidth_gbps"] == 3350 and h["memory_gib"] == 80
+    assert h["memory_bytes"] == 80 * 2**30 == h["usable_bytes"] + h["reserve_bytes"]
+    assert 0 < h["reserve_bytes"] < 4 * 2**30
     assert h["sources"]["bandwidth"] and h["sources"]["peak.bf16"]
     assert d["mi300x"]["memory_gb"] == 192
     assert d["a100-80gb"]["bandwidth_gbps"] == 2039

@@ -73,13 +73,13 @@ def test_preset_is_complete(name: str) -> None:
 def test_published_numbers() -> None:
     # bandwidths and capacities from the vendors' datasheets, in bytes/s and bytes
     assert PRESETS["h100-sxm"].bandwidth == 3.35e12  # 3.35 TB/s HBM3
-    assert PRESETS["h100-sxm"].memory == 80e9  # 80 GB
+    assert PRESETS["h100-sxm"].memory == 80 * 2**30  # 80 GB of HBM3 = 80 GiB
     assert PRESETS["h200"].bandwidth == 4.8e12  # 4.8 TB/s HBM3e
-    assert PRESETS["h200"].memory == 141e9  # 141 GB
+    assert PRESETS["h200"].memory == 141 * 2**30  # 141 GB (GiB)
     assert PRESETS["h100-pcie"].bandwidth == 2.0e12  # 2 TB/s
     assert PRESETS["a100-80gb"].bandwidth == 2.039e12  # 2,039 GB/s
     assert PRESETS["a100-40gb"].bandwidth == 1.555e12  # 1,555 GB/s
-    assert PRESETS["mi300x"].memory == 192e9  # 192 GB HBM3
+    assert PRESETS["mi300x"].memory == 192 * 2**30  # 192 GB HBM3 = 8 x 24 GiB
     assert PRESETS["mi300x"].bandwidth == 5.3e12  # 5.3 TB/s
     assert PRESETS["l4"].bandwidth == 300e9  # 300 GB/s
     assert PRESETS["rtx4090"].bandwidth == 1008e9  # 1,008 GB/s

@@ -49,7 +49,7 @@ def _value(d: DeviceSpec, key: str) -> float:
     if key == "bandwidth":
         return d.bandwidth / GB
     if key == "memory":
-        return d.memory / GB
+        return d.memory / 2**30  # vendor GB = GiB
     return d.peak[key] / T
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ else:  # pragma: no cover
 T = 1e12
 GB = 1e9
 MIB = 2**20
+GIB = 2**30
 
 #: dtype keys of ``DeviceSpec.peak``.
 PEAK_KEYS: tuple[str, ...] = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "int8")
@@ -100,6 +101,13 @@ class DeviceSpec:
     (:data:`ARCHS`, selects default kernel constants; ``""``: unknown); ``timing`` the
     device's own values of the constants in :data:`TIMING_KEYS` (e.g. measured by
     ``convcost calibrate``).
+
+    Memory: ``memory`` is the device's total memory in bytes as the hardware has it (GPU
+    vendors' "GB" of HBM and GDDR are binary gigabytes, GiB); ``reserve`` the bytes of it a
+    PyTorch program cannot allocate tensors in — the memory the driver keeps, the CUDA context
+    and the libraries' own allocations (-1: :func:`default_reserve`; 0 on a CPU); ``cudnn_workspace`` a cuDNN convolution workspace to assume
+    per convolution call (bytes, 0: not modelled). See
+    :mod:`convcost.hardware.device_memory`.
     """
 
     name: str
@@ -113,6 +121,25 @@ class DeviceSpec:
     l2_bytes: int = 0
     arch: str = ""
     timing: dict[str, float] = field(default_factory=dict)
+    reserve: int = -1
+    cudnn_workspace: int = 0
+
+    @property
+    def reserve_bytes(self) -> int:
+        """Bytes of ``memory`` a PyTorch program cannot use for tensors (``reserve``, or the
+        default of the device's ``arch``; never more than ``memory``)."""
+        if self.reserve >= 0:
+            r = self.reserve
+        elif self.arch == "cpu":
+            r = 0
+        else:
+            r = default_reserve(self.memory)
+        return min(r, self.memory)
+
+    @property
+    def usable_bytes(self) -> int:
+        """Bytes PyTorch's allocator can reserve: ``memory - reserve_bytes``."""
+        return self.memory - self.reserve_bytes
 
     def peak_for(self, dtype: str, tf32: bool = False) -> tuple[float, str]:
         """Peak FLOP/s for ``dtype`` and the key used (fp32 fallback when unsupported)."""
@@ -142,6 +169,11 @@ class DeviceSpec:
             "peak_tflops": {k: v / T for k, v in self.peak.items()},
             "bandwidth_gbps": self.bandwidth / GB,
             "memory_gb": self.memory / GB,
+            "memory_bytes": self.memory,
+            "memory_gib": self.memory / GIB,
+            "reserve_bytes": self.reserve_bytes,
+            "usable_bytes": self.usable_bytes,
+            "cudnn_workspace_bytes": self.cudnn_workspace,
             "sms": self.sms or None,
             "clock_mhz": self.clock_mhz or None,
             "l2_mib": self.l2_bytes / MIB if self.l2_bytes else None,
@@ -156,7 +188,7 @@ def _dev(
     desc: str,
     peak_tflops: dict[str, float],
     bw_gbps: float,
-    mem_gb: float,
+    mem_gib: float,
     source: str,
     *,
     sms: int = 0,
@@ -170,20 +202,114 @@ def _dev(
     on its own. Every non-zero ``sms``/``clock_mhz``/``l2_mib`` needs its own source."""
     sources = {f"peak.{k}": source for k in peak_tflops}
     sources["bandwidth"] = source
-    sources["memory"] = source
+    sources["memory"] = f"{source} (the vendor's GB read as GiB: {MEMORY_IS_BINARY})"
     sources.update(extra_sources)
     return DeviceSpec(
         name,
         desc,
         {k: v * T for k, v in peak_tflops.items()},
         bw_gbps * GB,
-        int(mem_gb * GB),
+        int(mem_gib * GIB),
         sources,
         sms=sms,
         clock_mhz=clock_mhz,
         l2_bytes=int(l2_mib * MIB),
         arch=arch,
     )
+
+
+#: Why a GPU vendor's "GB" of device memory is read as GiB.
+MEMORY_IS_BINARY = (
+    "DRAM and HBM dies come in binary densities (e.g. 16 Gbit = 2 GiB GDDR6 chips, 16 GiB and "
+    "24 GiB HBM3 stacks), so an '80 GB' card carries 80 GiB: nvidia-smi shows 81920MiB for the "
+    "A100 80GB, 32768MiB for the V100 32GB, 24576MiB for the RTX 3090 (REPORTED_TOTAL)"
+)
+
+#: Device memory the CUDA context takes before the first tensor, with lazy kernel loading
+#: (PyTorch's default since 1.13; CUDA's own since 12.2): 426 MiB measured with PyTorch
+#: 2.10 + CUDA 13.0 on an RTX 6000 Ada (github.com/unslothai/unsloth-zoo/pull/1053: "
+#: torch.cuda.mem_get_info(0) | 426 MiB"), "around 400MB" (NVIDIA's ptrblck,
+#: github.com/pytorch/pytorch/issues/109888); rounded up to 512 MiB for the cuBLAS and cuDNN
+#: handles' own device state, whose size is not documented.
+CONTEXT_RESERVE = 512 * MIB
+
+#: How far ``nvidia-smi``'s (or ``rocm-smi``'s) total exceeds the total CUDA reports to
+#: PyTorch, at most, over the devices where both are cited: H100 81559 MiB vs 79.11 GiB
+#: (551 MiB), A100 80 GB 81920 MiB vs 79.25 GiB (768 MiB), A100 40 GB 40960 MiB vs 39.50 GiB
+#: (512 MiB), T4 15360 MiB vs 14.75 GiB (256 MiB). Used where only the smi total is cited.
+SMI_GAP = 768 * MIB
+
+#: The total memory CUDA (``torch.cuda.get_device_properties().total_memory``, the "total
+#: capacity" of PyTorch's out-of-memory message) or the system tool reports, per preset:
+#: ``(bytes, "cuda" | "smi", source)``. The rest of the physical memory is kept by the driver
+#: (ECC on GDDR, page tables, reserved regions).
+REPORTED_TOTAL: dict[str, tuple[int, str, str]] = {
+    "h200": (int(139.80 * GIB), "cuda",
+             "PyTorch out-of-memory messages on H200 quoted in public GitHub issues: 'GPU 5 "
+             "has a total capacity of 139.80 GiB' (nvidia-smi: 143771MiB)"),
+    "h100-sxm": (int(79.11 * GIB), "cuda",
+                 "github.com/vllm-project/vllm/issues/27508 (H100 80GB): 'GPU 0 has a total "
+                 "capacity of 79.11 GiB'; nvidia-smi 81559MiB (github.com/NVIDIA/nccl/issues/1264)"),
+    "h100-pcie": (81559 * MIB, "smi",
+                  "nvidia-smi '0MiB / 81559MiB' for 'NVIDIA H100 PCIe' in public logs (the same "
+                  "total as the SXM part, github.com/NVIDIA/nccl/issues/1264)"),
+    "a100-80gb": (int(79.25 * GIB), "cuda",
+                  "github.com/wbfwonderful/Vad-R1/issues/11 (A100 80GB): 'GPU 2 has a total "
+                  "capacity of 79.25 GiB'; nvidia-smi 81920MiB (github.com/modal-labs/"
+                  "modal-client/pull/2797)"),
+    "a100-40gb": (int(39.50 * GIB), "cuda",
+                  "github.com/TianheWu/CoSeR/issues/10 (A100 40GB): 'GPU 0 has a total "
+                  "capacity of 39.50 GiB'; nvidia-smi 40960MiB (modal-client/pull/2797)"),
+    "l4": (23034 * MIB, "smi", "github.com/modal-labs/modal-client/pull/2797: nvidia-smi "
+                               "'L4: 23034MiB'"),
+    "t4": (int(14.56 * GIB), "cuda",
+           "github.com/Zheng-Chong/CatVTON/issues/133 (Tesla T4, GCP): 'GPU 0 has a total "
+           "capacity of 14.56 GiB' (14.75 GiB with older drivers, github.com/hpcaitech/"
+           "Open-Sora/issues/697; nvidia-smi 15360MiB: ECC takes 1/16)"),
+    "v100": (int(31.74 * GIB), "cuda",
+             "github.com/liucongg/ChatGLM-Finetuning/issues/73 (V100 32GB): '31.74 GiB total "
+             "capacity'; nvidia-smi 32768MiB (github.com/Wan-Video/Wan2.1/issues/5)"),
+    "v100-16gb": (16160 * MIB, "smi", "nvidia-smi '0MiB / 16160MiB' for Tesla V100-SXM2 16GB "
+                                      "in public logs"),
+    "v100-pcie": (16160 * MIB, "smi", "nvidia-smi '0MiB / 16160MiB' for Tesla V100-PCIE 16GB "
+                                      "in public logs"),
+    "l40s": (46068 * MIB, "smi", "github.com/modal-labs/modal-client/pull/2797: nvidia-smi "
+                                 "'L40S: 46068MiB' (ECC on)"),
+    "rtx2080ti": (int(10.76 * GIB), "cuda",
+                  "github.com/JDAI-CV/image-captioning/issues/11 (2080 Ti): '10.76 GiB total "
+                  "capacity'"),
+    "rtx3090": (24576 * MIB, "smi", "github.com/noonghunna/club-3090/issues/445: 'NVIDIA "
+                                    "GeForce RTX 3090 | 24576 MiB'"),
+    "rtx4090": (int(23.64 * GIB), "cuda",
+                "github.com/3DTopia/Phidias-Diffusion/issues/8 (RTX 4090): 'GPU 0 has a total "
+                "capacty of 23.64 GiB'"),
+    "rtx5090": (int(31.37 * GIB), "cuda",
+                "github.com/Wan-Video/Wan2.1/issues/465 (RTX 5090): 'GPU 0 has a total "
+                "capacity of 31.37 GiB'"),
+    "mi300x": (206141652992, "smi",
+               "github.com/ROCm/legacy-rocm-build/issues/4750: rocm-smi 'VRAM Total Memory (B): "
+               "206141652992'"),
+}
+
+
+def default_reserve(memory: int) -> int:
+    """The reserve assumed for a GPU whose reported total is not known: 1/16 of its memory
+    (what ECC takes on GDDR boards such as the T4 and L40S), :data:`SMI_GAP` and
+    :data:`CONTEXT_RESERVE` — on the safe side for every device with a cited total."""
+    return memory // 16 + SMI_GAP + CONTEXT_RESERVE
+
+
+def _preset_reserve(name: str, memory: int) -> tuple[int, str]:
+    """A preset's reserve in bytes and where it comes from."""
+    if name not in REPORTED_TOTAL:
+        return -1, ("not known for this device: 1/16 of the memory + 768 MiB + 512 MiB CUDA "
+                    "context assumed (convcost.hardware.devices.default_reserve)")
+    total, kind, source = REPORTED_TOTAL[name]
+    gap = SMI_GAP if kind == "smi" else 0
+    how = ("memory - the total CUDA reports" if kind == "cuda"
+           else "memory - (the total nvidia-smi/rocm-smi reports - 768 MiB)")
+    return (memory - total + gap + CONTEXT_RESERVE,
+            f"{how} + 512 MiB CUDA context; total: {source}")
 
 
 #: Where the SM count / clock / L2 figures were read (see each preset's ``sources``).
@@ -266,7 +392,7 @@ def _preset(
     desc: str,
     peak_tflops: dict[str, float],
     bw_gbps: float,
-    mem_gb: float,
+    mem_gib: float,
     source: str,
     **kwargs: Any,
 ) -> DeviceSpec:
@@ -274,9 +400,13 @@ def _preset(
     go through ``_dev``'s ``**extra_sources`` because their keys (``sms``, ``clock_mhz``) are
     also its keyword arguments."""
     cite: dict[str, str] = kwargs.pop("cite", {})
-    d = _dev(name, desc, peak_tflops, bw_gbps, mem_gb, source, **kwargs)
+    d = _dev(name, desc, peak_tflops, bw_gbps, mem_gib, source, **kwargs)
     if cite:
         d.sources.update(cite)
+    if d.arch != "cpu":
+        reserve, why = _preset_reserve(name, d.memory)
+        d.sources["reserve"] = why
+        d = replace(d, reserve=reserve)
     return d
 
 
@@ -658,9 +788,11 @@ def load_devices(path: str | Path) -> dict[str, DeviceSpec]:
     """Read user devices from a TOML file.
 
     Format: one table per device, ``[device.NAME]`` with ``description``, ``bandwidth_gbps``,
-    ``memory_gb``, a ``[device.NAME.peak_tflops]`` table (keys among fp64, fp32, tf32, fp16,
+    ``memory_gb`` (decimal GB) or ``memory_gib`` (GiB), a ``[device.NAME.peak_tflops]`` table (keys among fp64, fp32, tf32, fp16,
     bf16, fp8, int8; fp32 required) and optionally ``sms``, ``clock_mhz``, ``l2_mib``,
-    ``arch`` (one of :data:`ARCHS`), ``[device.NAME.timing]`` (keys of :data:`TIMING_KEYS`,
+    ``arch`` (one of :data:`ARCHS`), ``reserve_mib`` (memory PyTorch cannot use; default:
+    :func:`default_reserve`), ``cudnn_workspace_mib`` (per convolution; default
+    0), ``[device.NAME.timing]`` (keys of :data:`TIMING_KEYS`,
     e.g. ``bandwidth_efficiency = 0.85`` or ``"gemm_efficiency.fp16" = 0.8``) and
     ``[device.NAME.sources]``. The same file may define interconnects
     (:func:`load_hardware`).
@@ -689,6 +821,13 @@ def _parse_device(name: str, t: Any, where: str) -> DeviceSpec:
             raise SpecError(f"{where}: device.{name}.{key}", value, "must be a positive number")
         return float(value)
 
+    def nonneg(key: str, value: Any) -> float:
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not math.isfinite(value) or value < 0):
+            raise SpecError(f"{where}: device.{name}.{key}", value,
+                            "must be a non-negative number")
+        return float(value)
+
     if not isinstance(t, dict):
         raise SpecError(f"{where}: device.{name}", t, "must be a table")
     peaks = t.get("peak_tflops")
@@ -703,9 +842,14 @@ def _parse_device(name: str, t: Any, where: str) -> DeviceSpec:
                 k,
                 f"allowed keys: {', '.join(PEAK_KEYS)}",
             )
-    for k in ("bandwidth_gbps", "memory_gb"):
-        if k not in t:
-            raise SpecError(f"{where}: device.{name}.{k}", None, "is required")
+    if "bandwidth_gbps" not in t:
+        raise SpecError(f"{where}: device.{name}.bandwidth_gbps", None, "is required")
+    mem_keys = [k for k in ("memory_gb", "memory_gib") if k in t]
+    if len(mem_keys) != 1:
+        raise SpecError(f"{where}: device.{name}.memory_gb", None if not mem_keys else mem_keys,
+                        "is required: exactly one of memory_gb (decimal, 1e9 bytes) and "
+                        "memory_gib (binary, 2**30 bytes)")
+    mem_key = mem_keys[0]
     sources = t.get("sources", {})
     arch = t.get("arch", "")
     if arch not in ("", *ARCHS):
@@ -729,13 +873,17 @@ def _parse_device(name: str, t: Any, where: str) -> DeviceSpec:
         description=str(t.get("description", name)),
         peak={k: num(f"peak_tflops.{k}", v) * T for k, v in peaks.items()},
         bandwidth=num("bandwidth_gbps", t["bandwidth_gbps"]) * GB,
-        memory=int(num("memory_gb", t["memory_gb"]) * GB),
+        memory=int(round(num(mem_key, t[mem_key]) * (GB if mem_key == "memory_gb" else GIB))),
         sources={str(k): str(v) for k, v in sources.items()} if isinstance(sources, dict) else {},
         sms=int(num("sms", t["sms"])) if "sms" in t else 0,
         clock_mhz=num("clock_mhz", t["clock_mhz"]) if "clock_mhz" in t else 0.0,
         l2_bytes=int(num("l2_mib", t["l2_mib"]) * MIB) if "l2_mib" in t else 0,
         arch=str(arch),
         timing=flat,
+        reserve=(int(round(nonneg("reserve_mib", t["reserve_mib"]) * MIB))
+                 if "reserve_mib" in t else -1),
+        cudnn_workspace=(int(round(nonneg("cudnn_workspace_mib", t["cudnn_workspace_mib"])
+                                   * MIB)) if "cudnn_workspace_mib" in t else 0),
     )
 
 
@@ -752,8 +900,12 @@ def device_to_toml(d: DeviceSpec) -> str:
         f"[{key}]",
         f"description = {_q(d.description)}",
         f"bandwidth_gbps = {d.bandwidth / GB!r}",
-        f"memory_gb = {d.memory / GB!r}",
+        f"memory_gib = {d.memory / GIB!r}",
     ]
+    if d.reserve >= 0:
+        lines.append(f"reserve_mib = {d.reserve / MIB!r}")
+    if d.cudnn_workspace:
+        lines.append(f"cudnn_workspace_mib = {d.cudnn_workspace / MIB!r}")
     if d.sms:
         lines.append(f"sms = {d.sms}")
     if d.clock_mhz:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..frontends.records import Trace
+from .allocator import StepEvents, step_events
 from .timeline import Life, Timeline, build_timeline, category_bytes
 
 _ORIGIN_CATEGORY = {
@@ -25,7 +26,9 @@ class RunMemory:
       once, for the module whose forward saved it first;
     * ``timeline`` — live bytes per sample and category; ``peak`` its maximum;
     * ``steady_peak`` — the peak of a later step of the same loop, in which the optimizer
-      state already exists when the step starts (equal to ``peak`` without an optimizer).
+      state already exists when the step starts (equal to ``peak`` without an optimizer);
+    * ``events`` — the storage lifetimes and library calls the CUDA caching-allocator
+      model replays (:func:`convcost.memory.allocator.simulate`).
     """
 
     by_category: dict[str, int]
@@ -34,6 +37,7 @@ class RunMemory:
     peak: int
     steady_peak: int
     steady_timeline: Timeline | None = None
+    events: StepEvents | None = None
 
 
 def categorize(trace: Trace) -> list[Life]:
@@ -71,5 +75,6 @@ def run_memory(trace: Trace) -> RunMemory:
     for sid, module in trace.saved:
         if sid in activation:
             per_module[module] = per_module.get(module, 0) + nbytes[sid]
+    events = step_events(lives, [op.call.name for op in trace.ops], trace.samples)
     return RunMemory(category_bytes(lives), per_module, timeline, timeline.peak, steady_peak,
-                     steady_timeline)
+                     steady_timeline, events)

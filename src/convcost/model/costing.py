@@ -187,6 +187,8 @@ def summarize(
         train_timeline=None if train_mem is None else train_mem.timeline,
         inference_timeline=None if infer_mem is None else infer_mem.timeline,
         train_steady_timeline=None if train_mem is None else train_mem.steady_timeline,
+        train_events=None if train_mem is None else train_mem.events,
+        inference_events=None if infer_mem is None else infer_mem.events,
     )
     return ModelResult(
         model=model or root.type,

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..cost import BackwardCost, Cost
 from ..formulas.kernels import KERNEL, Launch
+from ..memory.allocator import StepEvents
 from ..memory.timeline import Timeline
 from ..ops import TensorMeta
 
@@ -146,7 +147,9 @@ class ModelMemory:
     first step of a loop: optimizer state is created during it. ``peak_train_steady_bytes``
     is the same for a later step, when the optimizer state exists from the start. Both are
     ``None`` in inference mode. ``peak_inference_bytes`` is the peak of a ``no_grad`` forward
-    in eval mode. The timelines hold the live bytes after every op, per category.
+    in eval mode. The timelines hold the live bytes after every op, per category; the
+    events, the storage lifetimes the CUDA caching-allocator model replays
+    (:mod:`convcost.memory.allocator`).
     """
 
     params_bytes: int
@@ -162,6 +165,8 @@ class ModelMemory:
     train_timeline: Timeline | None = field(default=None, repr=False, compare=False)
     inference_timeline: Timeline | None = field(default=None, repr=False, compare=False)
     train_steady_timeline: Timeline | None = field(default=None, repr=False, compare=False)
+    train_events: StepEvents | None = field(default=None, repr=False, compare=False)
+    inference_events: StepEvents | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self, timeline: bool = False) -> dict[str, Any]:
         """JSON form; ``timeline=True`` adds ``timeline`` {``train``, ``inference``}."""

@@ -23,13 +23,24 @@ MAX_BATCH = 1 << 24
 class FitResult:
     """``batch`` — largest batch that fits (0: not even 1); ``peak_bytes`` its predicted
     training peak; ``next_peak_bytes`` the peak at ``batch + 1`` (which exceeds
-    ``capacity``); ``probes`` every (batch, peak) evaluated."""
+    ``capacity``); ``probes`` every (batch, peak) evaluated. ``basis`` says which peak:
+    ``"live"`` (live tensor bytes) or ``"reserved"`` (the CUDA caching allocator's reserved
+    bytes over a training loop); on a device, ``capacity`` is its usable bytes, ``total``
+    its memory and ``reserve`` the difference (0 when not on a device)."""
 
     batch: int
     peak_bytes: int
     next_peak_bytes: int
     capacity: int
     probes: tuple[tuple[int, int], ...]
+    basis: str = "live"
+    total: int = 0
+    reserve: int = 0
+
+    @property
+    def clearance(self) -> int:
+        """Bytes of ``capacity`` left at ``batch``'s peak."""
+        return self.capacity - self.peak_bytes
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -39,6 +50,10 @@ class FitResult:
             "next_peak_bytes": self.next_peak_bytes,
             "capacity_bytes": self.capacity,
             "probes": [list(p) for p in self.probes],
+            "basis": self.basis,
+            "total_bytes": self.total or self.capacity,
+            "reserve_bytes": self.reserve,
+            "clearance_bytes": self.clearance if self.batch else None,
         }
 
 

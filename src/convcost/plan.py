@@ -151,7 +151,7 @@ class Plan:
                          f" (communication {milliseconds(c.comm_s)}/step)")
         lines += [f"  step time     {milliseconds(c.step_s)} (estimate)",
                   f"  throughput    {c.samples_per_s:,.1f} samples/s",
-                  f"  peak          {nbytes(c.peak_bytes)} of {nbytes(c.capacity_bytes)}"
+                  f"  peak          {nbytes(c.peak_bytes)} of {nbytes(c.capacity_bytes)} usable"
                   f" (margin {nbytes(c.margin_bytes)}, "
                   f"{percent(c.margin_bytes / c.capacity_bytes)})"]
         if not self.blocks:
@@ -229,10 +229,11 @@ def plan(model: Any, inputs: Sequence[str], device: DeviceSpec, *,
     :func:`convcost.model.analyze`'s (dtype, optimizer, freeze, input_grad). A
     :class:`~convcost.errors.SpecError` naming ``plan`` when nothing fits, not even batch
     1."""
-    from .hardware.answer import answer
+    from .hardware.answer import allocator_device, answer, fit_capacity
     from .model import analyze
     from .spec import resize_shape
 
+    capacity = fit_capacity(device)
     blocks = repeated_blocks(model)
     ckpts = (checkpoint_choices(blocks) if checkpoint is None
              else [Checkpointing("given", checkpoint, 0, len(blocks))])
@@ -247,7 +248,8 @@ def plan(model: Any, inputs: Sequence[str], device: DeviceSpec, *,
     for ck in ckpts:
         for a in amps:
             opts = dict(options, amp=a, checkpoint=ck.pattern)
-            fitted = _fit(model, inputs, kw, device.memory, devices, frugal, opts)
+            fitted = _fit(model, inputs, kw, capacity, devices, frugal, opts,
+                          allocator_device(device, frugal))
             for b in candidate_batches(fitted):
                 pos = [resize_shape(x, b, None) for x in inputs]
                 result = analyze(model, pos, kwargs=_specs(kw, b), mode="train", **opts)
@@ -256,11 +258,12 @@ def plan(model: Any, inputs: Sequence[str], device: DeviceSpec, *,
                 assert step is not None  # a device was given
                 compute_s = step.estimate.step_s if step.estimate else step.step_s
                 for s in strategies:
-                    peak, comm = _per_device(result, s, devices, interconnect)
+                    peak, comm = _per_device(result, s, devices, interconnect,
+                                             allocator_device(device, s))
                     total = compute_s + comm
                     found.append(Candidate(b, ck, a, s, devices, total, comm,
                                            b * devices / total if total else float("inf"),
-                                           peak, device.memory))
+                                           peak, capacity))
     fitting = sorted((c for c in found if c.fits), key=lambda c: -c.samples_per_s)
     if not fitting:
         raise SpecError("plan", device.name, "no searched configuration fits the device's "
@@ -270,7 +273,8 @@ def plan(model: Any, inputs: Sequence[str], device: DeviceSpec, *,
 
 
 def _fit(model: Any, inputs: Sequence[str], kw: Mapping[str, str], capacity: int,
-         devices: int, strategy: str, options: Mapping[str, Any]) -> int:
+         devices: int, strategy: str, options: Mapping[str, Any],
+         device: DeviceSpec | None = None) -> int:
     """The largest batch whose per-device training peak fits ``capacity`` (0: not even
     1), exactly as :func:`convcost.fit.fit_batch` finds it (that batch fits, one more does
     not) but in fewer probes: the peak is nearly affine in the batch, so each guess is
@@ -281,7 +285,7 @@ def _fit(model: Any, inputs: Sequence[str], kw: Mapping[str, str], capacity: int
     from .model import train_memory
     from .spec import parse_input, resize_shape
 
-    measure = per_device_peak(devices, strategy)
+    measure = per_device_peak(devices, strategy, device)
     probes: dict[int, float] = {}
 
     def fits(b: int) -> bool:
@@ -329,12 +333,25 @@ def _specs(kw: Mapping[str, str], batch: int | None) -> dict[str, Any] | None:
 
 
 def _per_device(result: Any, strategy: str, devices: int,
-                interconnect: Interconnect | None) -> tuple[int, float]:
+                interconnect: Interconnect | None,
+                device: DeviceSpec | None = None) -> tuple[int, float]:
     """(per-device peak bytes, communication seconds per step) of ``result`` under
-    ``strategy`` over ``devices``."""
+    ``strategy`` over ``devices``; with a caching-allocator ``device`` (unsharded), the peak
+    is the predicted reserved peak (an unlimited one when it does not fit)."""
     from .hardware.answer import answer
 
     m = result.memory
+    if device is not None and m.train_events is not None:
+        from .hardware.device_memory import device_memory
+
+        dm = device_memory(m.train_events, device)
+        peak = dm.reserved if dm.fits else max(dm.allocated, dm.usable + 1)
+        if devices == 1:
+            return peak, 0.0
+        d = answer(result, None, devices=devices, strategy=strategy,
+                   interconnect=interconnect).distributed
+        assert d is not None
+        return peak, d.comm_time
     if devices == 1 and strategy == "ddp":
         return max(m.peak_train_bytes or 0, m.peak_train_steady_bytes or 0), 0.0
     d = answer(result, None, devices=devices, strategy=strategy,

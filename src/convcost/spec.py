@@ -54,6 +54,33 @@ def parse_count(field: str, text: str) -> int:
     return value[0]
 
 
+#: Units :func:`parse_bytes` reads (binary and decimal).
+BYTE_UNITS: dict[str, int] = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40,
+                              "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+
+
+def parse_bytes(field: str, text: str) -> int:
+    """``"1.5GiB"``, ``"800 MiB"``, ``"2GB"``, ``"0"`` -> bytes: a non-negative number with an
+    optional unit among :data:`BYTE_UNITS` (a bare number is bytes). Raises
+    :class:`SpecError` naming ``field``."""
+    import math
+    import re
+
+    allowed = ("a size such as 1.5GiB, 800MiB or 2GB (units: "
+               f"{', '.join(BYTE_UNITS)}; a bare number is bytes)")
+    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([A-Za-z]*)\s*", str(text))
+    if m is None or not m.group(1).isascii():
+        raise SpecError(field, text, allowed)
+    unit = m.group(2) or "B"
+    scale = next((v for k, v in BYTE_UNITS.items() if k.lower() == unit.lower()), None)
+    if scale is None:
+        raise SpecError(field, text, allowed)
+    value = float(m.group(1)) * scale
+    if not math.isfinite(value):
+        raise SpecError(field, text, allowed)
+    return round(value)
+
+
 def _split_dims(text: str) -> list[str]:
     """``"8x3×224X224"`` -> ``["8", "3", "224", "224"]``: the parts of a ``x``-separated
     list (``×``, as convcost prints shapes, and ``X`` are accepted too)."""

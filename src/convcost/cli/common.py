@@ -84,6 +84,7 @@ FLAGS: dict[str, str] = {
     "resolution": "--resolution",
     "device": "--device",
     "capacity": "--device",
+    "reserve": "--reserve",
     "devices_file": "--devices-file",
     "devices": "--devices",
     "strategy": "--strategy",

@@ -154,6 +154,13 @@ def add_arguments(m: argparse.ArgumentParser, compare: bool = False) -> None:
         "device",
     )
     hw.add_argument(
+        "--reserve",
+        default=None,
+        metavar="SIZE",
+        help="memory of --device that PyTorch cannot use (CUDA context, libraries, driver), "
+        "e.g. 2GiB or 900MiB; default: the device's (see `convcost devices --json`)",
+    )
+    hw.add_argument(
         "--devices-file",
         default=None,
         metavar="TOML",
@@ -252,7 +259,36 @@ def hardware_options(a: argparse.Namespace) -> tuple[DeviceSpec | None, Intercon
             raise SpecError(flag, value, "has no effect without --devices N (N >= 2): "
                             "training on one device is neither sharded nor communicates")
     device = get_device(a.device, devices) if a.device is not None else None
+    if a.reserve is not None:
+        device = with_reserve(device, a.reserve)
+    a.optimizer_foreach = gpu_foreach(device, a.optimizer_kernels)
     return device, get_interconnect(a.interconnect or "nvlink4", links)
+
+
+def gpu_foreach(device: DeviceSpec | None, optimizer_kernels: str | None) -> bool:
+    """Whether the optimizer step is analysed with PyTorch's multi-tensor (foreach)
+    implementation: on a GPU device unless ``per-parameter`` kernels are asked for (on the
+    CPU, and without a device, the per-parameter implementation, PyTorch's CPU default)."""
+    return (device is not None and device.arch != "cpu"
+            and optimizer_kernels != "per-parameter")
+
+
+def with_reserve(device: DeviceSpec | None, text: str) -> DeviceSpec:
+    """``device`` with the ``--reserve`` given (a SpecError naming the flag without a device,
+    or with a reserve that is not less than the device's memory)."""
+    from dataclasses import replace
+
+    from ..errors import SpecError
+    from ..spec import parse_bytes
+
+    if device is None:
+        raise SpecError("--reserve", text, "has no effect without --device (it is taken from "
+                        "the device's memory)")
+    reserve = parse_bytes("--reserve", text)
+    if reserve >= device.memory:
+        raise SpecError("--reserve", text, f"must be less than {device.name}'s memory "
+                        f"({device.memory} bytes)")
+    return replace(device, reserve=reserve)
 
 
 def plan_options(a: argparse.Namespace, fmt: str) -> None:
@@ -291,7 +327,8 @@ def run_plan(a: argparse.Namespace, model: Any, pos: list[str], kw: dict[str, st
         found = plan(model, pos, device, kwargs=kw, devices=a.devices, interconnect=link,
                      amp=a.amp, checkpoint=a.checkpoint, strategy=a.strategy, tf32=a.tf32,
                      foreach=a.optimizer_kernels != "per-parameter", dtype=a.dtype,
-                     optimizer=a.optimizer, freeze=a.freeze, input_grad=a.input_grad)
+                     optimizer=a.optimizer, freeze=a.freeze, input_grad=a.input_grad,
+                     optimizer_foreach=a.optimizer_foreach)
     except SpecError as e:
         if e.field != "plan":
             raise
@@ -337,7 +374,8 @@ def analyze_one(a: argparse.Namespace, model: Any, pos: list[str], kwargs: Any,
                          link)
     options: dict[str, Any] = dict(dtype=a.dtype, amp=a.amp, optimizer=a.optimizer,
                                    freeze=a.freeze, input_grad=a.input_grad,
-                                   checkpoint=a.checkpoint)
+                                   checkpoint=a.checkpoint,
+                                   optimizer_foreach=getattr(a, "optimizer_foreach", False))
     strategy = a.strategy or "ddp"
     if fit and device is not None:
         found = fit_on(device, model, pos, kwargs=kwargs, devices=a.devices,
@@ -351,7 +389,8 @@ def analysis_options(a: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     answer the flags set."""
     return (dict(mode=a.mode, counting=a.counting, data_dependent=a.data_dependent,
                  dtype=a.dtype, amp=a.amp, optimizer=a.optimizer, input_grad=a.input_grad,
-                 checkpoint=a.checkpoint),
+                 checkpoint=a.checkpoint, optimizer_foreach=getattr(a, "optimizer_foreach",
+                                                                    False)),
             dict(tf32=a.tf32, devices=a.devices, strategy=a.strategy or "ddp",
                  foreach=a.optimizer_kernels != "per-parameter"))
 

@@ -179,9 +179,18 @@ def _attention_gemms(call: OpCall, backward: bool) -> tuple[Gemm, ...]:
             Gemm(lk, d, lq, b))
 
 
+#: Tensors of one list per multi-tensor (``_foreach_``) kernel launch (PyTorch's
+#: ``multi_tensor_apply`` for depth-2/3 lists: aten/src/ATen/native/cuda/MultiTensorApply.cuh).
+FOREACH_TENSORS_PER_LAUNCH = 64
+
+
 def launch(call: OpCall) -> Launch:
     """How ``call`` runs on a GPU (see the module doc)."""
     base = bare_name(call.name)
+    if base.startswith("_foreach_"):
+        first = call.args[0] if call.args else ()
+        n = sum(isinstance(t, TensorMeta) for t in first) if isinstance(first, tuple) else 1
+        return Launch("kernel", (), max(1, -(-n // FOREACH_TENSORS_PER_LAUNCH)))
     if base in CONV_OPS:
         backward = base in CONV_BACKWARD_OPS
         gemms = _conv_gemms(call, backward)

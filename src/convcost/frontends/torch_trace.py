@@ -555,15 +555,16 @@ def _checkpoint_forwards(
 # --------------------------------------------------------------------------- the run
 
 
-def _make_optimizer(name: str, params: list[torch.Tensor]) -> torch.optim.Optimizer:
+def _make_optimizer(name: str, params: list[torch.Tensor],
+                    foreach: bool = False) -> torch.optim.Optimizer:
     if name == "sgd":
-        return torch.optim.SGD(params, lr=0.01, foreach=False)
+        return torch.optim.SGD(params, lr=0.01, foreach=foreach)
     if name == "momentum":
-        return torch.optim.SGD(params, lr=0.01, momentum=0.9, foreach=False)
+        return torch.optim.SGD(params, lr=0.01, momentum=0.9, foreach=foreach)
     if name == "adam":
-        return torch.optim.Adam(params, lr=1e-3, foreach=False)
+        return torch.optim.Adam(params, lr=1e-3, foreach=foreach)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=1e-3, foreach=False)
+        return torch.optim.AdamW(params, lr=1e-3, foreach=foreach)
     raise ValueError(name)
 
 
@@ -619,6 +620,7 @@ def trace_model(
     dtype: torch.dtype | None = None,
     amp: torch.dtype | None = None,
     optimizer: str = "none",
+    optimizer_foreach: bool = False,
     freeze: re.Pattern[str] | None = None,
     checkpoint: re.Pattern[str] | None = None,
     real: bool = False,
@@ -637,7 +639,10 @@ def trace_model(
     dtype are used); their ``.grad`` storages are :attr:`Trace.input_grads`. Arguments are
     assumed valid (:func:`convcost.model.analyze` checks them). ``checkpoint`` (training
     only) runs the modules whose path it matches under non-reentrant activation
-    checkpointing (see the module docstring).
+    checkpointing (see the module docstring). The optimizer is ``torch.optim``'s
+    per-parameter (for-loop) implementation, PyTorch's default on the CPU, or with
+    ``optimizer_foreach`` its multi-tensor (``foreach``) one, the default on a GPU, whose
+    step holds temporaries for all parameters at once.
 
     ``real=True`` runs the same step for real on the model's own tensors (inputs are
     random): used to measure what the fake run predicts. ``on_sample`` is called after
@@ -684,7 +689,8 @@ def trace_model(
         model.train(train)
         opt = None
         if train and optimizer != "none":
-            opt = _make_optimizer(optimizer, [p for n, p in params.items() if p.requires_grad])
+            opt = _make_optimizer(optimizer, [p for n, p in params.items() if p.requires_grad],
+                                  optimizer_foreach)
         from torch.nn.utils.stateless import _reparametrize_module
 
         with outer, _reparametrize_module(model, {**params, **buffers}, tie_weights=True):

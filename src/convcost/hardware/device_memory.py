@@ -115,7 +115,7 @@ def run_device_memory(mem: RunMemory, device: DeviceSpec) -> DeviceMemory:
 
 def required_bytes(mem: RunMemory, device: DeviceSpec) -> int:
     """The bytes a training step needs of ``device``'s usable memory: the predicted reserved
-    peak (when it does not fit, the reserved peak it would reach with unlimited memory,
-    which exceeds the usable bytes)."""
+    peak when it fits; when it runs out of memory, its allocated peak (or one byte more
+    than the usable bytes when fragmentation, not the allocated bytes, is what runs out)."""
     dm = run_device_memory(mem, device)
-    return dm.reserved if dm.fits else max(dm.reserved, dm.usable + 1)
+    return dm.reserved if dm.fits else max(dm.allocated, dm.usable + 1)

@@ -105,7 +105,8 @@ class DeviceSpec:
     Memory: ``memory`` is the device's total memory in bytes as the hardware has it (GPU
     vendors' "GB" of HBM and GDDR are binary gigabytes, GiB); ``reserve`` the bytes of it a
     PyTorch program cannot allocate tensors in — the memory the driver keeps, the CUDA context
-    and the libraries' own allocations (-1: :func:`default_reserve`; 0 on a CPU); ``cudnn_workspace`` a cuDNN convolution workspace to assume
+    and the libraries' own allocations (-1: :func:`default_reserve`; 0 on a CPU);
+    ``cudnn_workspace`` a cuDNN convolution workspace to assume
     per convolution call (bytes, 0: not modelled). See
     :mod:`convcost.hardware.device_memory`.
     """
@@ -249,7 +250,8 @@ REPORTED_TOTAL: dict[str, tuple[int, str, str]] = {
              "has a total capacity of 139.80 GiB' (nvidia-smi: 143771MiB)"),
     "h100-sxm": (int(79.11 * GIB), "cuda",
                  "github.com/vllm-project/vllm/issues/27508 (H100 80GB): 'GPU 0 has a total "
-                 "capacity of 79.11 GiB'; nvidia-smi 81559MiB (github.com/NVIDIA/nccl/issues/1264)"),
+                 "capacity of 79.11 GiB'; nvidia-smi 81559MiB "
+                 "(github.com/NVIDIA/nccl/issues/1264)"),
     "h100-pcie": (81559 * MIB, "smi",
                   "nvidia-smi '0MiB / 81559MiB' for 'NVIDIA H100 PCIe' in public logs (the same "
                   "total as the SXM part, github.com/NVIDIA/nccl/issues/1264)"),
@@ -788,7 +790,8 @@ def load_devices(path: str | Path) -> dict[str, DeviceSpec]:
     """Read user devices from a TOML file.
 
     Format: one table per device, ``[device.NAME]`` with ``description``, ``bandwidth_gbps``,
-    ``memory_gb`` (decimal GB) or ``memory_gib`` (GiB), a ``[device.NAME.peak_tflops]`` table (keys among fp64, fp32, tf32, fp16,
+    ``memory_gb`` (decimal GB) or ``memory_gib`` (GiB), a ``[device.NAME.peak_tflops]``
+    table (keys among fp64, fp32, tf32, fp16,
     bf16, fp8, int8; fp32 required) and optionally ``sms``, ``clock_mhz``, ``l2_mib``,
     ``arch`` (one of :data:`ARCHS`), ``reserve_mib`` (memory PyTorch cannot use; default:
     :func:`default_reserve`), ``cudnn_workspace_mib`` (per convolution; default
@@ -873,17 +876,17 @@ def _parse_device(name: str, t: Any, where: str) -> DeviceSpec:
         description=str(t.get("description", name)),
         peak={k: num(f"peak_tflops.{k}", v) * T for k, v in peaks.items()},
         bandwidth=num("bandwidth_gbps", t["bandwidth_gbps"]) * GB,
-        memory=int(round(num(mem_key, t[mem_key]) * (GB if mem_key == "memory_gb" else GIB))),
+        memory=round(num(mem_key, t[mem_key]) * (GB if mem_key == "memory_gb" else GIB)),
         sources={str(k): str(v) for k, v in sources.items()} if isinstance(sources, dict) else {},
         sms=int(num("sms", t["sms"])) if "sms" in t else 0,
         clock_mhz=num("clock_mhz", t["clock_mhz"]) if "clock_mhz" in t else 0.0,
         l2_bytes=int(num("l2_mib", t["l2_mib"]) * MIB) if "l2_mib" in t else 0,
         arch=str(arch),
         timing=flat,
-        reserve=(int(round(nonneg("reserve_mib", t["reserve_mib"]) * MIB))
+        reserve=(round(nonneg("reserve_mib", t["reserve_mib"]) * MIB)
                  if "reserve_mib" in t else -1),
-        cudnn_workspace=(int(round(nonneg("cudnn_workspace_mib", t["cudnn_workspace_mib"])
-                                   * MIB)) if "cudnn_workspace_mib" in t else 0),
+        cudnn_workspace=(round(nonneg("cudnn_workspace_mib", t["cudnn_workspace_mib"])
+                                   * MIB) if "cudnn_workspace_mib" in t else 0),
     )
 
 

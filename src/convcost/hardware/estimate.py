@@ -385,7 +385,8 @@ def estimate(result: ModelResult, device: DeviceSpec, tf32: bool = False,
             nbytes = sum(ops[i].read + ops[i].written for i in group)
             elems = sum(ops[i].written for i in group) // 4 or 1
             launches = max(-(-len(group) // FOREACH_TENSORS),
-                           -(-elems // (FOREACH_CHUNK * FOREACH_BLOCKS)))
+                           -(-elems // (FOREACH_CHUNK * FOREACH_BLOCKS)),
+                           sum(ops[i].launch.kernels for i in group) if len(group) == 1 else 1)
             flops = sum(ops[i].cost.flops for i in group)
             dev = launches * c.kernel_s + max(
                 nbytes / (device.bandwidth * c.bandwidth_efficiency),

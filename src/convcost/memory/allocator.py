@@ -92,7 +92,7 @@ def segment_size(size: int) -> int:
     return ROUND_LARGE * -(-size // ROUND_LARGE)
 
 
-class AllocatorOOM(Exception):
+class AllocatorOutOfMemoryError(Exception):
     """The modelled allocator could not get a segment within its capacity."""
 
     def __init__(self, request: int, reserved: int, capacity: int) -> None:
@@ -117,7 +117,8 @@ class CachingAllocator:
 
     ``capacity`` (bytes; ``None``: unlimited) is what ``cudaMalloc`` may hand out in all:
     a new segment that would take ``reserved`` beyond it first releases the free cached
-    segments, then raises :class:`AllocatorOOM`. Statistics, in bytes, as PyTorch keeps them:
+    segments, then raises :class:`AllocatorOutOfMemoryError`. Statistics, in bytes, as
+    PyTorch keeps them:
     ``allocated`` / ``max_allocated`` (block sizes after rounding and unsplit remainders),
     ``reserved`` / ``max_reserved`` (segments), ``requested`` / ``max_requested`` (the
     sizes asked for), ``segments`` (count) and ``frees_of_cache`` (times the cache was
@@ -164,7 +165,7 @@ class CachingAllocator:
             self.release_cache()
             self.frees_of_cache += 1
             if self.reserved + size > self.capacity:
-                raise AllocatorOOM(size, self.reserved, self.capacity)
+                raise AllocatorOutOfMemoryError(size, self.reserved, self.capacity)
         b = _Block(self._next_addr, size, small)
         self._next_addr += size
         self.reserved += size
@@ -373,7 +374,7 @@ def simulate(events: StepEvents, *, capacity: int | None = None, cublas_workspac
                         workspace = a.malloc(cublas_workspace)
                     if s in conv and cudnn_workspace:
                         a.free(a.malloc(cudnn_workspace))
-        except AllocatorOOM:
+        except AllocatorOutOfMemoryError:
             return a, True, peak, n_steps
         return a, False, peak, n_steps
 

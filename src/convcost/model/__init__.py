@@ -62,6 +62,7 @@ def analyze(
     formulas: Mapping[str, Formula] | FormulaRegistry | None = None,
     input_grad: bool = False,
     data_dependent: DataDependent | None = None,
+    optimizer_foreach: bool = False,
 ) -> ModelResult:
     """Exact per-module cost and memory of one training step (or inference forward).
 
@@ -85,7 +86,10 @@ def analyze(
       scalar loss, optimizer step) or ``"inference"`` (eval mode, ``no_grad`` forward).
     * ``dtype`` — convert floating parameters, buffers and inputs (float64, float32,
       float16, bfloat16); ``amp`` — ``"bf16"``/``"fp16"``: autocast on the CPU.
-    * ``optimizer`` — none, sgd, momentum (SGD, momentum 0.9), adam, adamw.
+    * ``optimizer`` — none, sgd, momentum (SGD, momentum 0.9), adam, adamw;
+      ``optimizer_foreach`` — run its multi-tensor (``foreach``) implementation, PyTorch's
+      default on a GPU (its step holds temporaries for all parameters at once), instead of
+      the per-parameter one, the default on the CPU (``ModelResult.optimizer_foreach``).
     * ``freeze`` — regular expression; parameters whose name it matches (``re.search``) get
       no gradient. A pattern that matches no parameter name is a SpecError.
     * ``checkpoint`` — regular expression; the training step is analysed as if every module
@@ -140,7 +144,8 @@ def analyze(
     dependence: DataDependence | None = None
     try:
         trace = trace_model(model, args, kw, mode=mode, dtype=tdtype, amp=tamp,
-                            optimizer=optimizer, freeze=pattern, checkpoint=ckpt,
+                            optimizer=optimizer, optimizer_foreach=optimizer_foreach,
+                            freeze=pattern, checkpoint=ckpt,
                             needs_formula=registry.missing, input_grad=input_grad)
         if data_dependent is not None:
             dependence = DataDependence(None)
@@ -180,12 +185,13 @@ def analyze(
         freeze=None if pattern is None else pattern.pattern,
         registry=registry,
     )
-    if dependence is None and ckpt is None:
+    foreach = optimizer_foreach and mode == "train" and optimizer != "none"
+    if dependence is None and ckpt is None and not foreach:
         return result
     from dataclasses import replace
 
     return replace(result, data_dependent=dependence,
-                   checkpoint=None if ckpt is None else ckpt.pattern)
+                   checkpoint=None if ckpt is None else ckpt.pattern, optimizer_foreach=foreach)
 
 
 def check_checkpoint(model: Any, checkpoint: str | re.Pattern[str] | None,
@@ -231,6 +237,7 @@ def train_memory(
     freeze: str | re.Pattern[str] | None = None,
     input_grad: bool = False,
     checkpoint: str | re.Pattern[str] | None = None,
+    optimizer_foreach: bool = False,
 ) -> RunMemory:
     """Memory of one fake training step (no costing, no inference run): cheaper than
     :func:`analyze`. Arguments as for :func:`analyze`."""
@@ -245,6 +252,7 @@ def train_memory(
         dtype=None if p.dtype_name is None else torch_dtype(p.dtype_name),
         amp=None if p.amp_name is None else torch_dtype(p.amp_name),
         optimizer=optimizer, freeze=p.pattern, input_grad=input_grad, checkpoint=ckpt,
+        optimizer_foreach=optimizer_foreach,
     )
     return run_memory(trace)
 

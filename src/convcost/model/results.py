@@ -245,6 +245,8 @@ class ModelResult:
     cost is *not* in the totals); ``formula_errors`` names ops whose formula failed on the
     arguments it got (also counted as unsupported); ``decomposed_ops`` counts ops that have
     no formula of their own and were counted through PyTorch's decomposition of them.
+    ``optimizer_foreach`` says the optimizer step ran PyTorch's multi-tensor implementation
+    (the GPU default) rather than the per-parameter one (the CPU default).
     """
 
     model: str
@@ -266,6 +268,7 @@ class ModelResult:
     data_dependent: DataDependence | None = None
     construction: str | None = None
     checkpoint: str | None = None
+    optimizer_foreach: bool = False
 
     @property
     def input_grad(self) -> bool:
@@ -301,8 +304,9 @@ class ModelResult:
         required a gradient),
         ``dtype``, ``counting``,
         ``totals``, ``memory``, ``layers``, ``unsupported_ops`` (plus ``amp``,
-        ``optimizer``, ``freeze``, ``checkpoint`` (the activation-checkpointing pattern, or
-        null), ``formula_errors``, ``decomposed_ops``; and
+        ``optimizer``, ``optimizer_foreach`` (its step ran the multi-tensor implementation),
+        ``freeze``, ``checkpoint`` (the activation-checkpointing pattern, or null),
+        ``formula_errors``, ``decomposed_ops``; and
         ``data_dependent`` when the analysis met data-dependent ops or was asked to;
         ``construction`` — where the model was built, ``"meta"`` or ``"cpu …"`` — when the
         caller built it from a target)."""
@@ -317,6 +321,7 @@ class ModelResult:
             "dtype": self.dtype,
             "amp": self.amp,
             "optimizer": self.optimizer,
+            "optimizer_foreach": self.optimizer_foreach,
             "freeze": self.freeze,
             "checkpoint": self.checkpoint,
             "counting": self.counting,

@@ -303,6 +303,20 @@ def _memory_table(r: ModelResult) -> str:
     return f'<table class="nums" id="memory">{body}</table>'
 
 
+def _device_memory_table(hw: Hardware | None) -> str:
+    rows = model_view.device_memory_rows(hw)
+    if not rows or hw is None or hw.memory is None:
+        return ""
+    dm = hw.memory
+    body = "".join(f"<tr><th>{escape(k)}</th><td class='num' data-value='{v}'>{_b(v)}</td></tr>"
+                   for k, v in rows)
+    verdict = (f"fits, clears by {_b(dm.clearance)}" if dm.fits
+               else f"does not fit: short by {_b(-dm.clearance)}")
+    return (f"<div><h3>On {escape(dm.device)}</h3>"
+            f'<table class="nums" id="device-memory">{body}</table>'
+            f'<p class="note">{escape(verdict)}</p></div>')
+
+
 def _peak_note(r: ModelResult) -> str:
     pk = model_view.peak_breakdown(r)
     if pk is None:
@@ -352,7 +366,7 @@ def _summary(r: ModelResult, hw: Hardware | None) -> str:
         f"<div><h3>Compute</h3>{_compute_table(r)}"
         f'<p class="note" id="convention">{escape(CONVENTION)}</p>{decomposed}</div>'
         f"<div><h3>Memory</h3>{_memory_table(r)}{_peak_note(r)}</div>"
-        "</div>" + hw_html + "</section>"
+        + _device_memory_table(hw) + "</div>" + hw_html + "</section>"
     )
 
 

@@ -71,6 +71,8 @@ def openapi(version: str) -> dict[str, Any]:
                               "description": "the optimizer's kernels in the time estimate"},
         "model_args": {"type": "object", "description": "constructor arguments (as the "
                        "CLI's --model-arg KEY=VALUE), e.g. {\"num_classes\": 10}"},
+        "reserve": {"type": ["string", "null"], "description": "memory of the device PyTorch "
+                    "cannot use (as the CLI's --reserve), e.g. \"2GiB\""},
     }
     assert set(model_props) == set(MODEL_KEYS)
     result_header = {"X-Convcost-Result": {

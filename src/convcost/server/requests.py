@@ -252,13 +252,13 @@ def conv_report(body: object, fmt: str = "json", lang: str | None = None) -> str
 MODEL_KEYS: tuple[str, ...] = (
     "target", "inputs", "mode", "dtype", "amp", "optimizer", "freeze", "counting", "device",
     "tf32", "devices", "strategy", "interconnect", "input_grad", "data_dependent",
-    "optimizer_kernels", "model_args",
+    "optimizer_kernels", "model_args", "reserve",
 )
 #: Query parameters of ``POST /api/onnx`` (besides ``format``); ``input`` is repeatable.
 ONNX_KEYS: tuple[str, ...] = (
     "input", "mode", "dtype", "amp", "optimizer", "freeze", "counting", "device", "tf32",
     "devices", "strategy", "interconnect", "input_grad", "filename", "data_dependent",
-    "optimizer_kernels",
+    "optimizer_kernels", "reserve",
 )
 
 #: Targets a request may name without ``--allow-import``: a model of torchvision or timm.
@@ -292,6 +292,7 @@ def _options(b: Mapping[str, Any]) -> dict[str, Any]:
         "input_grad": _get_bool(b, "input_grad", False),
         "data_dependent": _get_str(b, "data_dependent", None),
         "optimizer_kernels": _get_str(b, "optimizer_kernels", None),
+        "reserve": _get_str(b, "reserve", None),
     }
     for key, choices in (("mode", MODES), ("amp", AMP_CHOICES), ("optimizer", OPTIMIZERS),
                          ("counting", COUNTINGS), ("strategy", STRATEGIES),
@@ -320,7 +321,16 @@ def _options(b: Mapping[str, Any]) -> dict[str, Any]:
             raise SpecError(key, o[key], "has no effect without devices N (N >= 2): training "
                             "on one device is neither sharded nor communicates")
     if o["device"] is not None:
-        get_device(o["device"])
+        dev = get_device(o["device"])
+        if o["reserve"] is not None:
+            from ..spec import parse_bytes
+
+            if parse_bytes("reserve", o["reserve"]) >= dev.memory:
+                raise SpecError("reserve", o["reserve"], f"must be less than {dev.name}'s "
+                                f"memory ({dev.memory} bytes)")
+    elif o["reserve"] is not None:
+        raise SpecError("reserve", o["reserve"], "has no effect without device (it is taken "
+                        "from the device's memory)")
     get_interconnect(o["interconnect"] or "nvlink4")
     return o
 
@@ -460,6 +470,12 @@ def _analyse(params: dict[str, Any], onnx_path: str | None) -> Outcome:
 
     p = params
     device = get_device(p["device"]) if p["device"] is not None else None
+    if device is not None and p.get("reserve") is not None:
+        from dataclasses import replace
+
+        from ..spec import parse_bytes
+
+        device = replace(device, reserve=parse_bytes("reserve", p["reserve"]))
     link = get_interconnect(p["interconnect"] or "nvlink4")
     freeze = p["freeze"]
     frozen = None
@@ -487,7 +503,9 @@ def _analyse(params: dict[str, Any], onnx_path: str | None) -> Outcome:
         result = analyze(model, pos, kwargs=kwargs, mode=p["mode"], counting=p["counting"],
                          name=name, dtype=p["dtype"], amp=p["amp"], optimizer=p["optimizer"],
                          freeze=freeze, input_grad=p["input_grad"],
-                         data_dependent=p.get("data_dependent"))
+                         data_dependent=p.get("data_dependent"),
+                         optimizer_foreach=(device is not None and device.arch != "cpu"
+                                            and p.get("optimizer_kernels") != "per-parameter"))
     hw = answer(result, device, tf32=p["tf32"], devices=p["devices"],
                 strategy=p["strategy"] or "ddp", interconnect=link,
                 foreach=p.get("optimizer_kernels") != "per-parameter")

@@ -1,6 +1,7 @@
 """The view of the device catalogue (:class:`~convcost.hardware.devices.DeviceCatalog`): one
 row per device with its dense peaks per dtype (TFLOP/s), bandwidth (GB/s), memory and the
-part of it PyTorch can use (GiB), SM count and L2 (MiB) — ``-`` where not known — and the JSON document with every number's source.
+part of it PyTorch can use (GiB), SM count and L2 (MiB) — ``-`` where not known — and the
+JSON document with every number's source.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ def table(c: DeviceCatalog) -> Table:
                                missing="-") for k in PEAK_KEYS]
         rows.append((name, *peaks, Q(dev.bandwidth / 1e9, "general"),
                      Q(dev.memory / 2**30, "general"),
-                     Q(round(dev.usable_bytes / 2**30, 2), "general"), Q(dev.sms or None, "general", missing="-"),
+                     Q(round(dev.usable_bytes / 2**30, 2), "general"),
+                     Q(dev.sms or None, "general", missing="-"),
                      Q(dev.l2_bytes / 2**20 if dev.l2_bytes else None, "general", missing="-"),
                      dev.description))
     header = ("device", *(f"{k} TF/s" for k in PEAK_KEYS), "GB/s", "GiB", "usable GiB",

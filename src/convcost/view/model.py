@@ -388,6 +388,7 @@ def hardware_lines(r: ModelResult, hw: Hardware | None) -> list[Line]:
                      ", HFU ", Q(st.hfu_recompute, "percent"), ")"]
         lines.append(line(*step))
         lines.append(line(f"          assumes {ASSUMPTIONS}"))
+    lines += device_memory_lines(hw, r.optimizer_foreach)
     d = hw.distributed
     if d is not None:
         s = d.states
@@ -399,15 +400,71 @@ def hardware_lines(r: ModelResult, hw: Hardware | None) -> list[Line]:
             f" over {d.link.name}"))
     f, dev = hw.fit, hw.fit_device
     if f is not None and dev is not None:
+        what = "reserved peak" if f.basis == "reserved" else "peak"
+        usable: list[Cell] = ["usable ", Q(f.capacity, "bytes")]
+        if f.reserve:
+            usable += [" = ", Q(f.total, "bytes"), " - ", Q(f.reserve, "bytes"), " reserve"]
         if f.batch == 0:
-            lines.append(line(f"fit       not even batch 1 fits {dev.name} (",
-                              Q(f.capacity, "bytes"), "): needs ", Q(f.next_peak_bytes, "bytes")))
+            need = "allocated peak" if f.basis == "reserved" else "peak"
+            lines.append(line(f"fit       not even batch 1 fits {dev.name} (", *usable,
+                              f"): needs {need} ", Q(f.next_peak_bytes, "bytes")))
         else:
+            nxt = (f"; batch {f.batch + 1} runs out of memory: allocated peak "
+                   if f.basis == "reserved" else f"; batch {f.batch + 1} needs ")
             lines.append(line(
-                f"fit       largest batch on {dev.name} (", Q(f.capacity, "bytes"),
-                f"): {f.batch} (peak ", Q(f.peak_bytes, "bytes"), f"; batch {f.batch + 1} needs ",
+                f"fit       largest batch on {dev.name} (", *usable, f"): {f.batch} ({what} ",
+                Q(f.peak_bytes, "bytes"), ", clears by ", Q(f.clearance, "bytes"), nxt,
                 Q(f.next_peak_bytes, "bytes"), ")"))
     return lines
+
+
+def device_memory_rows(hw: Hardware | None) -> list[tuple[str, int]]:
+    """``(what, bytes)`` of the step's peak on the device beside its capacity: live tensors,
+    allocated and reserved (the caching allocator's peaks; absent on a CPU), usable, the
+    reserve and the total memory; empty without a device."""
+    dm = hw.memory if hw is not None else None
+    if dm is None:
+        return []
+    rows = [("live tensors", dm.live)]
+    if dm.peaks is not None:
+        rows += [("allocated (max_memory_allocated)", dm.allocated),
+                 ("reserved (max_memory_reserved)", dm.reserved)]
+    return [*rows, ("usable", dm.usable), ("reserve (context, libraries, driver)", dm.reserve),
+            (f"{dm.device} memory", dm.capacity)]
+
+
+def device_memory_lines(hw: Hardware, foreach: bool = False) -> list[Line]:
+    """The step's peak on the device: live tensors, the caching allocator's allocated and
+    reserved peaks, and the usable capacity (with by how much it clears or misses);
+    ``foreach``: the optimizer step was analysed with the multi-tensor implementation."""
+    dm = hw.memory
+    if dm is None:
+        return []
+    head: list[Cell] = [f"memory    on {dm.device}: live tensors ", Q(dm.live, "bytes")]
+    if dm.peaks is not None:
+        head += [", allocated ", Q(dm.allocated, "bytes"), ", reserved ",
+                 Q(dm.reserved, "bytes")]
+    head += [" of usable ", Q(dm.usable, "bytes"), " (", Q(dm.capacity, "bytes"), " - ",
+             Q(dm.reserve, "bytes"), " reserve): "]
+    if dm.fits:
+        head += ["fits, clears by ", Q(dm.clearance, "bytes")]
+    else:
+        head += ["DOES NOT FIT, short by ", Q(-dm.clearance, "bytes")]
+    out = [line(*head)]
+    if dm.peaks is not None:
+        from ..memory.allocator import TORCH_VERSION
+
+        p = dm.peaks
+        ws: list[Cell] = ["cuBLAS workspace ", Q(p.cublas_workspace, "bytes")]
+        if p.cudnn_workspace:
+            ws += [", cuDNN workspace ", Q(p.cudnn_workspace, "bytes"), " per convolution"]
+        else:
+            ws.append(", cuDNN workspaces not modelled")
+        if foreach:
+            ws += ["; optimizer step: foreach implementation (PyTorch's GPU default)"]
+        out.append(line(f"          PyTorch {TORCH_VERSION} caching allocator, default "
+                        f"configuration, {p.steps} steps from a fresh process; ", *ws))
+    return out
 
 
 # --------------------------------------------------------------------------- breakdowns

@@ -508,6 +508,65 @@ class _StepRecorder(TorchDispatchMode):  # type: ignore[no-untyped-call]
         return out
 
 
+#: Record a later optimizer step once per distinct parameter (see :func:`_steady_step`);
+#: ``False`` records every parameter (the tests compare the two).
+DEDUPLICATE_STEADY_STEP = True
+
+_PROFILER_OPS = ("profiler::_record_function_enter_new", "profiler::_record_function_exit")
+
+
+def _param_key(opt: torch.optim.Optimizer, p: torch.Tensor) -> tuple[Any, ...]:
+    """What a per-parameter optimizer step's ops depend on: the parameter's and its
+    gradient's shape, strides and dtype, and the shapes and dtypes of its state."""
+    state = opt.state.get(p, {})
+    st = tuple(sorted((k, tuple(v.shape), tuple(v.stride()), v.dtype, v.device.type)
+                      if isinstance(v, torch.Tensor) else (k, type(v).__name__, v)
+                      for k, v in state.items()))
+    g = p.grad
+    return (tuple(p.shape), tuple(p.stride()), p.dtype,
+            None if g is None else (tuple(g.shape), tuple(g.stride()), g.dtype), st)
+
+
+def _steady_step(opt: torch.optim.Optimizer,
+                 needs_formula: Callable[[str], bool] | None) -> tuple[OpRecord, ...]:
+    """The ops of a later step of ``opt`` (its state exists). The per-parameter (for-loop)
+    implementations run the same ops for every parameter of the same shapes, strides and
+    dtypes: with one parameter group, such a step is recorded once per distinct parameter
+    and its ops repeated, in parameter order, for every parameter like it (the profiler's
+    enter/exit markers once around them) — the same records as a full step, in a fraction
+    of the time for a model of many identical layers. A foreach or fused step, several
+    groups, or parameters all distinct: the whole step is recorded."""
+    groups = opt.param_groups
+    params = groups[0]["params"] if len(groups) == 1 else []
+    per_param = not (len(groups) != 1 or groups[0].get("foreach") or groups[0].get("fused"))
+    keys = [_param_key(opt, p) for p in params] if per_param else []
+    if not DEDUPLICATE_STEADY_STEP or not per_param or len(set(keys)) == len(keys):
+        rec = _StepRecorder(needs_formula)
+        with rec:
+            opt.step()
+        return tuple(rec.ops)
+    first: dict[tuple[Any, ...], torch.Tensor] = {}
+    for k, p in zip(keys, params):
+        first.setdefault(k, p)
+    recorded: dict[tuple[Any, ...], list[OpRecord]] = {}
+    enter: list[OpRecord] = []
+    exit_: list[OpRecord] = []
+    try:
+        for k, p in first.items():
+            groups[0]["params"] = [p]
+            rec = _StepRecorder(needs_formula)
+            with rec:
+                opt.step()
+            ops = rec.ops
+            lead = [o for o in ops[:1] if o.call.name.startswith(_PROFILER_OPS[0])]
+            tail = [o for o in ops[-1:] if o.call.name.startswith(_PROFILER_OPS[1])]
+            enter, exit_ = enter or lead, exit_ or tail
+            recorded[k] = ops[len(lead):len(ops) - len(tail)]
+    finally:
+        groups[0]["params"] = params
+    return tuple([*enter, *(o for k in keys for o in recorded[k]), *exit_])
+
+
 # --------------------------------------------------------------------------- checkpointing
 
 
@@ -718,10 +777,7 @@ def trace_model(
                 # A later step of the loop (its optimizer state exists): what a step costs
                 # from then on. Storages are no longer followed: memory is the first step's.
                 state.storages.closed = True
-                rec = _StepRecorder(state.needs_formula)
-                with rec:
-                    opt.step()
-                steady = tuple(rec.ops)
+                steady = _steady_step(opt, state.needs_formula)
         for p, rg in restore:
             p.requires_grad_(rg)
     except ConvCostError:

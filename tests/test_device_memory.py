@@ -174,3 +174,13 @@ def test_answer_and_server_show_device_memory() -> None:
     with pytest.raises(SpecError, match=r"^reserve: .*less than t4"):
         model_params({"target": "torchvision:resnet18", "inputs": ["1x3x32x32"],
                       "device": "t4", "reserve": "20GiB"}, False)
+
+
+def test_sharded_steps_have_no_allocator_replay() -> None:
+    r = analyze(cnn(), ["2x3x32x32"], mode="train", optimizer="adamw")
+    assert answer(r, TOY, devices=2, strategy="ddp").memory is not None
+    hw = answer(r, TOY, devices=2, strategy="zero2")
+    assert hw.memory is None and hw.distributed is not None
+    assert "memory" not in hw.to_dict()["hardware"]
+    found = fit_on(TOY, cnn(), ["1x3x32x32"], devices=2, strategy="zero3", optimizer="adamw")
+    assert found.basis == "live" and found.capacity == TOY.usable_bytes

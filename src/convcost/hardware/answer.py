@@ -65,7 +65,9 @@ def answer(result: ModelResult, device: DeviceSpec | None = None, *, tf32: bool 
         step = step_time(result, device, tf32, foreach)
         m = result.memory
         events = m.train_events if result.mode == "train" else m.inference_events
-        if events is not None:
+        # under ZeRO/FSDP sharding the replayed step is not what one device runs: the
+        # sharded line (live tensors per device) is the answer there
+        if events is not None and strategy == "ddp":
             memory = device_memory(events, device, training=result.mode == "train")
     distributed = None
     if devices > 1 or strategy != "ddp":

@@ -184,3 +184,19 @@ def test_sharded_steps_have_no_allocator_replay() -> None:
     assert "memory" not in hw.to_dict()["hardware"]
     found = fit_on(TOY, cnn(), ["1x3x32x32"], devices=2, strategy="zero3", optimizer="adamw")
     assert found.basis == "live" and found.capacity == TOY.usable_bytes
+
+
+def test_html_and_markdown_show_the_three_peaks() -> None:
+    from convcost.renderers import render
+
+    r = analyze(cnn(), ["2x3x32x32"], mode="train", optimizer="sgd")
+    hw = answer(r, TOY)
+    assert hw.memory is not None
+    page = render(r, "html", hardware=hw)
+    table = page.split('id="device-memory"')[1].split("</table>")[0]
+    for label in ("live tensors", "allocated (max_memory_allocated)",
+                  "reserved (max_memory_reserved)", "usable", "toy-gpu memory"):
+        assert label in table
+    assert f"data-value='{hw.memory.reserved}'" in table
+    md = render(r, "markdown", hardware=hw)
+    assert "memory    on toy-gpu: live tensors" in md and "reserved" in md

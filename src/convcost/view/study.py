@@ -46,6 +46,9 @@ def metrics(r: ModelResult, hw: Hardware) -> list[Metric]:
         out += [("step_s", "step time (roofline)", hw.step.step_s),
                 ("samples_per_s", "samples/s (roofline)", hw.step.samples_per_s),
                 ("mfu", "MFU", hw.step.mfu)]
+    if hw.memory is not None:
+        out += [("device_reserved_bytes", "reserved peak on device", hw.memory.reserved),
+                ("device_usable_bytes", "usable on device", hw.memory.usable)]
     return out
 
 
@@ -67,8 +70,8 @@ def _q(key: str, v: Any, human: bool) -> Q:
 
 
 SWEEP_KEYS = ("forward_flops", "backward_flops", "forward_macs", "saved_activations_bytes",
-              "peak_train_bytes", "peak_inference_bytes", "est_step_s", "est_samples_per_s",
-              "step_s", "samples_per_s")
+              "peak_train_bytes", "peak_inference_bytes", "device_reserved_bytes",
+              "est_step_s", "est_samples_per_s", "step_s", "samples_per_s")
 
 
 def sweep_title(s: Sweep) -> str:

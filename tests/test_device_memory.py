@@ -15,7 +15,13 @@ from cli_run import run
 from convcost.errors import SpecError
 from convcost.hardware.answer import answer, fit_on
 from convcost.hardware.device_memory import device_memory
-from convcost.hardware.devices import PRESETS, DeviceSpec, default_reserve, load_devices
+from convcost.hardware.devices import (
+    PRESETS,
+    REPORTED_TOTAL,
+    DeviceSpec,
+    default_reserve,
+    load_devices,
+)
 from convcost.memory.allocator import CUBLAS_WORKSPACE, round_size, simulate
 from convcost.model import analyze
 from convcost.server.requests import model_params, run_analysis
@@ -131,7 +137,9 @@ def test_presets_cite_their_reserve() -> None:
         if d.arch == "cpu":
             assert d.reserve_bytes == 0
             continue
-        assert 0 < d.reserve_bytes < d.memory // 8, name
+        # a cited reported total leaves a small reserve; the default rule is on the safe side
+        limit = d.memory // 8 if name in REPORTED_TOTAL else d.memory // 4
+        assert 0 < d.reserve_bytes < limit, name
         assert d.sources.get("reserve"), name
         assert d.usable_bytes == d.memory - d.reserve_bytes
     # the reported totals are below the physical memory and the reserve covers the gap

@@ -28,8 +28,15 @@ SPECS: dict[str, tuple[int | None, float | None, int | None, str]] = {
     "v100": (80, 1530, 6144 * KIB, "volta"),
     "v100-16gb": (80, 1530, 6144 * KIB, "volta"),
     "v100-pcie": (80, None, 6144 * KIB, "volta"),
-    "a40": (None, None, None, "ampere"),
-    "l40s": (None, None, None, "ada"),
+    "a40": (84, 1740, None, "ampere"),  # TechPowerUp database
+    "l40s": (142, 2520, None, "ada"),  # TechPowerUp database
+    "a10": (72, 1695, 6 * MIB, "ampere"),  # TechPowerUp database
+    "a30": (56, 1440, 24 * MIB, "ampere"),  # TechPowerUp database
+    "b200": (148, 1980, None, "blackwell"),  # spec database (hmc-tech.com)
+    "rtx3080": (68, 1710, 5 * MIB, "ampere"),
+    "rtx4080": (76, 2505, 64 * MIB, "ada"),
+    "rtx-a6000": (84, 1800, 6144 * KIB, "ampere"),  # GA102 whitepaper v2 Table 3
+    "rtx6000-ada": (142, 2505, None, "ada"),
     "mi250x": (220, 1700, None, "cdna2"),
     "rtx2080ti": (68, 1545, 5632 * KIB, "turing"),
     "rtx3090": (82, 1695, 6144 * KIB, "ampere"),
@@ -65,6 +72,25 @@ NEW_PRESETS: dict[str, dict[str, float]] = {
     },
 }
 
+NEW_PRESETS.update({
+    # NVIDIA A10 datasheet (dense)
+    "a10": {"fp32": 31.2, "tf32": 62.5, "fp16": 125, "bf16": 125, "int8": 250,
+            "bandwidth": 600, "memory": 24},
+    # NVIDIA A30 datasheet (dense)
+    "a30": {"fp32": 10.3, "fp16": 165, "bf16": 165, "int8": 330, "bandwidth": 933,
+            "memory": 24},
+    # NVIDIA HGX B200 (per GPU; sparse halved)
+    "b200": {"fp64": 37, "fp32": 75, "tf32": 1100, "fp16": 2250, "bf16": 2250, "fp8": 4500,
+             "int8": 4500, "bandwidth": 7700, "memory": 180},
+    # GA102 whitepaper v2 (RTX 3080, RTX A6000 Table 3), Ada whitepaper v2.1 (RTX 4080),
+    # RTX 6000 Ada datasheet (FP8 with sparsity halved)
+    "rtx3080": {"fp32": 29.8, "int8": 238, "bandwidth": 760, "memory": 10},
+    "rtx4080": {"fp32": 48.7, "int8": 389.9, "bandwidth": 716.8, "memory": 16},
+    "rtx-a6000": {"fp32": 38.7, "tf32": 77.4, "fp16": 154.8, "bf16": 154.8, "int8": 309.7,
+                  "bandwidth": 768, "memory": 48},
+    "rtx6000-ada": {"fp32": 91.1, "fp8": 728.5, "bandwidth": 960, "memory": 48},
+})
+
 #: FP32 lanes per SM as the whitepapers state them ("FP32 Cores / SM" / "CUDA Cores / SM").
 FP32_LANES_PER_SM: dict[str, int] = {
     "v100": 64,  # A100 whitepaper Table 3: V100 64 FP32 cores / SM
@@ -77,6 +103,16 @@ FP32_LANES_PER_SM: dict[str, int] = {
     "rtx3090": 128,  # GA102 Appendix A: CUDA Cores / SM 128
     "rtx4090": 128,  # Ada Appendix A: CUDA Cores / SM 128
     "rtx5090": 128,  # RTX Blackwell Table 3: 21760 CUDA cores / 170 SMs
+    # the database SM counts and clocks are checked against the vendors' FP32 peaks
+    "a10": 128,  # GA102: 128 CUDA cores / SM
+    "a30": 64,  # GA100: 64 FP32 cores / SM
+    "a40": 128,
+    "l40s": 128,  # AD102
+    "b200": 128,
+    "rtx3080": 128,
+    "rtx4080": 128,
+    "rtx-a6000": 128,
+    "rtx6000-ada": 128,
 }
 
 GPU_PRESETS = [n for n in PRESETS if n != "cpu"]

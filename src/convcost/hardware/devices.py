@@ -280,6 +280,9 @@ REPORTED_TOTAL: dict[str, tuple[int, str, str]] = {
     "rtx2080ti": (int(10.76 * GIB), "cuda",
                   "github.com/JDAI-CV/image-captioning/issues/11 (2080 Ti): '10.76 GiB total "
                   "capacity'"),
+    "rtx3080": (int(9.77 * GIB), "cuda",
+                "a PyTorch out-of-memory message quoted in a public training-error report for an "
+                "NVIDIA GeForce RTX 3080: '(GPU 0; 9.77 GiB total capacity; ...)'"),
     "rtx3090": (24576 * MIB, "smi", "github.com/noonghunna/club-3090/issues/445: 'NVIDIA "
                                     "GeForce RTX 3090 | 24576 MiB'"),
     "rtx4090": (int(23.64 * GIB), "cuda",
@@ -313,6 +316,11 @@ def _preset_reserve(name: str, memory: int) -> tuple[int, str]:
     return (memory - total + gap + CONTEXT_RESERVE,
             f"{how} + 512 MiB CUDA context; total: {source}")
 
+
+#: Spec-database figures (SM count, boost clock, L2) where no vendor document was found;
+#: each one is checked against the vendor's FP32 peak (SMs × boost clock × FP32 FLOP/clk).
+_TPU = ("TechPowerUp GPU database (as mirrored by sysrqmts.com / cputronic.com / hmc-tech.com; "
+        "a spec database, not a vendor document):")
 
 #: Where the SM count / clock / L2 figures were read (see each preset's ``sources``).
 _A100_TABLE3 = (
@@ -609,7 +617,14 @@ PRESETS: dict[str, DeviceSpec] = {
                 "https://www.ecer.com/corp/details-uuuedqa-p1bsay9-multi-display-setups-"
                 "supported-by-48gb-gddr6-ecc-memory-nvidia-a40-gpu-and-vga-outputs.html",
             },
+            sms=84,
+            clock_mhz=1740,
             arch="ampere",
+            cite={
+                "sms": _TPU + " NVIDIA A40 PCIe: 'SM count 84' (84 SMs × 1740 MHz × 256 FLOP/clk "
+                "= 37.4 TFLOP/s, the datasheet's FP32 peak)",
+                "clock_mhz": _TPU + " NVIDIA A40 PCIe: 'Boost clock 1740 MHz'",
+            },
         ),
         _preset(
             "l40s",
@@ -619,7 +634,14 @@ PRESETS: dict[str, DeviceSpec] = {
             48,
             "NVIDIA L40S datasheet (L40/L40S table, dense figures; sparse halved), text as "
             "reproduced at https://www.mullet.se/product.html?product_id=355414",
+            sms=142,
+            clock_mhz=2520,
             arch="ada",
+            cite={
+                "sms": _TPU + " NVIDIA L40S: 142 SMs (142 × 2520 MHz × 256 FLOP/clk = 91.6 "
+                "TFLOP/s, the datasheet's FP32 peak)",
+                "clock_mhz": _TPU + " NVIDIA L40S: 'Boost clock 2520 MHz'",
+            },
         ),
         _preset(
             "mi250x",
@@ -756,6 +778,164 @@ PRESETS: dict[str, DeviceSpec] = {
             cite={
                 "sms": _MI300_ROCM,
                 "l2": _MI300_ROCM,
+            },
+        ),
+        _preset(
+            "a10",
+            "NVIDIA A10 24 GB",
+            {"fp32": 31.2, "tf32": 62.5, "fp16": 125, "bf16": 125, "int8": 250},
+            600,
+            24,
+            "NVIDIA A10 datasheet (https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/"
+            "a10/pdf/a10-datasheet.pdf; dense figures, sparse halved): FP32 31.2 TF, TF32 62.5, "
+            "BF16/FP16 125, INT8 250 TOPS, 24 GB GDDR6, 600 GB/s — as reproduced in "
+            "github.com/winston-zhang-orz/gpu-specs specs.md and github.com/Lightning-AI/"
+            "pytorch-lightning src/lightning/fabric/utilities/throughput.py (which cites it)",
+            sms=72,
+            clock_mhz=1695,
+            l2_mib=6,
+            arch="ampere",
+            cite={
+                "sms": _TPU + " NVIDIA A10 PCIe: 'SM count 72' (72 × 1695 MHz × 256 FLOP/clk = "
+                "31.2 TFLOP/s, the datasheet's FP32 peak)",
+                "clock_mhz": _TPU + " NVIDIA A10 PCIe: 'Boost 1695 MHz'",
+                "l2": _TPU + " NVIDIA A10 PCIe: 'L2 cache 6 MB'",
+            },
+        ),
+        _preset(
+            "a30",
+            "NVIDIA A30 24 GB",
+            {"fp32": 10.3, "fp16": 165, "bf16": 165, "int8": 330},
+            933,
+            24,
+            "NVIDIA A30 datasheet (https://www.nvidia.com/en-us/data-center/products/a30-gpu/; "
+            "dense figures): FP32 10.3 TF, BF16/FP16 tensor 165, INT8 330 TOPS, 24 GB HBM2, "
+            "933 GB/s — as tabulated from the datasheets in github.com/ArthurChiao/"
+            "arthurchiao.github.io _posts/2023-10-25-gpu-data-sheets.md (the TF32 and FP64 "
+            "figures were not found in a copy: absent here, TF32 falls back to FP32 with a note)",
+            sms=56,
+            clock_mhz=1440,
+            l2_mib=24,
+            arch="ampere",
+            cite={
+                "sms": _TPU + " NVIDIA A30 PCIe: 'SM count 56' (56 × 1440 MHz × 128 FLOP/clk = "
+                "10.3 TFLOP/s, the datasheet's FP32 peak)",
+                "clock_mhz": _TPU + " NVIDIA A30 PCIe: 'Boost clock 1440 MHz'",
+                "l2": _TPU + " NVIDIA A30 PCIe: 'Cache L2 24 MB'",
+            },
+        ),
+        _preset(
+            "b200",
+            "NVIDIA B200 (HGX B200, 1000 W) 180 GB",
+            {"fp64": 37, "fp32": 75, "tf32": 1100, "fp16": 2250, "bf16": 2250, "fp8": 4500,
+             "int8": 4500},
+            7700,
+            180,
+            "NVIDIA HGX B200 specifications (per GPU; sparse figures halved: TF32 2.2 PF, "
+            "FP16/BF16 4.5 PF, FP8 and INT8 9 P; FP64 37 TF, FP32 75 TF, 180 GB HBM3E, 7.7 TB/s) "
+            "as reproduced at https://zdszero.github.io/Computer/Artificial_Intelligence/"
+            "Hardware.html; dense tensor figures as NVIDIA's Blackwell technical brief gives them "
+            "(https://glennklockwood.com/garden/processors/B200). DGX B200 lists 1,440 GB for 8 "
+            "GPUs (180 GB each); other sources say 192 GB (physical HBM3e)",
+            sms=148,
+            clock_mhz=1980,
+            arch="blackwell",
+            cite={
+                "sms": _TPU + " NVIDIA B200: 'SMs 148' (148 × 1980 MHz × 256 FLOP/clk = 75.0 "
+                "TFLOP/s, the HGX FP32 peak)",
+                "clock_mhz": _TPU + " NVIDIA B200: 'Boost Clock 1.98GHz'",
+            },
+        ),
+        _preset(
+            "rtx3080",
+            "NVIDIA GeForce RTX 3080 10 GB",
+            {"fp32": 29.8, "int8": 238},
+            760,
+            10,
+            "NVIDIA GeForce RTX 3080 (GA102 whitepaper v2 figures as tabulated in "
+            "github.com/stillwater-sc/KPU-Simulator docs/external-knowledge/"
+            "rtx_30_series_specs_table.md: 8,704 CUDA cores, boost 1,710 MHz, 10 GB GDDR6X, "
+            "760 GB/s, 68 SMs, FP32 29.8 TF, INT8 238 TOPS); its FP16 tensor rate with FP32 "
+            "accumulate was not found in a copy: fp16 falls back to FP32 with a note",
+            sms=68,
+            clock_mhz=1710,
+            l2_mib=5,
+            arch="ampere",
+            cite={
+                "sms": "github.com/stillwater-sc/KPU-Simulator rtx_30_series_specs_table.md: "
+                "RTX 3080 68 SMs (68 × 1710 MHz × 256 FLOP/clk = 29.8 TFLOP/s)",
+                "clock_mhz": "github.com/stillwater-sc/KPU-Simulator "
+                "rtx_30_series_specs_table.md: RTX 3080 boost clock 1,710 MHz",
+                "l2": _TPU + " RTX 3080: '5 MB L2 cache' (cputronic.com)",
+            },
+        ),
+        _preset(
+            "rtx4080",
+            "NVIDIA GeForce RTX 4080 16 GB",
+            {"fp32": 48.7, "int8": 389.9},
+            716.8,
+            16,
+            "NVIDIA Ada GPU architecture whitepaper v2.1 figures for the RTX 4080 as reproduced "
+            "in github.com/Lightning-AI/pytorch-lightning src/lightning/fabric/utilities/"
+            "throughput.py (FP32 48.7 TF, INT8 389.9 TOPS) and "
+            "https://www.holynerdvana.com/2022/10/nvidia-geforce-rtx-4080-specifications.html "
+            "(76 SMs, boost 2505 MHz, 64 MB L2, 16 GB GDDR6X at 22.4 Gbps on 256 bits = "
+            "716.8 GB/s); its FP16 tensor rate with FP32 accumulate was not found in a copy: "
+            "fp16 falls back to FP32 with a note",
+            sms=76,
+            clock_mhz=2505,
+            l2_mib=64,
+            arch="ada",
+            cite={
+                "sms": "https://www.holynerdvana.com/2022/10/nvidia-geforce-rtx-4080-"
+                "specifications.html: 'Streaming Multiprocessors 76' (76 × 2505 MHz × 256 "
+                "FLOP/clk = 48.7 TFLOP/s)",
+                "clock_mhz": "holynerdvana.com (above): 'Boost Clock (MHz) 2505'",
+                "l2": "holynerdvana.com (above): 'L2 Cache 64'",
+            },
+        ),
+        _preset(
+            "rtx-a6000",
+            "NVIDIA RTX A6000 48 GB",
+            {"fp32": 38.7, "tf32": 77.4, "fp16": 154.8, "bf16": 154.8, "int8": 309.7},
+            768,
+            48,
+            "NVIDIA GA102 whitepaper v2 (https://www.nvidia.com/content/PDF/nvidia-ampere-ga-102-"
+            "gpu-architecture-whitepaper-v2.pdf) Table 3, RTX A6000, dense figures: Peak FP32 "
+            "38.7, TF32 tensor 77.4, FP16/BF16 tensor with FP32 accumulate 154.8, INT8 309.7 "
+            "TOPS, 768 GB/s, 48 GB GDDR6 — as reproduced in public notes quoting that table and "
+            "in github.com/Lightning-AI/pytorch-lightning throughput.py",
+            sms=84,
+            clock_mhz=1800,
+            l2_mib=6,
+            arch="ampere",
+            cite={
+                "sms": "GA102 whitepaper v2 Table 3 (as quoted in public notes): RTX A6000 'SMs "
+                "84'",
+                "clock_mhz": _TPU + " RTX A6000: 'Boost clock 1800 MHz' (84 × 1800 MHz × 256 "
+                "FLOP/clk = 38.7 TFLOP/s)",
+                "l2": "GA102 whitepaper v2 Table 3 (as quoted): RTX A6000 'L2 Cache Size 6144 KB'",
+            },
+        ),
+        _preset(
+            "rtx6000-ada",
+            "NVIDIA RTX 6000 Ada Generation 48 GB",
+            {"fp32": 91.1, "fp8": 728.5},
+            960,
+            48,
+            "NVIDIA RTX 6000 Ada Generation datasheet, as copied in github.com/atineoSE/"
+            "coding-model-seeks-gpu pipeline/pipeline/sources/rtx6000ada_specs.md: "
+            "'Single-precision performance 91.1 TFLOPS', 'Tensor performance 1457.0 TFLOPS' "
+            "(FP8 with sparsity; halved), 48GB GDDR6, 960 GB/s; the FP16/BF16 tensor rates were "
+            "not found in a vendor copy: they fall back to FP32 with a note",
+            sms=142,
+            clock_mhz=2505,
+            arch="ada",
+            cite={
+                "sms": "https://www.grafikkarten.com/de/news/nvidia-rtx-6000-grafikkarte-der-"
+                "ada-generation: 142 of 144 SMs active (142 × 2505 MHz × 256 FLOP/clk = 91.1 "
+                "TFLOP/s)",
+                "clock_mhz": _TPU + " RTX 6000 Ada: 'Boost-Takt von 2505 MHz' (cputronic.com)",
             },
         ),
         _preset(

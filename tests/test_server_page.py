@@ -365,6 +365,38 @@ def test_model_run(opened: Opened) -> None:
     assert unexpected(opened.errors) == []
 
 
+@pytest.mark.browser
+@pytest.mark.slow
+def test_model_run_on_a_device_with_a_reserve(opened: Opened) -> None:
+    page = opened.page
+    page.click("#tab-model")
+    page.wait_for_selector('#m-device option[value="t4"]', state="attached", timeout=60_000)
+    assert page.is_disabled("#m-reserve")  # no device: nothing to reserve from
+    page.fill("#m-target", "torchvision:resnet18")
+    page.fill("#m-inputs", "2x3x32x32")
+    page.select_option("#m-mode", "train")
+    page.select_option("#m-device", "t4")
+    assert page.is_enabled("#m-reserve")
+    page.fill("#m-reserve", "2GiB")
+    page.click("#run")
+    page.wait_for_selector("#model-result", state="visible", timeout=180_000)
+    json_href = page.get_attribute("#json-link", "href") or ""
+    status, _, body = http(opened.origin + json_href)
+    memory = json.loads(body)["hardware"]["memory"]
+    assert status == 200 and memory["reserve_bytes"] == 2 * 2**30
+    assert memory["usable_bytes"] == 14 * 2**30
+    page.wait_for_function(
+        "() => { const d = document.querySelector('#model-report').contentDocument;"
+        " return d && d.querySelector('#device-memory'); }", timeout=60_000)
+    # a reserve the device cannot give is an error next to the field
+    page.fill("#m-reserve", "20GiB")
+    page.click("#run")
+    page.wait_for_selector('#m-reserve[aria-invalid="true"]', timeout=60_000)
+    assert "reserve" in page.inner_text("#model-form .field-error")
+    assert opened.foreign() == []
+    assert unexpected(opened.errors) == []
+
+
 def tiny_onnx(path: Path) -> Path:
     """A Conv+Relu graph with a symbolic batch (``input``: N x 3 x 16 x 16)."""
     import numpy as np

@@ -62,6 +62,7 @@
       model_dtype: "Convert to dtype", keep: "(keep)", amp: "Mixed precision (AMP)", off: "off",
       optimizer: "Optimizer", freeze: "Freeze (regex of parameter names)",
       device: "Device (step time)", none: "none", devices: "Devices (data parallel)",
+      reserve: "Reserve (memory PyTorch cannot use)",
       strategy: "Strategy", interconnect: "Interconnect", tf32: "TF32 tensor cores",
       model_input_grad: "Inputs need gradients", run: "Run", running: "Analysing…",
       report_title: "Report", json_link: "JSON of this result",
@@ -118,6 +119,7 @@
       model_dtype: "转换数据类型", keep: "（保持不变）", amp: "混合精度（AMP）", off: "关闭",
       optimizer: "优化器", freeze: "冻结（参数名的正则表达式）",
       device: "设备（估算单步时间）", none: "无", devices: "设备数（数据并行）",
+      reserve: "预留显存（PyTorch 不可用的部分）",
       strategy: "并行策略", interconnect: "互连", tf32: "TF32 张量核心",
       model_input_grad: "输入需要梯度", run: "运行", running: "正在分析…",
       report_title: "报告", json_link: "该结果的 JSON",
@@ -525,6 +527,7 @@
     $("#m-strategy").disabled = !many;
     $("#m-interconnect").disabled = !many;
     $("#m-input_grad").disabled = $("#m-mode").value !== "train";
+    $("#m-reserve").disabled = $("#m-device").value === "";
   }
 
   // The options shared by /api/model (JSON) and /api/onnx (query): only those set, so the
@@ -533,9 +536,10 @@
     const f = $("#model-form").elements;
     const o = { mode: f.namedItem("mode").value, optimizer: f.namedItem("optimizer").value,
                 counting: f.namedItem("counting").value };
-    for (const k of ["dtype", "amp", "freeze", "device"]) {
-      const v = f.namedItem(k).value.trim();
-      if (v !== "") o[k] = v;
+    for (const k of ["dtype", "amp", "freeze", "device", "reserve"]) {
+      const c = f.namedItem(k);
+      const v = c.value.trim();
+      if (v !== "" && !c.disabled) o[k] = v;
     }
     if (f.namedItem("tf32").checked) o.tf32 = true;
     if (!f.namedItem("input_grad").disabled && f.namedItem("input_grad").checked) o.input_grad = true;

@@ -185,6 +185,8 @@ model_values: dict[str, st.SearchStrategy[str]] = {
     "--device": mostly(st.sampled_from(["h100-sxm", "a100-80gb", "t4", "cpu", "H100-SXM"]),
                        st.one_of(st.just("h100sxm"), junk)),
     "--devices-file": st.sampled_from(["missing.toml", "", "."]),
+    "--reserve": mostly(st.sampled_from(["1GiB", "500MiB", "0", "2GB", "79.5GiB"]),
+                        st.one_of(st.sampled_from(["-1", "1e3", "GiB", "999TiB", ""]), junk)),
     "--devices": mostly(st.sampled_from(["1", "2", "8"]), numbers),
     "--strategy": mostly(st.sampled_from(["ddp", "zero1", "zero2", "zero3", "fsdp"]), junk),
     "--interconnect": mostly(st.sampled_from(["nvlink4", "pcie4", "ib-ndr"]),

@@ -112,6 +112,14 @@ class _Block:
     next: _Block | None = field(default=None, repr=False)
 
 
+def _join(left: _Block, right: _Block) -> None:
+    """Block ``right``, the next one of ``left``'s segment, becomes part of ``left``."""
+    left.size += right.size
+    left.next = right.next
+    if right.next is not None:
+        right.next.prev = left
+
+
 class CachingAllocator:
     """The caching allocator's bookkeeping (see the module doc for the rules).
 
@@ -209,18 +217,12 @@ class CachingAllocator:
         p = b.prev
         if p is not None and p.free:
             self._remove(p)
-            p.size += b.size
-            p.next = b.next
-            if b.next is not None:
-                b.next.prev = p
+            _join(p, b)
             b = p
         n = b.next
         if n is not None and n.free:
             self._remove(n)
-            b.size += n.size
-            b.next = n.next
-            if n.next is not None:
-                n.next.prev = b
+            _join(b, n)
         self._insert(b)
 
     def release_cache(self) -> None:

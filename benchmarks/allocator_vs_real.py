@@ -21,7 +21,10 @@ Run on a CUDA machine (the device's preset name given, e.g. ``--device h200``)::
     .venv/bin/python benchmarks/allocator_vs_real.py --device h200 --models resnet50 --bisect
 
 Without a GPU, ``--predict-only`` prints the predictions alone (what the GPU run is
-compared with). Record the figures in benchmarks/README.md.
+compared with). ``--capacity-gib X`` caps what PyTorch may reserve on the GPU
+(``torch.cuda.set_per_process_memory_fraction``) and predicts for a device of X GiB with no
+reserve: the allocator's out-of-memory behaviour and ``--fit`` checked at small batches, in
+seconds per probe. Record the figures in benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -37,12 +40,18 @@ DEFAULT_MODELS = ("resnet18", "resnet50", "vit_b_16")
 IMAGE = 224
 
 
-def worker(model_name: str, batch: int, optimizer: str) -> dict[str, Any]:
-    """One real training loop on the GPU in this (fresh) process."""
+def worker(model_name: str, batch: int, optimizer: str, capacity: int = 0) -> dict[str, Any]:
+    """One real training loop on the GPU in this (fresh) process; ``capacity`` (bytes, 0:
+    the whole GPU) caps what the caching allocator may reserve
+    (``torch.cuda.set_per_process_memory_fraction``: a smaller GPU, so that the real largest
+    batch is found in seconds)."""
     import torch
     import torchvision
 
     torch.backends.cudnn.benchmark = False
+    if capacity:
+        total = torch.cuda.get_device_properties(0).total_memory
+        torch.cuda.set_per_process_memory_fraction(capacity / total)
     model = torchvision.models.get_model(model_name, weights=None).cuda()
     x = torch.randn(batch, 3, IMAGE, IMAGE, device="cuda")
     params = [p for p in model.parameters() if p.requires_grad]
@@ -76,11 +85,12 @@ def worker(model_name: str, batch: int, optimizer: str) -> dict[str, Any]:
     }
 
 
-def measure(model_name: str, batch: int, optimizer: str) -> dict[str, Any]:
+def measure(model_name: str, batch: int, optimizer: str, capacity: int = 0) -> dict[str, Any]:
     """:func:`worker` in a fresh process (the allocator and the cuBLAS workspace start
     empty, as the prediction assumes)."""
     out = subprocess.run([sys.executable, __file__, "--worker", model_name, str(batch),
-                          optimizer], capture_output=True, text=True, check=False)
+                          optimizer, str(capacity)], capture_output=True, text=True,
+                         check=False)
     if out.returncode != 0:
         return {"oom": None, "error": out.stderr.strip().splitlines()[-1:]}
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -103,14 +113,15 @@ def predict(model_name: str, batch: int, optimizer: str, device: Any) -> Any:
     return device_memory(r.memory.train_events, device)
 
 
-def real_largest(model_name: str, optimizer: str, start: int) -> tuple[int, int]:
+def real_largest(model_name: str, optimizer: str, start: int,
+                 capacity: int = 0) -> tuple[int, int]:
     """(largest batch that runs, probes) by doubling from ``start`` and bisecting."""
     probes = 0
 
     def runs(b: int) -> bool:
         nonlocal probes
         probes += 1
-        return measure(model_name, b, optimizer).get("oom") is False
+        return measure(model_name, b, optimizer, capacity).get("oom") is False
 
     lo, hi = 0, 0
     b = max(start, 1)
@@ -148,11 +159,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bisect", action="store_true",
                     help="also find the real largest batch and compare with --fit")
     ap.add_argument("--predict-only", action="store_true", help="no GPU: predictions only")
-    ap.add_argument("--worker", nargs=3, metavar=("MODEL", "BATCH", "OPTIMIZER"),
+    ap.add_argument("--capacity-gib", type=float, default=0.0,
+                    help="cap what PyTorch may reserve (a smaller GPU: set_per_process_memory_"
+                    "fraction); the prediction uses a device of that memory and no reserve")
+    ap.add_argument("--worker", nargs=4, metavar=("MODEL", "BATCH", "OPTIMIZER", "CAPACITY"),
                     help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
-        print(json.dumps(worker(a.worker[0], int(a.worker[1]), a.worker[2])))
+        print(json.dumps(worker(a.worker[0], int(a.worker[1]), a.worker[2],
+                                int(a.worker[3]))))
         return 0
     import torch
 
@@ -160,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     from convcost.units import nbytes
 
     device = get_device(a.device)
+    capacity = int(a.capacity_gib * 2**30)
+    if capacity:
+        from dataclasses import replace
+
+        device = replace(device, name=f"{device.name}-capped", memory=capacity, reserve=0)
     if not a.predict_only and not torch.cuda.is_available():
         print("no CUDA device: give --predict-only for the predictions alone", file=sys.stderr)
         return 2
@@ -174,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         for b in (int(x) for x in a.batches.split(",")):
             t = time.perf_counter()
             p = predict(name, b, a.optimizer, device)
-            real = None if a.predict_only else measure(name, b, a.optimizer)
+            real = None if a.predict_only else measure(name, b, a.optimizer, capacity)
             dt = time.perf_counter() - t
             if real is None or real.get("oom") is not False:
                 what = "-" if real is None else ("OOM" if real.get("oom") else "error")
@@ -211,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             if a.predict_only:
                 print(f"{name}: --fit {fit.batch} ({t_fit:.0f} s)")
                 continue
-            real_b, probes = real_largest(name, a.optimizer, fit.batch)
+            real_b, probes = real_largest(name, a.optimizer, fit.batch, capacity)
             verdict = ("equal" if real_b == fit.batch else "one below" if real_b == fit.batch + 1
                        else "ABOVE (would fail)" if fit.batch > real_b else "below")
             print(f"{name}: --fit {fit.batch} ({t_fit:.0f} s), real largest {real_b} "

@@ -208,3 +208,10 @@ def test_html_and_markdown_show_the_three_peaks() -> None:
     assert f"data-value='{hw.memory.reserved}'" in table
     md = render(r, "markdown", hardware=hw)
     assert "memory    on toy-gpu: live tensors" in md and "reserved" in md
+
+
+def test_default_reserve_depends_on_the_memory_kind() -> None:
+    # no reported total for these: HBM costs no ECC capacity, GDDR 1/16
+    b200, a10 = PRESETS["b200"], PRESETS["a10"]
+    assert b200.reserve_bytes == 768 * MiB + 512 * MiB == default_reserve(b200.memory, hbm=True)
+    assert a10.reserve_bytes == a10.memory // 16 + 1280 * MiB == default_reserve(a10.memory)

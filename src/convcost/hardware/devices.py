@@ -297,16 +297,28 @@ REPORTED_TOTAL: dict[str, tuple[int, str, str]] = {
 }
 
 
-def default_reserve(memory: int) -> int:
+#: Presets whose memory is HBM, whose ECC is stored beside the data and costs no capacity
+#: (the A100 80 GB and the V100 32 GB report their full 81920 / 32768 MiB with ECC on,
+#: :data:`REPORTED_TOTAL`), unlike GDDR boards, where ECC takes 1/16 (T4: 15360 of 16384 MiB).
+HBM_PRESETS = frozenset({"h200", "h100-sxm", "h100-pcie", "a100-40gb", "a100-80gb", "v100",
+                         "v100-16gb", "v100-pcie", "a30", "b200", "mi250x", "mi300x"})
+
+
+def default_reserve(memory: int, hbm: bool = False) -> int:
     """The reserve assumed for a GPU whose reported total is not known: 1/16 of its memory
-    (what ECC takes on GDDR boards such as the T4 and L40S), :data:`SMI_GAP` and
-    :data:`CONTEXT_RESERVE` — on the safe side for every device with a cited total."""
-    return memory // 16 + SMI_GAP + CONTEXT_RESERVE
+    (what ECC takes on GDDR boards such as the T4 and L40S; nothing for ``hbm``),
+    :data:`SMI_GAP` and :data:`CONTEXT_RESERVE` — on the safe side for every device with a
+    cited total. A user device without ``reserve_mib`` gets the GDDR rule."""
+    return (0 if hbm else memory // 16) + SMI_GAP + CONTEXT_RESERVE
 
 
 def _preset_reserve(name: str, memory: int) -> tuple[int, str]:
     """A preset's reserve in bytes and where it comes from."""
     if name not in REPORTED_TOTAL:
+        if name in HBM_PRESETS:
+            return default_reserve(memory, hbm=True), (
+                "not known for this device: 768 MiB + 512 MiB CUDA context assumed (HBM: ECC "
+                "costs no capacity; convcost.hardware.devices.default_reserve)")
         return -1, ("not known for this device: 1/16 of the memory + 768 MiB + 512 MiB CUDA "
                     "context assumed (convcost.hardware.devices.default_reserve)")
     total, kind, source = REPORTED_TOTAL[name]

@@ -215,3 +215,24 @@ def test_default_reserve_depends_on_the_memory_kind() -> None:
     b200, a10 = PRESETS["b200"], PRESETS["a10"]
     assert b200.reserve_bytes == 768 * MiB + 512 * MiB == default_reserve(b200.memory, hbm=True)
     assert a10.reserve_bytes == a10.memory // 16 + 1280 * MiB == default_reserve(a10.memory)
+
+
+def test_a_tight_fit_says_the_cache_was_emptied() -> None:
+    from convcost.hardware.answer import Hardware
+    from convcost.memory.allocator import StepEvents
+    from convcost.memory.timeline import Life
+    from convcost.renderers.cells import text
+    from convcost.view.model import device_memory_lines
+
+    # a 30 MiB temporary, freed, then 36 MiB: on 40 MiB the cached 30 MiB segment must go
+    ev = StepEvents((Life(30 * MiB, "temporaries", 1, 2), Life(36 * MiB, "activations", 2, 3)),
+                    samples=3)
+    dev = replace(TOY, memory=40 * MiB)
+    dm = device_memory(ev, dev, training=False)
+    assert dm.fits and dm.peaks is not None and dm.peaks.cache_releases == 1
+    assert dm.reserved == 36 * MiB and dm.clearance == 4 * MiB
+    out = text(device_memory_lines(Hardware(memory=dm))[0])
+    assert "fits (the allocator empties its cache 1 time to make room), clears by 4.00 MiB" in out
+    roomy = text(device_memory_lines(Hardware(memory=device_memory(
+        ev, replace(TOY, memory=80 * MiB), training=False)))[0])
+    assert "fits, clears by" in roomy and "empties" not in roomy

@@ -447,7 +447,10 @@ def device_memory_lines(hw: Hardware, foreach: bool = False) -> list[Line]:
     head += [" of usable ", Q(dm.usable, "bytes"), " (", Q(dm.capacity, "bytes"), " - ",
              Q(dm.reserve, "bytes"), " reserve): "]
     if dm.fits:
-        head += ["fits, clears by ", Q(dm.clearance, "bytes")]
+        releases = dm.peaks.cache_releases if dm.peaks is not None else 0
+        head += ["fits" + (f" (the allocator empties its cache {releases} time"
+                           f"{'s' if releases > 1 else ''} to make room)" if releases else ""),
+                 ", clears by ", Q(dm.clearance, "bytes")]
     else:
         head += ["DOES NOT FIT, short by ", Q(-dm.clearance, "bytes")]
     out = [line(*head)]

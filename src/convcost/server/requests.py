@@ -433,11 +433,23 @@ def warm_up() -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        import torch  # noqa: F401
+        import torch
+        import torchvision  # noqa: F401  (the model zoo's targets)
 
-        from ..hardware import answer  # noqa: F401
-        from ..model import analyze  # noqa: F401
-        from ..renderers import html  # noqa: F401
+        from ..hardware.answer import answer
+        from ..hardware.devices import PRESETS
+        from ..model import analyze
+        from ..renderers import render
+
+        # One tiny analysis pays what PyTorch and convcost initialise on first use (fake
+        # tensors, decompositions, the formula registry: about 2 s), so that the first
+        # request a fresh worker gets is timed for its own work only.
+        tiny = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 1), torch.nn.BatchNorm2d(2),
+                                   torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(2, 1))
+        result = analyze(tiny, "2x1x1x1", mode="train", optimizer="adamw")
+        hw = answer(result, PRESETS["h100-sxm"])
+        render(result, "json", hardware=hw)
+        render(result, "html", hardware=hw)
     except Exception:  # a missing torch is reported by the request that needs it
         pass
 

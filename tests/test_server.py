@@ -400,8 +400,12 @@ def test_timeout_then_recovers_and_layers_keep_answering(strict: Server) -> None
     slow: dict[str, Any] = {}
 
     def big() -> None:
-        slow["answer"] = strict.post("/api/model", {"target": "torchvision:vit_h_14",
-                                                    "inputs": ["1x3x224x224"]})
+        # a detection model runs for real on the CPU (its data-dependent ops): about 4.6 s
+        # here, far over the 2 s timeout (vit_h_14 on fake tensors, 1.8 s once a worker has
+        # warmed up, is too close to it)
+        slow["answer"] = strict.post("/api/model", {"target": "torchvision:maskrcnn_resnet50_fpn",
+                                                    "inputs": ["1x3x1024x1024"],
+                                                    "mode": "inference"})
 
     t = threading.Thread(target=big)
     t.start()

@@ -23,7 +23,7 @@ SPECS: dict[str, tuple[int | None, float | None, int | None, str]] = {
     "h100-pcie": (114, None, 50 * MIB, "hopper"),
     "a100-40gb": (108, 1410, 40960 * KIB, "ampere"),
     "a100-80gb": (108, 1410, 40960 * KIB, "ampere"),
-    "l4": (None, None, None, "ada"),
+    "l4": (58, 2040, None, "ada"),  # spec database, consistent with the FP32 peak
     "t4": (40, None, None, "turing"),  # 2,560 CUDA cores / 64 = 320 Tensor Cores / 8
     "v100": (80, 1530, 6144 * KIB, "volta"),
     "v100-16gb": (80, 1530, 6144 * KIB, "volta"),
@@ -108,6 +108,7 @@ FP32_LANES_PER_SM: dict[str, int] = {
     "a30": 64,  # GA100: 64 FP32 cores / SM
     "a40": 128,
     "l40s": 128,  # AD102
+    "l4": 128,  # AD104
     "b200": 128,
     "rtx3080": 128,
     "rtx4080": 128,

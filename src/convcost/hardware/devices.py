@@ -543,7 +543,16 @@ PRESETS: dict[str, DeviceSpec] = {
             300,
             24,
             "NVIDIA L4 Tensor Core GPU datasheet (sparse tensor figures halved)",
+            sms=58,
+            clock_mhz=2040,
             arch="ada",
+            cite={
+                "sms": "spec database https://fpsbench.com/compare/gpu/nvidia-l4-vs-nvidia-tesla-"
+                "m40: 'Shading Units 7,424' = 58 SMs of 128 (the same page's 'SM Count 60' "
+                "contradicts it; 58 × 2040 MHz × 256 FLOP/clk = 30.3 TFLOP/s, the datasheet's "
+                "FP32 peak, 60 would give 31.3)",
+                "clock_mhz": "spec database (fpsbench.com, above): 'Boost Clock 2040 MHz'",
+            },
         ),
         _preset(
             "t4",

@@ -22,8 +22,26 @@ fi
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+# pip's own output, minus a warning this machine's layout prints on every call; the status is
+# pip's.
+pip_install() {
+  .venv/bin/python -m pip install -q "$@" 2>&1 | grep -v "^WARNING: Location"
+  return "${PIPESTATUS[0]}"
+}
+pip_install --upgrade pip || true
+# A download cut off by the network is resumed, and the whole install tried three times:
+# one dropped connection must not fail a fresh set-up.
+RESUME=()
+if .venv/bin/python -m pip install --help 2>/dev/null | grep -q -- --resume-retries; then
+  RESUME=(--resume-retries 10)
+fi
 # torch/torchvision resolve from the machine's local cache when present (see README).
-.venv/bin/python -m pip install -q -e '.[torch,dev,plot,onnx,serve,cluster]' 2>&1 | grep -v "^WARNING: Location" || true
+for attempt in 1 2 3; do
+  if pip_install ${RESUME[@]+"${RESUME[@]}"} -e '.[torch,dev,plot,onnx,serve,cluster]'; then
+    break
+  fi
+  echo "setup: pip install failed (attempt $attempt of 3)" >&2
+  sleep 5
+done
 .venv/bin/python -c "import convcost, torch, torchvision, hypothesis, pytest, playwright" \
   || { echo "setup: the environment is incomplete" >&2; exit 1; }

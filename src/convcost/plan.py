@@ -344,8 +344,7 @@ def _per_device(result: Any, strategy: str, devices: int,
     if device is not None and m.train_events is not None:
         from .hardware.device_memory import device_memory
 
-        dm = device_memory(m.train_events, device)
-        peak = dm.reserved if dm.fits else max(dm.allocated, dm.usable + 1)
+        peak = device_memory(m.train_events, device).required
         if devices == 1:
             return peak, 0.0
         d = answer(result, None, devices=devices, strategy=strategy,

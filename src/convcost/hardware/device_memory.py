@@ -68,6 +68,13 @@ class DeviceMemory:
     peaks: AllocatorPeaks | None
 
     @property
+    def required(self) -> int:
+        """The bytes the step needs of ``usable``: the reserved peak when it fits; when it runs
+        out of memory, its allocated peak (or one byte more than ``usable`` when
+        fragmentation, not the allocated bytes, is what runs out)."""
+        return self.reserved if self.fits else max(self.allocated, self.usable + 1)
+
+    @property
     def clearance(self) -> int:
         """Bytes left of ``usable`` at the reserved peak (negative when it does not fit)."""
         return self.usable - self.reserved
@@ -114,8 +121,6 @@ def run_device_memory(mem: RunMemory, device: DeviceSpec) -> DeviceMemory:
 
 
 def required_bytes(mem: RunMemory, device: DeviceSpec) -> int:
-    """The bytes a training step needs of ``device``'s usable memory: the predicted reserved
-    peak when it fits; when it runs out of memory, its allocated peak (or one byte more
-    than the usable bytes when fragmentation, not the allocated bytes, is what runs out)."""
-    dm = run_device_memory(mem, device)
-    return dm.reserved if dm.fits else max(dm.allocated, dm.usable + 1)
+    """The bytes a training step needs of ``device``'s usable memory
+    (:attr:`DeviceMemory.required`)."""
+    return run_device_memory(mem, device).required

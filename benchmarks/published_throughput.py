@@ -38,7 +38,11 @@ DATA = Path(__file__).with_name("data") / "published_throughput.json"
 #: Published GPU name -> convcost device preset (same chip; the V100 preset is the 32 GB
 #: SXM2 card, whose peaks and bandwidth equal the 16 GB one's).
 GPUS = {"A100-80GB": "a100-80gb", "A100-40GB": "a100-40gb", "V100-16GB": "v100",
-        "V100-32GB": "v100", "T4": "t4"}
+        "V100-32GB": "v100", "T4": "t4",
+        # Lambda's rows (session 5); the A100 40GB PCIe card has the SXM4 card's peaks and
+        # bandwidth (1,555 GB/s) at a 250 W limit instead of 400 W
+        "A100-40GB-PCIe": "a100-40gb", "A10": "a10", "RTX-A6000": "rtx-a6000",
+        "RTX-4090": "rtx4090", "H100-PCIe": "h100-pcie", "H100-SXM": "h100-sxm"}
 
 HELD_OUT_MODELS = frozenset({"resnext101_32x4d", "seresnext101_32x4d"})
 HELD_OUT_GPUS = frozenset({"T4"})
@@ -51,6 +55,16 @@ def held_out(row: dict[str, Any]) -> bool:
     ``benchmarks/data/published_throughput.md``)."""
     return (row["model"] in HELD_OUT_MODELS or row["gpu"] in HELD_OUT_GPUS
             or bool(row.get("held_out")))
+
+
+def group(row: dict[str, Any]) -> str:
+    """The held-out subset a held-out row belongs to: the first 50 rows' held-out models and
+    GPU, the rows added in session 3 (other batch sizes and tables of the same READMEs), or
+    Lambda's benchmark (session 5: another harness, other GPUs)."""
+    added = str(row.get("added", ""))
+    if added.startswith("session 5"):
+        return "held-out (Lambda)"
+    return "held-out (added)" if added else "held-out (first 50)"
 
 
 def builder(name: str) -> Callable[[], Any]:
@@ -105,13 +119,18 @@ def summary(label: str, ratios: list[float]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=0, help="only the first N rows (0: all)")
+    ap.add_argument("--added", default="", help="only rows whose 'added' field starts with "
+                    "this text (e.g. 'session 5')")
     a = ap.parse_args()
     rows = json.loads(DATA.read_text())
+    if a.added:
+        rows = [r for r in rows if str(r.get("added", "")).startswith(a.added)]
     if a.rows:
         rows = rows[: a.rows]
     cache: dict[tuple[Any, ...], Any] = {}
     sets: dict[str, dict[str, list[float]]] = {
         m: {"tuning": [], "held-out": [], "held-out (first 50)": [], "held-out (added)": [],
+            "held-out (Lambda)": [],
             "batch-1 inference": [], "training": [], "inference": []}
         for m in ("roof", "est")}
     t0 = time.perf_counter()
@@ -125,8 +144,7 @@ def main() -> None:
             r = row["throughput_img_s"] / pred
             sets[m][kind].append(r)
             if kind == "held-out":
-                sets[m]["held-out (added)" if row.get("added") else
-                        "held-out (first 50)"].append(r)
+                sets[m][group(row)].append(r)
             sets[m]["training" if row["mode"] == "train" else "inference"].append(r)
             if row["batch_per_gpu"] == 1 and row["mode"] == "inference":
                 sets[m]["batch-1 inference"].append(r)
@@ -140,7 +158,8 @@ def main() -> None:
         print()
         print(label + ":")
         s = sets[m]
-        for name in ("tuning", "held-out", "held-out (first 50)", "held-out (added)"):
+        for name in ("tuning", "held-out", "held-out (first 50)", "held-out (added)",
+                     "held-out (Lambda)"):
             print("  " + summary(f"{name} rows", s[name]))
         print("  " + summary("all rows", s["tuning"] + s["held-out"]))
         for name in ("training", "inference", "batch-1 inference"):

@@ -60,7 +60,8 @@ def main() -> None:
             if (which == "held-out") != pt.held_out(row) or (which == "fit" and tensorflow(row)):
                 continue
             est = est_model.estimate(r, get_device(pt.GPUS[row["gpu"]]),
-                             tf32=row["precision"] == "tf32", foreach=False)
+                             tf32=row["precision"] == "tf32", foreach=False,
+                             channels_last=pt.channels_last(row))
             out.append(row["throughput_img_s"] / est.samples_per_s)
         return out
 

@@ -18,7 +18,8 @@ the peak bandwidth, no per-kernel cost) and the execution-time estimate
 (:mod:`convcost.hardware.estimate`). Conventions: training rows are one step of
 forward + backward + SGD with momentum (NVIDIA's recipes), the loss being the sum of the
 outputs; ``tf32`` rows time fp32 matrix work at the TF32 peak; ``amp-fp16`` rows use
-autocast to float16; inference rows are an eval-mode forward.
+autocast to float16; inference rows are an eval-mode forward; the memory layout is the
+row's (:func:`channels_last`).
 
     .venv/bin/python benchmarks/published_throughput.py [--rows 10]
 """
@@ -55,6 +56,16 @@ def held_out(row: dict[str, Any]) -> bool:
     ``benchmarks/data/published_throughput.md``)."""
     return (row["model"] in HELD_OUT_MODELS or row["gpu"] in HELD_OUT_GPUS
             or bool(row.get("held_out")))
+
+
+def channels_last(row: dict[str, Any]) -> bool:
+    """Whether the row's run kept its tensors channels-last (NHWC): its ``memory_format``
+    when it states one (Lambda's rows: ``contiguous``), else NVIDIA's recipe (configs.yml
+    sets ``memory_format: nhwc`` for AMP, the default NCHW otherwise)."""
+    fmt = row.get("memory_format")
+    if fmt is None:
+        fmt = "channels_last" if row["precision"] == "amp-fp16" else "contiguous"
+    return fmt == "channels_last"
 
 
 def group(row: dict[str, Any]) -> str:
@@ -103,7 +114,7 @@ def predict(row: dict[str, Any], cache: dict[tuple[Any, ...], Any]) -> tuple[flo
     dev = get_device(GPUS[row["gpu"]])
     tf32 = row["precision"] == "tf32"
     step = step_time(cache[key], dev, tf32=tf32)
-    est = estimate(cache[key], dev, tf32=tf32, foreach=False)
+    est = estimate(cache[key], dev, tf32=tf32, foreach=False, channels_last=channels_last(row))
     return float(step.samples_per_s), float(est.samples_per_s)
 
 

@@ -358,3 +358,71 @@ def test_optimizer_kernels_flag_changes_the_optimizer_time(
         assert est["optimizer_kernels"] == kind
         times[kind] = est
     assert times["foreach"]["host_s"] <= times["per-parameter"]["host_s"]
+
+
+# --------------------------------------------------------------------------- memory layout
+
+
+def _conv_op(dtype: torch.dtype) -> tuple[object, object]:
+    """A 3×3 convolution (64 → 64 channels, 8×64×28×28) analysed in ``dtype`` (inference):
+    the result and its one library op."""
+    conv = nn.Conv2d(64, 64, 3, padding=1, bias=False).to(dtype)
+    r = analyze(conv, (8, 64, 28, 28), mode="inference", dtype=str(dtype).split(".")[1])
+    (op,) = [o for o in r.ops if o.launch.kind == "library"]
+    return r, op
+
+
+def test_nchw_tensor_core_conv_pays_a_layout_conversion() -> None:
+    # fp16 on tensor cores: NCHW adds two kernels and one read + one write of every byte
+    # of the call at the achievable bandwidth; channels-last adds nothing
+    r, op = _conv_op(torch.float16)
+    nhwc = estimate(r, TOY, channels_last=True)
+    nchw = estimate(r, TOY)
+    stream = (op.read + op.written) / (1e12 * 0.5)
+    assert nchw.device_s - nhwc.device_s == pytest.approx(2 * 2e-6 + 2 * stream)
+    assert nchw.channels_last is False and nhwc.channels_last is True
+    assert nchw.to_dict()["memory_format"] == "contiguous"
+    assert nhwc.to_dict()["memory_format"] == "channels_last"
+
+
+def test_cuda_core_and_depthwise_convs_convert_no_layout() -> None:
+    r, _ = _conv_op(torch.float32)  # fp32 without tf32: CUDA cores, NCHW-native kernels
+    assert estimate(r, TOY).device_s == estimate(r, TOY, channels_last=True).device_s
+    dw = analyze(nn.Conv2d(32, 32, 3, padding=1, groups=32, bias=False).half(),
+                 (8, 32, 56, 56), mode="inference", dtype="float16")
+    # a depthwise conv streaming at the full achievable bandwidth: its direct kernel beats
+    # the tensor-core GEMM (N = 1 padded to 8) with its conversion, and converts nothing
+    fast = DeviceSpec("toy-dw", "toy GPU", dict(TOY.peak), 1e12, 10**10, sms=4, arch="ampere",
+                      timing={**TOY.timing, "depthwise_efficiency": 1.0})
+    (op,) = [o for o in dw.ops if o.launch.kind == "library"]
+    direct = max(op.launch.gemms[0].flops / 1e13, (op.read + op.written) / (1e12 * 0.5))
+    e = estimate(dw, fast)
+    assert e.device_s == pytest.approx(2e-6 + direct)
+    assert e.device_s == estimate(dw, fast, channels_last=True).device_s
+
+
+def test_tf32_conv_converts_only_with_tf32() -> None:
+    tf = DeviceSpec("toy-tf32", "toy GPU", {"fp32": 1e13, "tf32": 1e14}, 1e12, 10**10, sms=4,
+                    arch="ampere", timing=dict(TOY.timing))
+    r, op = _conv_op(torch.float32)
+    assert estimate(r, tf).device_s == estimate(r, tf, channels_last=True).device_s
+    stream = (op.read + op.written) / (1e12 * 0.5)
+    assert (estimate(r, tf, tf32=True).device_s
+            - estimate(r, tf, tf32=True, channels_last=True).device_s
+            == pytest.approx(2 * 2e-6 + 2 * stream))
+
+
+def test_channels_last_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["model", "torchvision:resnet18", "--input", "8x3x64x64", "--amp", "fp16",
+            "--mode", "inference"]
+    code, _, err = run([*base, "--channels-last"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--channels-last" in err
+    speeds = {}
+    for extra in ([], ["--channels-last"]):
+        code, out, err = run([*base, "--device", "a100-80gb", *extra, "--json"], capsys)
+        assert code == 0, err
+        est = json.loads(out)["hardware"]["estimate"]
+        speeds[est["memory_format"]] = est["device_s"]
+    assert speeds["channels_last"] < speeds["contiguous"]  # (host-bound: same samples/s)
+    code, out, err = run([*base, "--device", "a100-80gb"], capsys)
+    assert code == 0 and "contiguous (NCHW) tensors" in out

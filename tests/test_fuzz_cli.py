@@ -195,7 +195,7 @@ model_values: dict[str, st.SearchStrategy[str]] = {
                       st.one_of(st.sampled_from(["0", "1,,2", "1_0", "٢"]), junk)),
     "--resolution": mostly(st.sampled_from(["4", "3,5"]), st.sampled_from(["0", "x", ""])),
 }
-model_switches = ["--json", "--tf32", "--fit", "--ops", "--timeline"]
+model_switches = ["--json", "--tf32", "--channels-last", "--fit", "--ops", "--timeline"]
 
 
 @fuzz_settings(40)

@@ -109,6 +109,8 @@ def test_cli_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
      "--optimizer"),
     (["--mode", "generate", "--prompt-len", "4", "--new-tokens", "2", "--format", "csv"],
      "--format"),
+    (["--mode", "generate", "--prompt-len", "4", "--new-tokens", "2", "--device",
+      "a100-80gb", "--channels-last"], "--channels-last"),
 ])
 def test_cli_flag_errors(extra: list[str], flag: str,
                          capsys: pytest.CaptureFixture[str]) -> None:

@@ -162,6 +162,7 @@ def test_devices_file_unreadable(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 @pytest.mark.parametrize(("extra", "needles"), [
     (["--tf32"], ("--tf32", "--device")),
+    (["--channels-last"], ("--channels-last", "--device")),
     (["--strategy", "zero3"], ("--strategy", "--devices")),
     (["--interconnect", "pcie4"], ("--interconnect", "--devices")),
     (["--devices", "1", "--strategy", "zero2"], ("--strategy", "--devices")),

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from convcost.errors import SpecError
-from convcost.server.requests import model_params, run_analysis
+from convcost.server.requests import ApiError, model_params, run_analysis
 
 
 def test_data_dependent_and_optimizer_kernels_are_checked() -> None:
@@ -34,7 +34,22 @@ def test_the_options_reach_the_analysis() -> None:
     assert out.status == 200, out
     d = json.loads(out.json)
     assert d["hardware"]["estimate"]["optimizer_kernels"] == "per-parameter"
+    assert d["hardware"]["estimate"]["memory_format"] == "contiguous"
     assert d["data_dependent"]["policy"] is None  # resnet18 has no data-dependent op
+
+
+def test_channels_last_is_checked_and_reaches_the_estimate() -> None:
+    with pytest.raises(SpecError, match=r"^channels_last: .*without device"):
+        model_params({"target": "torchvision:resnet18", "inputs": ["1x3x32x32"],
+                      "channels_last": True}, False)
+    with pytest.raises(ApiError, match=r"^channels_last: .*true or false") as e:
+        model_params({"target": "torchvision:resnet18", "inputs": ["1x3x32x32"],
+                      "device": "a100-80gb", "channels_last": "yes"}, False)
+    assert e.value.status == 422  # the same as every mistyped key
+    p = model_params({"target": "torchvision:resnet18", "inputs": ["8x3x64x64"],
+                      "amp": "fp16", "device": "a100-80gb", "channels_last": True}, False)
+    d = json.loads(run_analysis(p).json)
+    assert d["hardware"]["estimate"]["memory_format"] == "channels_last"
 
 
 def test_model_args_reach_the_constructor() -> None:

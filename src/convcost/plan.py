@@ -221,7 +221,7 @@ def plan(model: Any, inputs: Sequence[str], device: DeviceSpec, *,
          kwargs: Mapping[str, str] | None = None, devices: int = 1,
          interconnect: Interconnect | None = None, amp: str | None = None,
          checkpoint: str | None = None, strategy: str | None = None, tf32: bool = False,
-         foreach: bool = True, **options: Any) -> Plan:
+         foreach: bool = True, channels_last: bool = False, **options: Any) -> Plan:
     """The fastest (estimated samples/s) training configuration of ``model`` whose
     per-device peak fits ``device``'s memory. ``inputs``/``kwargs``: input shapes as text
     (``8x3x224x224``; the batch is replaced). ``amp``, ``checkpoint`` or ``strategy``
@@ -254,7 +254,8 @@ def plan(model: Any, inputs: Sequence[str], device: DeviceSpec, *,
                 pos = [resize_shape(x, b, None) for x in inputs]
                 result = analyze(model, pos, kwargs=_specs(kw, b), mode="train", **opts)
                 analyses += 1
-                step = answer(result, device, tf32=tf32, foreach=foreach).step
+                step = answer(result, device, tf32=tf32, foreach=foreach,
+                              channels_last=channels_last).step
                 assert step is not None  # a device was given
                 compute_s = step.estimate.step_s if step.estimate else step.step_s
                 for s in strategies:

@@ -41,6 +41,7 @@ def check(a: argparse.Namespace, fmt: str) -> int:
         ("--depth", a.depth), ("--jobs", getattr(a, "jobs", None)),
         ("--cluster", getattr(a, "cluster", None)),
         ("--plan", getattr(a, "plan", None) or None),
+        ("--channels-last", getattr(a, "channels_last", False) or None),
     ]
     for flag, value in unused:
         if value is not None:

@@ -172,6 +172,13 @@ def add_arguments(m: argparse.ArgumentParser, compare: bool = False) -> None:
         help="fp32 matrix work runs on TF32 tensor cores (roofline peak; needs --device)",
     )
     hw.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="the model and its inputs are in torch.channels_last (NHWC): in the time "
+        "estimate, tensor-core convolutions convert no layout (default: PyTorch's NCHW, "
+        "which pays a conversion around each; needs --device)",
+    )
+    hw.add_argument(
         "--optimizer-kernels",
         default=None,
         choices=OPTIMIZER_KERNELS,
@@ -245,6 +252,9 @@ def hardware_options(a: argparse.Namespace) -> tuple[DeviceSpec | None, Intercon
         raise SpecError("--mode", a.mode, "--fit and --devices need --mode train")
     if a.fit and a.device is None:
         raise SpecError("--fit", True, "needs --device (whose memory the batch must fit)")
+    if a.channels_last and a.device is None:
+        raise SpecError("--channels-last", True, "has no effect without --device (it shapes "
+                        "the device's time estimate)")
     if a.tf32 and a.device is None:
         raise SpecError("--tf32", True, "has no effect without --device (it sets the fp32 "
                         "matrix peak of the device's roofline)")
@@ -326,6 +336,7 @@ def run_plan(a: argparse.Namespace, model: Any, pos: list[str], kw: dict[str, st
     try:
         found = plan(model, pos, device, kwargs=kw, devices=a.devices, interconnect=link,
                      amp=a.amp, checkpoint=a.checkpoint, strategy=a.strategy, tf32=a.tf32,
+                     channels_last=a.channels_last,
                      foreach=a.optimizer_kernels != "per-parameter", dtype=a.dtype,
                      optimizer=a.optimizer, freeze=a.freeze, input_grad=a.input_grad,
                      optimizer_foreach=a.optimizer_foreach)
@@ -391,7 +402,9 @@ def analysis_options(a: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
                  dtype=a.dtype, amp=a.amp, optimizer=a.optimizer, input_grad=a.input_grad,
                  checkpoint=a.checkpoint, optimizer_foreach=getattr(a, "optimizer_foreach",
                                                                     False)),
-            dict(tf32=a.tf32, devices=a.devices, strategy=a.strategy or "ddp",
+            dict(tf32=a.tf32, channels_last=getattr(a, "channels_last", False),
+                 devices=a.devices,
+                 strategy=a.strategy or "ddp",
                  foreach=a.optimizer_kernels != "per-parameter"))
 
 

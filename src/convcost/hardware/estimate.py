@@ -19,6 +19,12 @@ their sources):
   at an achievable fraction of the dtype's peak (``gemm_efficiency``/``conv_efficiency``);
   a smaller tile reuses each operand less and runs at a proportionally lower rate.
   Depthwise convolutions take the better of that and a direct kernel that streams its bytes.
+* **Memory layout of tensor-core convolutions**: cuDNN's tensor-core convolution kernels
+  work on channels-last (NHWC) tensors. A model in PyTorch's default contiguous (NCHW)
+  layout pays, for every tensor-core convolution call, a layout conversion of each tensor
+  the call reads or writes: one read and one write of its bytes at the achievable
+  bandwidth, in two more kernels (``channels_last=False``, the default). Depthwise
+  convolutions (direct CUDA-core kernels) and fp32 on the CUDA cores convert nothing.
 * **Every other op** streams the exact bytes it reads and writes (plus what known kernels
   read again: training-mode batch norm) at an achievable fraction of the peak bandwidth
   (``bandwidth_efficiency``).
@@ -59,8 +65,10 @@ SOURCES: dict[str, str] = {
         "Microbenchmarking, 2018), T4 220 of 320 GB/s (Jia et al., Dissecting the NVidia "
         "Turing T4 GPU via Microbenchmarking, 2019), A100-80GB 1.80 of 2.04 TB/s, confirmed "
         "by Nsight Compute at 88 % (NVIDIA developer forum, 'Trouble to reach peak "
-        "bandwidth of A100'); other HBM parts take the A100 figure, other GDDR parts the "
-        "T4's"),
+        "bandwidth of A100'); Ada (RTX 4090) 921 of 1,008 GB/s by a read kernel "
+        "(xytpai/nvbench global_memory_bandwidth.cu; clpeak issue #106 reports 921 GB/s "
+        "too; the same nvbench table has A100-40GB at 1,379 of 1,555, the A100 figure "
+        "above); other HBM parts take the A100 figure, other GDDR parts the T4's"),
     "kernel_us": (
         "device time of a minimal kernel back to back (launch, ramp-up, tail): a few "
         "microseconds on NVIDIA GPUs; fitted (benchmarks/fit_time_model.py) on the tuning "
@@ -94,6 +102,14 @@ SOURCES: dict[str, str] = {
         "tensor cores need K and N in multiples of 16 bytes of the dtype (8 fp16/bf16 "
         "elements, 4 tf32, 16 int8/fp8); other sizes are padded (NVIDIA Matrix "
         "Multiplication Background User's Guide, 'Tensor Core Requirements')"),
+    "layout": (
+        "cuDNN's tensor-core convolution kernels work on NHWC tensors and convert NCHW "
+        "operands on the way in and the result on the way out (ptrblck, PyTorch forums, "
+        "'NCHW layout as default for a new accelerator device': 'cudnn can internally "
+        "transpose your NCHW data to NHWC'; PyTorch's channels_last tutorial; MosaicML "
+        "Composer's Channels Last method card: about 30 % faster ResNet-50 on V100/A100); "
+        "modelled as one read and one write of the call's bytes at the achievable "
+        "bandwidth in two extra kernels: no fitted constant"),
     "foreach": (
         "PyTorch's multi_tensor_apply launches a kernel per group of at most 64 tensors "
         "(depth 2–3) or 320 chunks of 65,536 elements (aten/src/ATen/native/cuda/"
@@ -103,7 +119,7 @@ SOURCES: dict[str, str] = {
 #: Defaults per architecture family: achievable bandwidth fraction (see ``SOURCES``).
 BANDWIDTH_EFFICIENCY: dict[str, float] = {
     "volta": 750 / 900, "turing": 220 / 320, "ampere": 1.80 / 2.04, "hopper": 1.80 / 2.04,
-    "blackwell": 1.80 / 2.04, "ada": 220 / 320, "cdna2": 1.80 / 2.04, "cdna3": 1.80 / 2.04,
+    "blackwell": 1.80 / 2.04, "ada": 921 / 1008, "cdna2": 1.80 / 2.04, "cdna3": 1.80 / 2.04,
     "cpu": 1.0, "": 1.80 / 2.04,
 }
 
@@ -113,11 +129,11 @@ BANDWIDTH_EFFICIENCY: dict[str, float] = {
 CLASS_DEFAULTS: dict[str, float] = {
     "gemm_efficiency.tensor": 0.80,
     "gemm_efficiency.simt": 0.90,
-    "conv_efficiency.tensor": 0.60,
-    "conv_efficiency.tf32": 0.25,
+    "conv_efficiency.tensor": 0.55,
+    "conv_efficiency.tf32": 0.40,
     "conv_efficiency.simt": 1.00,
     "depthwise_efficiency": 0.15,
-    "kernel_us": 2.0,
+    "kernel_us": 1.0,
     "host_us.library": 100.0,
     "host_us.kernel": 40.0,
     "host_us.none": 12.0,
@@ -245,8 +261,15 @@ class OpTime(NamedTuple):
     wall_s: float
 
 
-def op_device_time(o: OpRow, device: DeviceSpec, c: Constants, tf32: bool) -> float:
-    """Device seconds of one op (0 when it launches no kernel)."""
+#: Kernels a layout conversion adds to a tensor-core convolution call in NCHW (the
+#: operands into NHWC, the result back).
+LAYOUT_KERNELS = 2
+
+
+def op_device_time(o: OpRow, device: DeviceSpec, c: Constants, tf32: bool,
+                   channels_last: bool = False) -> float:
+    """Device seconds of one op (0 when it launches no kernel). ``channels_last``: the
+    model's tensors are NHWC, so tensor-core convolutions convert no layout."""
     lc = o.launch
     nbytes = o.read + o.written + lc.extra_read
     bw = device.bandwidth * c.bandwidth_efficiency
@@ -260,16 +283,24 @@ def op_device_time(o: OpRow, device: DeviceSpec, c: Constants, tf32: bool) -> fl
     key = choice.key
     align = ALIGN.get(key, 1)
     total = 0.0
+    layout = 0.0
     for g in lc.gemms:
         eff = (c.conv_efficiency if g.conv else c.gemm_efficiency)[key]
         t = gemm_time(g, choice.flops, eff, device.sms, bw, align)
+        direct = math.inf
         if g.depthwise:  # a direct kernel: CUDA-core arithmetic, bytes streamed
             direct = max(g.flops / simt_peak,
                           stream / len(lc.gemms) / c.depthwise_efficiency)
-            t = min(t, direct)
+        # NCHW operands into NHWC and the result back: each byte read and written once
+        convert = (LAYOUT_KERNELS * c.kernel_s + 2 * stream
+                   if g.conv and key in TENSOR_KEYS and not channels_last else 0.0)
+        if direct < t + convert:
+            t = direct
+        else:
+            layout = max(layout, convert)
         total += t
     # never below the op's own counted FLOPs at the peak, nor its bytes at the bandwidth
-    return lc.kernels * c.kernel_s + max(total, stream, o.cost.flops / choice.flops)
+    return lc.kernels * c.kernel_s + max(total, stream, o.cost.flops / choice.flops) + layout
 
 
 def op_host_time(o: OpRow, c: Constants) -> float:
@@ -317,6 +348,7 @@ class Estimate:
     constants: Constants
     foreach: bool
     recompute_s: float = 0.0
+    channels_last: bool = False
 
     @property
     def step_s(self) -> float:
@@ -346,6 +378,7 @@ class Estimate:
             "device_s": self.device_s,
             "host_bound": self.host_bound,
             "optimizer_kernels": "foreach" if self.foreach else "per-parameter",
+            "memory_format": "channels_last" if self.channels_last else "contiguous",
             "assumptions": ESTIMATE_ASSUMPTIONS,
             "constants": self.constants.to_dict(),
         }
@@ -371,14 +404,17 @@ def _foreach_groups(opt: list[int], ops: tuple[OpRow, ...]) -> list[list[int]]:
 
 
 def estimate(result: ModelResult, device: DeviceSpec, tf32: bool = False,
-             foreach: bool = True) -> Estimate:
+             foreach: bool = True, channels_last: bool = False) -> Estimate:
     """The estimated step of ``result`` on ``device`` (see the module doc). ``tf32``: fp32
     matrix work on TF32 tensor cores. ``foreach``: the optimizer runs PyTorch's foreach
     (multi-tensor) kernels, the default on CUDA since PyTorch 2.0; ``False``: one kernel per
-    parameter and op, as recorded."""
+    parameter and op, as recorded. ``channels_last``: the model and its inputs are in
+    ``torch.channels_last`` (NHWC); the default, PyTorch's contiguous NCHW, adds a layout
+    conversion to every tensor-core convolution."""
     c = constants(device)
     ops = result.ops
-    times = [(op_host_time(o, c), op_device_time(o, device, c, tf32)) for o in ops]
+    times = [(op_host_time(o, c), op_device_time(o, device, c, tf32, channels_last))
+             for o in ops]
     opt = [i for i, o in enumerate(ops) if o.phase == "optimizer"]
     if foreach and opt:
         for group in _foreach_groups(opt, ops):
@@ -414,4 +450,5 @@ def estimate(result: ModelResult, device: DeviceSpec, tf32: bool = False,
         constants=c,
         foreach=foreach,
         recompute_s=phase["recompute"],
+        channels_last=channels_last,
     )

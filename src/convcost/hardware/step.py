@@ -176,14 +176,15 @@ class StepTime:
 
 
 def step_time(result: ModelResult, device: DeviceSpec, tf32: bool = False,
-              foreach: bool = True) -> StepTime:
+              foreach: bool = True, channels_last: bool = False) -> StepTime:
     """Roofline of every op of ``result`` on ``device``, summed per layer and per phase, and
     the execution-time estimate (``foreach``: the optimizer's multi-tensor kernels, PyTorch's
-    default on CUDA; ``False``: one kernel per parameter and op)."""
+    default on CUDA; ``False``: one kernel per parameter and op; ``channels_last``: NHWC
+    tensors, no layout conversion around tensor-core convolutions)."""
     per_op = tuple(
         (o, roofline(o.cost.flops, o.read + o.written, device, o.dtype, tf32)) for o in result.ops
     )
-    est = estimate(result, device, tf32, foreach)
+    est = estimate(result, device, tf32, foreach, channels_last)
     times = {id(o): t for o, t in zip(result.ops, est.ops)}
     phase_s = {"forward": 0.0, "backward": 0.0, "recompute": 0.0, "optimizer": 0.0}
     for o, r in per_op:

@@ -61,7 +61,11 @@ def openapi(version: str) -> dict[str, Any]:
         "dtype": opt, "amp": {"enum": ["bf16", "fp16", None]},
         "optimizer": {"enum": ["none", "sgd", "momentum", "adam", "adamw"], "default": "none"},
         "freeze": opt, "counting": {"enum": ["dense", "skip-padding"], "default": "dense"},
-        "device": opt, "tf32": {"type": "boolean"}, "devices": {"type": "integer", "minimum": 1},
+        "device": opt, "tf32": {"type": "boolean"},
+        "channels_last": {"type": "boolean", "description": "tensors in torch.channels_last "
+                          "(NHWC): tensor-core convolutions convert no layout in the time "
+                          "estimate (needs device)"},
+        "devices": {"type": "integer", "minimum": 1},
         "strategy": {"enum": ["ddp", "zero1", "zero2", "zero3", "fsdp", None]},
         "interconnect": opt, "input_grad": {"type": "boolean"},
         "data_dependent": {"enum": ["bound", "run", None],

@@ -252,13 +252,13 @@ def conv_report(body: object, fmt: str = "json", lang: str | None = None) -> str
 MODEL_KEYS: tuple[str, ...] = (
     "target", "inputs", "mode", "dtype", "amp", "optimizer", "freeze", "counting", "device",
     "tf32", "devices", "strategy", "interconnect", "input_grad", "data_dependent",
-    "optimizer_kernels", "model_args", "reserve",
+    "optimizer_kernels", "model_args", "reserve", "channels_last",
 )
 #: Query parameters of ``POST /api/onnx`` (besides ``format``); ``input`` is repeatable.
 ONNX_KEYS: tuple[str, ...] = (
     "input", "mode", "dtype", "amp", "optimizer", "freeze", "counting", "device", "tf32",
     "devices", "strategy", "interconnect", "input_grad", "filename", "data_dependent",
-    "optimizer_kernels", "reserve",
+    "optimizer_kernels", "reserve", "channels_last",
 )
 
 #: Targets a request may name without ``--allow-import``: a model of torchvision or timm.
@@ -286,6 +286,7 @@ def _options(b: Mapping[str, Any]) -> dict[str, Any]:
         "counting": _get_str(b, "counting", "dense"),
         "device": _get_str(b, "device", None),
         "tf32": _get_bool(b, "tf32", False),
+        "channels_last": _get_bool(b, "channels_last", False),
         "devices": _get_int(b, "devices", 1),
         "strategy": _get_str(b, "strategy", None),
         "interconnect": _get_str(b, "interconnect", None),
@@ -313,6 +314,9 @@ def _options(b: Mapping[str, Any]) -> dict[str, Any]:
                         "a training step)")
     if o["mode"] != "train" and o["devices"] > 1:
         raise SpecError("mode", o["mode"], "devices > 1 needs mode train")
+    if o["channels_last"] and o["device"] is None:
+        raise SpecError("channels_last", True, "has no effect without device (it shapes the "
+                        "device's time estimate)")
     if o["tf32"] and o["device"] is None:
         raise SpecError("tf32", True, "has no effect without device (it sets the fp32 matrix "
                         "peak of the device's roofline)")
@@ -387,7 +391,7 @@ def onnx_params(query: Sequence[tuple[str, str]]) -> dict[str, Any]:
             inputs.append(value)
         elif key in b:
             raise ApiError(400, f"{key}: given more than once", key)
-        elif key in ("tf32", "input_grad"):
+        elif key in ("tf32", "input_grad", "channels_last"):
             if value.lower() not in ("true", "false", "1", "0"):
                 raise SpecError(key, value, "write true or false")
             b[key] = value.lower() in ("true", "1")
@@ -518,7 +522,8 @@ def _analyse(params: dict[str, Any], onnx_path: str | None) -> Outcome:
                          data_dependent=p.get("data_dependent"),
                          optimizer_foreach=(device is not None and device.arch != "cpu"
                                             and p.get("optimizer_kernels") != "per-parameter"))
-    hw = answer(result, device, tf32=p["tf32"], devices=p["devices"],
+    hw = answer(result, device, tf32=p["tf32"], channels_last=p["channels_last"],
+                devices=p["devices"],
                 strategy=p["strategy"] or "ddp", interconnect=link,
                 foreach=p.get("optimizer_kernels") != "per-parameter")
     if p["kind"] == "onnx":

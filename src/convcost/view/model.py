@@ -376,7 +376,10 @@ def hardware_lines(r: ModelResult, hw: Hardware | None) -> list[Line]:
                   Q(est.host_s, "seconds"), ", device ", Q(est.device_s, "seconds"),
                   " (host-bound)" if est.host_bound else ""]
             lines.append(line(*e))
-            lines.append(line(f"          assumes {ESTIMATE_ASSUMPTIONS}"))
+            layout = ("channels-last (NHWC) tensors" if est.channels_last else
+                      "contiguous (NCHW) tensors: tensor-core convolutions convert them to "
+                      "NHWC and back")
+            lines.append(line(f"          assumes {ESTIMATE_ASSUMPTIONS}; {layout}"))
         step: list[Cell] = ["roofline  (bound) forward ", Q(st.forward_s, "seconds")]
         if r.mode == "train":
             step += [", backward ", Q(st.backward_s, "seconds")]

@@ -57,7 +57,13 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--amp", action="store_true", help="autocast to float16")
     ap.add_argument("--tf32", action="store_true")
+    ap.add_argument("--layouts", default="contiguous",
+                    help="comma list of memory layouts to run each case in: contiguous (NCHW, "
+                    "PyTorch's default) and/or channels_last (NHWC); the estimate is told which")
     a = ap.parse_args()
+    layouts = a.layouts.split(",")
+    if not set(layouts) <= {"contiguous", "channels_last"}:
+        ap.error(f"--layouts: {a.layouts!r}; allowed: contiguous, channels_last")
     if not torch.cuda.is_available():
         print("no CUDA device: nothing to measure (this script runs on a GPU machine)")
         sys.exit(0)
@@ -74,28 +80,33 @@ def main() -> None:
     torch.backends.cudnn.benchmark = True
     print(f"GPU {torch.cuda.get_device_name()} (torch {torch.__version__}) against "
           f"{dev.name}; amp={a.amp} tf32={a.tf32}")
-    print(f"{'model':16s} {'mode':9s} {'batch':>5s} {'measured':>10s} {'estimate':>10s} "
+    print(f"{'model':16s} {'mode':9s} {'layout':13s} {'batch':>5s} {'measured':>10s} "
+          f"{'estimate':>10s} "
           f"{'ratio':>6s} {'roofline':>10s} {'ratio':>6s} host-bound")
     ratios = []
     for name in a.models.split(","):
         for mode in ("train", "inference"):
-            for b in (int(x) for x in a.batches.split(",")):
+            for b, layout in ((int(x), lay) for x in a.batches.split(",") for lay in layouts):
+                fmt = (torch.channels_last if layout == "channels_last"
+                       else torch.contiguous_format)
                 model = torchvision.models.get_model(name, weights=None).cuda()
+                model = model.to(memory_format=fmt)
                 model.train(mode == "train")
-                x = torch.randn(b, 3, 224, 224, device="cuda")
+                x = torch.randn(b, 3, 224, 224, device="cuda").to(memory_format=fmt)
                 try:
                     real = measure(model, x, mode == "train", a.amp, a.steps)
                 except torch.cuda.OutOfMemoryError:
-                    print(f"{name:16s} {mode:9s} {b:5d} out of memory")
+                    print(f"{name:16s} {mode:9s} {layout:13s} {b:5d} out of memory")
                     continue
                 r = analyze(torchvision.models.get_model(name, weights=None), (b, 3, 224, 224),
                             mode=mode, amp="fp16" if a.amp else None,
                             optimizer="momentum" if mode == "train" else "none")
-                st = step_time(r, dev, tf32=a.tf32)
+                st = step_time(r, dev, tf32=a.tf32, channels_last=layout == "channels_last")
                 assert st.estimate is not None
                 est = st.estimate.step_s
                 ratios.append(real / est)
-                print(f"{name:16s} {mode:9s} {b:5d} {real * 1e3:8.2f}ms {est * 1e3:8.2f}ms "
+                print(f"{name:16s} {mode:9s} {layout:13s} {b:5d} {real * 1e3:8.2f}ms "
+                      f"{est * 1e3:8.2f}ms "
                       f"{real / est:6.2f} {st.step_s * 1e3:8.2f}ms {real / st.step_s:6.2f} "
                       f"{st.estimate.host_bound}")
                 del model, x

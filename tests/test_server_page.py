@@ -372,18 +372,21 @@ def test_model_run_on_a_device_with_a_reserve(opened: Opened) -> None:
     page.click("#tab-model")
     page.wait_for_selector('#m-device option[value="t4"]', state="attached", timeout=60_000)
     assert page.is_disabled("#m-reserve")  # no device: nothing to reserve from
+    assert page.is_disabled("#m-channels_last")  # nor a time estimate to shape
     page.fill("#m-target", "torchvision:resnet18")
     page.fill("#m-inputs", "2x3x32x32")
     page.select_option("#m-mode", "train")
     page.select_option("#m-device", "t4")
-    assert page.is_enabled("#m-reserve")
+    assert page.is_enabled("#m-reserve") and page.is_enabled("#m-channels_last")
     page.fill("#m-reserve", "2GiB")
+    page.check("#m-channels_last")
     page.click("#run")
     page.wait_for_selector("#model-result", state="visible", timeout=180_000)
     json_href = page.get_attribute("#json-link", "href") or ""
     status, _, body = http(opened.origin + json_href)
     memory = json.loads(body)["hardware"]["memory"]
     assert status == 200 and memory["reserve_bytes"] == 2 * 2**30
+    assert json.loads(body)["hardware"]["estimate"]["memory_format"] == "channels_last"
     assert memory["usable_bytes"] == 14 * 2**30
     page.wait_for_function(
         "() => { const d = document.querySelector('#model-report').contentDocument;"

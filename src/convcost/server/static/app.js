@@ -64,6 +64,7 @@
       device: "Device (step time)", none: "none", devices: "Devices (data parallel)",
       reserve: "Reserve (memory PyTorch cannot use)",
       strategy: "Strategy", interconnect: "Interconnect", tf32: "TF32 tensor cores",
+      channels_last: "Channels-last (NHWC) tensors",
       model_input_grad: "Inputs need gradients", run: "Run", running: "Analysing…",
       report_title: "Report", json_link: "JSON of this result",
       download_link: "Download the report (HTML)", model_frame: "The model's report",
@@ -121,6 +122,7 @@
       device: "设备（估算单步时间）", none: "无", devices: "设备数（数据并行）",
       reserve: "预留显存（PyTorch 不可用的部分）",
       strategy: "并行策略", interconnect: "互连", tf32: "TF32 张量核心",
+      channels_last: "通道在后（NHWC）张量",
       model_input_grad: "输入需要梯度", run: "运行", running: "正在分析…",
       report_title: "报告", json_link: "该结果的 JSON",
       download_link: "下载报告（HTML）", model_frame: "模型的报告",
@@ -528,6 +530,7 @@
     $("#m-interconnect").disabled = !many;
     $("#m-input_grad").disabled = $("#m-mode").value !== "train";
     $("#m-reserve").disabled = $("#m-device").value === "";
+    $("#m-channels_last").disabled = $("#m-device").value === "";
   }
 
   // The options shared by /api/model (JSON) and /api/onnx (query): only those set, so the
@@ -542,6 +545,8 @@
       if (v !== "" && !c.disabled) o[k] = v;
     }
     if (f.namedItem("tf32").checked) o.tf32 = true;
+    const cl = f.namedItem("channels_last");
+    if (!cl.disabled && cl.checked) o.channels_last = true;
     if (!f.namedItem("input_grad").disabled && f.namedItem("input_grad").checked) o.input_grad = true;
     const n = f.namedItem("devices").value.trim();
     if (n !== "") o.devices = /^\d+$/.test(n) ? Number(n) : n;

@@ -29,7 +29,8 @@ GRID: dict[str, list[float]] = {
     "conv_efficiency.tensor": [0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8],
     "conv_efficiency.tf32": [0.2, 0.25, 0.3, 0.35, 0.4, 0.5],
     "conv_efficiency.simt": [0.7, 0.8, 0.9, 0.95, 1.0],
-    "depthwise_efficiency": [0.05, 0.1, 0.15, 0.2, 0.3, 0.5],
+    "depthwise_efficiency": [0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7],
+    "depthwise_wgrad_efficiency": [0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5],
 }
 
 

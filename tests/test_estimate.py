@@ -184,6 +184,7 @@ def test_conv_backward_launch_is_data_and_weight_gradients() -> None:
     assert (dgrad.m, dgrad.n) == (8 * 56 * 56, 64)
     assert dgrad.m * dgrad.n * dgrad.k == macs  # every MAC of the forward, once
     assert (wgrad.m, wgrad.n, wgrad.k) == (128, 64 * 9, 8 * 28 * 28)
+    assert wgrad.wgrad and not dgrad.wgrad
     assert lc.kernels == 3  # data gradient, weight gradient, bias-gradient reduction
 
 
@@ -426,3 +427,30 @@ def test_channels_last_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert speeds["channels_last"] < speeds["contiguous"]  # (host-bound: same samples/s)
     code, out, err = run([*base, "--device", "a100-80gb"], capsys)
     assert code == 0 and "contiguous (NCHW) tensors" in out
+
+
+def test_depthwise_forward_and_weight_gradient_have_their_own_efficiency(
+        tmp_path: Path) -> None:
+    # fp32 on CUDA cores (no layout conversion); direct kernels win by far over the GEMM of
+    # N = 1, so each depthwise GEMM costs its share of the op's bytes at its efficiency
+    dev = DeviceSpec("toy-dw2", "toy GPU", dict(TOY.peak), 1e12, 10**10, sms=4, arch="ampere",
+                     timing={**TOY.timing, "depthwise_efficiency": 0.5,
+                             "depthwise_wgrad_efficiency": 0.1})
+    r = analyze(nn.Conv2d(32, 32, 3, padding=1, groups=32, bias=False), (8, 32, 56, 56),
+                mode="train", input_grad=True)  # a data gradient too
+    e = estimate(r, dev)
+    lib = [(o, t) for o, t in zip(r.ops, e.ops) if o.launch.kind == "library"]
+    (fw, fw_t), (bw, bw_t) = lib
+    bw_stream = (bw.read + bw.written) / (1e12 * 0.5)
+    dgrad, wgrad = bw.launch.gemms
+    assert wgrad.wgrad and not dgrad.wgrad
+    fw_direct = max(fw.launch.gemms[0].flops / 1e13,
+                    (fw.read + fw.written) / (1e12 * 0.5) / 0.5)
+    assert fw_t.device_s == pytest.approx(fw.launch.kernels * 2e-6 + fw_direct)
+    direct = (max(dgrad.flops / 1e13, bw_stream / 2 / 0.5)
+              + max(wgrad.flops / 1e13, bw_stream / 2 / 0.1))
+    assert bw_t.device_s == pytest.approx(bw.launch.kernels * 2e-6 + direct)
+    # the key is accepted in a devices file (it was documented but refused before)
+    f = tmp_path / "d.toml"
+    f.write_text(device_to_toml(dev))
+    assert load_devices(f)["toy-dw2"].timing["depthwise_wgrad_efficiency"] == 0.1

@@ -54,7 +54,8 @@ ATTENTION_OPS = frozenset({
 
 class Gemm(NamedTuple):
     """``batch`` independent products of an M×K by a K×N matrix (``conv``: an implicit GEMM
-    of a convolution, run by cuDNN; ``depthwise``: one input channel per group)."""
+    of a convolution, run by cuDNN; ``depthwise``: one input channel per group; ``wgrad``:
+    a convolution's weight gradient, whose K runs over every output position)."""
 
     m: int
     n: int
@@ -62,6 +63,7 @@ class Gemm(NamedTuple):
     batch: int = 1
     conv: bool = False
     depthwise: bool = False
+    wgrad: bool = False
 
     @property
     def flops(self) -> int:
@@ -127,9 +129,9 @@ def _conv_gemms(call: OpCall, backward: bool) -> tuple[Gemm, ...]:
     pos_out = n * out_sp
     pos_in = n * in_sp
 
-    def gemm(m: int, nn: int) -> Gemm:
+    def gemm(m: int, nn: int, wgrad: bool = False) -> Gemm:
         k = max(1, macs // max(1, m * nn))
-        return Gemm(m, nn, k, g, True, dw)
+        return Gemm(m, nn, k, g, True, dw, wgrad)
 
     if not backward:
         return (gemm(pos_out, cout_g),)
@@ -138,7 +140,7 @@ def _conv_gemms(call: OpCall, backward: bool) -> tuple[Gemm, ...]:
     if mask[0]:  # data gradient: every input position, C_in/g outputs
         gemms.append(gemm(pos_in, cin_g))
     if len(mask) > 1 and mask[1]:  # weight gradient: C_out/g × C_in/g·k, K = positions
-        gemms.append(gemm(cout_g, cin_g * kvol))
+        gemms.append(gemm(cout_g, cin_g * kvol, wgrad=True))
     return tuple(gemms)
 
 

@@ -45,6 +45,8 @@ TIMING_KEYS: tuple[str, ...] = (
     *(f"gemm_efficiency.{k}" for k in PEAK_KEYS),
     *(f"conv_efficiency.{k}" for k in PEAK_KEYS),
     "bandwidth_efficiency",
+    "depthwise_efficiency",
+    "depthwise_wgrad_efficiency",
     "kernel_us",
     "host_us.library",
     "host_us.kernel",

@@ -90,9 +90,13 @@ SOURCES: dict[str, str] = {
         "rows. The fp32 value 1.0 absorbs cuDNN's Winograd/FFT algorithms, which do fewer "
         "multiplications than counted; measure yours with `convcost calibrate`"),
     "depthwise_efficiency": (
-        "fraction of the achievable bandwidth a depthwise convolution kernel reaches "
-        "(they are bandwidth-bound but gather with poor locality, and their weight "
-        "gradient is a reduction): fitted on the tuning rows (EfficientNet)"),
+        "fraction of the achievable bandwidth a depthwise convolution's forward or "
+        "data-gradient kernel reaches (a stencil: bandwidth-bound, gathering with poor "
+        "locality): fitted on the tuning rows (EfficientNet)"),
+    "depthwise_wgrad_efficiency": (
+        "the same for a depthwise convolution's weight gradient, a reduction of every "
+        "output position into a few weights (cuDNN and PyTorch's native kernels reduce in "
+        "stages): fitted on the tuning rows (EfficientNet training)"),
     "tiles": (
         "output tiles of 256×128, 128×128, 128×64 and 64×64 with split-K up to 16 (the "
         "shapes cuBLAS/CUTLASS kernels use); a tile's rate scales with its operand reuse "
@@ -132,7 +136,8 @@ CLASS_DEFAULTS: dict[str, float] = {
     "conv_efficiency.tensor": 0.55,
     "conv_efficiency.tf32": 0.40,
     "conv_efficiency.simt": 1.00,
-    "depthwise_efficiency": 0.15,
+    "depthwise_efficiency": 0.20,
+    "depthwise_wgrad_efficiency": 0.075,
     "kernel_us": 1.0,
     "host_us.library": 100.0,
     "host_us.kernel": 40.0,
@@ -142,7 +147,8 @@ CLASS_DEFAULTS: dict[str, float] = {
 #: The constants of :data:`CLASS_DEFAULTS` fitted by ``benchmarks/fit_time_model.py`` on the
 #: tuning rows of the published table (never on a held-out row).
 FITTED: tuple[str, ...] = ("conv_efficiency.tensor", "conv_efficiency.tf32",
-                           "conv_efficiency.simt", "depthwise_efficiency", "kernel_us",
+                           "conv_efficiency.simt", "depthwise_efficiency",
+                           "depthwise_wgrad_efficiency", "kernel_us",
                            "host_us.library", "host_us.kernel", "host_us.none")
 
 TENSOR_KEYS = frozenset({"fp16", "bf16", "tf32", "fp8", "int8"})
@@ -171,6 +177,7 @@ class Constants(NamedTuple):
     conv_efficiency: Mapping[str, float]
     bandwidth_efficiency: float
     depthwise_efficiency: float
+    depthwise_wgrad_efficiency: float
     kernel_s: float
     host_s: Mapping[str, float]
     origin: Mapping[str, str]
@@ -182,6 +189,7 @@ class Constants(NamedTuple):
             "conv_efficiency": dict(self.conv_efficiency),
             "bandwidth_efficiency": self.bandwidth_efficiency,
             "depthwise_efficiency": self.depthwise_efficiency,
+            "depthwise_wgrad_efficiency": self.depthwise_wgrad_efficiency,
             "kernel_us": self.kernel_s * 1e6,
             "host_us": {k: v * 1e6 for k, v in self.host_s.items()},
             "origin": dict(self.origin),
@@ -214,10 +222,11 @@ def constants(device: DeviceSpec) -> Constants:
     bw = pick("bandwidth_efficiency", BANDWIDTH_EFFICIENCY.get(device.arch,
                                                                BANDWIDTH_EFFICIENCY[""]))
     dw = pick("depthwise_efficiency", CLASS_DEFAULTS["depthwise_efficiency"])
+    dw_wgrad = pick("depthwise_wgrad_efficiency", CLASS_DEFAULTS["depthwise_wgrad_efficiency"])
     kernel = pick("kernel_us", CLASS_DEFAULTS["kernel_us"]) * 1e-6
     host = {c: pick(f"host_us.{c}", CLASS_DEFAULTS[f"host_us.{c}"]) * 1e-6
             for c in ("library", "kernel", "none")}
-    return Constants(gemm, conv, bw, dw, kernel, host, origin)
+    return Constants(gemm, conv, bw, dw, dw_wgrad, kernel, host, origin)
 
 
 def gemm_time(g: Gemm, peak: float, efficiency: float, sms: int, bandwidth: float,
@@ -289,8 +298,8 @@ def op_device_time(o: OpRow, device: DeviceSpec, c: Constants, tf32: bool,
         t = gemm_time(g, choice.flops, eff, device.sms, bw, align)
         direct = math.inf
         if g.depthwise:  # a direct kernel: CUDA-core arithmetic, bytes streamed
-            direct = max(g.flops / simt_peak,
-                          stream / len(lc.gemms) / c.depthwise_efficiency)
+            dw_eff = c.depthwise_wgrad_efficiency if g.wgrad else c.depthwise_efficiency
+            direct = max(g.flops / simt_peak, stream / len(lc.gemms) / dw_eff)
         # NCHW operands into NHWC and the result back: each byte read and written once
         convert = (LAYOUT_KERNELS * c.kernel_s + 2 * stream
                    if g.conv and key in TENSOR_KEYS and not channels_last else 0.0)

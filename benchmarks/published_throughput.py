@@ -1,17 +1,19 @@
 """Predicted step time against published GPU throughput (issue 11's validation harness).
 
 Every row of ``benchmarks/data/published_throughput.json`` (NVIDIA DeepLearningExamples
-performance tables; each row keeps its source, table line and caveats, see
-``benchmarks/data/published_throughput.md``) is analysed by convcost with the same model,
-batch, image size, precision and mode, on the device preset of its GPU, and printed with the
+performance tables and Lambda's GPU benchmark; each row keeps its source, table line and
+caveats, see ``benchmarks/data/published_throughput.md``) is analysed by convcost with the
+same model, batch, image size, precision, memory layout and mode, on the device preset of its
+GPU, and printed with the
 published and the predicted images/s and their ratio (published / predicted: 1.0 is exact,
 below 1 means convcost is too optimistic). Then, separately for the rows a time model may be
 tuned on and for the held-out rows, the geometric mean of the ratios and the share within
 ±25 %.
 
-Held-out rows (fixed before any tuning, never to be used to choose a constant): every row
-of the models ``resnext101_32x4d`` and ``seresnext101_32x4d`` (other architectures) and every
-``T4`` row (another GPU). See :func:`held_out`.
+Held-out rows (never to be used to choose a constant): every row of the models
+``resnext101_32x4d`` and ``seresnext101_32x4d`` (other architectures) and every ``T4`` row
+(another GPU), fixed before any tuning, and every row marked ``held_out`` (added later: other
+batch sizes and tables in session 3, Lambda's benchmark in session 5). See :func:`held_out`.
 
 Two predictions are compared: the bare roofline (every op at the dtype's peak FLOP/s or
 the peak bandwidth, no per-kernel cost) and the execution-time estimate

@@ -14,6 +14,7 @@ from convcost.errors import SpecError
 from convcost.hardware import calibrate
 from convcost.hardware.calibrate import (
     CudaMeasurements,
+    DepthwiseRun,
     Run,
     calibrate_cuda,
     device_from_measurements,
@@ -54,6 +55,9 @@ def fake(**changes: Any) -> CudaMeasurements:
         l2_bytes=60 * 2**20,
         memory=150_000_000_000,
         arch="hopper",
+        # a depthwise conv moving 1 GB forward in 0.5 ms and 1.5 GB backward in 1.5 ms
+        depthwise=(DepthwiseRun("fp32", "64×256×56×56 k3 depthwise", 10**9, 5e-4,
+                                15 * 10**8, 1.5e-3),),
     )
     return m._replace(**changes)
 
@@ -73,6 +77,11 @@ def test_efficiencies_against_base() -> None:
     assert (t["host_us.library"], t["host_us.kernel"], t["host_us.none"]) == (6.0, 4.0, 0.5)
     assert set(t) <= set(TIMING_KEYS)
     assert (dev.sms, dev.l2_bytes, dev.memory, dev.arch) == (132, 60 * 2**20, 150e9, "hopper")
+    # depthwise at the achievable 4 TB/s: forward 1 GB in 0.5 ms = 2 TB/s, so 0.5; the
+    # backward's data-gradient half (0.75 GB) at 0.5 takes 0.375 ms, leaving 1.125 ms for
+    # the weight gradient's 0.75 GB: 0.75e9 / 4e12 / 1.125e-3 = 1/6
+    assert t["depthwise_efficiency"] == pytest.approx(0.5)
+    assert t["depthwise_wgrad_efficiency"] == pytest.approx(1 / 6)
     # the preset's sources stay for what is kept; every measured figure has its own
     assert dev.sources["peak.fp16"] == H200.sources["peak.fp16"]
     for key in [*(f"timing.{k}" for k in t), "memory", "sms", "l2"]:
@@ -91,6 +100,7 @@ def test_without_base_the_achieved_rates_are_the_peaks() -> None:
     assert t["bandwidth_efficiency"] == 1.0
     assert t["conv_efficiency.fp32"] == pytest.approx(40 / 50)
     assert t["conv_efficiency.fp16"] == pytest.approx(500 / 700)
+    assert t["depthwise_efficiency"] == pytest.approx(0.5)  # the bandwidth is the same 4 TB/s
     for key in [*(f"peak.{k}" for k in dev.peak), "bandwidth", "memory",
                 *(f"timing.{k}" for k in t)]:
         assert "convcost calibrate" in dev.sources[key], key
@@ -195,7 +205,8 @@ def test_cuda_path_with_fake_measurements(base: str | None, tmp_path: Path,
     assert code == 0 and err == "", err
     assert seen["sizes"] == (256,)
     assert out.startswith("this-gpu: ") and str(out_file) in out and len(out.splitlines()) == 1
-    for needle in ("gemm", "conv", "copy", "kernel 1.50 µs", "host library/kernel/none"):
+    for needle in ("gemm", "conv", "copy", "kernel 1.50 µs", "host library/kernel/none",
+                   "depthwise 50% / weight gradient 17% of it"):
         assert needle in out, needle
     if base:
         assert "vs h200" in out and "gemm fp32 75%" in out
@@ -226,9 +237,19 @@ def test_real_cuda_calibration(tmp_path: Path) -> None:
     assert 0 < t["bandwidth_efficiency"] <= 1
     assert 0 < t["host_us.none"] < t["host_us.kernel"] < 1000
     assert 0 < t.get("kernel_us", 1) < 100
+    assert 0 < t["depthwise_efficiency"] <= 1 and 0 < t["depthwise_wgrad_efficiency"] <= 1
     assert dev.sms > 0 and dev.memory > 0
     p = tmp_path / "d.toml"
     p.write_text(device_to_toml(dev))
     assert load_devices(p)["real"].timing == t
     own = calibrate_cuda("own", sizes=(1024,), convs=((16, 64, 64, 28, 3),), repeats=2)
     assert own.timing["gemm_efficiency.fp32"] == 1.0 and own.peak["fp32"] > 1e11
+
+
+def test_no_depthwise_run_sets_no_depthwise_constant() -> None:
+    t = device_from_measurements(fake(depthwise=()), "me", base=H200).timing
+    assert "depthwise_efficiency" not in t and "depthwise_wgrad_efficiency" not in t
+    # a backward no slower than its data gradient alone: the weight gradient capped at 1
+    quick = DepthwiseRun("fp16", "s", 10**9, 5e-4, 15 * 10**8, 3e-4)
+    t = device_from_measurements(fake(depthwise=(quick,)), "me", base=H200).timing
+    assert t["depthwise_wgrad_efficiency"] == 1.0

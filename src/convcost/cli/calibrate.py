@@ -112,6 +112,9 @@ def _cuda_summary(dev: DeviceSpec, base: DeviceSpec | None) -> str:
     bw = t["bandwidth_efficiency"] * dev.bandwidth
     parts.append(f"copy {bw / 1e9:.0f} GB/s" + (f" ({t['bandwidth_efficiency']:.0%})"
                                                   if base else ""))
+    if "depthwise_efficiency" in t:
+        parts.append(f"depthwise {t['depthwise_efficiency']:.0%} / weight gradient "
+                     f"{t['depthwise_wgrad_efficiency']:.0%} of it")
     if "kernel_us" in t:
         parts.append(f"kernel {t['kernel_us']:.2f} µs")
     host = "/".join(f"{t[f'host_us.{c}']:.1f}" for c in ("library", "kernel", "none")

@@ -93,6 +93,20 @@ class Run(NamedTuple):
     flops: float
 
 
+class DepthwiseRun(NamedTuple):
+    """One timed depthwise convolution in one dtype: its ``shape`` in words, the bytes its
+    forward call reads and writes (``forward_bytes``: input, weight, output) and its
+    seconds, and the same for its backward call with both gradients (``backward_bytes``:
+    output gradient, input and weight read, input and weight gradients written)."""
+
+    key: str
+    shape: str
+    forward_bytes: int
+    forward_s: float
+    backward_bytes: int
+    backward_s: float
+
+
 class CudaMeasurements(NamedTuple):
     """What :func:`measure_cuda` measured on one GPU — the input of
     :func:`device_from_measurements`.
@@ -104,7 +118,8 @@ class CudaMeasurements(NamedTuple):
     to issue one op of each class of :data:`HOST_CLASSES`; ``sms``, ``l2_bytes``,
     ``memory`` (bytes): the device properties (0 when unknown); ``arch``: architecture
     family (``""`` when unknown); ``device_name``, ``torch_version``, ``date``
-    (``YYYY-MM-DD``): where and when, for the sources.
+    (``YYYY-MM-DD``): where and when, for the sources; ``depthwise``: timed depthwise
+    convolutions (:class:`DepthwiseRun`), empty when none could be run.
     """
 
     device_name: str
@@ -119,6 +134,7 @@ class CudaMeasurements(NamedTuple):
     l2_bytes: int
     memory: int
     arch: str = ""
+    depthwise: tuple[DepthwiseRun, ...] = ()
 
 
 def best_rates(runs: Sequence[Run], kind: str) -> dict[str, tuple[float, str]]:
@@ -194,6 +210,7 @@ def device_from_measurements(
         timing["bandwidth_efficiency"] = 1.0
         sources["timing.bandwidth_efficiency"] = (
             f"{how}: 1.0, as the bandwidth is the achieved copy rate itself")
+    _depthwise(m, bandwidth * timing["bandwidth_efficiency"], how, timing, sources)
     if m.kernel_us is not None:
         timing["kernel_us"] = m.kernel_us
         sources["timing.kernel_us"] = (
@@ -230,6 +247,74 @@ def device_from_measurements(
         arch=(base.arch if base and base.arch else m.arch),
         timing=timing,
     )
+
+
+def _depthwise(m: CudaMeasurements, bw: float, how: str, timing: dict[str, float],
+               sources: dict[str, str]) -> None:
+    """``depthwise_efficiency`` and ``depthwise_wgrad_efficiency`` from ``m.depthwise`` as the
+    estimate uses them, ``bw`` being the achievable bandwidth (B/s): the forward streams its
+    bytes at ``bw × depthwise_efficiency``; the backward gives each of its two gradients
+    half of its bytes, the data gradient at the forward's efficiency and the weight
+    gradient at its own (solved for). The mean over the dtypes measured, each capped at 1."""
+    fwd: list[float] = []
+    wgrad: list[float] = []
+    for r in m.depthwise:
+        if r.forward_s <= 0 or r.backward_s <= 0:
+            continue
+        e = min(1.0, r.forward_bytes / (r.forward_s * bw))
+        fwd.append(e)
+        half = r.backward_bytes / 2 / bw
+        left = r.backward_s - half / e  # the weight gradient's share of the measured time
+        wgrad.append(1.0 if left <= 0 else min(1.0, half / left))
+    if not fwd:
+        return
+    runs = ", ".join(f"{r.key} {r.shape}" for r in m.depthwise)
+    timing["depthwise_efficiency"] = sum(fwd) / len(fwd)
+    timing["depthwise_wgrad_efficiency"] = sum(wgrad) / len(wgrad)
+    sources["timing.depthwise_efficiency"] = (
+        f"{how}: depthwise conv2d forward (cudnn.benchmark), bytes read + written / time / "
+        f"the achievable bandwidth {bw / 1e9:.4g} GB/s, mean over {runs}")
+    sources["timing.depthwise_wgrad_efficiency"] = (
+        f"{how}: depthwise convolution_backward (both gradients) less its data gradient at "
+        f"the forward's efficiency, half its bytes / that time / {bw / 1e9:.4g} GB/s, mean "
+        f"over {runs}")
+
+
+#: A depthwise convolution :func:`measure_cuda` times (batch, channels, height = width,
+#: square kernel; stride 1, padding kernel // 2): an EfficientNet-like stage.
+CUDA_DEPTHWISE: tuple[int, int, int, int] = (64, 256, 56, 3)
+
+
+def _depthwise_runs(keys: Sequence[str], dtypes: dict[str, Any],
+                    repeats: int) -> tuple[DepthwiseRun, ...]:
+    """Time :data:`CUDA_DEPTHWISE` forward and backward (both gradients) in fp32 and fp16
+    (those of ``keys``); a dtype whose run fails (memory, an unsupported kernel) is left out."""
+    import torch
+    from torch.nn.functional import conv2d
+
+    n, c, hw, k = CUDA_DEPTHWISE
+    runs: list[DepthwiseRun] = []
+    for key in (kk for kk in ("fp32", "fp16") if kk in keys):
+        dt = dtypes[key]
+        try:
+            x = torch.randn(n, c, hw, hw, device="cuda", dtype=dt)
+            w = torch.randn(c, 1, k, k, device="cuda", dtype=dt)
+            y = conv2d(x, w, padding=k // 2, groups=c)
+            fwd = _cuda_seconds(partial(conv2d, x, w, padding=k // 2, groups=c), repeats)
+            bwd = _cuda_seconds(partial(
+                torch.ops.aten.convolution_backward, y, x, w, None, [1, 1],
+                [k // 2, k // 2], [1, 1], False, [0, 0], c, [True, True, False]), repeats)
+            item = x.element_size()
+            act = x.numel() * item
+            wb = w.numel() * item
+            runs.append(DepthwiseRun(key, f"{n}×{c}×{hw}×{hw} k{k} depthwise",
+                                     2 * act + wb, fwd, 3 * act + 2 * wb, bwd))
+        except (RuntimeError, torch.cuda.OutOfMemoryError):
+            pass
+        finally:
+            x = w = y = torch.empty(0)
+            torch.cuda.empty_cache()
+    return tuple(runs)
 
 
 #: Default square GEMM sizes n (an n×n by n×n product) of :func:`calibrate_cuda`; skinny
@@ -389,6 +474,7 @@ def measure_cuda(
                 finally:
                     x = w = torch.empty(0)
                     torch.cuda.empty_cache()
+        depthwise = _depthwise_runs(keys, dtypes, repeats)
     finally:
         (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
          torch.backends.cudnn.benchmark) = saved
@@ -420,6 +506,7 @@ def measure_cuda(
         l2_bytes=int(getattr(props, "L2_cache_size", 0) or 0),
         memory=int(props.total_memory),
         arch=_arch(props, hip),
+        depthwise=depthwise,
     )
 
 

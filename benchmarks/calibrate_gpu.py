@@ -41,6 +41,10 @@ def main() -> int:
     for r in m.runs:
         print(f"  {r.kind:4} {r.key:4} {r.shape:>24}  {r.flops / 1e12:8.2f} TFLOP/s")
     print(f"  copy {m.copy_bytes / 2**20:.0f} MiB: {m.bandwidth / 1e9:.0f} GB/s")
+    for d in m.depthwise:
+        print(f"  depthwise {d.key} {d.shape}: forward {d.forward_bytes / 1e6:.0f} MB in "
+              f"{d.forward_s * 1e3:.3f} ms, backward {d.backward_bytes / 1e6:.0f} MB in "
+              f"{d.backward_s * 1e3:.3f} ms")
     dev = device_from_measurements(m, a.name, base)
     for k, v in dev.timing.items():
         print(f"  {k:26} {v:.4g}")

@@ -23,6 +23,7 @@ from convcost.hardware.estimate import (
     CLASS_DEFAULTS,
     TILES,
     constants,
+    converts_layout,
     estimate,
     gemm_time,
     play,
@@ -427,6 +428,12 @@ def test_channels_last_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert speeds["channels_last"] < speeds["contiguous"]  # (host-bound: same samples/s)
     code, out, err = run([*base, "--device", "a100-80gb"], capsys)
     assert code == 0 and "contiguous (NCHW) tensors" in out
+    # the CPU (oneDNN) and AMD GPUs (MIOpen): no layout part, so the flag is refused
+    for dev in ("cpu", "mi300x"):
+        code, out, err = run([*base, "--device", dev, "--channels-last"], capsys)
+        assert code == 2 and "--channels-last" in err and dev in err, err
+        code, out, err = run([*base, "--device", dev], capsys)
+        assert code == 0 and "NCHW" not in out
 
 
 def test_depthwise_forward_and_weight_gradient_have_their_own_efficiency(
@@ -454,3 +461,12 @@ def test_depthwise_forward_and_weight_gradient_have_their_own_efficiency(
     f = tmp_path / "d.toml"
     f.write_text(device_to_toml(dev))
     assert load_devices(f)["toy-dw2"].timing["depthwise_wgrad_efficiency"] == 0.1
+
+
+def test_layout_conversion_only_where_cudnn_runs() -> None:
+    assert converts_layout(PRESETS["h100-sxm"]) and converts_layout(PRESETS["t4"])
+    assert not converts_layout(PRESETS["cpu"]) and not converts_layout(PRESETS["mi300x"])
+    r, _ = _conv_op(torch.float16)
+    amd = DeviceSpec("toy-amd", "toy GPU", dict(TOY.peak), 1e12, 10**10, sms=4, arch="cdna3",
+                     timing=dict(TOY.timing))
+    assert estimate(r, amd).device_s == estimate(r, amd, channels_last=True).device_s

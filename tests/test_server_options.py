@@ -46,6 +46,9 @@ def test_channels_last_is_checked_and_reaches_the_estimate() -> None:
         model_params({"target": "torchvision:resnet18", "inputs": ["1x3x32x32"],
                       "device": "a100-80gb", "channels_last": "yes"}, False)
     assert e.value.status == 422  # the same as every mistyped key
+    with pytest.raises(SpecError, match=r"^channels_last: .*no effect on cpu"):
+        model_params({"target": "torchvision:resnet18", "inputs": ["1x3x32x32"],
+                      "device": "cpu", "channels_last": True}, False)
     p = model_params({"target": "torchvision:resnet18", "inputs": ["8x3x64x64"],
                       "amp": "fp16", "device": "a100-80gb", "channels_last": True}, False)
     d = json.loads(run_analysis(p).json)

@@ -273,6 +273,16 @@ class OpTime(NamedTuple):
 #: Kernels a layout conversion adds to a tensor-core convolution call in NCHW (the
 #: operands into NHWC, the result back).
 LAYOUT_KERNELS = 2
+#: Architectures whose convolutions the layout part describes (cuDNN on NVIDIA GPUs; not
+#: the CPU's oneDNN, nor MIOpen on AMD GPUs, whose layouts are not modelled).
+LAYOUT_ARCHS = frozenset({"volta", "turing", "ampere", "ada", "hopper", "blackwell", ""})
+
+
+def converts_layout(device: DeviceSpec) -> bool:
+    """Whether the estimate on ``device`` models the NCHW ↔ NHWC conversion around
+    tensor-core convolutions (NVIDIA GPUs and devices of unknown architecture), so that
+    ``channels_last`` changes it."""
+    return device.arch in LAYOUT_ARCHS
 
 
 def op_device_time(o: OpRow, device: DeviceSpec, c: Constants, tf32: bool,
@@ -302,7 +312,8 @@ def op_device_time(o: OpRow, device: DeviceSpec, c: Constants, tf32: bool,
             direct = max(g.flops / simt_peak, stream / len(lc.gemms) / dw_eff)
         # NCHW operands into NHWC and the result back: each byte read and written once
         convert = (LAYOUT_KERNELS * c.kernel_s + 2 * stream
-                   if g.conv and key in TENSOR_KEYS and not channels_last else 0.0)
+                   if g.conv and key in TENSOR_KEYS and not channels_last
+                   and device.arch in LAYOUT_ARCHS else 0.0)
         if direct < t + convert:
             t = direct
         else:

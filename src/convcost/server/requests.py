@@ -326,6 +326,13 @@ def _options(b: Mapping[str, Any]) -> dict[str, Any]:
                             "on one device is neither sharded nor communicates")
     if o["device"] is not None:
         dev = get_device(o["device"])
+        if o["channels_last"]:
+            from ..hardware.estimate import converts_layout
+
+            if not converts_layout(dev):
+                raise SpecError("channels_last", True, f"has no effect on {dev.name} (arch "
+                                f"{dev.arch}): the memory layout is modelled for cuDNN on "
+                                "NVIDIA GPUs")
         if o["reserve"] is not None:
             from ..spec import parse_bytes
 

@@ -363,7 +363,7 @@ def hardware_lines(r: ModelResult, hw: Hardware | None) -> list[Line]:
             lines.append(line(f"note      {st.peak_note}"))
         est = st.estimate
         if est is not None:
-            from ..hardware.estimate import ESTIMATE_ASSUMPTIONS
+            from ..hardware.estimate import ESTIMATE_ASSUMPTIONS, converts_layout
 
             e: list[Cell] = ["estimate  forward ", Q(est.forward_s, "seconds")]
             if r.mode == "train":
@@ -376,10 +376,11 @@ def hardware_lines(r: ModelResult, hw: Hardware | None) -> list[Line]:
                   Q(est.host_s, "seconds"), ", device ", Q(est.device_s, "seconds"),
                   " (host-bound)" if est.host_bound else ""]
             lines.append(line(*e))
-            layout = ("channels-last (NHWC) tensors" if est.channels_last else
-                      "contiguous (NCHW) tensors: tensor-core convolutions convert them to "
+            layout = ("" if not converts_layout(st.device) else
+                      "; channels-last (NHWC) tensors" if est.channels_last else
+                      "; contiguous (NCHW) tensors: tensor-core convolutions convert them to "
                       "NHWC and back")
-            lines.append(line(f"          assumes {ESTIMATE_ASSUMPTIONS}; {layout}"))
+            lines.append(line(f"          assumes {ESTIMATE_ASSUMPTIONS}{layout}"))
         step: list[Cell] = ["roofline  (bound) forward ", Q(st.forward_s, "seconds")]
         if r.mode == "train":
             step += [", backward ", Q(st.backward_s, "seconds")]

@@ -272,12 +272,10 @@ def hardware_options(a: argparse.Namespace) -> tuple[DeviceSpec | None, Intercon
     if a.reserve is not None:
         device = with_reserve(device, a.reserve)
     if device is not None and getattr(a, "channels_last", False):
-        from ..hardware.estimate import converts_layout
+        from ..hardware.estimate import converts_layout, layout_refusal
 
         if not converts_layout(device):
-            raise SpecError("--channels-last", True, f"has no effect on {device.name} (arch "
-                            f"{device.arch}): the memory layout is modelled for cuDNN on "
-                            "NVIDIA GPUs")
+            raise SpecError("--channels-last", True, layout_refusal(device))
     a.optimizer_foreach = gpu_foreach(device, a.optimizer_kernels)
     return device, get_interconnect(a.interconnect or "nvlink4", links)
 

@@ -285,6 +285,13 @@ def converts_layout(device: DeviceSpec) -> bool:
     return device.arch in LAYOUT_ARCHS
 
 
+def layout_refusal(device: DeviceSpec) -> str:
+    """Why ``channels_last`` has no effect on ``device`` (one where :func:`converts_layout`
+    is false), for the error that names the option."""
+    return (f"has no effect on {device.name} (arch {device.arch}): the memory layout is "
+            "modelled for cuDNN on NVIDIA GPUs")
+
+
 def op_device_time(o: OpRow, device: DeviceSpec, c: Constants, tf32: bool,
                    channels_last: bool = False) -> float:
     """Device seconds of one op (0 when it launches no kernel). ``channels_last``: the

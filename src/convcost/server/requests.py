@@ -327,12 +327,10 @@ def _options(b: Mapping[str, Any]) -> dict[str, Any]:
     if o["device"] is not None:
         dev = get_device(o["device"])
         if o["channels_last"]:
-            from ..hardware.estimate import converts_layout
+            from ..hardware.estimate import converts_layout, layout_refusal
 
             if not converts_layout(dev):
-                raise SpecError("channels_last", True, f"has no effect on {dev.name} (arch "
-                                f"{dev.arch}): the memory layout is modelled for cuDNN on "
-                                "NVIDIA GPUs")
+                raise SpecError("channels_last", True, layout_refusal(dev))
         if o["reserve"] is not None:
             from ..spec import parse_bytes
 

@@ -470,3 +470,63 @@ def test_layout_conversion_only_where_cudnn_runs() -> None:
     amd = DeviceSpec("toy-amd", "toy GPU", dict(TOY.peak), 1e12, 10**10, sms=4, arch="cdna3",
                      timing=dict(TOY.timing))
     assert estimate(r, amd).device_s == estimate(r, amd, channels_last=True).device_s
+
+
+# ------------------------------------------------- cuDNN batch norm, TF32 allowed not forced
+
+
+@pytest.mark.parametrize("mode", ["inference", "train"])
+def test_batch_norm_that_pytorch_gives_cudnn_is_a_library_call(mode: str) -> None:
+    # PyTorch hands a float32 (or float16 with float32 weights) spatial, affine batch norm
+    # with eps >= 1e-5 to cuDNN: on the host it costs a library call, on the device it
+    # still streams its bytes (no GEMM)
+    bn = nn.BatchNorm2d(16) if mode == "train" else nn.BatchNorm2d(16).eval()
+    r = analyze(bn, (4, 16, 8, 8), mode=mode)
+    ops = [o for o in r.ops if "batch_norm" in o.name]
+    assert ops and all(o.launch.kind == "library" and not o.launch.gemms for o in ops)
+    e = estimate(r, TOY)
+    for o, t in zip(r.ops, e.ops):
+        if "batch_norm" in o.name:
+            assert t.host_s == pytest.approx(20e-6)  # TOY's host_us.library
+            stream = (o.read + o.written + o.launch.extra_read) / (1e12 * 0.5)
+            assert t.device_s == pytest.approx(o.launch.kernels * 2e-6 + stream)
+
+
+def _bn_call(dtype: str, wdtype: str = "float32", eps: float = 1e-5, affine: bool = True,
+             shape: tuple[int, ...] = (4, 16, 8, 8)) -> OpCall:
+    x = TensorMeta(shape, dtype)
+    w = TensorMeta((16,), wdtype) if affine else None
+    stat = TensorMeta((16,), "float32")
+    return OpCall("native_batch_norm.default", (x, w, w, stat, stat, False, 0.1, eps),
+                  outputs=(TensorMeta(shape, dtype),),
+                  names=("input", "weight", "bias", "running_mean", "running_var",
+                         "training", "momentum", "eps"))
+
+
+@pytest.mark.parametrize(("call", "kind"), [
+    (_bn_call("float32"), "library"),
+    (_bn_call("float16"), "library"),          # half input, float weights: cuDNN
+    (_bn_call("bfloat16"), "kernel"),          # never cuDNN
+    (_bn_call("float16", "float16"), "kernel"),  # half weights: PyTorch's kernels
+    (_bn_call("float32", eps=1e-6), "kernel"),   # below cuDNN's minimum epsilon
+    (_bn_call("float32", affine=False), "kernel"),
+    (_bn_call("float32", shape=(4, 16)), "kernel"),  # not spatial
+    (_bn_call("float32", shape=(70_000, 16, 2, 2)), "kernel"),  # too many samples in eval
+])
+def test_cudnn_batch_norm_conditions(call: OpCall, kind: str) -> None:
+    assert launch(call).kind == kind
+
+
+def test_tf32_is_allowed_not_forced_on_convolutions() -> None:
+    # where the TF32 tensor cores are no faster than the fp32 CUDA cores (GeForce Ada:
+    # both 82.6 TFLOP/s), cuDNN keeps the fp32 kernels: the same time as without tf32,
+    # and no layout conversion; where TF32 is 10x faster it runs on the tensor cores
+    even = DeviceSpec("toy-even", "toy GPU", {"fp32": 1e13, "tf32": 1e13}, 1e12, 10**10, sms=4,
+                      arch="ada", timing={**TOY.timing, "conv_efficiency.tf32": 0.5})
+    r, _ = _conv_op(torch.float32)
+    assert estimate(r, even, tf32=True).device_s == estimate(r, even).device_s
+    assert (estimate(r, even, tf32=True).device_s
+            == estimate(r, even, tf32=True, channels_last=True).device_s)
+    fast = DeviceSpec("toy-fast", "toy GPU", {"fp32": 1e13, "tf32": 1e14}, 1e12, 10**10, sms=4,
+                      arch="ampere", timing=dict(TOY.timing))
+    assert estimate(r, fast, tf32=True).device_s < estimate(r, fast).device_s

@@ -3,13 +3,14 @@
 :func:`launch` describes one counted op by what a GPU does for it in eager PyTorch:
 
 * ``library`` ops call cuBLAS or cuDNN: convolutions (forward, and backward as a data-gradient
-  and a weight-gradient GEMM), the matmul family and attention. Each is described by the
-  GEMMs it runs (:class:`Gemm`: ``batch`` independent M×N×K products; a convolution as an
-  implicit GEMM with M = batch·output positions, N = output channels / groups,
-  K = input channels / groups · kernel volume, ``batch`` = groups).
+  and a weight-gradient GEMM), the matmul family, attention, and the batch norms PyTorch hands
+  to cuDNN (:func:`cudnn_batch_norm`: no GEMM, they stream their bytes like a kernel op).
+  Each is described by the GEMMs it runs (:class:`Gemm`: ``batch`` independent M×N×K
+  products; a convolution as an implicit GEMM with M = batch·output positions, N = output
+  channels / groups, K = input channels / groups · kernel volume, ``batch`` = groups).
 * ``kernel`` ops launch their own kernels (elementwise, reductions, normalisation, pooling,
   copies and casts): they stream their bytes. ``extra_read`` is what known kernels read
-  beyond each argument once: PyTorch's training-mode batch norm reads its input twice
+  beyond each argument once (either kind): training-mode batch norm reads its input twice
   (statistics, then normalisation), and its backward reads the input and the output
   gradient twice (reduction, then the elementwise pass) — see ``batch_norm_collect_statistics``
   / ``batch_norm_transform_input`` and ``batch_norm_backward_reduce`` /
@@ -217,12 +218,42 @@ def launch(call: OpCall) -> Launch:
         training = base.endswith("backward") or bool(call.arg("training", True))
         if base == "_native_batch_norm_legit" and "running_mean" in call:
             training = bool(call.arg("training", True))
+        kind = "library" if cudnn_batch_norm(call, training) else "kernel"
         if not training:
-            return KERNEL
+            return Launch(kind, (), 1)
         if base.endswith("backward"):
             extra = _nbytes(call.arg("input")) + _nbytes(call.arg("grad_out",
                                                                      call.arg("grad_output")))
         else:
             extra = _nbytes(call.arg("input"))
-        return Launch("kernel", (), 2, extra)
+        return Launch(kind, (), 2, extra)
     return KERNEL
+
+
+#: cuDNN's smallest batch-norm epsilon (``CUDNN_BN_MIN_EPSILON``): PyTorch runs its own
+#: kernels below it.
+CUDNN_BN_MIN_EPSILON = 1e-5
+
+
+def cudnn_batch_norm(call: OpCall, training: bool) -> bool:
+    """Whether PyTorch on a CUDA GPU hands this batch norm to cuDNN (a library call on the
+    host, like a convolution) rather than to its own kernels: the conditions of
+    ``_select_batch_norm_backend`` / ``_batch_norm_impl_index`` in
+    ``aten/src/ATen/native/Normalization.cpp`` — input float32, or float16 with float32
+    weights (never bfloat16); an affine weight and bias; running statistics in evaluation
+    mode; a spatial input (3 dimensions or more) of at most 880,801 samples in training and
+    65,535 in evaluation; epsilon at least cuDNN's minimum."""
+    x = call.arg("input")
+    w = call.arg("weight")
+    if not isinstance(x, TensorMeta) or not isinstance(w, TensorMeta) or len(x.shape) < 3:
+        return False
+    if "bias" in call and not isinstance(call.arg("bias"), TensorMeta):
+        return False
+    if x.dtype not in ("float32", "float16") or w.dtype != "float32":
+        return False
+    if not training and not isinstance(call.arg("running_mean"), TensorMeta):
+        return False
+    eps = call.arg("eps", CUDNN_BN_MIN_EPSILON)
+    if isinstance(eps, (int, float)) and eps < CUDNN_BN_MIN_EPSILON:
+        return False
+    return x.shape[0] <= (880_801 if training else 65_535)

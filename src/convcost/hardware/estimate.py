@@ -19,6 +19,12 @@ their sources):
   at an achievable fraction of the dtype's peak (``gemm_efficiency``/``conv_efficiency``);
   a smaller tile reuses each operand less and runs at a proportionally lower rate.
   Depthwise convolutions take the better of that and a direct kernel that streams its bytes.
+  TF32 is allowed, not forced: an fp32 convolution with ``tf32`` takes the better of the TF32
+  tensor cores (with the layout conversion below) and the fp32 CUDA cores, as cuDNN's
+  benchmark mode picks the fastest kernel (on GeForce Ada the two peaks are equal).
+* **Which ops are library calls** on the host: convolutions, the matmul family, attention, and
+  the batch norms PyTorch hands to cuDNN (fp32 or fp16 inputs with fp32 weights: see
+  :func:`~convcost.formulas.kernels.cudnn_batch_norm`); they pay ``host_us.library``.
 * **Memory layout of tensor-core convolutions**: cuDNN's tensor-core convolution kernels
   work on channels-last (NHWC) tensors. A model in PyTorch's default contiguous (NCHW)
   layout pays, for every tensor-core convolution call, a layout conversion of each tensor
@@ -75,8 +81,11 @@ SOURCES: dict[str, str] = {
         "rows; measure yours with `convcost calibrate`"),
     "host_us": (
         "host time of eager PyTorch per op (Python, dispatcher, launch): a library call "
-        "(cuDNN/cuBLAS: descriptors, heuristics) 2.5× an op launching its own kernel, an "
-        "op launching none 0.3× (assumed ratios); the scale fitted on the tuning rows, "
+        "(cuDNN/cuBLAS: descriptors, heuristics; convolutions, matmuls, attention and the "
+        "batch norms PyTorch hands to cuDNN, per _batch_norm_impl_index / "
+        "_select_batch_norm_backend in aten/src/ATen/native/Normalization.cpp) 2.5× an op "
+        "launching its own kernel, an op launching none 0.3× (assumed ratios); the scale "
+        "fitted on the tuning rows, "
         "whose batch-1 rows are host-bound: it describes NVIDIA's 2021 runs (PyTorch 1.9 "
         "in the 21.03 container, DGX-1/DGX A100 host CPUs); measure yours with "
         "`convcost calibrate`"),
@@ -88,7 +97,10 @@ SOURCES: dict[str, str] = {
         "fraction of the dense peak a large cuDNN convolution reaches, per kernel class "
         "(fp16/bf16 tensor cores, tf32 tensor cores, fp32 CUDA cores): fitted on the tuning "
         "rows. The fp32 value 1.0 absorbs cuDNN's Winograd/FFT algorithms, which do fewer "
-        "multiplications than counted; measure yours with `convcost calibrate`"),
+        "multiplications than counted; measure yours with `convcost calibrate`. With TF32 "
+        "allowed, a convolution takes the faster of the TF32 and the fp32 kernels (cuDNN's "
+        "benchmark mode times both; PyTorch's allow_tf32 permits TF32, it does not force "
+        "it)"),
     "depthwise_efficiency": (
         "fraction of the achievable bandwidth a depthwise convolution's forward or "
         "data-gradient kernel reaches (a stencil: bandwidth-bound, gathering with poor "
@@ -139,9 +151,9 @@ CLASS_DEFAULTS: dict[str, float] = {
     "depthwise_efficiency": 0.20,
     "depthwise_wgrad_efficiency": 0.075,
     "kernel_us": 1.0,
-    "host_us.library": 100.0,
-    "host_us.kernel": 40.0,
-    "host_us.none": 12.0,
+    "host_us.library": 75.0,
+    "host_us.kernel": 30.0,
+    "host_us.none": 9.0,
 }
 
 #: The constants of :data:`CLASS_DEFAULTS` fitted by ``benchmarks/fit_time_model.py`` on the
@@ -317,6 +329,9 @@ def op_device_time(o: OpRow, device: DeviceSpec, c: Constants, tf32: bool,
         if g.depthwise:  # a direct kernel: CUDA-core arithmetic, bytes streamed
             dw_eff = c.depthwise_wgrad_efficiency if g.wgrad else c.depthwise_efficiency
             direct = max(g.flops / simt_peak, stream / len(lc.gemms) / dw_eff)
+        if g.conv and key == "tf32":  # TF32 is allowed, not forced: cuDNN may stay on fp32
+            direct = min(direct, gemm_time(g, device.peak["fp32"], c.conv_efficiency["fp32"],
+                                           device.sms, bw))
         # NCHW operands into NHWC and the result back: each byte read and written once
         convert = (LAYOUT_KERNELS * c.kernel_s + 2 * stream
                    if g.conv and key in TENSOR_KEYS and not channels_last

@@ -19,10 +19,13 @@ A name that is none of these is a one-line :class:`~convcost.errors.SpecError`.
 (``num_hidden_layers=80``, ``hidden_size=8192``); a key that is not a field of the config is a
 SpecError naming ``model_args``. Two keys choose implementations instead of fields:
 
-* ``attn_implementation`` — ``"sdpa"`` (the default) or ``"eager"``. Both trace on fake
-  tensors; ``sdpa`` is what transformers itself picks by default and is one
-  ``_scaled_dot_product_*`` op per layer (counted by the attention formulas), ``eager`` the
-  explicit ``matmul``/``softmax``/``matmul``.
+* ``attn_implementation`` — ``"sdpa"`` or ``"eager"``; left out, transformers' own default
+  (``sdpa`` where the architecture supports it, else ``eager``: ``hf:BloomModel``), the model's
+  ``config._attn_implementation`` saying which (:func:`attention_implementation`). Both
+  trace on fake tensors: ``sdpa`` is one ``_scaled_dot_product_*`` op per layer (counted by
+  the attention formulas), ``eager`` the explicit ``matmul``/``softmax``/``matmul``. Other
+  implementations transformers knows (``flash_attention_2``, ``flex_attention``, ``paged|…``,
+  hub kernels) are refused: they do not run on fake CPU tensors.
 * ``experts_implementation`` (mixture-of-experts models) — ``"batched_mm"`` (the default),
   ``"grouped_mm"`` or ``"eager"``. ``batched_mm`` has only static shapes, so it traces in
   every dtype and AMP mode (it gathers each token's expert weights: its memory is that of
@@ -31,7 +34,10 @@ SpecError naming ``model_args``. Two keys choose implementations instead of fiel
   experts a token hit, which depends on the data (not traceable on meta).
 
 The model is built on the meta device when ``meta`` (no memory, no initialisation: the
-70 B shape costs nothing to build) and on the CPU, with the reason, when that raises.
+70 B shape costs nothing to build) and on the CPU, with the reason, when that raises. Every
+call of it builds the attention masks a real run builds for the inputs given, on fake
+tensors too (:mod:`convcost.frontends.hf_masks`): no mask and SDPA's ``is_causal`` without an
+``attention_mask``, the user's (padding) mask with one.
 """
 
 from __future__ import annotations
@@ -44,9 +50,10 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..errors import SpecError
+from .hf_masks import follow_real_masks
 from .offline import NetworkAttemptError, no_network
 
-#: Attention implementations a model may be built with (the first is the default).
+#: Attention implementations a model may be built with (left out: transformers' default).
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager")
 #: Expert implementations of mixture-of-experts models (the first is the default).
 EXPERTS_IMPLEMENTATIONS = ("batched_mm", "grouped_mm", "eager")
@@ -65,26 +72,57 @@ def load_hf(spec: str, overrides: Mapping[str, Any], *, meta: bool = True) -> tu
         raise SpecError("target", target,
                         "transformers is not installed (pip install transformers)") from None
     args = dict(overrides)
-    attn = _choice(args, "attn_implementation", ATTN_IMPLEMENTATIONS)
+    attn = _attention(args)
     experts = _choice(args, "experts_implementation", EXPERTS_IMPLEMENTATIONS)
     with _quiet(transformers), _offline():
         config, arch = _config(transformers, spec, target)
         config = _override(transformers, config, args)
-        config._attn_implementation = attn
+        if attn is not None:
+            config._attn_implementation = attn
         config._experts_implementation = experts
-        if meta:
-            import torch
+        model, where = _build(transformers, config, arch, target, meta)
+    follow_real_masks(model)
+    return model, where
 
-            try:
-                with no_network(), torch.device("meta"):
-                    model = _make(transformers, config, arch)
-                return model, "meta"
-            except NetworkAttemptError as e:
-                raise SpecError("target", target, _describe(e)) from e
-            except Exception as e:
-                why = f"cpu (building on the meta device raised {_describe(e)})"
-                return _on_cpu(transformers, config, arch, target), why
-        return _on_cpu(transformers, config, arch, target), "cpu"
+
+def attention_implementation(model: Any) -> str | None:
+    """The attention implementation a transformers ``model`` was built with (``"sdpa"``,
+    ``"eager"``), or None for a model without a transformers config."""
+    value = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    return value if isinstance(value, str) else None
+
+
+def _build(transformers: Any, config: Any, arch: Any, target: str,
+           meta: bool) -> tuple[Any, str]:
+    if meta:
+        import torch
+
+        try:
+            with no_network(), torch.device("meta"):
+                model = _make(transformers, config, arch)
+            return model, "meta"
+        except NetworkAttemptError as e:
+            raise SpecError("target", target, _describe(e)) from e
+        except Exception as e:
+            why = f"cpu (building on the meta device raised {_describe(e)})"
+            return _on_cpu(transformers, config, arch, target), why
+    return _on_cpu(transformers, config, arch, target), "cpu"
+
+
+def _attention(args: dict[str, Any]) -> str | None:
+    """The ``attn_implementation`` asked for (None: transformers' default), checked."""
+    value = args.pop("attn_implementation", None)
+    if value is None:
+        return None
+    if value in ATTN_IMPLEMENTATIONS:
+        return str(value)
+    allowed = "allowed: " + ", ".join(ATTN_IMPLEMENTATIONS) + " (left out: transformers' default)"
+    text = str(value)
+    if text.startswith(("flash_attention", "flex_attention", "paged")) or "/" in text:
+        raise SpecError("model_args", f"attn_implementation={value!r}",
+                        "it runs kernels the fake-tensor trace cannot follow; "
+                        + allowed)
+    raise SpecError("model_args", f"attn_implementation={value!r}", allowed)
 
 
 def _choice(args: dict[str, Any], key: str, allowed: tuple[str, ...]) -> str:

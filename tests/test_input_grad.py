@@ -20,9 +20,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from cli_run import run
 from convcost import InputSpec, analyze
 from convcost.errors import SpecError
-from convcost.frontends.onnx import analyze_onnx
 from convcost.frontends.torch_trace import trace_model
 from convcost.memory.model import run_memory
+from convcost.model.onnx import analyze_onnx
 from convcost.model.results import ModelResult
 from convcost.spec import parse_input, parse_input_text, resize_shape
 

@@ -30,8 +30,9 @@ from cli_run import run
 from convcost import analyze, conv_cost
 from convcost.cost import Cost
 from convcost.errors import ConvCostError, SpecError
-from convcost.frontends.onnx import analyze_onnx, load_onnx
+from convcost.frontends.onnx import load_onnx
 from convcost.model import ModelResult
+from convcost.model.onnx import analyze_onnx
 from shared import TorchvisionAnalysis
 
 FLOAT = TensorProto.FLOAT

@@ -1,6 +1,6 @@
 """A later optimizer step recorded once per distinct parameter gives exactly the records of
-recording every parameter (``torch_trace.DEDUPLICATE_STEADY_STEP``), for the per-parameter
-optimizers; foreach steps are recorded whole."""
+recording every parameter (``torch_trace.optimizer.DEDUPLICATE_STEADY_STEP``), for the
+per-parameter optimizers; foreach steps are recorded whole."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import torchvision
 
-import convcost.frontends.torch_trace as tt
+import convcost.frontends.torch_trace.optimizer as tt_optimizer
 from convcost.frontends.hf import load_hf
 from convcost.model import analyze
 
@@ -21,7 +21,7 @@ def _both(monkeypatch: pytest.MonkeyPatch, model: Any, inputs: Any,
           **options: Any) -> tuple[Any, Any]:
     out = []
     for dedup in (False, True):
-        monkeypatch.setattr(tt, "DEDUPLICATE_STEADY_STEP", dedup)
+        monkeypatch.setattr(tt_optimizer, "DEDUPLICATE_STEADY_STEP", dedup)
         out.append(analyze(model, inputs, mode="train", **options))
     return out[0], out[1]
 

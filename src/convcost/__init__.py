@@ -44,6 +44,7 @@ _EXPORTS: dict[str, str] = {
     "Hardware": "convcost.hardware.answer",
     "ModelResult": "convcost.model",
     "analyze": "convcost.model",
+    "analyze_onnx": "convcost.model.onnx",
 }
 
 #: Kept in step with ``_EXPORTS`` by a test.
@@ -66,6 +67,7 @@ __all__ = [
     "__version__",
     "analyze",
     "analyze_conv",
+    "analyze_onnx",
     "conv_cost",
     "conv_spec",
     "default_registry",
@@ -84,6 +86,7 @@ if TYPE_CHECKING:
     from .hardware.answer import Hardware
     from .layer import ConvResult, MemoryTable, analyze_conv, conv_cost
     from .model import ModelResult, analyze
+    from .model.onnx import analyze_onnx
     from .ops import OpCall, OpCost, TensorMeta
     from .renderers import render, write_plots
     from .spec import ConvSpec, InputSpec, conv_spec

@@ -65,7 +65,7 @@ targets: nothing in ``import convcost`` imports this package.
 from __future__ import annotations
 
 from .inputs import parse_input_args
-from .load import analyze_onnx, load_onnx
+from .load import load_onnx
 from .lowering import supported_ops
 from .module import OnnxModule
 from .node import OnnxNodeError
@@ -75,7 +75,6 @@ __all__ = [
     "MIN_OPSET",
     "OnnxModule",
     "OnnxNodeError",
-    "analyze_onnx",
     "load_onnx",
     "parse_input_args",
     "supported_ops",

@@ -1,7 +1,7 @@
-"""Reading an ONNX file into the module that interprets it (:func:`load_onnx`) and analysing
-it (:func:`analyze_onnx`). :func:`load_onnx` is the sequence of steps; each step lives with
-what it owns (:mod:`.reader`, :mod:`.inputs`, :mod:`.weights`, :mod:`.scopes`,
-:mod:`.module`) or below.
+"""Reading an ONNX file into the module that interprets it (:func:`load_onnx`; analysing it
+is :func:`convcost.model.onnx.analyze_onnx`, above the front ends). :func:`load_onnx` is the
+sequence of steps; each step lives with what it owns (:mod:`.reader`, :mod:`.inputs`,
+:mod:`.weights`, :mod:`.scopes`, :mod:`.module`) or below.
 """
 
 from __future__ import annotations
@@ -128,18 +128,3 @@ def _set_lifetimes(path: str, steps: list[Step], outputs: list[str], keep: set[s
     if missing:
         raise file_error(path, f"graph output(s) {missing} are produced by no node")
 
-
-def analyze_onnx(path: str | os.PathLike[str], inputs: Any = None, *,
-                 freeze: str | re.Pattern[str] | None = None, **options: Any) -> Any:
-    """:func:`convcost.analyze` of the ONNX model at ``path``: ``inputs`` and ``freeze`` as
-    for :func:`load_onnx` (``freeze`` matches initializer names), ``options`` as for
-    :func:`convcost.analyze` (``mode``, ``dtype``, ``amp``, ``optimizer``, ``counting``).
-    Returns a :class:`~convcost.model.ModelResult` whose inputs carry the graph's names."""
-    from ...model import analyze
-
-    module, specs = load_onnx(path, inputs, freeze)
-    options.setdefault("name", os.fspath(path))
-    result = analyze(module, specs, **options)
-    pat = None if freeze is None else (freeze.pattern if isinstance(freeze, re.Pattern)
-                                       else str(freeze))
-    return module.relabel(result, pat)

@@ -1,0 +1,400 @@
+"""One run of a model on fake tensors, recorded into a :class:`~convcost.frontends.records.Trace`
+(:func:`trace_model`).
+
+The model's parameters and buffers are replaced, for the duration of the run only, by fake
+tensors of the same shapes, strides and dtypes (``FakeTensorMode``: no data, nothing
+computed, nothing allocated), so time and memory of the analysis do not depend on batch size
+or resolution. This works for models built on the CPU as well as on the meta device; the
+model object itself is not changed (its training flags are restored afterwards).
+
+Training step (``mode="train"``): forward with grad enabled (and autocast when ``amp`` is
+given); the loss is the model's output when it is a scalar tensor (or a mapping/attribute
+``loss`` that is), otherwise the sum of ``.sum()`` of every floating output tensor that
+requires grad (phase ``loss``: not counted as the model's cost); ``backward`` from it with a
+gradient of ones; then ``optimizer.step()`` and a later step recorded apart
+(:mod:`.optimizer`). Inference (``mode="inference"``): ``model.eval()`` and a forward under
+``torch.no_grad()``. A failure during the run is re-raised as a
+:class:`~convcost.errors.TraceError` naming the module that was running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any
+
+import torch
+from torch import nn
+from torch._subclasses.fake_tensor import (
+    DataDependentOutputException,
+    DynamicOutputShapeException,
+    FakeTensorMode,
+    UnsupportedOperatorException,
+)
+from torch.utils.hooks import RemovableHandle
+
+from ...errors import ConvCostError, TraceError
+from ...spec import InputSpec
+from ..kernel_checks import KernelRuleError
+from ..records import ModuleRecord, OpRecord, ParamGrad, Trace
+from .attribution import LOSS_TAG, Recorder, State
+from .checkpointing import checkpoint_forwards, restore_forwards
+from .meta import tensor_meta, tensors, torch_dtype
+from .optimizer import make_optimizer, steady_step
+from .storages import Storages
+
+
+def trace_model(
+    model: nn.Module,
+    args: Sequence[torch.Tensor | InputSpec | Any],
+    kwargs: Mapping[str, torch.Tensor | InputSpec | Any] | None = None,
+    *,
+    mode: str = "train",
+    dtype: torch.dtype | None = None,
+    amp: torch.dtype | None = None,
+    optimizer: str = "none",
+    optimizer_foreach: bool = False,
+    freeze: re.Pattern[str] | None = None,
+    checkpoint: re.Pattern[str] | None = None,
+    real: bool = False,
+    on_sample: Callable[[], None] | None = None,
+    needs_formula: Callable[[str], bool] | None = None,
+    input_grad: bool = False,
+) -> Trace:
+    """Run one training step (``mode="train"``) or one inference forward of ``model``.
+
+    ``args``/``kwargs`` hold example tensors (only their shape, strides and dtype are used),
+    :class:`InputSpec` records, or other values passed through unchanged. ``dtype`` converts
+    floating parameters, buffers and inputs; ``amp`` runs the forward under
+    ``torch.autocast("cpu", amp)``; parameters whose name matches ``freeze`` get no
+    gradient. In a training step, floating inputs require a gradient when ``input_grad``
+    is true or their :class:`InputSpec` says ``requires_grad`` (tensors: only their shape and
+    dtype are used); their ``.grad`` storages are :attr:`Trace.input_grads`. Arguments are
+    assumed valid (:func:`convcost.model.analyze` checks them). ``checkpoint`` (training
+    only) runs the modules whose path it matches under non-reentrant activation
+    checkpointing (see :mod:`.checkpointing`). The optimizer is ``torch.optim``'s
+    per-parameter (for-loop) implementation, PyTorch's default on the CPU, or with
+    ``optimizer_foreach`` its multi-tensor (``foreach``) one, the default on a GPU, whose
+    step holds temporaries for all parameters at once.
+
+    ``real=True`` runs the same step for real on the model's own tensors (inputs are
+    random): used to measure what the fake run predicts. ``on_sample`` is called after
+    every op. ``needs_formula(op_name)`` says which ops have no formula: those are also run
+    through their PyTorch decomposition (fake runs only), recorded in
+    :attr:`~convcost.frontends.records.OpRecord.decomposed`.
+    """
+    kwargs = dict(kwargs or {})
+    train = mode == "train"
+    modules = dict(model.named_modules())
+    state = State(modules, on_sample, None if real else needs_formula)
+    _own_parameters(state, modules)
+    names = [n for n, _ in model.named_parameters()]
+    trainable = {
+        n: p.requires_grad and (freeze is None or freeze.search(n) is None)
+        for n, p in model.named_parameters()
+    }
+    fake_mode: FakeTensorMode | None = None if real else FakeTensorMode(allow_non_fake_inputs=True)
+    flags = {m: m.training for m in model.modules()}
+    handles: list[RemovableHandle] = []
+    wrapped: list[tuple[nn.Module, Any]] = []
+    unquiet = _quiet_fake_log()
+    try:
+        outer = contextlib.nullcontext() if fake_mode is None else fake_mode
+        with outer:
+            params, buffers, pos, kw, restore = _prepare(
+                model, args, kwargs, dtype, trainable, real, state, train, input_grad
+            )
+        _add_module_hooks(modules, state, handles)
+        if train and checkpoint is not None:
+            wrapped = checkpoint_forwards(modules, checkpoint, state)
+        model.train(train)
+        opt = None
+        if train and optimizer != "none":
+            opt = make_optimizer(optimizer, [p for n, p in params.items() if p.requires_grad],
+                                 optimizer_foreach)
+        from torch.nn.utils.stateless import _reparametrize_module
+
+        with outer, _reparametrize_module(model, {**params, **buffers}, tie_weights=True):
+            with Recorder(state):
+                _step(model, pos, kw, state, train, amp, opt)
+            grads = _param_grads(names, params, state.storages)
+            input_grads = _input_grads([*pos, *kw.values()], state.storages)
+            steady = _steady_optimizer(opt, state)
+        for p, rg in restore:
+            p.requires_grad_(rg)
+    except ConvCostError:
+        raise
+    except Exception as exc:
+        raise _failure(state, exc) from exc
+    finally:
+        unquiet()
+        state.storages.closed = True
+        for h in handles:
+            h.remove()
+        restore_forwards(wrapped)
+        for m, f in flags.items():
+            m.training = f
+    return _trace(mode, state, modules, trainable, pos, kw, grads, input_grads, steady)
+
+
+def _own_parameters(state: State, modules: Mapping[str, nn.Module]) -> None:
+    """Each parameter's owner: the first module (in ``named_modules`` order) holding it."""
+    for path, mod in modules.items():
+        for pname, p in mod.named_parameters(recurse=False):
+            state.param_owner.setdefault(id(p), path)
+            del pname
+
+
+def _quiet_fake_log() -> Callable[[], None]:
+    """Silence FakeTensorMode's log until the returned function is called: it logs a
+    traceback when a meta kernel rejects its inputs, and the error is re-raised as a
+    TraceError naming the module instead."""
+    fake_log = logging.getLogger("torch._subclasses.fake_tensor")
+    log_level = fake_log.level
+    fake_log.setLevel(logging.CRITICAL)
+    return partial(fake_log.setLevel, log_level)
+
+
+def _add_module_hooks(modules: Mapping[str, nn.Module], state: State,
+                      handles: list[RemovableHandle]) -> None:
+    """Forward pre/post hooks on every module, added to ``handles`` as they are made."""
+    for path, mod in modules.items():
+        handles.append(mod.register_forward_pre_hook(
+            partial(state.pre_hook, path), with_kwargs=True))
+        handles.append(mod.register_forward_hook(
+            partial(state.post_hook, path), with_kwargs=True))
+
+
+def _param_grads(names: list[str], params: Mapping[str, torch.Tensor],
+                 storages: Storages) -> list[ParamGrad]:
+    """The gradient storage of each parameter that has one, in parameter order."""
+    grads = []
+    for n in names:
+        p = params.get(n)
+        g = None if p is None else p.grad
+        if g is not None:
+            sid = storages.get(g)
+            if sid is not None:
+                leaf = n.rsplit(".", 1)[-1]  # bias, in_proj_bias, bias_ih_l0
+                is_bias = g.dim() == 1 and (leaf.endswith("bias")
+                                            or leaf.startswith("bias"))
+                grads.append(ParamGrad(sid, n, is_bias))
+    return grads
+
+
+def _input_grads(inputs: list[Any], storages: Storages) -> list[int]:
+    """The storages of the inputs' ``.grad``, for the inputs that require one."""
+    input_grads = []
+    for t in inputs:
+        g = t.grad if isinstance(t, torch.Tensor) and t.requires_grad else None
+        sid = None if g is None else storages.get(g)
+        if sid is not None:
+            input_grads.append(sid)
+    return input_grads
+
+
+def _steady_optimizer(opt: torch.optim.Optimizer | None, state: State) -> tuple[OpRecord, ...]:
+    """The ops of a later optimizer step, when the run got to the first one."""
+    steady: tuple[OpRecord, ...] = ()
+    if opt is not None and state.phase == "optimizer":
+        # A later step of the loop (its optimizer state exists): what a step costs
+        # from then on. Storages are no longer followed: memory is the first step's.
+        state.storages.closed = True
+        steady = steady_step(opt, state.needs_formula)
+    return steady
+
+
+def _module_records(modules: Mapping[str, nn.Module], trainable: Mapping[str, bool],
+                    state: State) -> list[ModuleRecord]:
+    """One record per module: type, children, parameter counts, first output shape, calls."""
+    mrecs = []
+    for path, mod in modules.items():
+        seen: set[int] = set()
+        total = train_total = 0
+        for n, p in mod.named_parameters(prefix=path):
+            if id(p) in seen:
+                continue
+            seen.add(id(p))
+            total += p.numel()
+            if trainable.get(n, False):
+                train_total += p.numel()
+        children = tuple(f"{path}.{c}" if path else c for c, _ in mod.named_children())
+        mrecs.append(ModuleRecord(path, type(mod).__name__, children, total, train_total,
+                                  state.output_shapes.get(path), state.calls[path]))
+    return mrecs
+
+
+def _trace(mode: str, state: State, modules: Mapping[str, nn.Module],
+           trainable: Mapping[str, bool], pos: list[Any], kw: dict[str, Any],
+           grads: list[ParamGrad], input_grads: list[int],
+           steady: tuple[OpRecord, ...]) -> Trace:
+    """The record of a finished run."""
+    named = [(f"arg{i}", t) for i, t in enumerate(pos) if isinstance(t, torch.Tensor)]
+    named += [(k, t) for k, t in kw.items() if isinstance(t, torch.Tensor)]
+    inputs = tuple((n, tensor_meta(t)) for n, t in named)
+    trace = Trace(
+        mode=mode,
+        ops=tuple(state.ops),
+        storages=state.storages.records(),
+        saved=tuple(state.saved.items()),
+        param_grads=tuple(grads),
+        modules=tuple(_module_records(modules, trainable, state)),
+        inputs=inputs,
+        steady_optimizer=steady,
+        input_requires_grad=tuple(bool(t.requires_grad) for _, t in named),
+        input_grads=tuple(input_grads),
+    )
+    return trace
+
+
+def _loss_of(out: Any) -> torch.Tensor | None:
+    """The scalar to differentiate (see the module docstring)."""
+    if isinstance(out, torch.Tensor) and out.dim() == 0 and out.is_floating_point():
+        return out
+    cand = out.get("loss") if isinstance(out, Mapping) else getattr(out, "loss", None)
+    if isinstance(cand, torch.Tensor) and cand.dim() == 0 and cand.requires_grad:
+        return cand
+    total: torch.Tensor | None = None
+    for t in tensors(out):
+        if t.requires_grad and t.is_floating_point():
+            s = t.sum()
+            total = s if total is None else total + s
+    return total
+
+
+def _convert(t: torch.Tensor, dtype: torch.dtype | None) -> torch.dtype:
+    if dtype is not None and t.is_floating_point():
+        return dtype
+    return t.dtype
+
+
+def _fake_like(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    # Same shape and strides, on the CPU, whatever device the model was built on.
+    return torch.empty_strided(tuple(t.shape), tuple(t.stride()), dtype=dtype, device="cpu")
+
+
+def _failure(state: State, exc: BaseException) -> TraceError:
+    path = state.stack[-1][0] if state.stack else state.last_module
+    mod = state.modules.get(path)
+    mtype = type(mod).__name__ if mod is not None else "?"
+    first = (str(exc).strip().splitlines() or [""])[0]
+    reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    if isinstance(exc, KernelRuleError):
+        reason = first
+    dependent = isinstance(exc, (DataDependentOutputException, DynamicOutputShapeException))
+    if dependent:
+        reason += (" (the model reads tensor values or makes shapes depend on them, "
+                   "which cannot be known without computing)")
+    elif isinstance(exc, UnsupportedOperatorException):
+        reason += " (this op has no shape-only (meta) implementation in PyTorch)"
+    return TraceError(path, mtype, state.phase, reason, dependent)
+
+
+def _prepare(
+    model: nn.Module,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    dtype: torch.dtype | None,
+    trainable: Mapping[str, bool],
+    real: bool,
+    state: State,
+    train: bool = False,
+    input_grad: bool = False,
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list[Any], dict[str, Any],
+           list[tuple[torch.Tensor, bool]]]:
+    """Parameters, buffers and inputs for the run (fake ones unless ``real``), registered.
+    Floating inputs require a gradient when ``input_grad`` is true (all of them) or their
+    InputSpec asks for it, in a training step (``train``) only."""
+    st = state.storages
+    params: dict[str, torch.Tensor] = {}
+    restore: list[tuple[torch.Tensor, bool]] = []
+    for n, p in model.named_parameters():
+        if real:
+            restore.append((p, p.requires_grad))
+            p.requires_grad_(trainable[n])
+            params[n] = p
+        else:
+            fp = nn.Parameter(_fake_like(p, _convert(p, dtype)), requires_grad=trainable[n])
+            state.param_owner[id(fp)] = state.param_owner.get(id(p), "")
+            params[n] = fp
+        st.add(params[n], "parameter", "")
+    buffers: dict[str, torch.Tensor] = {}
+    for n, b in model.named_buffers():
+        buffers[n] = b if real else _fake_like(b, _convert(b, dtype))
+        st.add(buffers[n], "buffer", "")
+    make = partial(_make_input, st=st, dtype=dtype, real=real, train=train,
+                   input_grad=input_grad)
+    pos = [make(a) for a in args]
+    kw = {k: make(v) for k, v in kwargs.items()}
+    return params, buffers, pos, kw, restore
+
+
+def _make_input(x: Any, *, st: Storages, dtype: torch.dtype | None, real: bool, train: bool,
+                input_grad: bool) -> Any:
+    """The tensor the run gets for input ``x`` (registered); non-tensors unchanged."""
+    grad = train and input_grad
+    if isinstance(x, InputSpec):
+        grad = train and (input_grad or x.requires_grad)
+        d = torch_dtype(x.dtype)
+        if dtype is not None and d.is_floating_point:
+            d = dtype
+        if real:
+            t = torch.randn(x.shape, dtype=d) if d.is_floating_point else torch.zeros(
+                x.shape, dtype=d)
+        else:
+            t = torch.empty(x.shape, dtype=d, device="cpu")
+    elif isinstance(x, torch.Tensor):
+        d = _convert(x, dtype)
+        if real:
+            t = x.detach().to(dtype=d)
+        else:
+            t = _fake_like(x, d)
+    else:
+        return x
+    if grad and t.is_floating_point():
+        t.requires_grad_(True)
+    st.add(t, "input", "")
+    return t
+
+
+def _step(
+    model: nn.Module,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    state: State,
+    train: bool,
+    amp: torch.dtype | None,
+    opt: torch.optim.Optimizer | None,
+) -> None:
+    """Forward (+ loss, backward, optimizer step when training). Locals are deleted as soon
+    as a training loop would drop them, so storages die when they would for real."""
+    state.phase = "forward"
+    state.claim = train
+    autocast = (torch.autocast(device_type="cpu", dtype=amp) if amp is not None
+                else contextlib.nullcontext())
+    if not train:
+        with torch.no_grad(), autocast:
+            out = model(*args, **kwargs)
+        del out
+        return
+    hooks = torch.autograd.graph.saved_tensors_hooks(state.pack, lambda x: x)
+    with torch.enable_grad(), hooks:
+        with autocast:
+            out = model(*args, **kwargs)
+        state.phase = "loss"
+        state.claim = False
+        loss = _loss_of(out)
+        del out
+    if loss is None or not loss.requires_grad:
+        return
+    state.tag_nodes([loss.grad_fn], set(), LOSS_TAG)
+    seed = torch.ones_like(loss)
+    state.phase = "backward"
+    torch.autograd.backward(loss, seed)
+    del loss, seed
+    if opt is not None:
+        state.phase = "optimizer"
+        opt.step()

@@ -14,8 +14,11 @@ Mode = Literal["train", "inference"]
 Optimizer = Literal["none", "sgd", "momentum", "adam", "adamw"]
 Counting = Literal["dense", "skip-padding"]
 Strategy = Literal["ddp", "zero1", "zero2", "zero3", "fsdp"]
-OptimizerKernels = Literal["foreach", "per-parameter"]
+OptimizerKernels = Literal["foreach", "per-parameter", "fused"]
 DataDependent = Literal["bound", "run"]
+#: The dispatch path a model is traced on: PyTorch's CPU kernels, or CUDA's on fake CUDA
+#: tensors (the default with a GPU device).
+Dispatch = Literal["cpu", "cuda"]
 #: Output formats of a whole-model (or sweep/compare) report; ``table`` is the terminal
 #: table (rich on a terminal, aligned plain text otherwise).
 Format = Literal["table", "json", "csv", "markdown", "html"]
@@ -42,13 +45,15 @@ MODES: tuple[Mode, ...] = get_args(Mode)
 OPTIMIZERS: tuple[Optimizer, ...] = get_args(Optimizer)
 COUNTINGS: tuple[Counting, ...] = get_args(Counting)
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
-#: How the optimizer's kernels run on a GPU (the time estimate): PyTorch's multi-tensor
-#: ``foreach`` implementation (its default on CUDA since 2.0) or one kernel per parameter.
+#: How the optimizer's kernels run on a GPU: PyTorch's multi-tensor ``foreach``
+#: implementation (its default on CUDA since 2.0), one kernel per parameter, or the fused
+#: implementation (``fused=True``; timed like foreach).
 OPTIMIZER_KERNELS: tuple[OptimizerKernels, ...] = get_args(OptimizerKernels)
 #: How an analysis handles ops whose output size depends on tensor values (detection
 #: models): ``bound`` — every such size at the model's own limit; ``run`` — computed on
 #: random data (see :func:`convcost.model.analyze`).
 DATA_DEPENDENT: tuple[DataDependent, ...] = get_args(DataDependent)
+DISPATCHES: tuple[Dispatch, ...] = get_args(Dispatch)
 FORMATS: tuple[Format, ...] = get_args(Format)
 CONV_FORMATS: tuple[ConvFormat, ...] = get_args(ConvFormat)
 LANGS: tuple[Lang, ...] = get_args(Lang)

@@ -43,6 +43,9 @@ def check(a: argparse.Namespace, fmt: str) -> int:
         ("--plan", getattr(a, "plan", None) or None),
         ("--channels-last", getattr(a, "channels_last", False) or None),
     ]
+    if getattr(a, "dispatch", None) is not None:
+        raise SpecError("--dispatch", a.dispatch, "--mode generate is traced on the CPU path "
+                        "only (the CUDA path is for --mode train and inference)")
     for flag, value in unused:
         if value is not None:
             raise SpecError(flag, value, "has no effect with --mode generate (the batch is "

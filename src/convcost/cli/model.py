@@ -14,6 +14,7 @@ from ..vocab import (
     AMP_CHOICES,
     COUNTINGS,
     DATA_DEPENDENT,
+    DISPATCHES,
     FORMATS,
     MODES,
     OPTIMIZER_KERNELS,
@@ -182,9 +183,19 @@ def add_arguments(m: argparse.ArgumentParser, compare: bool = False) -> None:
         "--optimizer-kernels",
         default=None,
         choices=OPTIMIZER_KERNELS,
-        help="how the optimizer runs on the device in the time estimate: PyTorch's "
-        "multi-tensor foreach kernels (default; PyTorch >= 2.0 on CUDA) or one kernel per "
-        "parameter (needs --device and a training step with an optimizer)",
+        help="how the optimizer runs on the device: PyTorch's multi-tensor foreach kernels "
+        "(default; PyTorch >= 2.0 on CUDA), one kernel per parameter, or the fused "
+        "implementation (fused=True: traced as such, timed like foreach; needs --device and "
+        "a training step with an optimizer)",
+    )
+    hw.add_argument(
+        "--dispatch",
+        default=None,
+        choices=DISPATCHES,
+        help="the dispatch path the step is traced on: cuda (fake CUDA tensors, the kernels "
+        "CUDA PyTorch picks for --device: fused dropout, cuDNN batch norm, the SDPA backend, "
+        "CUDA autocast; the default with a GPU --device) or cpu (PyTorch's CPU kernels; the "
+        "default without one)",
     )
     hw.add_argument(
         "--fit",
@@ -277,6 +288,11 @@ def hardware_options(a: argparse.Namespace) -> tuple[DeviceSpec | None, Intercon
         if not converts_layout(device):
             raise SpecError("--channels-last", True, layout_refusal(device))
     a.optimizer_foreach = gpu_foreach(device, a.optimizer_kernels)
+    from ..hardware.dispatch import dispatch_options
+
+    a.dispatch_options = dispatch_options(device, getattr(a, "dispatch", None), "--dispatch")
+    if a.optimizer_kernels == "fused":
+        a.dispatch_options["optimizer_fused"] = True
     return device, get_interconnect(a.interconnect or "nvlink4", links)
 
 
@@ -285,7 +301,7 @@ def gpu_foreach(device: DeviceSpec | None, optimizer_kernels: str | None) -> boo
     implementation: on a GPU device unless ``per-parameter`` kernels are asked for (on the
     CPU, and without a device, the per-parameter implementation, PyTorch's CPU default)."""
     return (device is not None and device.arch != "cpu"
-            and optimizer_kernels != "per-parameter")
+            and optimizer_kernels not in ("per-parameter", "fused"))
 
 
 def with_reserve(device: DeviceSpec | None, text: str) -> DeviceSpec:
@@ -344,7 +360,7 @@ def run_plan(a: argparse.Namespace, model: Any, pos: list[str], kw: dict[str, st
                      channels_last=a.channels_last,
                      foreach=a.optimizer_kernels != "per-parameter", dtype=a.dtype,
                      optimizer=a.optimizer, freeze=a.freeze, input_grad=a.input_grad,
-                     optimizer_foreach=a.optimizer_foreach)
+                     optimizer_foreach=a.optimizer_foreach, **a.dispatch_options)
     except SpecError as e:
         if e.field != "plan":
             raise
@@ -391,7 +407,8 @@ def analyze_one(a: argparse.Namespace, model: Any, pos: list[str], kwargs: Any,
     options: dict[str, Any] = dict(dtype=a.dtype, amp=a.amp, optimizer=a.optimizer,
                                    freeze=a.freeze, input_grad=a.input_grad,
                                    checkpoint=a.checkpoint,
-                                   optimizer_foreach=getattr(a, "optimizer_foreach", False))
+                                   optimizer_foreach=getattr(a, "optimizer_foreach", False),
+                                   **getattr(a, "dispatch_options", {}))
     strategy = a.strategy or "ddp"
     if fit and device is not None:
         found = fit_on(device, model, pos, kwargs=kwargs, devices=a.devices,
@@ -406,7 +423,8 @@ def analysis_options(a: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
     return (dict(mode=a.mode, counting=a.counting, data_dependent=a.data_dependent,
                  dtype=a.dtype, amp=a.amp, optimizer=a.optimizer, input_grad=a.input_grad,
                  checkpoint=a.checkpoint, optimizer_foreach=getattr(a, "optimizer_foreach",
-                                                                    False)),
+                                                                    False),
+                 **getattr(a, "dispatch_options", {})),
             dict(tf32=a.tf32, channels_last=getattr(a, "channels_last", False),
                  devices=a.devices,
                  strategy=a.strategy or "ddp",

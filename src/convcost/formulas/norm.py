@@ -165,6 +165,34 @@ def batch_norm_backward_new(call: OpCall, counting: str) -> OpCost:
     return _bn_backward(call, train)
 
 
+@FORMULAS.register("cudnn_batch_norm")
+def cudnn_batch_norm(call: OpCall, counting: str) -> OpCost:
+    """``cudnn_batch_norm(input, weight, bias, running_mean, running_var, training,
+    exponential_average_factor, epsilon)`` -> (output, save_mean, save_invstd, reserve): the
+    CUDA path's batch norm when cuDNN takes it.
+
+    forward: the same arithmetic as ``native_batch_norm`` (statistics + normalise + the
+    running-stat update in training; rstd from the running variance in evaluation);
+    backward: ``cudnn_batch_norm_backward`` in training (``native_batch_norm_backward`` in
+    evaluation, as PyTorch's derivative of this op says).
+    """
+    return _bn_forward(call, bool(call.arg("training", True)), _has_stats(call))
+
+
+@FORMULAS.register("cudnn_batch_norm_backward")
+def cudnn_batch_norm_backward(call: OpCall, counting: str) -> OpCost:
+    """``(input, grad_output, weight, running_mean, running_var, save_mean, save_var,
+    epsilon, reserveSpace)`` -> (grad_input, grad_weight, grad_bias).
+
+    forward: see ``cudnn_batch_norm``; backward: ``native_batch_norm_backward``'s training form
+    with every gradient (cuDNN's backward has no output mask: it always computes all three).
+    """
+    x = need_tensor(call, "input")
+    c = x.shape[1] if len(x.shape) > 1 else 1
+    return backward_cost(x.numel, c, c, tensor(call, "weight") is not None, True,
+                         (True, True, True))
+
+
 @FORMULAS.register("native_layer_norm")
 def layer_norm(call: OpCall, counting: str) -> OpCost:
     """``native_layer_norm(input, normalized_shape, weight, bias, eps)``.

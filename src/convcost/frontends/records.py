@@ -88,6 +88,8 @@ class Trace:
     followed: ``reads``/``writes`` are empty). ``ops`` end with the first step's.
     ``input_requires_grad`` says, for each of ``inputs``, whether it required a gradient;
     ``input_grads`` are the storages that ended the backward as those inputs' ``.grad``.
+    ``dispatch`` is the path the run was traced on (``"cpu"`` or ``"cuda"``) and
+    ``backends`` the kernel choices made on the CUDA path (``(("sdpa", "flash"), ...)``).
     """
 
     mode: str
@@ -100,6 +102,8 @@ class Trace:
     steady_optimizer: tuple[OpRecord, ...] = ()
     input_requires_grad: tuple[bool, ...] = ()
     input_grads: tuple[int, ...] = ()
+    dispatch: str = "cpu"
+    backends: tuple[tuple[str, str], ...] = ()
 
     @property
     def samples(self) -> int:

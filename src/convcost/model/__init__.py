@@ -24,7 +24,17 @@ from ..formulas.registry import FormulaRegistry
 from ..memory.model import RunMemory, run_memory
 from ..ops import Formula
 from ..spec import InputSpec
-from ..vocab import DATA_DEPENDENT, Counting, DataDependent, Mode, Optimizer, allowed, named_like
+from ..vocab import (
+    DATA_DEPENDENT,
+    DISPATCHES,
+    Counting,
+    DataDependent,
+    Dispatch,
+    Mode,
+    Optimizer,
+    allowed,
+    named_like,
+)
 from .costing import summarize
 from .inputs import compile_pattern, prepare
 from .results import DataDependence, LayerRow, ModelMemory, ModelResult, ModelTotals, OpRow
@@ -63,6 +73,9 @@ def analyze(
     input_grad: bool = False,
     data_dependent: DataDependent | None = None,
     optimizer_foreach: bool = False,
+    dispatch: Dispatch | None = None,
+    compute_capability: str | None = None,
+    optimizer_fused: bool = False,
 ) -> ModelResult:
     """Exact per-module cost and memory of one training step (or inference forward).
 
@@ -89,7 +102,10 @@ def analyze(
     * ``optimizer`` — none, sgd, momentum (SGD, momentum 0.9), adam, adamw;
       ``optimizer_foreach`` — run its multi-tensor (``foreach``) implementation, PyTorch's
       default on a GPU (its step holds temporaries for all parameters at once), instead of
-      the per-parameter one, the default on the CPU (``ModelResult.optimizer_foreach``).
+      the per-parameter one, the default on the CPU (``ModelResult.optimizer_foreach``);
+      ``optimizer_fused`` — its fused implementation (``torch.optim.AdamW(fused=True)``:
+      one ``_fused_adamw_`` per step, its ``step`` counters tensors on the device;
+      ``ModelResult.optimizer_fused``; not with ``optimizer_foreach``).
     * ``freeze`` — regular expression; parameters whose name it matches (``re.search``) get
       no gradient. A pattern that matches no parameter name is a SpecError.
     * ``checkpoint`` — regular expression; the training step is analysed as if every module
@@ -122,6 +138,15 @@ def analyze(
       ``ModelResult.data_dependent`` says which was done (and, when the option was given
       for a model without such ops, that it had no effect).
 
+    * ``dispatch`` — the dispatch path to trace: ``"cpu"`` (the default: PyTorch's CPU
+      kernels) or ``"cuda"`` (fake CUDA tensors through PyTorch's CUDA dispatch: fused
+      dropout with a bool mask, cuDNN batch norm, the SDPA kernel PyTorch would pick, CUDA
+      autocast, the backward on convcost's Python copy of the autograd engine; see the
+      README's "CPU path and CUDA path"). ``compute_capability`` — the GPU the CUDA path's
+      choices are made for: ``"9.0"`` (H100, the default), ``"8.0"``, ``"8.6"``… or
+      ``"rocm"`` (AMD's kernel set); :func:`convcost.hardware.dispatch.dispatch_options`
+      gives both for a device. ``ModelResult.dispatch``/``backends`` say what was traced.
+
     Raises :class:`~convcost.errors.SpecError` for bad arguments (before any work) and
     :class:`~convcost.errors.TraceError` when the model cannot be run.
 
@@ -134,6 +159,8 @@ def analyze(
     check_freeze(model, pattern)
     ckpt = check_checkpoint(model, checkpoint, mode)
     registry = formula_registry(formulas)
+    target = check_dispatch(dispatch, compute_capability)
+    check_fused(optimizer_fused, optimizer_foreach, optimizer, mode)
     # ---- work
     from ..frontends.torch_trace import torch_dtype, trace_model
 
@@ -146,7 +173,8 @@ def analyze(
         trace = trace_model(model, args, kw, mode=mode, dtype=tdtype, amp=tamp,
                             optimizer=optimizer, optimizer_foreach=optimizer_foreach,
                             freeze=pattern, checkpoint=ckpt,
-                            needs_formula=registry.missing, input_grad=input_grad)
+                            needs_formula=registry.missing, input_grad=input_grad,
+                            cuda=_cuda(target), optimizer_fused=optimizer_fused)
         if data_dependent is not None:
             dependence = DataDependence(None)
     except TraceError as e:
@@ -170,7 +198,7 @@ def analyze(
     inference = None
     if mode == "train":
         inference = trace_model(model, args, kw, mode="inference", dtype=tdtype, amp=tamp,
-                                needs_formula=registry.missing)
+                                needs_formula=registry.missing, cuda=_cuda(target))
     if dtype_name is None:
         first = next((p for p in model.parameters() if p.is_floating_point()), None)
         dtype_name = "float32" if first is None else str(first.dtype).removeprefix("torch.")
@@ -186,12 +214,59 @@ def analyze(
         registry=registry,
     )
     foreach = optimizer_foreach and mode == "train" and optimizer != "none"
-    if dependence is None and ckpt is None and not foreach:
+    fused = optimizer_fused and mode == "train" and optimizer != "none"
+    if dependence is None and ckpt is None and not foreach and target is None and not fused:
         return result
     from dataclasses import replace
 
+    cc = None if target is None or trace.dispatch != "cuda" else target
     return replace(result, data_dependent=dependence,
-                   checkpoint=None if ckpt is None else ckpt.pattern, optimizer_foreach=foreach)
+                   checkpoint=None if ckpt is None else ckpt.pattern, optimizer_foreach=foreach,
+                   compute_capability=cc, optimizer_fused=fused)
+
+
+def check_fused(fused: bool, foreach: bool, optimizer: str, mode: str) -> None:
+    """``optimizer_fused`` needs a training step with an optimizer and excludes
+    ``optimizer_foreach`` (a SpecError naming ``optimizer_fused`` otherwise)."""
+    if not fused:
+        return
+    if foreach:
+        raise SpecError("optimizer_fused", True, "excludes optimizer_foreach (one "
+                        "implementation runs the step)")
+    if mode != "train" or optimizer == "none":
+        raise SpecError("optimizer_fused", True, "has no effect without an optimizer step "
+                        "(mode='train' and an optimizer)")
+
+
+def check_dispatch(dispatch: str | None, compute_capability: str | None) -> str | None:
+    """The compute capability the CUDA path is traced for (``None``: the CPU path), from
+    :func:`analyze`'s ``dispatch`` and ``compute_capability``; a SpecError naming the field
+    for an unknown path, a capability that is not ``"MAJOR.MINOR"`` or ``"rocm"``, or a
+    capability given for the CPU path (where it has no effect)."""
+    if dispatch is not None and dispatch not in DISPATCHES:
+        raise SpecError("dispatch", dispatch, allowed(DISPATCHES))
+    if dispatch != "cuda":
+        if compute_capability is not None:
+            raise SpecError("compute_capability", compute_capability,
+                            "has no effect without dispatch='cuda'")
+        return None
+    cc = compute_capability or "9.0"
+    if cc != "rocm" and re.fullmatch(r"\d{1,2}\.\d", cc) is None:
+        raise SpecError("compute_capability", cc,
+                        "a CUDA compute capability MAJOR.MINOR (e.g. 9.0, 8.6) or rocm")
+    return cc
+
+
+def _cuda(capability: str | None) -> Any:
+    """The CUDA path's target for ``trace_model`` (``None``: the CPU path)."""
+    if capability is None:
+        return None
+    from ..frontends.torch_trace.cuda import CudaTarget
+
+    if capability == "rocm":
+        return CudaTarget((9, 0), rocm=True)
+    major, minor = capability.split(".")
+    return CudaTarget((int(major), int(minor)))
 
 
 def check_checkpoint(model: Any, checkpoint: str | re.Pattern[str] | None,
@@ -238,6 +313,9 @@ def train_memory(
     input_grad: bool = False,
     checkpoint: str | re.Pattern[str] | None = None,
     optimizer_foreach: bool = False,
+    dispatch: Dispatch | None = None,
+    compute_capability: str | None = None,
+    optimizer_fused: bool = False,
 ) -> RunMemory:
     """Memory of one fake training step (no costing, no inference run): cheaper than
     :func:`analyze`. Arguments as for :func:`analyze`."""
@@ -245,6 +323,8 @@ def train_memory(
                 input_grad)
     check_freeze(model, p.pattern)
     ckpt = check_checkpoint(model, checkpoint)
+    target = check_dispatch(dispatch, compute_capability)
+    check_fused(optimizer_fused, optimizer_foreach, optimizer, "train")
     from ..frontends.torch_trace import torch_dtype, trace_model
 
     trace = trace_model(
@@ -252,7 +332,8 @@ def train_memory(
         dtype=None if p.dtype_name is None else torch_dtype(p.dtype_name),
         amp=None if p.amp_name is None else torch_dtype(p.amp_name),
         optimizer=optimizer, freeze=p.pattern, input_grad=input_grad, checkpoint=ckpt,
-        optimizer_foreach=optimizer_foreach,
+        optimizer_foreach=optimizer_foreach, cuda=_cuda(target),
+        optimizer_fused=optimizer_fused,
     )
     return run_memory(trace)
 

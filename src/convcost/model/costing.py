@@ -208,7 +208,22 @@ def summarize(
         formula_errors=tuple(sorted(errors.items())),
         decomposed_ops=tuple(sorted(decomposed.items(), key=lambda kv: (-kv[1], kv[0]))),
         ops=tuple(op_rows),
+        dispatch=trace.dispatch,
+        backends=_merged_backends(trace, inference),
     )
+
+
+def _merged_backends(trace: Trace, inference: Trace | None) -> tuple[tuple[str, str], ...]:
+    """The CUDA path's choices of the step and of its inference run, one entry per kind
+    (``"flash+math"`` when the two runs, or two calls, chose differently)."""
+    merged: dict[str, list[str]] = {}
+    for t in (trace, inference):
+        for kind, names in (t.backends if t is not None else ()):
+            have = merged.setdefault(kind, [])
+            for n in names.split("+") if kind != "cpu_fallback" else [names]:
+                if n not in have:
+                    have.append(n)
+    return tuple((k, "+".join(v)) for k, v in merged.items())
 
 
 def _merge_first_step(counter: _Counter, first: _Counter) -> None:

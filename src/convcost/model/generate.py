@@ -211,7 +211,8 @@ class GenerationResult:
             f"peak live memory of the generation: {nbytes(self.peak_bytes)}",
         ]
         if self.device is not None:
-            lines.append(f"times: estimated on {self.device}")
+            lines.append(f"times: estimated on {self.device} (ops traced on the CPU dispatch "
+                         "path: generation has no CUDA path yet)")
         if self.prefill.unsupported_ops:
             lines.append("unsupported ops (not counted): " + ", ".join(
                 f"{n} x{k}" for n, k in self.prefill.unsupported_ops))

@@ -247,6 +247,10 @@ class ModelResult:
     no formula of their own and were counted through PyTorch's decomposition of them.
     ``optimizer_foreach`` says the optimizer step ran PyTorch's multi-tensor implementation
     (the GPU default) rather than the per-parameter one (the CPU default).
+    ``dispatch`` is the dispatch path the step was traced on: ``"cpu"`` (PyTorch's CPU
+    kernels) or ``"cuda"`` (fake CUDA tensors through PyTorch's CUDA dispatch, the kernel
+    choices made for ``compute_capability``, e.g. ``"9.0"``); ``backends`` the choices made on
+    the CUDA path, ``(("sdpa", "flash"), ("batch_norm", "cudnn"), ...)``.
     """
 
     model: str
@@ -269,6 +273,10 @@ class ModelResult:
     construction: str | None = None
     checkpoint: str | None = None
     optimizer_foreach: bool = False
+    dispatch: str = "cpu"
+    backends: tuple[tuple[str, str], ...] = ()
+    compute_capability: str | None = None
+    optimizer_fused: bool = False
 
     @property
     def input_grad(self) -> bool:
@@ -305,8 +313,12 @@ class ModelResult:
         ``dtype``, ``counting``,
         ``totals``, ``memory``, ``layers``, ``unsupported_ops`` (plus ``amp``,
         ``optimizer``, ``optimizer_foreach`` (its step ran the multi-tensor implementation),
+        ``optimizer_fused`` (its fused one),
         ``freeze``, ``checkpoint`` (the activation-checkpointing pattern, or null),
         ``formula_errors``, ``decomposed_ops``; and
+        ``dispatch`` (``"cpu"`` or ``"cuda"``), ``backends`` (the CUDA path's kernel choices,
+        ``{"sdpa": "flash", ...}``; empty on the CPU path), ``compute_capability`` (the CUDA
+        path's, or null);
         ``data_dependent`` when the analysis met data-dependent ops or was asked to;
         ``construction`` — where the model was built, ``"meta"`` or ``"cpu …"`` — when the
         caller built it from a target)."""
@@ -322,9 +334,13 @@ class ModelResult:
             "amp": self.amp,
             "optimizer": self.optimizer,
             "optimizer_foreach": self.optimizer_foreach,
+            "optimizer_fused": self.optimizer_fused,
             "freeze": self.freeze,
             "checkpoint": self.checkpoint,
             "counting": self.counting,
+            "dispatch": self.dispatch,
+            "backends": dict(self.backends),
+            "compute_capability": self.compute_capability,
             "totals": self.totals.to_dict(),
             "memory": self.memory.to_dict(timeline),
             "layers": [r.to_dict() for r in self.layers],

@@ -343,6 +343,9 @@ def _summary(r: ModelResult, hw: Hardware | None) -> str:
         info.append(("frozen", f"<code>/{escape(r.freeze)}/</code>"))
     if r.data_dependent is not None:
         info.append(("data-dependent ops", escape(r.data_dependent.note)))
+    dispatch = model_view.dispatch_note(r)
+    if dispatch is not None:
+        info.append(("dispatch", escape(dispatch)))
     step = hw.step if hw is not None else None
     info.append(("device", escape(f"{step.device.name} ({step.device.description})")
                  if step is not None else "none given (no roofline)"))

@@ -71,8 +71,11 @@ def openapi(version: str) -> dict[str, Any]:
         "data_dependent": {"enum": ["bound", "run", None],
                            "description": "detection models: data-dependent sizes at the "
                            "model's limits (bound, the default) or computed (run)"},
-        "optimizer_kernels": {"enum": ["foreach", "per-parameter", None],
+        "optimizer_kernels": {"enum": ["foreach", "per-parameter", "fused", None],
                               "description": "the optimizer's kernels in the time estimate"},
+        "dispatch": {"enum": ["cpu", "cuda", None],
+                     "description": "the dispatch path traced: cuda (fake CUDA tensors, CUDA's "
+                     "kernel choices; the default with a GPU device) or cpu"},
         "model_args": {"type": "object", "description": "constructor arguments (as the "
                        "CLI's --model-arg KEY=VALUE), e.g. {\"num_classes\": 10}"},
         "reserve": {"type": ["string", "null"], "description": "memory of the device PyTorch "

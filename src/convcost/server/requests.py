@@ -252,13 +252,13 @@ def conv_report(body: object, fmt: str = "json", lang: str | None = None) -> str
 MODEL_KEYS: tuple[str, ...] = (
     "target", "inputs", "mode", "dtype", "amp", "optimizer", "freeze", "counting", "device",
     "tf32", "devices", "strategy", "interconnect", "input_grad", "data_dependent",
-    "optimizer_kernels", "model_args", "reserve", "channels_last",
+    "optimizer_kernels", "model_args", "reserve", "channels_last", "dispatch",
 )
 #: Query parameters of ``POST /api/onnx`` (besides ``format``); ``input`` is repeatable.
 ONNX_KEYS: tuple[str, ...] = (
     "input", "mode", "dtype", "amp", "optimizer", "freeze", "counting", "device", "tf32",
     "devices", "strategy", "interconnect", "input_grad", "filename", "data_dependent",
-    "optimizer_kernels", "reserve", "channels_last",
+    "optimizer_kernels", "reserve", "channels_last", "dispatch",
 )
 
 #: Targets a request may name without ``--allow-import``: a model of torchvision or timm.
@@ -294,6 +294,7 @@ def _options(b: Mapping[str, Any]) -> dict[str, Any]:
         "data_dependent": _get_str(b, "data_dependent", None),
         "optimizer_kernels": _get_str(b, "optimizer_kernels", None),
         "reserve": _get_str(b, "reserve", None),
+        "dispatch": _get_str(b, "dispatch", None),
     }
     for key, choices in (("mode", MODES), ("amp", AMP_CHOICES), ("optimizer", OPTIMIZERS),
                          ("counting", COUNTINGS), ("strategy", STRATEGIES),
@@ -324,6 +325,10 @@ def _options(b: Mapping[str, Any]) -> dict[str, Any]:
         if o[key] is not None and o["devices"] == 1:
             raise SpecError(key, o[key], "has no effect without devices N (N >= 2): training "
                             "on one device is neither sharded nor communicates")
+    from ..hardware.dispatch import dispatch_options
+
+    o["dispatch_options"] = dispatch_options(
+        get_device(o["device"]) if o["device"] is not None else None, o["dispatch"])
     if o["device"] is not None:
         dev = get_device(o["device"])
         if o["channels_last"]:
@@ -526,7 +531,10 @@ def _analyse(params: dict[str, Any], onnx_path: str | None) -> Outcome:
                          freeze=freeze, input_grad=p["input_grad"],
                          data_dependent=p.get("data_dependent"),
                          optimizer_foreach=(device is not None and device.arch != "cpu"
-                                            and p.get("optimizer_kernels") != "per-parameter"))
+                                            and p.get("optimizer_kernels")
+                                            not in ("per-parameter", "fused")),
+                         optimizer_fused=p.get("optimizer_kernels") == "fused",
+                         **p["dispatch_options"])
     hw = answer(result, device, tf32=p["tf32"], channels_last=p["channels_last"],
                 devices=p["devices"],
                 strategy=p["strategy"] or "ddp", interconnect=link,

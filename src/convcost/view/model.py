@@ -333,7 +333,22 @@ def summary_lines(r: ModelResult) -> list[Line]:
         lines.append(line(f"data-dep  {r.data_dependent.note}"))
     if r.construction is not None and r.construction.startswith("cpu ("):  # a reason
         lines.append(line(f"built     on the {r.construction.replace('cpu', 'CPU', 1)}"))
+    note = dispatch_note(r)
+    if note is not None and r.dispatch == "cuda":
+        lines.append(line(f"dispatch  {note}"))
     return lines
+
+
+def dispatch_note(r: ModelResult) -> str | None:
+    """Which dispatch path the step was traced on and the kernels chosen on it, in words:
+    ``"cuda (fake CUDA tensors, compute capability 9.0): sdpa flash, batch_norm cudnn"``;
+    ``None`` for the CPU path (the default without a GPU device)."""
+    if r.dispatch != "cuda":
+        return None
+    chosen = ", ".join(f"{k} {v}" for k, v in r.backends)
+    cc = r.compute_capability or "unknown"
+    return (f"cuda (fake CUDA tensors through PyTorch's CUDA dispatch, compute capability "
+            f"{cc})" + (f": {chosen}" if chosen else ""))
 
 
 def unsupported_lines(r: ModelResult) -> list[Line]:
@@ -351,6 +366,9 @@ def hardware_lines(r: ModelResult, hw: Hardware | None) -> list[Line]:
         return []
     lines: list[Line] = []
     st = hw.step
+    if st is not None and r.dispatch == "cpu" and st.device.arch not in ("cpu", ""):
+        lines.append(line("dispatch  cpu (forced): memory and ops are those of PyTorch's CPU "
+                          "kernels, not of what CUDA runs"))
     if st is not None:
         from ..hardware.roofline import ASSUMPTIONS
 

@@ -28,7 +28,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from ..kernel_checks import check_call
 from ..records import OpRecord
+from .cuda import CudaPath
 from .decompose import decompose
+from .engine import EngineState
 from .meta import op_call, op_name, tensors
 from .storages import Storages
 
@@ -38,6 +40,15 @@ MODULE_KEY = "convcost.module"
 LOSS_TAG = "\x00loss"
 
 _ACCUMULATE_GRAD = "torch::autograd::AccumulateGrad"
+
+
+class _Held:
+    """A saved tensor as the Python engine's pack hook keeps it (see :meth:`State.pack`)."""
+
+    __slots__ = ("tensor",)
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        self.tensor = tensor
 
 
 class State:
@@ -66,18 +77,28 @@ class State:
         # runs after that, still "in" the node, accumulate gradients into input buffers.
         self.node_done: int | None = None
         self.writer_module: dict[int, str] = {}
+        # The Python autograd engine's view of the backward (the CUDA path), and the CUDA
+        # path's record of the kernels chosen; both None on the CPU path.
+        self.engine: EngineState | None = None
+        self.cuda: CudaPath | None = None
+        self.quiet = False  # an op the recorder runs for itself: not part of the run
 
     # -- ops
     def where(self, reads: Sequence[int]) -> tuple[str, str, bool]:
         """Phase and module of the op being recorded, and whether the autograd engine runs
         it to sum gradient contributions (or to hand a gradient to a ``.grad``)."""
         if self.phase == "backward":
-            node: Any = torch._C._current_autograd_node()
-            tag = node.metadata.get(MODULE_KEY) if node is not None else None
+            if self.engine is not None:
+                tag, name, summing = (self.engine.metadata.get(MODULE_KEY), self.engine.name,
+                                      self.engine.summing)
+            else:
+                node: Any = torch._C._current_autograd_node()
+                summing = node is not None and id(node) == self.node_done
+                tag = node.metadata.get(MODULE_KEY) if node is not None else None
+                name = node.name() if node is not None else ""
             if tag == LOSS_TAG:
                 return "loss", "", False
             module = tag if isinstance(tag, str) else ""
-            summing = node is not None and id(node) == self.node_done
             if summing:
                 # The engine summing gradients of a tensor used several times: that
                 # fan-out happened in the innermost module containing all the producers.
@@ -85,7 +106,7 @@ class State:
                     other = self.writer_module.get(sid)
                     if other is not None:
                         module = common_module(module, other)
-            elif node is not None and node.name() == _ACCUMULATE_GRAD:
+            elif name == _ACCUMULATE_GRAD:
                 # AccumulateGrad copies a gradient into .grad or adds it to an existing one.
                 summing = True
             return "backward", module, summing
@@ -97,6 +118,8 @@ class State:
         st = self.storages
         reads = []
         name = op_name(func)
+        if self.cuda is not None:
+            self.cuda.observe(name)
         decomposed = None
         if self.needs_formula is not None and self.needs_formula(name):
             sub = decompose(func, args, kwargs, self.needs_formula, 1)
@@ -134,7 +157,22 @@ class State:
         sid = self.storages.add(t, "external", "")
         if sid is not None and sid not in self.saved and self.phase in ("forward", "loss"):
             self.saved[sid] = self.stack[-1][0] if self.stack else ""
-        return t
+        if self.engine is None or t.grad_fn is None:
+            return t
+        # Saved through a hook, a tensor is kept whole, grad_fn included: a node saving its
+        # own output would hold itself, and only PyTorch's engine (release_variables) breaks
+        # that cycle. The Python engine frees saved tensors by letting nodes die, so it
+        # saves an alias without the grad_fn (same storage; the alias is not recorded).
+        self.quiet = True
+        try:
+            return _Held(t.detach())  # type: ignore[return-value]
+        finally:
+            self.quiet = False
+
+    @staticmethod
+    def unpack(x: Any) -> Any:
+        """The tensor :meth:`pack` saved."""
+        return x.tensor if isinstance(x, _Held) else x
 
     # -- modules
     def pre_hook(self, path: str, mod: nn.Module, args: Any, kwargs: Any) -> None:
@@ -214,7 +252,10 @@ class Recorder(TorchDispatchMode):  # type: ignore[no-untyped-call]
     ) -> Any:
         kwargs = kwargs or {}
         check_call(func, args, kwargs)  # what the real kernel would refuse
-        out = func(*args, **kwargs)
-        if func.namespace != "prim":
+        if self.state.cuda is not None and func.namespace != "prim":
+            out = self.state.cuda.run(func, args, kwargs)
+        else:
+            out = func(*args, **kwargs)
+        if func.namespace != "prim" and not self.state.quiet:
             self.state.on_op(func, args, kwargs, out)
         return out

@@ -20,18 +20,21 @@ from .decompose import decompose
 from .meta import op_call, op_name
 
 
-def make_optimizer(name: str, params: list[torch.Tensor],
-                    foreach: bool = False) -> torch.optim.Optimizer:
+def make_optimizer(name: str, params: list[torch.Tensor], foreach: bool = False,
+                   fused: bool = False) -> torch.optim.Optimizer:
     """The ``torch.optim`` optimizer ``name`` (``sgd``, ``momentum``, ``adam``, ``adamw``)
-    on ``params``: per-parameter (for-loop) steps, or multi-tensor ones with ``foreach``."""
+    on ``params``: per-parameter (for-loop) steps, multi-tensor ones with ``foreach``, or
+    one fused kernel per step with ``fused`` (``_fused_adamw_``, ``_fused_sgd_``; its state's
+    ``step`` is a tensor on the parameters' device)."""
+    kernels: dict[str, Any] = {"fused": True} if fused else {"foreach": foreach}
     if name == "sgd":
-        return torch.optim.SGD(params, lr=0.01, foreach=foreach)
+        return torch.optim.SGD(params, lr=0.01, **kernels)
     if name == "momentum":
-        return torch.optim.SGD(params, lr=0.01, momentum=0.9, foreach=foreach)
+        return torch.optim.SGD(params, lr=0.01, momentum=0.9, **kernels)
     if name == "adam":
-        return torch.optim.Adam(params, lr=1e-3, foreach=foreach)
+        return torch.optim.Adam(params, lr=1e-3, **kernels)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=1e-3, foreach=foreach)
+        return torch.optim.AdamW(params, lr=1e-3, **kernels)
     raise ValueError(name)
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -42,6 +42,9 @@ from ..kernel_checks import KernelRuleError
 from ..records import ModuleRecord, OpRecord, ParamGrad, Trace
 from .attribution import LOSS_TAG, Recorder, State
 from .checkpointing import checkpoint_forwards, restore_forwards
+from .cuda import CudaPath, CudaTarget, SdpaChoice, cuda_autocast, quiet_autocast_warning
+from .engine import EngineState
+from .engine import backward as python_backward
 from .meta import tensor_meta, tensors, torch_dtype
 from .optimizer import make_optimizer, steady_step
 from .storages import Storages
@@ -63,6 +66,9 @@ def trace_model(
     on_sample: Callable[[], None] | None = None,
     needs_formula: Callable[[str], bool] | None = None,
     input_grad: bool = False,
+    cuda: CudaTarget | None = None,
+    python_engine: bool | None = None,
+    optimizer_fused: bool = False,
 ) -> Trace:
     """Run one training step (``mode="train"``) or one inference forward of ``model``.
 
@@ -78,18 +84,32 @@ def trace_model(
     checkpointing (see :mod:`.checkpointing`). The optimizer is ``torch.optim``'s
     per-parameter (for-loop) implementation, PyTorch's default on the CPU, or with
     ``optimizer_foreach`` its multi-tensor (``foreach``) one, the default on a GPU, whose
-    step holds temporaries for all parameters at once.
+    step holds temporaries for all parameters at once, or with ``optimizer_fused`` its
+    fused kernel.
 
     ``real=True`` runs the same step for real on the model's own tensors (inputs are
     random): used to measure what the fake run predicts. ``on_sample`` is called after
     every op. ``needs_formula(op_name)`` says which ops have no formula: those are also run
     through their PyTorch decomposition (fake runs only), recorded in
     :attr:`~convcost.frontends.records.OpRecord.decomposed`.
+
+    ``cuda`` traces the CUDA path (:mod:`.cuda`) for that GPU: fake CUDA tensors, the SDPA
+    kernel PyTorch would pick, CUDA autocast, and the backward on :mod:`.engine`
+    (``python_engine``, default: on the CUDA path only; the tests run it on the CPU path too,
+    to compare it with PyTorch's engine).
     """
+    if cuda is not None and real:
+        raise ValueError("a real run is a CPU run: cuda and real exclude each other")
     kwargs = dict(kwargs or {})
     train = mode == "train"
     modules = dict(model.named_modules())
     state = State(modules, on_sample, None if real else needs_formula)
+    device = "cpu"
+    if cuda is not None:
+        device = "cuda"
+        state.cuda = CudaPath(cuda)
+    if python_engine if python_engine is not None else cuda is not None:
+        state.engine = EngineState()
     _own_parameters(state, modules)
     names = [n for n, _ in model.named_parameters()]
     trainable = {
@@ -105,7 +125,7 @@ def trace_model(
         outer = contextlib.nullcontext() if fake_mode is None else fake_mode
         with outer:
             params, buffers, pos, kw, restore = _prepare(
-                model, args, kwargs, dtype, trainable, real, state, train, input_grad
+                model, args, kwargs, dtype, trainable, real, state, train, input_grad, device
             )
         _add_module_hooks(modules, state, handles)
         if train and checkpoint is not None:
@@ -114,11 +134,14 @@ def trace_model(
         opt = None
         if train and optimizer != "none":
             opt = make_optimizer(optimizer, [p for n, p in params.items() if p.requires_grad],
-                                 optimizer_foreach)
+                                 optimizer_foreach, optimizer_fused)
+            if state.cuda is not None:
+                state.cuda.choose("optimizer", "fused" if optimizer_fused else
+                                  "foreach" if optimizer_foreach else "per-parameter")
         from torch.nn.utils.stateless import _reparametrize_module
 
         with outer, _reparametrize_module(model, {**params, **buffers}, tie_weights=True):
-            with Recorder(state):
+            with Recorder(state), _cuda_modes(state.cuda):
                 _step(model, pos, kw, state, train, amp, opt)
             grads = _param_grads(names, params, state.storages)
             input_grads = _input_grads([*pos, *kw.values()], state.storages)
@@ -138,6 +161,17 @@ def trace_model(
         for m, f in flags.items():
             m.training = f
     return _trace(mode, state, modules, trainable, pos, kw, grads, input_grads, steady)
+
+
+@contextlib.contextmanager
+def _cuda_modes(path: CudaPath | None) -> Iterator[None]:
+    """The CUDA path's SDPA choice (a torch-function mode), and its autocast warnings
+    silenced, while the step runs (nothing on the CPU path)."""
+    if path is None:
+        yield
+        return
+    with SdpaChoice(path), quiet_autocast_warning():
+        yield
 
 
 def _own_parameters(state: State, modules: Mapping[str, nn.Module]) -> None:
@@ -246,6 +280,8 @@ def _trace(mode: str, state: State, modules: Mapping[str, nn.Module],
         steady_optimizer=steady,
         input_requires_grad=tuple(bool(t.requires_grad) for _, t in named),
         input_grads=tuple(input_grads),
+        dispatch="cpu" if state.cuda is None else "cuda",
+        backends=() if state.cuda is None else state.cuda.backends(),
     )
     return trace
 
@@ -271,9 +307,10 @@ def _convert(t: torch.Tensor, dtype: torch.dtype | None) -> torch.dtype:
     return t.dtype
 
 
-def _fake_like(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    # Same shape and strides, on the CPU, whatever device the model was built on.
-    return torch.empty_strided(tuple(t.shape), tuple(t.stride()), dtype=dtype, device="cpu")
+def _fake_like(t: torch.Tensor, dtype: torch.dtype, device: str = "cpu") -> torch.Tensor:
+    # Same shape and strides, on the traced path's device, whatever device the model was
+    # built on.
+    return torch.empty_strided(tuple(t.shape), tuple(t.stride()), dtype=dtype, device=device)
 
 
 def _failure(state: State, exc: BaseException) -> TraceError:
@@ -303,6 +340,7 @@ def _prepare(
     state: State,
     train: bool = False,
     input_grad: bool = False,
+    device: str = "cpu",
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list[Any], dict[str, Any],
            list[tuple[torch.Tensor, bool]]]:
     """Parameters, buffers and inputs for the run (fake ones unless ``real``), registered.
@@ -317,23 +355,24 @@ def _prepare(
             p.requires_grad_(trainable[n])
             params[n] = p
         else:
-            fp = nn.Parameter(_fake_like(p, _convert(p, dtype)), requires_grad=trainable[n])
+            fp = nn.Parameter(_fake_like(p, _convert(p, dtype), device),
+                              requires_grad=trainable[n])
             state.param_owner[id(fp)] = state.param_owner.get(id(p), "")
             params[n] = fp
         st.add(params[n], "parameter", "")
     buffers: dict[str, torch.Tensor] = {}
     for n, b in model.named_buffers():
-        buffers[n] = b if real else _fake_like(b, _convert(b, dtype))
+        buffers[n] = b if real else _fake_like(b, _convert(b, dtype), device)
         st.add(buffers[n], "buffer", "")
     make = partial(_make_input, st=st, dtype=dtype, real=real, train=train,
-                   input_grad=input_grad)
+                   input_grad=input_grad, device=device)
     pos = [make(a) for a in args]
     kw = {k: make(v) for k, v in kwargs.items()}
     return params, buffers, pos, kw, restore
 
 
 def _make_input(x: Any, *, st: Storages, dtype: torch.dtype | None, real: bool, train: bool,
-                input_grad: bool) -> Any:
+                input_grad: bool, device: str = "cpu") -> Any:
     """The tensor the run gets for input ``x`` (registered); non-tensors unchanged."""
     grad = train and input_grad
     if isinstance(x, InputSpec):
@@ -345,13 +384,13 @@ def _make_input(x: Any, *, st: Storages, dtype: torch.dtype | None, real: bool, 
             t = torch.randn(x.shape, dtype=d) if d.is_floating_point else torch.zeros(
                 x.shape, dtype=d)
         else:
-            t = torch.empty(x.shape, dtype=d, device="cpu")
+            t = torch.empty(x.shape, dtype=d, device=device)
     elif isinstance(x, torch.Tensor):
         d = _convert(x, dtype)
         if real:
             t = x.detach().to(dtype=d)
         else:
-            t = _fake_like(x, d)
+            t = _fake_like(x, d, device)
     else:
         return x
     if grad and t.is_floating_point():
@@ -373,14 +412,16 @@ def _step(
     as a training loop would drop them, so storages die when they would for real."""
     state.phase = "forward"
     state.claim = train
-    autocast = (torch.autocast(device_type="cpu", dtype=amp) if amp is not None
-                else contextlib.nullcontext())
+    autocast: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
+    if amp is not None:
+        autocast = (torch.autocast(device_type="cpu", dtype=amp) if state.cuda is None
+                    else cuda_autocast(amp))
     if not train:
         with torch.no_grad(), autocast:
             out = model(*args, **kwargs)
         del out
         return
-    hooks = torch.autograd.graph.saved_tensors_hooks(state.pack, lambda x: x)
+    hooks = torch.autograd.graph.saved_tensors_hooks(state.pack, state.unpack)
     with torch.enable_grad(), hooks:
         with autocast:
             out = model(*args, **kwargs)
@@ -393,8 +434,17 @@ def _step(
     state.tag_nodes([loss.grad_fn], set(), LOSS_TAG)
     seed = torch.ones_like(loss)
     state.phase = "backward"
-    torch.autograd.backward(loss, seed)
-    del loss, seed
+    if state.engine is None:
+        torch.autograd.backward(loss, seed)
+        del loss, seed
+    else:
+        # Nothing but the engine may hold the graph's root (its nodes free their saved
+        # tensors when they die); the loss's storage stays alive, as the caller's ``loss``.
+        held = loss.untyped_storage()
+        root = [loss.grad_fn]
+        del loss
+        python_backward(root, seed, state.engine)
+        del held, seed
     if opt is not None:
         state.phase = "optimizer"
         opt.step()

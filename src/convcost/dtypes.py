@@ -7,6 +7,7 @@ Every dtype a tensor may have in convcost (a traced PyTorch tensor, an ONNX tens
 
 from __future__ import annotations
 
+import sys
 from typing import NamedTuple
 
 from .errors import SpecError
@@ -79,8 +80,16 @@ DTYPE_ALIASES: dict[str, str] = {
 }
 
 
+def is_torch_dtype(value: object) -> bool:
+    """Whether ``value`` is a ``torch.dtype`` (``torch.float32``), decided without importing
+    torch: a dtype object can only exist once torch has been imported."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.dtype)
+
+
 def normalize_dtype(name: object) -> str:
-    """``name`` lower-cased, without ``torch.``, aliases resolved (not checked)."""
+    """``name`` lower-cased, without ``torch.``, aliases resolved (not checked); a
+    ``torch.dtype`` gives its name (``torch.float32`` -> ``"float32"``)."""
     key = str(name).strip().lower().removeprefix("torch.")
     return DTYPE_ALIASES.get(key, key)
 

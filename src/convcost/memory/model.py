@@ -40,10 +40,36 @@ class RunMemory:
     events: StepEvents | None = None
 
 
+def held_outputs(trace: Trace) -> frozenset[int]:
+    """The storages a training loop holds to the end of the step: the model's outputs and
+    the loss.
+
+    A loop writes ``out = model(x); loss = f(out); loss.backward(); opt.step()``, so ``out``
+    keeps every output tensor alive through the backward and the optimizer step whether or
+    not autograd saved it (a segmentation model's full-resolution ``out`` and ``aux`` maps,
+    a classifier's logits), and ``loss`` keeps the loss. The trace frees both earlier (what
+    it differentiates is all it keeps). The outputs are the storages made by the forward
+    that the loss's ops read; the loss is what the backward's seed (``ones_like`` in phase
+    ``loss``) is made from — the output itself when that is the scalar loss.
+    Empty for an inference run.
+    """
+    if trace.mode != "train":
+        return frozenset()
+    made = {s.sid for s in trace.storages if s.origin == "op" and s.phase == "forward"}
+    held: set[int] = set()
+    for op in trace.ops:
+        if op.phase == "loss":
+            seed = op.call.name.split(".", 1)[0] == "ones_like"
+            held.update(sid for sid in op.reads if seed or sid in made)
+    return frozenset(held)
+
+
 def categorize(trace: Trace) -> list[Life]:
-    """The lifetime and category of every storage of ``trace`` (rules: ``CATEGORIES``)."""
+    """The lifetime and category of every storage of ``trace`` (rules: ``CATEGORIES``); the
+    model's outputs and the loss live to the end of a training step (:func:`held_outputs`)."""
     grads = {pg.sid for pg in trace.param_grads} | set(trace.input_grads)
     saved = {sid for sid, _ in trace.saved}
+    held = held_outputs(trace)
     lives = []
     for s in trace.storages:
         if s.origin in _ORIGIN_CATEGORY:
@@ -56,7 +82,7 @@ def categorize(trace: Trace) -> list[Life]:
             cat = "activations"
         else:
             cat = "temporaries"
-        lives.append(Life(s.nbytes, cat, s.alloc, s.free))
+        lives.append(Life(s.nbytes, cat, s.alloc, None if s.sid in held else s.free))
     return lives
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
-from ..dtypes import DTYPES, canonical_dtype, normalize_dtype
+from ..dtypes import DTYPES, canonical_dtype, is_torch_dtype, normalize_dtype
 from ..errors import SpecError
 from ..spec import InputSpec, parse_input_text, parse_shape
 from ..vocab import AMPS, COUNTINGS, MODEL_DTYPES, MODES, OPTIMIZERS
@@ -35,6 +35,19 @@ def _is_shape(x: object) -> bool:
             and all(isinstance(d, int) and not isinstance(d, bool) for d in x))
 
 
+def _is_dtype(x: object) -> bool:
+    """Whether ``x`` is meant as the dtype of a ``(shape, dtype)`` pair: a name
+    (``"float32"``), a ``torch.dtype`` (``torch.float32``), or a class (``float``,
+    ``numpy.float32``: not a dtype convcost reads, refused naming the pair's dtype)."""
+    return isinstance(x, (str, type)) or is_torch_dtype(x)
+
+
+def _is_pair(x: object) -> TypeGuard[Sequence[Any]]:
+    """``((2, 4), torch.float32)``, ``((8, 128), "int64")``: a shape and a dtype."""
+    return (isinstance(x, Sequence) and not isinstance(x, str) and len(x) == 2
+            and _is_shape(x[0]) and _is_dtype(x[1]))
+
+
 def _one_input(field_name: str, x: object, default_dtype: str, torch_mod: Any) -> Any:
     if isinstance(x, torch_mod.Tensor):
         return x
@@ -48,8 +61,7 @@ def _one_input(field_name: str, x: object, default_dtype: str, torch_mod: Any) -
             dims, _input_dtype(field_name, dt) if dt else default_dtype, grad))
     if _is_shape(x):
         return InputSpec(_shape(field_name, x), default_dtype)
-    if (isinstance(x, Sequence) and len(x) == 2 and _is_shape(x[0])
-            and isinstance(x[1], str)):
+    if _is_pair(x):
         return InputSpec(_shape(field_name, x[0]), _input_dtype(field_name, x[1]))
     raise SpecError(field_name, x, "give a tensor, a shape (e.g. (8, 3, 224, 224) or "
                     "'8x3x224x224'), a (shape, dtype) pair or an InputSpec")
@@ -66,17 +78,17 @@ def _grad_spec(field_name: str, spec: InputSpec) -> InputSpec:
 
 
 def _input_dtype(field_name: str, name: object) -> str:
+    """The canonical name of an input's dtype, given as a name or a ``torch.dtype``."""
     key = normalize_dtype(name)
     if key not in DTYPES:
-        raise SpecError(f"{field_name}.dtype", name, "a torch dtype name such as float32, "
-                        "bfloat16, int64, bool")
+        raise SpecError(f"{field_name}.dtype", name, "a torch dtype or its name, such as "
+                        "torch.float32 or 'float32', bfloat16, int64, bool")
     return key
 
 
 def _inputs(inputs: object, default_dtype: str, torch_mod: Any) -> list[Any]:
-    if (isinstance(inputs, (torch_mod.Tensor, InputSpec, str)) or _is_shape(inputs)
-            or (isinstance(inputs, Sequence) and len(inputs) == 2 and _is_shape(inputs[0])
-                and isinstance(inputs[1], str))):
+    if isinstance(inputs, (torch_mod.Tensor, InputSpec, str)) or _is_shape(inputs) or _is_pair(
+            inputs):
         return [_one_input("inputs", inputs, default_dtype, torch_mod)]
     if isinstance(inputs, Sequence) and len(inputs) > 0:
         return [_one_input(f"inputs[{i}]", x, default_dtype, torch_mod)

@@ -21,6 +21,7 @@ from torch import nn
 import convcost
 from convcost.errors import SpecError
 from convcost.frontends.torch_trace import trace_model
+from convcost.frontends.torch_trace.cuda import CudaTarget
 from convcost.frontends.torch_trace.sdpa import Query, choose
 from convcost.memory.model import run_memory
 from convcost.spec import InputSpec
@@ -268,3 +269,95 @@ def test_cli_dispatch(cli_once: CliRun) -> None:
     code, out, err = run(("model", "torchvision:resnet18", "--input", "2x3x64x64",
                           "--device", "cpu", "--dispatch", "cuda"))
     assert code == 2 and err.count("\n") == 1 and "--dispatch: got 'cuda'" in err
+
+
+# --------------------------------------------------------------------------- coverage
+
+
+def _classification_models() -> list[str]:
+    import torchvision
+
+    return sorted(torchvision.models.list_models(module=torchvision.models))
+
+
+@pytest.mark.sweep
+@pytest.mark.slow
+def test_every_torchvision_classifier_traces_on_the_cuda_path() -> None:
+    """All torchvision classification models (about 80): one training step traced on the CUDA
+    path (batch 2; forward and backward: the optimizer's ops are the same for every model and
+    are covered above) runs every op on fake CUDA tensors (no CPU
+    fallback) and every op it records has a formula or a decomposition into ops that have
+    one (what ``analyze`` would report as unsupported). The arithmetic's independence of the
+    path is checked on whole analyses above (resnet18, the transformers architectures)."""
+    from convcost.formulas.catalog import formula_registry
+    from convcost.frontends.targets import build_target
+    from convcost.model import summarize
+
+    registry = formula_registry(None)
+    failed = []
+    for name in _classification_models():
+        size = 299 if name == "inception_v3" else 224
+        m = build_target(f"torchvision:{name}", {}).model  # on the meta device
+        trace = trace_model(m, [InputSpec((2, 3, size, size), "float32")],
+                            cuda=CudaTarget((9, 0)), needs_formula=registry.missing)
+        missing = summarize(trace, registry=registry).unsupported_ops
+        backends = dict(trace.backends)
+        if missing or "cpu_fallback" in backends or trace.dispatch != "cuda":
+            failed.append((name, missing, backends))
+    assert failed == []
+
+
+HF_CASES = [
+    ("GPT2LMHeadModel", {"n_layer": 2, "n_embd": 64, "n_head": 4, "vocab_size": 256}),
+    ("LlamaForCausalLM", {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128,
+                          "num_attention_heads": 4, "num_key_value_heads": 2,
+                          "vocab_size": 256}),
+    ("MistralForCausalLM", {"num_hidden_layers": 2, "hidden_size": 64,
+                            "intermediate_size": 128, "num_attention_heads": 4,
+                            "num_key_value_heads": 2, "vocab_size": 256}),
+    ("Qwen2ForCausalLM", {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128,
+                          "num_attention_heads": 4, "num_key_value_heads": 2,
+                          "vocab_size": 256}),
+    ("MixtralForCausalLM", {"num_hidden_layers": 2, "hidden_size": 64,
+                            "intermediate_size": 128, "num_attention_heads": 4,
+                            "num_key_value_heads": 2, "vocab_size": 256,
+                            "num_local_experts": 4}),
+    ("OPTForCausalLM", {"num_hidden_layers": 2, "hidden_size": 64, "ffn_dim": 128,
+                        "num_attention_heads": 4, "vocab_size": 256,
+                        "word_embed_proj_dim": 64}),
+    ("BloomModel", {"n_layer": 2, "hidden_size": 64, "n_head": 4, "vocab_size": 256}),
+    ("BertModel", {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128,
+                   "num_attention_heads": 4, "vocab_size": 256}),
+    ("RobertaModel", {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128,
+                      "num_attention_heads": 4, "vocab_size": 256}),
+    ("DistilBertModel", {"n_layers": 2, "dim": 64, "hidden_dim": 128, "n_heads": 4,
+                         "vocab_size": 256}),
+    ("T5ForConditionalGeneration", {"num_layers": 2, "d_model": 64, "d_ff": 128,
+                                    "num_heads": 4, "d_kv": 16, "vocab_size": 256}),
+    ("ViTModel", {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128,
+                  "num_attention_heads": 4, "image_size": 32, "patch_size": 8}),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("arch", "args"), HF_CASES, ids=[a for a, _ in HF_CASES])
+def test_transformers_architectures_trace_on_the_cuda_path(arch: str,
+                                                           args: dict[str, object]) -> None:
+    """Decoders (GPT-2, Llama, Mistral, Qwen2, OPT, BLOOM), the MoE Mixtral, encoders (BERT,
+    RoBERTa, DistilBERT), the encoder-decoder T5 and ViT: a bf16-AMP training step with AdamW
+    on the CUDA path has no unsupported op and the CPU path's forward MACs."""
+    from convcost.frontends.hf import load_hf
+
+    model, _ = load_hf(arch, args)
+    if arch.startswith("T5"):
+        pos: list[object] = []
+        kw: dict[str, object] | None = {"input_ids": InputSpec((2, 32), "int64"),
+                                        "decoder_input_ids": InputSpec((2, 16), "int64")}
+    else:
+        pos, kw = ["2x3x32x32" if arch == "ViTModel" else "2x32:int64"], None
+    cuda = convcost.analyze(model, pos, kwargs=kw, dispatch="cuda", amp="bf16",
+                            optimizer="adamw", optimizer_foreach=True)
+    cpu = convcost.analyze(model, pos, kwargs=kw, amp="bf16", mode="inference")
+    assert cuda.unsupported_ops == ()
+    assert "cpu_fallback" not in dict(cuda.backends)
+    assert cuda.totals.forward.macs == cpu.totals.forward.macs

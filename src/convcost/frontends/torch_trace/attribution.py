@@ -256,6 +256,8 @@ class Recorder(TorchDispatchMode):  # type: ignore[no-untyped-call]
             out = self.state.cuda.run(func, args, kwargs)
         else:
             out = func(*args, **kwargs)
-        if func.namespace != "prim" and not self.state.quiet:
+        engine = self.state.engine
+        if (func.namespace != "prim" and not self.state.quiet
+                and not (engine is not None and engine.artefact(func, args))):
             self.state.on_op(func, args, kwargs, out)
         return out

@@ -140,6 +140,16 @@ class SdpaChoice(TorchFunctionMode):
         gqa = bool(bound.get("enable_gqa", False))
         if not all(isinstance(t, torch.Tensor) and t.device.type == DEVICE for t in (q, k, v)):
             return func(*args, **kwargs)
+        if torch.is_autocast_enabled(DEVICE):
+            # The composite is on CUDA autocast's lower-precision list (every floating
+            # argument cast to the autocast dtype); the kernels it calls are not, so the
+            # cast the dispatcher would make is made here, as autocast makes it (_to_copy).
+            low = torch.get_autocast_dtype(DEVICE)
+            q, k, v = (x.to(low) if x.is_floating_point() else x for x in (q, k, v))
+            if isinstance(mask, torch.Tensor) and mask.is_floating_point():
+                mask = mask.to(low)
+        if not q.dtype == k.dtype == v.dtype:
+            return func(*args, **kwargs)  # PyTorch refuses it (validate_sdpa_input)
         t = self.path.target
         backend = sdpa.choose(sdpa.query_of(q, k, v, mask, p, causal, gqa), t.capability,
                               t.rocm)

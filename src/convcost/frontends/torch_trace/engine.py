@@ -20,7 +20,8 @@ device, from Python, calling the same autograd nodes:
 * a node's saved tensors are released when it has run: nothing but the queue holds a node,
   so it is destroyed right after its call, as the engine's ``release_variables`` frees them.
 
-Not reproduced: hooks registered on tensors or nodes by the model (``Tensor.register_hook``,
+Not reproduced: the reserve-buffer copy of a node that may be run again (not recorded:
+:meth:`EngineState.artefact`); hooks registered on tensors or nodes by the model (``Tensor.register_hook``,
 ``retain_grad``, full backward hooks), which are not reachable from Python; streams.
 The CPU path keeps PyTorch's own engine; a test runs both engines on the CPU and compares
 every op and every storage's lifetime.
@@ -36,6 +37,9 @@ from typing import Any
 
 import torch
 
+#: Nodes whose backward copies their reserve buffer unless told it will not run again.
+RETAINS_RESERVE = frozenset({"CudnnBatchNormBackward0", "MiopenBatchNormBackward0",
+                             "CudnnRnnBackward0", "MiopenRnnBackward0"})
 #: Where the engine keeps a node's id in ``Node.metadata`` (stable while the node lives).
 NODE_ID = "convcost.node_id"
 ACCUMULATE_GRAD = "torch::autograd::AccumulateGrad"
@@ -53,6 +57,14 @@ class EngineState:
 
     def enter(self, node: Any) -> None:
         self.metadata, self.name, self.summing = node.metadata, node.name(), False
+
+    def artefact(self, func: Any, args: Any) -> bool:
+        """Whether ``func`` is an op PyTorch's engine would not run: the copy of a cuDNN
+        reserve buffer that a node makes when it may be run again (``retain_variables ?
+        reserve.clone() : reserve`` in ``derivatives.yaml``). PyTorch's engine tells the node
+        it will not be (``will_release_variables``), which Python cannot."""
+        return (self.name in RETAINS_RESERVE and func is torch.ops.aten.clone.default
+                and bool(args) and getattr(args[0], "dtype", None) == torch.uint8)
 
 
 def _number(counter: Iterator[int], node: Any) -> int:

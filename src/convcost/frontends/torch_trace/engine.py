@@ -21,8 +21,9 @@ device, from Python, calling the same autograd nodes:
   so it is destroyed right after its call, as the engine's ``release_variables`` frees them.
 
 Not reproduced: the reserve-buffer copy of a node that may be run again (not recorded:
-:meth:`EngineState.artefact`); hooks registered on tensors or nodes by the model (``Tensor.register_hook``,
-``retain_grad``, full backward hooks), which are not reachable from Python; streams.
+:meth:`EngineState.artefact`); hooks registered on tensors or nodes by the model
+(``Tensor.register_hook``, ``retain_grad``, full backward hooks), which are not reachable
+from Python; streams.
 The CPU path keeps PyTorch's own engine; a test runs both engines on the CPU and compares
 every op and every storage's lifetime.
 """

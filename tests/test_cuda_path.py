@@ -361,3 +361,34 @@ def test_transformers_architectures_trace_on_the_cuda_path(arch: str,
     assert cuda.unsupported_ops == ()
     assert "cpu_fallback" not in dict(cuda.backends)
     assert cuda.totals.forward.macs == cpu.totals.forward.macs
+
+
+def test_an_op_without_a_fake_cuda_kernel_falls_back_alone_and_is_reported() -> None:
+    """An op whose fake kernel refuses CUDA tensors runs on fake CPU copies, its result is
+    moved back to the CUDA device (the next ops run on CUDA), and the report names it."""
+    from convcost.ops import OpCost
+
+    lib = "convcost_test_fallback"
+
+    @torch.library.custom_op(f"{lib}::double", mutates_args=())  # type: ignore[misc]
+    def double(x: torch.Tensor) -> torch.Tensor:
+        return x * 2
+
+    @double.register_fake  # type: ignore[misc]
+    def _(x: torch.Tensor) -> torch.Tensor:
+        if x.device.type == "cuda":
+            raise NotImplementedError("no CUDA kernel for double")
+        return torch.empty_like(x)
+
+    class M(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.relu(double(x))
+
+    def cost(call: object, counting: str) -> OpCost:
+        return OpCost(convcost.Cost(mults=2 * 8))
+
+    r = convcost.analyze(M(), (2, 4), mode="inference", dispatch="cuda",
+                         formulas={f"{lib}::double.default": cost})
+    assert dict(r.backends)["cpu_fallback"] == f"{lib}.double.default ×1"
+    assert r.unsupported_ops == ()
+    assert r.totals.forward.mults == 16 + 0  # relu: comparisons only

@@ -105,13 +105,12 @@ def measure_cuda(model: torch.nn.Module, shape: tuple[int, ...], optimizer: str)
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     model.train()
-    out = model(x)
+    out = model(x)  # the output and the loss are held to the step's end, as in a loop
     loss = out.sum()
-    del out
     loss.backward()
-    del loss
     if opt is not None:
         opt.step()
+    del out, loss
     torch.cuda.synchronize()
     peak = int(torch.cuda.max_memory_allocated())
     model.to("cpu")

@@ -409,7 +409,10 @@ def _step(
     opt: torch.optim.Optimizer | None,
 ) -> None:
     """Forward (+ loss, backward, optimizer step when training). Locals are deleted as soon
-    as a training loop would drop them, so storages die when they would for real."""
+    as a training loop would drop them, so storages die when they would for real: the
+    outputs and the loss live to the end of the step, as ``out = model(x); loss = f(out);
+    loss.backward(); opt.step()`` holds them (their storages are held, not the tensors, so
+    no autograd node is kept alive by them)."""
     state.phase = "forward"
     state.claim = train
     autocast: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
@@ -428,9 +431,11 @@ def _step(
         state.phase = "loss"
         state.claim = False
         loss = _loss_of(out)
+        held = [t.untyped_storage() for t in tensors(out)]
         del out
     if loss is None or not loss.requires_grad:
         return
+    held.append(loss.untyped_storage())
     state.tag_nodes([loss.grad_fn], set(), LOSS_TAG)
     seed = torch.ones_like(loss)
     state.phase = "backward"
@@ -438,13 +443,13 @@ def _step(
         torch.autograd.backward(loss, seed)
         del loss, seed
     else:
-        # Nothing but the engine may hold the graph's root (its nodes free their saved
-        # tensors when they die); the loss's storage stays alive, as the caller's ``loss``.
-        held = loss.untyped_storage()
+        # Nothing but the engine may hold the graph's root: its nodes free their saved
+        # tensors when they die.
         root = [loss.grad_fn]
         del loss
         python_backward(root, seed, state.engine)
-        del held, seed
+        del seed
     if opt is not None:
         state.phase = "optimizer"
         opt.step()
+    del held

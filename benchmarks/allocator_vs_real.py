@@ -2,7 +2,8 @@
 batch vs the real largest batch (issue 14).
 
 For each model and batch: a training loop of three steps (``zero_grad(set_to_none=True)``,
-forward, ``out.sum().backward()`` with ``out`` and the loss held to the step's end, ``optimizer.step()``, the same input every step, the
+forward, ``out.sum().backward()`` with ``out`` and the loss held to the step's end,
+``optimizer.step()``, the same input every step, the
 optimizer's default implementation: foreach on CUDA) runs in a fresh Python process on the
 GPU, which reports ``torch.cuda.max_memory_allocated()`` / ``max_memory_reserved()``, the
 device's total memory (``get_device_properties().total_memory``) and the memory used

@@ -8,8 +8,9 @@ of ``aten/src/ATen/native/transformers/cuda/sdp_utils.cpp`` (``select_sdp_backen
 ``can_use_flash_attention``, ``can_use_mem_efficient_attention``,
 ``can_use_cudnn_attention``, read at pytorch/pytorch commit 001f694aef6f, a 2026 snapshot of
 the main branch: the installed wheel, 2.14.1+cu130 with cuDNN 9.24, ships no C++ sources, so
-functions are named rather than lines) and the generic checks of ``sdp_utils_cpp.h``; :func:`run` then calls the kernel the composite
-``scaled_dot_product_attention`` would call (``aten/src/ATen/native/transformers/attention.cpp``),
+functions are named rather than lines) and the generic checks of ``sdp_utils_cpp.h``;
+:func:`run` then calls the kernel the composite ``scaled_dot_product_attention`` would call
+(``aten/src/ATen/native/transformers/attention.cpp``),
 so autograd saves what that kernel saves: the output and a float32 logsumexp (flash, cuDNN,
 memory-efficient), the RNG seed and offset with dropout; never the probabilities.
 

@@ -347,8 +347,10 @@ def dispatch_note(r: ModelResult) -> str | None:
         return None
     chosen = ", ".join(f"{k} {v}" for k, v in r.backends)
     cc = r.compute_capability or "unknown"
-    return (f"cuda (fake CUDA tensors through PyTorch's CUDA dispatch, compute capability "
-            f"{cc})" + (f": {chosen}" if chosen else ""))
+    target = ("an AMD GPU: ROCm's kernel set" if cc == "rocm"
+              else f"compute capability {cc}")
+    return (f"cuda (fake CUDA tensors through PyTorch's CUDA dispatch, {target})"
+            + (f": {chosen}" if chosen else ""))
 
 
 def unsupported_lines(r: ModelResult) -> list[Line]:

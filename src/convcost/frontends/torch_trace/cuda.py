@@ -99,7 +99,10 @@ class CudaPath:
     def observe(self, name: str) -> None:
         """Record the kernels PyTorch itself picked, from the op names it ran."""
         if name.startswith("cudnn_batch_norm") and not name.endswith("backward.default"):
-            self.choose("batch_norm", "cudnn")
+            # ROCm builds run MIOpen's batch norm under the same rules; this CUDA build
+            # traces cuDNN's, whose saved statistics have the same shapes.
+            self.choose("batch_norm", "miopen (traced as cudnn)" if self.target.rocm
+                        else "cudnn")
         elif name.startswith(("native_batch_norm", "_native_batch_norm_legit",
                               "_batch_norm_with_update", "_batch_norm_no_update")):
             self.choose("batch_norm", "native")

@@ -392,3 +392,15 @@ def test_an_op_without_a_fake_cuda_kernel_falls_back_alone_and_is_reported() -> 
     assert dict(r.backends)["cpu_fallback"] == f"{lib}.double.default ×1"
     assert r.unsupported_ops == ()
     assert r.totals.forward.mults == 16 + 0  # relu: comparisons only
+
+
+def test_checkpointed_regions_recompute_under_the_steps_autocast() -> None:
+    """PyTorch recomputes a checkpointed region under the forward's autocast state through
+    torch.amp.autocast("cuda"), which turns itself off without a GPU; the CUDA path switches
+    it on again, so the recomputation is the forward again (same MACs, bf16 convolutions)."""
+    import torchvision
+
+    m = torchvision.models.resnet18()
+    r = convcost.analyze(m, (2, 3, 64, 64), dispatch="cuda", amp="bf16",
+                         checkpoint=r"layer4\.1$")
+    assert r.totals.recompute.macs == r.layer("layer4.1").forward.macs > 0

@@ -82,6 +82,7 @@ class State:
         self.engine: EngineState | None = None
         self.cuda: CudaPath | None = None
         self.quiet = False  # an op the recorder runs for itself: not part of the run
+        self.cuda_amp: torch.dtype | None = None  # the CUDA path's autocast dtype
 
     # -- ops
     def where(self, reads: Sequence[int]) -> tuple[str, str, bool]:

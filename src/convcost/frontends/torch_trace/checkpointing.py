@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from functools import partial
 from typing import Any
 
 from torch import nn
 
 from .attribution import State
+from .cuda import cuda_autocast
 
 
 def _run_region(state: State, path: str, fn: Callable[..., Any], *args: Any,
@@ -31,8 +33,13 @@ def _run_region(state: State, path: str, fn: Callable[..., Any], *args: Any,
     depth = len(state.stack)
     state.phase = "recompute"
     state.stack.append((path, set(), []))
+    # PyTorch recomputes under the autocast state of the forward, through
+    # torch.amp.autocast("cuda", ...), which turns itself off without a GPU: on the CUDA
+    # path the step's autocast is switched on again here.
+    amp = cuda_autocast(state.cuda_amp) if state.cuda_amp is not None else nullcontext()
     try:
-        return fn(*args, **kwargs)
+        with amp:
+            return fn(*args, **kwargs)
     finally:  # PyTorch stops a recomputation early by raising
         state.phase = "backward"
         del state.stack[depth:]

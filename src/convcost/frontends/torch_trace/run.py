@@ -108,6 +108,7 @@ def trace_model(
     if cuda is not None:
         device = "cuda"
         state.cuda = CudaPath(cuda)
+        state.cuda_amp = amp
     if python_engine if python_engine is not None else cuda is not None:
         state.engine = EngineState()
     _own_parameters(state, modules)

@@ -404,3 +404,19 @@ def test_checkpointed_regions_recompute_under_the_steps_autocast() -> None:
     r = convcost.analyze(m, (2, 3, 64, 64), dispatch="cuda", amp="bf16",
                          checkpoint=r"layer4\.1$")
     assert r.totals.recompute.macs == r.layer("layer4.1").forward.macs > 0
+
+
+def test_multihead_attention_reaches_the_fused_kernel() -> None:
+    """nn.MultiheadAttention calls SDPA from inside F.multi_head_attention_forward, itself a
+    torch function (a torch-function mode does not see nested calls): a ViT block in bf16
+    autocast on 8.0 runs flash, and saves what the CPU path's flash kernel saves plus flash's
+    RNG state (16 B) and its unused scalar (8 B)."""
+    import torchvision
+
+    m = torchvision.models.VisionTransformer(32, 16, 1, 4, 64, 128)
+    cpu = convcost.analyze(m, (2, 3, 32, 32), amp="bf16")
+    cuda = convcost.analyze(m, (2, 3, 32, 32), amp="bf16", dispatch="cuda",
+                            compute_capability="8.0")
+    assert dict(cuda.backends)["sdpa"] == "flash"
+    path = "encoder.layers.encoder_layer_0.self_attention"
+    assert cuda.layer(path).saved_bytes == cpu.layer(path).saved_bytes + 16 + 8

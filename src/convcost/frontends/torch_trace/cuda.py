@@ -120,8 +120,42 @@ def _device_failure(exc: BaseException) -> bool:
                                    "no driver", "not implemented"))
 
 
+def attention(path: CudaPath, func: Any, args: Sequence[Any],
+              kwargs: Mapping[str, Any]) -> Any:
+    """One ``scaled_dot_product_attention(*args, **kwargs)`` call on the CUDA path: the kernel
+    :mod:`.sdpa` picks, or ``func`` itself (the math path; tensors not on CUDA)."""
+    names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale",
+             "enable_gqa")
+    bound = dict(zip(names, args))
+    bound.update(kwargs)
+    q, k, v = bound["query"], bound["key"], bound["value"]
+    mask = bound.get("attn_mask")
+    p = float(bound.get("dropout_p", 0.0))
+    causal = bool(bound.get("is_causal", False))
+    gqa = bool(bound.get("enable_gqa", False))
+    if not all(isinstance(t, torch.Tensor) and t.device.type == DEVICE for t in (q, k, v)):
+        return func(*args, **kwargs)
+    if torch.is_autocast_enabled(DEVICE):
+        # The composite is on CUDA autocast's lower-precision list (every floating
+        # argument cast to the autocast dtype); the kernels it calls are not, so the
+        # cast the dispatcher would make is made here, as autocast makes it (_to_copy).
+        low = torch.get_autocast_dtype(DEVICE)
+        q, k, v = (x.to(low) if x.is_floating_point() else x for x in (q, k, v))
+        if isinstance(mask, torch.Tensor) and mask.is_floating_point():
+            mask = mask.to(low)
+    if not q.dtype == k.dtype == v.dtype:
+        return func(*args, **kwargs)  # PyTorch refuses it (validate_sdpa_input)
+    t = path.target
+    backend = sdpa.choose(sdpa.query_of(q, k, v, mask, p, causal, gqa), t.capability, t.rocm)
+    path.choose("sdpa", backend)
+    if backend == "math":
+        return func(*args, **kwargs)
+    return sdpa.run(backend, q, k, v, mask, p, causal, bound.get("scale"))
+
+
 class SdpaChoice(TorchFunctionMode):
-    """Sends every ``scaled_dot_product_attention`` call to the kernel :mod:`.sdpa` picks."""
+    """Sends the ``scaled_dot_product_attention`` calls a torch-function mode sees (calls
+    made outside another torch function) to :func:`attention`."""
 
     def __init__(self, path: CudaPath) -> None:
         super().__init__()
@@ -132,34 +166,29 @@ class SdpaChoice(TorchFunctionMode):
         kwargs = dict(kwargs or {})
         if func is not torch._C._nn.scaled_dot_product_attention:
             return func(*args, **kwargs)
-        names = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal", "scale",
-                 "enable_gqa")
-        bound = dict(zip(names, args))
-        bound.update(kwargs)
-        q, k, v = bound["query"], bound["key"], bound["value"]
-        mask = bound.get("attn_mask")
-        p = float(bound.get("dropout_p", 0.0))
-        causal = bool(bound.get("is_causal", False))
-        gqa = bool(bound.get("enable_gqa", False))
-        if not all(isinstance(t, torch.Tensor) and t.device.type == DEVICE for t in (q, k, v)):
-            return func(*args, **kwargs)
-        if torch.is_autocast_enabled(DEVICE):
-            # The composite is on CUDA autocast's lower-precision list (every floating
-            # argument cast to the autocast dtype); the kernels it calls are not, so the
-            # cast the dispatcher would make is made here, as autocast makes it (_to_copy).
-            low = torch.get_autocast_dtype(DEVICE)
-            q, k, v = (x.to(low) if x.is_floating_point() else x for x in (q, k, v))
-            if isinstance(mask, torch.Tensor) and mask.is_floating_point():
-                mask = mask.to(low)
-        if not q.dtype == k.dtype == v.dtype:
-            return func(*args, **kwargs)  # PyTorch refuses it (validate_sdpa_input)
-        t = self.path.target
-        backend = sdpa.choose(sdpa.query_of(q, k, v, mask, p, causal, gqa), t.capability,
-                              t.rocm)
-        self.path.choose("sdpa", backend)
-        if backend == "math":
-            return func(*args, **kwargs)
-        return sdpa.run(backend, q, k, v, mask, p, causal, bound.get("scale"))
+        return attention(self.path, func, args, kwargs)
+
+
+@contextlib.contextmanager
+def sdpa_choice(path: CudaPath) -> Iterator[None]:
+    """Every ``scaled_dot_product_attention`` of the run goes to :func:`attention`: calls
+    through ``torch.nn.functional.scaled_dot_product_attention`` (transformers, timm, and
+    ``F.multi_head_attention_forward``, which a torch-function mode does not see into: it is
+    itself a torch function) by replacing that attribute for the run, and direct calls of
+    ``torch._C._nn.scaled_dot_product_attention`` through :class:`SdpaChoice`."""
+    import torch.nn.functional as functional
+
+    own = functional.scaled_dot_product_attention
+
+    def replaced(*args: Any, **kwargs: Any) -> Any:
+        return attention(path, own, args, kwargs)
+
+    functional.scaled_dot_product_attention = replaced
+    try:
+        with SdpaChoice(path):
+            yield
+    finally:
+        functional.scaled_dot_product_attention = own
 
 
 @contextlib.contextmanager

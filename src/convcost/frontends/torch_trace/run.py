@@ -42,7 +42,7 @@ from ..kernel_checks import KernelRuleError
 from ..records import ModuleRecord, OpRecord, ParamGrad, Trace
 from .attribution import LOSS_TAG, Recorder, State
 from .checkpointing import checkpoint_forwards, restore_forwards
-from .cuda import CudaPath, CudaTarget, SdpaChoice, cuda_autocast, quiet_autocast_warning
+from .cuda import CudaPath, CudaTarget, cuda_autocast, quiet_autocast_warning, sdpa_choice
 from .engine import EngineState
 from .engine import backward as python_backward
 from .meta import tensor_meta, tensors, torch_dtype
@@ -171,7 +171,7 @@ def _cuda_modes(path: CudaPath | None) -> Iterator[None]:
     if path is None:
         yield
         return
-    with SdpaChoice(path), quiet_autocast_warning():
+    with sdpa_choice(path), quiet_autocast_warning():
         yield
 
 

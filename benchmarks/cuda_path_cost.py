@@ -1,7 +1,9 @@
 """What the CUDA dispatch path costs to trace, against the CPU path, on the same models in the
 same process (issue 23's target: at most 1.2x). Each case is a training step with AdamW
 (foreach on both paths, so the optimizer is the same work), analysed with ``convcost.analyze``;
-the median of ``--repeat`` alternating runs per path, after one warm-up run of each.
+the median of ``--repeat`` alternating runs per path, after one warm-up run of each, each run
+after a ``gc.collect()`` (a collection falling inside one run but not the other moved single
+ratios by 0.3 here).
 
     .venv/bin/python benchmarks/cuda_path_cost.py [--repeat 5] [--quick]
 
@@ -12,6 +14,7 @@ geometric mean of the ratios. The machine is shared and noisy: read the ratios.
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import statistics
 import time
@@ -46,6 +49,7 @@ def _cases(quick: bool) -> list[tuple[str, Callable[[], Any], list[Any], dict[st
 
 
 def _time(fn: Callable[[], Any]) -> float:
+    gc.collect()  # each run starts with the previous run's garbage gone
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t

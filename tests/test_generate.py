@@ -111,6 +111,8 @@ def test_cli_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
      "--format"),
     (["--mode", "generate", "--prompt-len", "4", "--new-tokens", "2", "--device",
       "a100-80gb", "--channels-last"], "--channels-last"),
+    (["--mode", "generate", "--prompt-len", "4", "--new-tokens", "2", "--device",
+      "a100-80gb", "--dispatch", "cuda"], "--dispatch"),
 ])
 def test_cli_flag_errors(extra: list[str], flag: str,
                          capsys: pytest.CaptureFixture[str]) -> None:

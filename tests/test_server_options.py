@@ -65,3 +65,22 @@ def test_model_args_reach_the_constructor() -> None:
     with pytest.raises(Exception, match="model_args"):
         model_params({"target": "torchvision:resnet18", "inputs": ["2x3x32x32"],
                       "model_args": ["num_classes"]}, False)
+
+
+def test_dispatch_is_checked_and_reaches_the_analysis() -> None:
+    """``dispatch``: the CUDA path by default with a GPU device, forced either way, refused
+    on the cpu device and for unknown paths; ``optimizer_kernels: fused`` traces the fused
+    optimizer."""
+    base = {"target": "torchvision:resnet18", "inputs": ["2x3x32x32"]}
+    with pytest.raises(SpecError, match=r"^dispatch: got 'gpu'; allowed: cpu, cuda"):
+        model_params({**base, "dispatch": "gpu"}, False)
+    with pytest.raises(SpecError, match=r"^dispatch: got 'cuda'; the cpu device"):
+        model_params({**base, "device": "cpu", "dispatch": "cuda"}, False)
+    d = json.loads(run_analysis(model_params({**base, "device": "a100-80gb",
+                                              "optimizer": "adamw",
+                                              "optimizer_kernels": "fused"}, False)).json)
+    assert (d["dispatch"], d["compute_capability"]) == ("cuda", "8.0")
+    assert d["backends"]["optimizer"] == "fused" and d["optimizer_fused"]
+    d = json.loads(run_analysis(model_params({**base, "device": "a100-80gb",
+                                              "dispatch": "cpu"}, False)).json)
+    assert d["dispatch"] == "cpu" and d["backends"] == {}

@@ -54,6 +54,8 @@ OPTIMIZER_KERNELS: tuple[OptimizerKernels, ...] = get_args(OptimizerKernels)
 #: random data (see :func:`convcost.model.analyze`).
 DATA_DEPENDENT: tuple[DataDependent, ...] = get_args(DataDependent)
 DISPATCHES: tuple[Dispatch, ...] = get_args(Dispatch)
+#: The CUDA compute capability the CUDA path assumes when nothing says which GPU (an H100's).
+DEFAULT_CAPABILITY = "9.0"
 FORMATS: tuple[Format, ...] = get_args(Format)
 CONV_FORMATS: tuple[ConvFormat, ...] = get_args(ConvFormat)
 LANGS: tuple[Lang, ...] = get_args(Lang)

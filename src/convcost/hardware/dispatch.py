@@ -16,13 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SpecError
-from ..vocab import DISPATCHES
+from ..vocab import DEFAULT_CAPABILITY, DISPATCHES
 
 if TYPE_CHECKING:
     from .devices import DeviceSpec
 
-#: The compute capability assumed when nothing says which GPU (an H100's).
-DEFAULT_CAPABILITY = "9.0"
 
 
 @cache

@@ -26,6 +26,7 @@ from ..ops import Formula
 from ..spec import InputSpec
 from ..vocab import (
     DATA_DEPENDENT,
+    DEFAULT_CAPABILITY,
     DISPATCHES,
     Counting,
     DataDependent,
@@ -250,7 +251,7 @@ def check_dispatch(dispatch: str | None, compute_capability: str | None) -> str 
             raise SpecError("compute_capability", compute_capability,
                             "has no effect without dispatch='cuda'")
         return None
-    cc = compute_capability or "9.0"
+    cc = compute_capability or DEFAULT_CAPABILITY
     if cc != "rocm" and re.fullmatch(r"\d{1,2}\.\d", cc) is None:
         raise SpecError("compute_capability", cc,
                         "a CUDA compute capability MAJOR.MINOR (e.g. 9.0, 8.6) or rocm")

@@ -2,7 +2,7 @@
 
 The figures in ``DATASHEET`` are typed here from the vendor documents named in each preset's
 ``sources`` (dense peaks in TFLOP/s, bandwidth in GB/s, memory in GB), so a typo in
-``devices.py`` fails a test.
+``hardware/device_presets.json`` fails a test.
 """
 
 from __future__ import annotations

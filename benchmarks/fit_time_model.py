@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from typing import Any
 
 import published_throughput as pt
@@ -60,17 +61,22 @@ def main() -> None:
         for row, r in results:
             if (which == "held-out") != pt.held_out(row) or (which == "fit" and tensorflow(row)):
                 continue
-            est = est_model.estimate(r, get_device(pt.GPUS[row["gpu"]]),
+            dev = get_device(pt.GPUS[row["gpu"]])
+            dev = replace(dev, stack=pt.STACK, timing={**dev.timing, **host})
+            est = est_model.estimate(r, dev,
                              tf32=row["precision"] == "tf32", foreach=False,
                              channels_last=pt.channels_last(row))
             out.append(row["throughput_img_s"] / est.samples_per_s)
         return out
 
+    host: dict[str, float] = {}  # the pytorch-1.9 stack's host constants, as device timing
+
     def setv(key: str, v: float) -> None:
-        est_model.CLASS_DEFAULTS[key] = v
-        if key == "host_us.kernel":
-            est_model.CLASS_DEFAULTS["host_us.library"] = 2.5 * v
-            est_model.CLASS_DEFAULTS["host_us.none"] = 0.3 * v
+        if key == "host_us.kernel":  # the stack's assumed ratios (hardware/stacks.json)
+            host.update({"host_us.kernel": v, "host_us.library": 2.5 * v,
+                         "host_us.blas": 2.5 * v, "host_us.none": 0.3 * v})
+        else:
+            est_model.CLASS_DEFAULTS[key] = v
 
     def loss() -> float:
         return sum(math.log(x) ** 2 for x in ratios("fit"))
@@ -84,7 +90,8 @@ def main() -> None:
             best = min(scores)
             setv(key, best[1])
         print(f"sweep {sweep}: loss {best[0]:.3f}  " + ", ".join(
-            f"{k}={est_model.CLASS_DEFAULTS[k]:g}" for k in est_model.FITTED))
+            f"{k}={est_model.CLASS_DEFAULTS[k]:g}" for k in est_model.FITTED)
+            + f", host_us.kernel={host.get('host_us.kernel', 30):g}")
     for label in ("fit", "tuning", "held-out"):
         print("  " + pt.summary(f"{label} rows", ratios(label)))
 

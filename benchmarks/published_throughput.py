@@ -92,14 +92,20 @@ def builder(name: str) -> Callable[[], Any]:
     return lambda: timm.create_model(name, pretrained=False)
 
 
+#: The software stack of every row (``convcost.hardware.stacks``): NVIDIA's 21.03 container
+#: (PyTorch 1.9) and Lambda's 22.09 container (PyTorch 1.13) both precede PyTorch 2.0.
+STACK = "pytorch-1.9"
+
+
 def predict(row: dict[str, Any], cache: dict[tuple[Any, ...], Any]) -> tuple[float, float]:
-    """Predicted images/s of ``row``: (roofline, estimate).
+    """Predicted images/s of ``row``: (roofline, estimate), on the :data:`STACK` stack.
 
     The optimizer runs per-parameter kernels: the rows were measured in NVIDIA's 21.03
     container (PyTorch 1.9), whose ``torch.optim.SGD`` had no foreach default."""
     from convcost import analyze
     from convcost.hardware.devices import get_device
     from convcost.hardware.estimate import estimate
+    from convcost.hardware.stacks import with_stack
     from convcost.hardware.step import step_time
 
     train = row["mode"] == "train"
@@ -113,7 +119,7 @@ def predict(row: dict[str, Any], cache: dict[tuple[Any, ...], Any]) -> tuple[flo
                              mode="train" if train else "inference", amp=amp,
                              optimizer="momentum" if train else "none",
                              name=row["model"])
-    dev = get_device(GPUS[row["gpu"]])
+    dev = with_stack(get_device(GPUS[row["gpu"]]), STACK)
     tf32 = row["precision"] == "tf32"
     step = step_time(cache[key], dev, tf32=tf32)
     est = estimate(cache[key], dev, tf32=tf32, foreach=False, channels_last=channels_last(row))

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from cli_run import run
+import convcost.hardware
 from convcost import analyze
 from convcost.formulas.kernels import Gemm, launch
 from convcost.hardware.devices import PRESETS, DeviceSpec, device_to_toml, load_devices
@@ -35,8 +36,8 @@ from convcost.ops import OpCall, TensorMeta
 TOY = DeviceSpec("toy", "toy GPU", {"fp32": 1e13, "fp16": 1e14}, 1e12, 10**10, sms=4,
                  arch="ampere",
                  timing={"bandwidth_efficiency": 0.5, "kernel_us": 2.0, "host_us.library": 20.0,
-                         "host_us.kernel": 10.0, "host_us.none": 1.0,
-                         "gemm_efficiency.fp16": 1.0, "gemm_efficiency.fp32": 1.0,
+                         "host_us.blas": 20.0, "host_us.kernel": 10.0, "host_us.none": 1.0,
+                         "host_us.module": 0.0, "gemm_efficiency.fp16": 1.0, "gemm_efficiency.fp32": 1.0,
                          "conv_efficiency.fp16": 1.0, "conv_efficiency.fp32": 1.0})
 
 
@@ -304,7 +305,11 @@ def test_constants_come_from_the_device_or_the_defaults() -> None:
     assert d.conv_efficiency["fp16"] == CLASS_DEFAULTS["conv_efficiency.tensor"]
     assert d.conv_efficiency["tf32"] == CLASS_DEFAULTS["conv_efficiency.tf32"]
     assert d.conv_efficiency["fp32"] == CLASS_DEFAULTS["conv_efficiency.simt"]
-    assert d.host_s["kernel"] == pytest.approx(CLASS_DEFAULTS["host_us.kernel"] * 1e-6)
+    # the host constants of a preset come from the default stack's data file
+    stack = json.loads((Path(convcost.hardware.__file__).parent / "stacks.json").read_text())
+    want = stack["stacks"][stack["default"]]["host_us"]
+    assert {k: v * 1e6 for k, v in d.host_s.items()} == pytest.approx(want)
+    assert d.origin["host_us.kernel"] == f"stack {stack['default']}"
 
 
 def test_devices_file_timing_changes_the_estimate(tmp_path: Path) -> None:

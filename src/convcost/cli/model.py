@@ -180,6 +180,15 @@ def add_arguments(m: argparse.ArgumentParser, compare: bool = False) -> None:
         "which pays a conversion around each; needs --device)",
     )
     hw.add_argument(
+        "--stack",
+        default=None,
+        metavar="NAME",
+        help="software stack of the time estimate's host costs (PyTorch, CUDA, host CPU): "
+        "pytorch-2.4 (default: eager PyTorch 2.4 or later, current server CPU) or "
+        "pytorch-1.9 (NVIDIA's 2021 containers); a devices file's own timing overrides it "
+        "(needs --device)",
+    )
+    hw.add_argument(
         "--optimizer-kernels",
         default=None,
         choices=OPTIMIZER_KERNELS,
@@ -269,6 +278,9 @@ def hardware_options(a: argparse.Namespace) -> tuple[DeviceSpec | None, Intercon
     if a.tf32 and a.device is None:
         raise SpecError("--tf32", True, "has no effect without --device (it sets the fp32 "
                         "matrix peak of the device's roofline)")
+    if getattr(a, "stack", None) is not None and a.device is None:
+        raise SpecError("--stack", a.stack, "has no effect without --device (it sets the "
+                        "host costs of the device's time estimate)")
     if a.optimizer_kernels is not None and a.device is None:
         raise SpecError("--optimizer-kernels", a.optimizer_kernels, "has no effect without "
                         "--device (it shapes the device's time estimate)")
@@ -282,6 +294,10 @@ def hardware_options(a: argparse.Namespace) -> tuple[DeviceSpec | None, Intercon
     device = get_device(a.device, devices) if a.device is not None else None
     if a.reserve is not None:
         device = with_reserve(device, a.reserve)
+    if device is not None and getattr(a, "stack", None) is not None:
+        from ..hardware.stacks import with_stack
+
+        device = with_stack(device, a.stack, "--stack")
     if device is not None and getattr(a, "channels_last", False):
         from ..hardware.estimate import converts_layout, layout_refusal
 

@@ -50,12 +50,14 @@ class Hardware:
 def answer(result: ModelResult, device: DeviceSpec | None = None, *, tf32: bool = False,
            devices: int = 1, strategy: str = "ddp",
            interconnect: Interconnect | None = None, foreach: bool = True,
-           channels_last: bool = False) -> Hardware:
+           channels_last: bool = False, stack: str | None = None) -> Hardware:
     """The step time of ``result`` on ``device`` (when given; ``tf32``: fp32 matrix work on
     TF32 tensor cores; ``foreach``: the optimizer's multi-tensor kernels, else one per
     parameter; ``channels_last``: NHWC tensors, so tensor-core convolutions convert no
-    layout) — the roofline bound and the execution-time estimate — and, for more than
-    one device or a sharding ``strategy`` other than ``ddp``, the per-device memory and
+    layout; ``stack``: the software stack of the host constants,
+    :mod:`convcost.hardware.stacks`) — the roofline bound and the execution-time
+    estimate — and, for more than one device or a sharding ``strategy`` other than
+    ``ddp``, the per-device memory and
     communication of the step over ``interconnect``
     (default NVLink 4)."""
     step = None
@@ -64,7 +66,7 @@ def answer(result: ModelResult, device: DeviceSpec | None = None, *, tf32: bool 
         from .device_memory import device_memory
         from .step import step_time
 
-        step = step_time(result, device, tf32, foreach, channels_last)
+        step = step_time(result, device, tf32, foreach, channels_last, stack)
         m = result.memory
         events = m.train_events if result.mode == "train" else m.inference_events
         # under ZeRO/FSDP sharding the replayed step is not what one device runs: the

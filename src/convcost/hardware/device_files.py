@@ -26,6 +26,7 @@ else:  # pragma: no cover
 DEVICE_KEYS: tuple[str, ...] = (
     "description", "peak_tflops", "bandwidth_gbps", "memory_gb", "memory_gib", "sms",
     "clock_mhz", "l2_mib", "arch", "reserve_mib", "cudnn_workspace_mib", "timing", "sources",
+    "stack",
 )
 
 
@@ -132,10 +133,17 @@ def parse_device(name: str, t: Any, where: str) -> DeviceSpec:
             if key not in TIMING_KEYS:
                 raise SpecError(f"{where}: device.{name}.timing.{key}", key,
                                 f"allowed keys: {', '.join(TIMING_KEYS)}")
-            flat[key] = num(f"timing.{key}", val)
+            # a host time may be 0 (the pytorch-1.9 stack charges no module call)
+            flat[key] = (nonneg(f"timing.{key}", val) if key.startswith("host_us.")
+                         else num(f"timing.{key}", val))
             if "efficiency" in key and flat[key] > 1:
                 raise SpecError(f"{where}: device.{name}.timing.{key}", val,
                                 "must be a fraction in (0, 1]")
+    stack = t.get("stack", "")
+    if stack:
+        from .stacks import get_stack
+
+        get_stack(stack, f"{where}: device.{name}.stack")
     clock_mhz: float = 0.0
     if "clock_mhz" in t:
         num("clock_mhz", t["clock_mhz"])
@@ -156,6 +164,7 @@ def parse_device(name: str, t: Any, where: str) -> DeviceSpec:
                  if "reserve_mib" in t else -1),
         cudnn_workspace=(round(nonneg("cudnn_workspace_mib", t["cudnn_workspace_mib"])
                                    * MIB) if "cudnn_workspace_mib" in t else 0),
+        stack=str(stack),
     )
 
 
@@ -186,6 +195,8 @@ def device_to_toml(d: DeviceSpec) -> str:
         lines.append(f"l2_mib = {d.l2_bytes / MIB!r}")
     if d.arch:
         lines.append(f"arch = {_q(d.arch)}")
+    if d.stack:
+        lines.append(f"stack = {_q(d.stack)}")
     lines += ["", f"[{key}.peak_tflops]"]
     lines += [f"{k} = {v / T!r}" for k, v in d.peak.items()]
     if d.timing:

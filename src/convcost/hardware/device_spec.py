@@ -29,8 +29,10 @@ PEAK_KEYS: tuple[str, ...] = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "in
 #: ``conv_efficiency.<peak key>``: the same for a large convolution (implicit GEMM);
 #: ``bandwidth_efficiency``: fraction of peak bandwidth a streaming kernel reaches;
 #: ``kernel_us``: device time of the smallest kernel (launch to completion, back to back);
-#: ``host_us.library`` / ``host_us.kernel`` / ``host_us.none``: host time to issue one op
-#: that calls cuBLAS/cuDNN, one that launches its own kernel, one that launches none.
+#: ``host_us.library`` / ``blas`` / ``kernel`` / ``none`` / ``module``: host time to issue
+#: one cuDNN convolution, one library call without an algorithm search (cuBLAS, attention,
+#: cuDNN batch norm), one op launching its own kernel, one launching none, and to enter one
+#: ``nn.Module`` (:mod:`convcost.hardware.stacks`; absent keys take the device's stack).
 TIMING_KEYS: tuple[str, ...] = (
     *(f"gemm_efficiency.{k}" for k in PEAK_KEYS),
     *(f"conv_efficiency.{k}" for k in PEAK_KEYS),
@@ -39,8 +41,10 @@ TIMING_KEYS: tuple[str, ...] = (
     "depthwise_wgrad_efficiency",
     "kernel_us",
     "host_us.library",
+    "host_us.blas",
     "host_us.kernel",
     "host_us.none",
+    "host_us.module",
 )
 
 #: Architecture families (``DeviceSpec.arch``): they select the default constants of the
@@ -115,7 +119,9 @@ class DeviceSpec:
     clock; ``l2_bytes`` the last-level cache; ``arch`` the architecture family
     (:data:`ARCHS`, selects default kernel constants; ``""``: unknown); ``timing`` the
     device's own values of the constants in :data:`TIMING_KEYS` (e.g. measured by
-    ``convcost calibrate``).
+    ``convcost calibrate``); ``stack`` the software stack whose host constants the
+    estimate uses where ``timing`` has none (:mod:`convcost.hardware.stacks`; ``""``: the
+    default stack).
 
     Memory: ``memory`` is the device's total memory in bytes as the hardware has it (GPU
     vendors' "GB" of HBM and GDDR are binary gigabytes, GiB); ``reserve`` the bytes of it a
@@ -139,6 +145,7 @@ class DeviceSpec:
     timing: dict[str, float] = field(default_factory=dict)
     reserve: int = -1
     cudnn_workspace: int = 0
+    stack: str = ""
 
     @property
     def reserve_bytes(self) -> int:
@@ -195,5 +202,6 @@ class DeviceSpec:
             "l2_mib": self.l2_bytes / MIB if self.l2_bytes else None,
             "arch": self.arch or None,
             "timing": dict(self.timing),
+            "stack": self.stack or None,
             "sources": dict(self.sources),
         }

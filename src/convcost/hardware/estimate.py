@@ -6,10 +6,15 @@ FLOP/s or the peak bandwidth, nothing else. This model adds what a real eager-Py
 pays, each part with a physical reason (the README's "Time model" section lists them with
 their sources):
 
-* **Host time per op** (``host_us.library``/``kernel``/``none``): the Python → dispatcher →
-  launch path of eager PyTorch, per op, whether or not the op launches a kernel. The host
-  issues ops in order while the GPU runs earlier ones; an op starts on the device when it has
-  been issued *and* the previous op has finished (:func:`play`). A step whose host time
+* **Host time per op** (``host_us.<class>``, :mod:`convcost.hardware.stacks`): the Python →
+  dispatcher → launch path of eager PyTorch, per op, whether or not the op launches a
+  kernel, by class: a cuDNN convolution (``library``: descriptors, heuristics), another
+  library call (``blas``: cuBLAS, attention, cuDNN batch norm), an op launching its own
+  kernel (``kernel``), one launching none (``none``); plus ``module`` for each
+  ``nn.Module`` the forward enters. The values belong to a software stack (``--stack``:
+  PyTorch version, CUDA, host CPU), overridden by the device's own ``timing``. The host
+  issues ops in order while the GPU runs earlier ones; an op starts on the device when it
+  has been issued *and* the previous op has finished (:func:`play`). A step whose host time
   exceeds its device time is *host-bound* (batch-1 inference).
 * **A fixed device cost per kernel** (``kernel_us``): launch, ramp-up and tail of a kernel.
 * **GEMM-like ops** (convolution as an implicit GEMM, the matmul family, attention;
@@ -24,7 +29,8 @@ their sources):
   benchmark mode picks the fastest kernel (on GeForce Ada the two peaks are equal).
 * **Which ops are library calls** on the host: convolutions, the matmul family, attention, and
   the batch norms PyTorch hands to cuDNN (fp32 or fp16 inputs with fp32 weights: see
-  :func:`~convcost.formulas.kernels.cudnn_batch_norm`); they pay ``host_us.library``.
+  :func:`~convcost.formulas.kernels.cudnn_batch_norm`); they pay ``host_us.library`` (a
+  convolution) or ``host_us.blas``.
 * **Memory layout of tensor-core convolutions**: cuDNN's tensor-core convolution kernels
   work on channels-last (NHWC) tensors. A model in PyTorch's default contiguous (NCHW)
   layout pays, for every tensor-core convolution call, a layout conversion of each tensor
@@ -47,7 +53,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..formulas.kernels import Gemm
@@ -80,15 +86,12 @@ SOURCES: dict[str, str] = {
         "microseconds on NVIDIA GPUs; fitted (benchmarks/fit_time_model.py) on the tuning "
         "rows; measure yours with `convcost calibrate`"),
     "host_us": (
-        "host time of eager PyTorch per op (Python, dispatcher, launch): a library call "
-        "(cuDNN/cuBLAS: descriptors, heuristics; convolutions, matmuls, attention and the "
-        "batch norms PyTorch hands to cuDNN, per _batch_norm_impl_index / "
-        "_select_batch_norm_backend in aten/src/ATen/native/Normalization.cpp) 2.5× an op "
-        "launching its own kernel, an op launching none 0.3× (assumed ratios); the scale "
-        "fitted on the tuning rows, "
-        "whose batch-1 rows are host-bound: it describes NVIDIA's 2021 runs (PyTorch 1.9 "
-        "in the 21.03 container, DGX-1/DGX A100 host CPUs); measure yours with "
-        "`convcost calibrate`"),
+        "host time of eager PyTorch per op (Python, dispatcher, launch) and per module "
+        "entered, by class, from the software stack (hardware/stacks.json, each constant "
+        "with its source; the batch norms PyTorch hands to cuDNN are library calls, per "
+        "_batch_norm_impl_index / _select_batch_norm_backend in "
+        "aten/src/ATen/native/Normalization.cpp); measure yours with "
+        "`convcost calibrate --target cuda`"),
     "gemm_efficiency": (
         "fraction of the dense peak a large cuBLAS GEMM reaches: 0.8 on tensor cores, 0.9 "
         "on CUDA cores (assumed; the published rows are convolution-bound and cannot fit "
@@ -151,17 +154,14 @@ CLASS_DEFAULTS: dict[str, float] = {
     "depthwise_efficiency": 0.20,
     "depthwise_wgrad_efficiency": 0.075,
     "kernel_us": 1.0,
-    "host_us.library": 75.0,
-    "host_us.kernel": 30.0,
-    "host_us.none": 9.0,
 }
 
 #: The constants of :data:`CLASS_DEFAULTS` fitted by ``benchmarks/fit_time_model.py`` on the
-#: tuning rows of the published table (never on a held-out row).
+#: tuning rows of the published table (never on a held-out row); the host constants of the
+#: ``pytorch-1.9`` stack were fitted on the same rows (``hardware/stacks.json``).
 FITTED: tuple[str, ...] = ("conv_efficiency.tensor", "conv_efficiency.tf32",
                            "conv_efficiency.simt", "depthwise_efficiency",
-                           "depthwise_wgrad_efficiency", "kernel_us",
-                           "host_us.library", "host_us.kernel", "host_us.none")
+                           "depthwise_wgrad_efficiency", "kernel_us")
 
 TENSOR_KEYS = frozenset({"fp16", "bf16", "tf32", "fp8", "int8"})
 ALIGN = {"fp16": 8, "bf16": 8, "tf32": 4, "fp8": 16, "int8": 16}
@@ -193,6 +193,7 @@ class Constants(NamedTuple):
     kernel_s: float
     host_s: Mapping[str, float]
     origin: Mapping[str, str]
+    stack: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (microseconds for the times)."""
@@ -204,6 +205,7 @@ class Constants(NamedTuple):
             "depthwise_wgrad_efficiency": self.depthwise_wgrad_efficiency,
             "kernel_us": self.kernel_s * 1e6,
             "host_us": {k: v * 1e6 for k, v in self.host_s.items()},
+            "stack": self.stack,
             "origin": dict(self.origin),
         }
 
@@ -236,9 +238,15 @@ def constants(device: DeviceSpec) -> Constants:
     dw = pick("depthwise_efficiency", CLASS_DEFAULTS["depthwise_efficiency"])
     dw_wgrad = pick("depthwise_wgrad_efficiency", CLASS_DEFAULTS["depthwise_wgrad_efficiency"])
     kernel = pick("kernel_us", CLASS_DEFAULTS["kernel_us"]) * 1e-6
-    host = {c: pick(f"host_us.{c}", CLASS_DEFAULTS[f"host_us.{c}"]) * 1e-6
-            for c in ("library", "kernel", "none")}
-    return Constants(gemm, conv, bw, dw, dw_wgrad, kernel, host, origin)
+    from .stacks import HOST_CLASSES, get_stack
+
+    stack = get_stack(device.stack, "stack")
+    host = {}
+    for c in HOST_CLASSES:
+        host[c] = pick(f"host_us.{c}", stack.host_us[c]) * 1e-6
+        if origin[f"host_us.{c}"] == "default":
+            origin[f"host_us.{c}"] = f"stack {stack.name}"
+    return Constants(gemm, conv, bw, dw, dw_wgrad, kernel, host, origin, stack.name)
 
 
 def gemm_time(g: Gemm, peak: float, efficiency: float, sms: int, bandwidth: float,
@@ -345,15 +353,37 @@ def op_device_time(o: OpRow, device: DeviceSpec, c: Constants, tf32: bool,
     return lc.kernels * c.kernel_s + max(total, stream, o.cost.flops / choice.flops) + layout
 
 
-def op_host_time(o: OpRow, c: Constants) -> float:
-    """Host seconds to issue one op: by whether it calls a library, launches its own kernel
-    or launches none."""
+def host_class(o: OpRow) -> str:
+    """The op's host class (:data:`~convcost.hardware.stacks.HOST_CLASSES`): ``library`` for
+    a cuDNN convolution, ``blas`` for another library call (cuBLAS GEMMs, attention, cuDNN's
+    batch norm), ``kernel`` for an op launching its own kernel, ``none`` for one launching
+    nothing."""
     lc = o.launch
     if lc.kind == "library":
-        return c.host_s["library"]
+        return "library" if any(g.conv for g in lc.gemms) else "blas"
     if o.read + o.written + lc.extra_read == 0 and o.cost.flops == 0:
-        return c.host_s["none"]
-    return c.host_s["kernel"]
+        return "none"
+    return "kernel"
+
+
+def op_host_time(o: OpRow, c: Constants) -> float:
+    """Host seconds to issue one op (by :func:`host_class`; module calls not included)."""
+    return c.host_s[host_class(o)]
+
+
+def modules_entered(prev: str, module: str) -> int:
+    """How many modules a forward enters between an op of module path ``prev`` and the next
+    op, of module path ``module`` (``""``: the model itself): the components of ``module``
+    past the longest prefix the two share (a module called twice with no other module's op
+    between the calls counts once)."""
+    a = prev.split(".") if prev else []
+    b = module.split(".") if module else []
+    common = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        common += 1
+    return len(b) - common
 
 
 def play(times: list[tuple[float, float]]) -> list[float]:
@@ -391,6 +421,8 @@ class Estimate:
     foreach: bool
     recompute_s: float = 0.0
     channels_last: bool = False
+    phases: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    classes: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     @property
     def step_s(self) -> float:
@@ -421,6 +453,9 @@ class Estimate:
             "host_bound": self.host_bound,
             "optimizer_kernels": "foreach" if self.foreach else "per-parameter",
             "memory_format": "channels_last" if self.channels_last else "contiguous",
+            "stack": self.constants.stack,
+            "breakdown": {"phases": {k: dict(v) for k, v in self.phases.items()},
+                          "op_classes": {k: dict(v) for k, v in self.classes.items()}},
             "assumptions": ESTIMATE_ASSUMPTIONS,
             "constants": self.constants.to_dict(),
         }
@@ -446,14 +481,19 @@ def _foreach_groups(opt: list[int], ops: tuple[OpRow, ...]) -> list[list[int]]:
 
 
 def estimate(result: ModelResult, device: DeviceSpec, tf32: bool = False,
-             foreach: bool = True, channels_last: bool = False) -> Estimate:
+             foreach: bool = True, channels_last: bool = False,
+             stack: str | None = None) -> Estimate:
     """The estimated step of ``result`` on ``device`` (see the module doc). ``tf32``: fp32
     matrix work on TF32 tensor cores. ``foreach``: the optimizer runs PyTorch's foreach
     (multi-tensor) kernels, the default on CUDA since PyTorch 2.0; ``False``: one kernel per
     parameter and op, as recorded. ``channels_last``: the model and its inputs are in
     ``torch.channels_last`` (NHWC); the default, PyTorch's contiguous NCHW, adds a layout
-    conversion to every tensor-core convolution."""
-    c = constants(device)
+    conversion to every tensor-core convolution. ``stack``: the software stack of the host
+    constants (:mod:`convcost.hardware.stacks`; default: the device's, else the default
+    stack)."""
+    from .stacks import with_stack
+
+    c = constants(with_stack(device, stack))
     ops = result.ops
     times = [(op_host_time(o, c), op_device_time(o, device, c, tf32, channels_last))
              for o in ops]
@@ -473,13 +513,41 @@ def estimate(result: ModelResult, device: DeviceSpec, tf32: bool = False,
             for i in group[1:]:
                 times[i] = (0.0, 0.0)
     order = sorted(range(len(ops)), key=lambda i: ops[i].index)
+    cls = [host_class(o) for o in ops]
+    for i in opt if foreach else []:
+        cls[i] = "kernel"
+    module_s = [0.0] * len(ops)
+    prev: str | None = None
+    for i in order:  # each module the forward (or a recomputation) enters: Python's call
+        o = ops[i]
+        if o.phase in ("forward", "recompute"):
+            n = (1 + modules_entered("", o.module) if prev is None
+                 else modules_entered(prev, o.module))
+            prev = o.module
+            if n:
+                module_s[i] = n * c.host_s["module"]
+                times[i] = (times[i][0] + module_s[i], times[i][1])
     shares_in_order = play([times[i] for i in order])
     shares = [0.0] * len(ops)
     for i, s in zip(order, shares_in_order):
         shares[i] = s
     phase = {"forward": 0.0, "backward": 0.0, "recompute": 0.0, "optimizer": 0.0}
-    for o, s in zip(ops, shares):
+    phases: dict[str, dict[str, float]] = {}
+    classes: dict[str, dict[str, float]] = {}
+    for i, (o, s) in enumerate(zip(ops, shares)):
         phase[o.phase] = phase.get(o.phase, 0.0) + s
+        (h, d) = times[i]
+        p = phases.setdefault(o.phase, {"host_s": 0.0, "device_s": 0.0, "wall_s": 0.0})
+        p["host_s"] += h
+        p["device_s"] += d
+        p["wall_s"] += s
+        k = classes.setdefault(cls[i], {"ops": 0, "host_s": 0.0, "device_s": 0.0})
+        k["ops"] += 1 if h or d or not (foreach and o.phase == "optimizer") else 0
+        k["host_s"] += h - module_s[i]
+        k["device_s"] += d
+    if any(module_s):
+        classes["module"] = {"ops": sum(1 for m in module_s if m), "host_s": sum(module_s),
+                             "device_s": 0.0}
     batch = result.inputs[0][1].shape[0] if result.inputs and result.inputs[0][1].shape else 1
     return Estimate(
         forward_s=phase["forward"],
@@ -493,4 +561,6 @@ def estimate(result: ModelResult, device: DeviceSpec, tf32: bool = False,
         foreach=foreach,
         recompute_s=phase["recompute"],
         channels_last=channels_last,
+        phases=phases,
+        classes=classes,
     )

@@ -13,7 +13,9 @@ from .devices import DeviceSpec
 
 ASSUMPTIONS = (
     "dense kernels at the dtype's peak FLOP/s; bytes moved at peak memory bandwidth; "
-    "each op reads its inputs and writes its outputs once; no overlap between ops"
+    "each op reads its inputs and writes its outputs once; no overlap between ops; a bound "
+    "on the traced implementation at datasheet clocks only: fused kernels (fewer bytes "
+    "moved) or clocks above the datasheet boost can beat it"
 )
 
 

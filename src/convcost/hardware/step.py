@@ -176,15 +176,17 @@ class StepTime:
 
 
 def step_time(result: ModelResult, device: DeviceSpec, tf32: bool = False,
-              foreach: bool = True, channels_last: bool = False) -> StepTime:
+              foreach: bool = True, channels_last: bool = False,
+              stack: str | None = None) -> StepTime:
     """Roofline of every op of ``result`` on ``device``, summed per layer and per phase, and
     the execution-time estimate (``foreach``: the optimizer's multi-tensor kernels, PyTorch's
     default on CUDA; ``False``: one kernel per parameter and op; ``channels_last``: NHWC
-    tensors, no layout conversion around tensor-core convolutions)."""
+    tensors, no layout conversion around tensor-core convolutions; ``stack``: the software
+    stack of the host constants, :mod:`convcost.hardware.stacks`)."""
     per_op = tuple(
         (o, roofline(o.cost.flops, o.read + o.written, device, o.dtype, tf32)) for o in result.ops
     )
-    est = estimate(result, device, tf32, foreach, channels_last)
+    est = estimate(result, device, tf32, foreach, channels_last, stack)
     times = {id(o): t for o, t in zip(result.ops, est.ops)}
     phase_s = {"forward": 0.0, "backward": 0.0, "recompute": 0.0, "optimizer": 0.0}
     for o, r in per_op:

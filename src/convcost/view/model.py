@@ -20,6 +20,7 @@ from .cells import Cell, Kind, Line, Q, Table, line
 if TYPE_CHECKING:
     from ..cost import Cost
     from ..hardware.answer import Hardware
+    from ..hardware.estimate import Estimate
     from ..model.results import ModelResult
 
 
@@ -282,6 +283,34 @@ def run_line(r: ModelResult, device: str | None = None) -> Line:
     )
 
 
+#: How the report names each host class of the estimate.
+CLASS_NAMES = {"library": "cuDNN convolutions", "blas": "other library calls",
+               "kernel": "own kernels", "none": "no kernel", "module": "module calls"}
+
+
+def estimate_parts(est: Estimate) -> list[Line]:
+    """The estimate's parts: host and device seconds per phase and per op class, and the
+    software stack its host constants come from."""
+    from ..hardware.stacks import get_stack
+
+    ph: list[Cell] = ["          host/device per phase:"]
+    for name, p in est.phases.items():
+        ph += [f" {name} ", Q(p["host_s"], "seconds"), " / ", Q(p["device_s"], "seconds"), ";"]
+    ph[-1] = str(ph[-1]).rstrip(";")
+    cl: list[Cell] = ["          per op class (ops, host / device):"]
+    for name, k in est.classes.items():
+        cl += [f" {CLASS_NAMES.get(name, name)} {int(k['ops'])}, ", Q(k["host_s"], "seconds")]
+        cl += [" / ", Q(k["device_s"], "seconds"), ";"] if name != "module" else [";"]
+    cl[-1] = str(cl[-1]).rstrip(";")
+    c = est.constants
+    stack = get_stack(c.stack)
+    own = [k for k, v in c.origin.items() if k.startswith("host_us.") and v == "device"]
+    host = ", ".join(f"{k} {v * 1e6:g} µs" for k, v in c.host_s.items())
+    st = (f"          stack {stack.name} ({stack.description}): host {host}"
+          + (f" ({', '.join(own)} the device's own)" if own else ""))
+    return [line(*ph), line(*cl), line(st)]
+
+
 def summary_lines(r: ModelResult) -> list[Line]:
     """The title, parameters, forward/backward/optimizer cost, memory and peaks (and how
     data-dependent ops were handled, when the analysis met them or was asked to)."""
@@ -396,6 +425,7 @@ def hardware_lines(r: ModelResult, hw: Hardware | None) -> list[Line]:
                   Q(est.host_s, "seconds"), ", device ", Q(est.device_s, "seconds"),
                   " (host-bound)" if est.host_bound else ""]
             lines.append(line(*e))
+            lines += estimate_parts(est)
             layout = ("" if not converts_layout(st.device) else
                       "; channels-last (NHWC) tensors" if est.channels_last else
                       "; contiguous (NCHW) tensors: tensor-core convolutions convert them to "

@@ -1,0 +1,111 @@
+"""Software stacks: the host time eager PyTorch takes to issue one op, per generation of
+PyTorch, CUDA and host CPU (data: ``hardware/stacks.json``, each constant with its source).
+
+The execution-time estimate (:mod:`convcost.hardware.estimate`) charges every op the host
+time of its class (``host_us.<class>``, microseconds):
+
+* ``library``: a library call that chooses an algorithm (a cuDNN convolution);
+* ``blas``: a library call without an algorithm search (cuBLAS GEMMs, the attention
+  kernels, cuDNN's batch norm);
+* ``kernel``: an op that launches its own kernel;
+* ``none``: an op that launches nothing (views, reshapes);
+* ``module``: each ``nn.Module`` the forward enters (Python's ``__call__``).
+
+A device's own ``timing`` (a devices file, ``convcost calibrate --target cuda``) overrides
+a stack's value constant by constant. :func:`default_stack` names the stack used when none
+is given (``--stack``, API ``stack``, a devices file's ``stack = "…"``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+from ..errors import SpecError
+
+if TYPE_CHECKING:
+    from .device_spec import DeviceSpec
+
+#: Host op classes of a stack (the ``host_us.<class>`` keys).
+HOST_CLASSES: tuple[str, ...] = ("library", "blas", "kernel", "none", "module")
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One software stack: ``name``, what it describes, the host microseconds per op class
+    (:data:`HOST_CLASSES`), whether ``generate()`` waits for the device at the end of every
+    decode step, and where each number comes from (``sources``, keyed ``host_us.<class>``)."""
+
+    name: str
+    description: str
+    host_us: dict[str, float]
+    generate_sync_per_step: bool
+    sources: dict[str, str]
+
+
+def _parse(name: str, t: Any) -> Stack:
+    where = f"stacks.json: stacks.{name}"
+    if not isinstance(t, dict):
+        raise SpecError(where, t, "must be an object")
+    known = {"description", "host_us", "generate_sync_per_step", "sources"}
+    for k in t:
+        if k not in known:
+            raise SpecError(f"{where}.{k}", k, f"unknown key; allowed: {', '.join(sorted(known))}")
+    host = t.get("host_us")
+    if not isinstance(host, dict) or set(host) != set(HOST_CLASSES):
+        raise SpecError(f"{where}.host_us", host, f"needs exactly {', '.join(HOST_CLASSES)}")
+    for k, v in host.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            raise SpecError(f"{where}.host_us.{k}", v, "must be a number >= 0 (microseconds)")
+    sync = t.get("generate_sync_per_step")
+    if not isinstance(sync, bool):
+        raise SpecError(f"{where}.generate_sync_per_step", sync, "must be true or false")
+    sources = t.get("sources", {})
+    missing = [f"host_us.{k}" for k in HOST_CLASSES if f"host_us.{k}" not in sources]
+    if missing:
+        raise SpecError(f"{where}.sources", ", ".join(missing), "every constant needs a source")
+    return Stack(name, str(t.get("description", "")), {k: float(v) for k, v in host.items()},
+                 sync, {str(k): str(v) for k, v in sources.items()})
+
+
+@cache
+def _load() -> tuple[str, dict[str, Stack]]:
+    text = resources.files("convcost.hardware").joinpath("stacks.json").read_text("utf-8")
+    data = json.loads(text)
+    stacks = {n: _parse(n, t) for n, t in data["stacks"].items()}
+    if data["default"] not in stacks:
+        raise SpecError("stacks.json: default", data["default"], "must name a stack")
+    return data["default"], stacks
+
+
+def stacks() -> dict[str, Stack]:
+    """Every known stack, by name."""
+    return dict(_load()[1])
+
+
+def default_stack() -> str:
+    """The name of the stack used when none is given."""
+    return _load()[0]
+
+
+
+def get_stack(name: str | None, field: str = "stack") -> Stack:
+    """The stack called ``name`` (``None`` or ``""``: the default). A
+    :class:`~convcost.errors.SpecError` naming ``field`` for an unknown name."""
+    default, known = _load()
+    if not name:
+        return known[default]
+    if not isinstance(name, str) or name not in known:
+        raise SpecError(field, name, f"allowed: {', '.join(known)}")
+    return known[name]
+
+
+def with_stack(device: DeviceSpec, name: str | None, field: str = "stack") -> DeviceSpec:
+    """``device`` whose estimate uses stack ``name`` (checked; ``None``: ``device``
+    unchanged). The device's own ``timing`` values still override the stack's."""
+    if name is None:
+        return device
+    return replace(device, stack=get_stack(name, field).name)

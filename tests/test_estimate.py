@@ -15,8 +15,8 @@ import pytest
 import torch
 from torch import nn
 
-from cli_run import run
 import convcost.hardware
+from cli_run import run
 from convcost import analyze
 from convcost.formulas.kernels import Gemm, launch
 from convcost.hardware.devices import PRESETS, DeviceSpec, device_to_toml, load_devices
@@ -37,7 +37,8 @@ TOY = DeviceSpec("toy", "toy GPU", {"fp32": 1e13, "fp16": 1e14}, 1e12, 10**10, s
                  arch="ampere",
                  timing={"bandwidth_efficiency": 0.5, "kernel_us": 2.0, "host_us.library": 20.0,
                          "host_us.blas": 20.0, "host_us.kernel": 10.0, "host_us.none": 1.0,
-                         "host_us.module": 0.0, "gemm_efficiency.fp16": 1.0, "gemm_efficiency.fp32": 1.0,
+                         "host_us.module": 0.0, "gemm_efficiency.fp16": 1.0,
+                         "gemm_efficiency.fp32": 1.0,
                          "conv_efficiency.fp16": 1.0, "conv_efficiency.fp32": 1.0})
 
 

@@ -67,6 +67,7 @@ def run_generate(a: argparse.Namespace, fmt: str) -> str:
     from ..hardware.devices import get_device, load_hardware
     from ..model.generate import analyze_generation
     from ..spec import parse_model_args
+    from ..view.generation import generation_json, generation_lines
     from .common import deliver, model_code
 
     batch = check(a, fmt)
@@ -74,16 +75,26 @@ def run_generate(a: argparse.Namespace, fmt: str) -> str:
         raise SpecError("--tf32", True, "has no effect without --device")
     devices, _ = load_hardware(a.devices_file) if a.devices_file else ({}, {})
     device = get_device(a.device, devices) if a.device is not None else None
+    if getattr(a, "stack", None) is not None:
+        if device is None:
+            raise SpecError("--stack", a.stack, "has no effect without --device")
+        from ..hardware.stacks import with_stack
+
+        device = with_stack(device, a.stack, "--stack")
     model_args = parse_model_args("--model-arg", a.model_arg)
     with model_code(a.target):
         built = build_target(a.target, model_args)
         result = analyze_generation(built.model, batch=batch, prompt_len=a.prompt_len,
                                     new_tokens=a.new_tokens, dtype=a.dtype, amp=a.amp,
-                                    counting=a.counting, name=a.target, device=device,
-                                    tf32=a.tf32)
+                                    counting=a.counting, name=a.target)
     result = replace(result, construction=built.device)
+    timing = None
+    if device is not None:
+        from ..hardware.generation import generation_time
+
+        timing = generation_time(result, device, a.tf32)
     if fmt == "json":
-        text = json.dumps(result.to_dict(), indent=2) + "\n"
+        text = json.dumps(generation_json(result, timing), indent=2) + "\n"
     else:
-        text = "\n".join(result.summary_lines()) + "\n"
+        text = "\n".join(generation_lines(result, timing)) + "\n"
     return deliver(text, a.output)

@@ -546,7 +546,8 @@ def estimate(result: ModelResult, device: DeviceSpec, tf32: bool = False,
         k["host_s"] += h - module_s[i]
         k["device_s"] += d
     if any(module_s):
-        classes["module"] = {"ops": sum(1 for m in module_s if m), "host_s": sum(module_s),
+        classes["module"] = {"ops": round(sum(module_s) / c.host_s["module"]),
+                             "host_s": sum(module_s),
                              "device_s": 0.0}
     batch = result.inputs[0][1].shape[0] if result.inputs and result.inputs[0][1].shape else 1
     return Estimate(

@@ -31,26 +31,33 @@ if TYPE_CHECKING:
 
 #: Host op classes of a stack (the ``host_us.<class>`` keys).
 HOST_CLASSES: tuple[str, ...] = ("library", "blas", "kernel", "none", "module")
+#: What a decode step of ``generate()`` issues outside the forward: ops launching a kernel,
+#: ops launching none, Python function calls, and the host microseconds of one such call.
+LOOP_KEYS: tuple[str, ...] = ("kernel_ops", "no_kernel_ops", "python_calls", "python_call_us")
 
 
 @dataclass(frozen=True)
 class Stack:
     """One software stack: ``name``, what it describes, the host microseconds per op class
     (:data:`HOST_CLASSES`), whether ``generate()`` waits for the device at the end of every
-    decode step, and where each number comes from (``sources``, keyed ``host_us.<class>``)."""
+    decode step, what one decode step of ``generate()`` runs on the host outside the model's
+    forward (``generate_loop``: :data:`LOOP_KEYS`), and where each number comes from
+    (``sources``, keyed ``host_us.<class>``, ``generate_sync_per_step``, ``generate_loop``)."""
 
     name: str
     description: str
     host_us: dict[str, float]
     generate_sync_per_step: bool
+    generate_loop: dict[str, float]
     sources: dict[str, str]
 
 
-def _parse(name: str, t: Any) -> Stack:
+def parse_stack(name: str, t: Any) -> Stack:
+    """One stack of the data file, checked: a SpecError naming the field otherwise."""
     where = f"stacks.json: stacks.{name}"
     if not isinstance(t, dict):
         raise SpecError(where, t, "must be an object")
-    known = {"description", "host_us", "generate_sync_per_step", "sources"}
+    known = {"description", "host_us", "generate_sync_per_step", "generate_loop", "sources"}
     for k in t:
         if k not in known:
             raise SpecError(f"{where}.{k}", k, f"unknown key; allowed: {', '.join(sorted(known))}")
@@ -63,19 +70,27 @@ def _parse(name: str, t: Any) -> Stack:
     sync = t.get("generate_sync_per_step")
     if not isinstance(sync, bool):
         raise SpecError(f"{where}.generate_sync_per_step", sync, "must be true or false")
+    loop = t.get("generate_loop")
+    if not isinstance(loop, dict) or set(loop) != set(LOOP_KEYS):
+        raise SpecError(f"{where}.generate_loop", loop, f"needs exactly {', '.join(LOOP_KEYS)}")
+    for k, v in loop.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            raise SpecError(f"{where}.generate_loop.{k}", v, "must be a number >= 0")
     sources = t.get("sources", {})
-    missing = [f"host_us.{k}" for k in HOST_CLASSES if f"host_us.{k}" not in sources]
+    need = [*(f"host_us.{k}" for k in HOST_CLASSES), "generate_sync_per_step", "generate_loop"]
+    missing = [k for k in need if k not in sources]
     if missing:
         raise SpecError(f"{where}.sources", ", ".join(missing), "every constant needs a source")
     return Stack(name, str(t.get("description", "")), {k: float(v) for k, v in host.items()},
-                 sync, {str(k): str(v) for k, v in sources.items()})
+                 sync, {k: float(v) for k, v in loop.items()},
+                 {str(k): str(v) for k, v in sources.items()})
 
 
 @cache
 def _load() -> tuple[str, dict[str, Stack]]:
     text = resources.files("convcost.hardware").joinpath("stacks.json").read_text("utf-8")
     data = json.loads(text)
-    stacks = {n: _parse(n, t) for n, t in data["stacks"].items()}
+    stacks = {n: parse_stack(n, t) for n, t in data["stacks"].items()}
     if data["default"] not in stacks:
         raise SpecError("stacks.json: default", data["default"], "must name a stack")
     return data["default"], stacks

@@ -24,9 +24,9 @@ traced and the decode totals are extrapolated from the three when every forward 
 at the three lengths (then the sum over all steps is the arithmetic series, an exact
 integer); when any is not, every step is traced (``exhaustive=True`` always does). The
 peak is the largest of the traced forwards' peaks (the last step, with the longest cache,
-is always traced; peaks need not be affine: allocation sizes round). The
-estimated decode time (with a device) is exact per traced step and, between traced
-lengths, interpolated linearly. :attr:`GenerationResult.extrapolated` says which was done.
+is always traced; peaks need not be affine: allocation sizes round).
+:attr:`GenerationResult.extrapolated` says which was done. The time on a device is
+:mod:`convcost.hardware.generation`'s; the report's lines are :mod:`convcost.view.generation`'s.
 """
 
 from __future__ import annotations
@@ -34,8 +34,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from itertools import pairwise
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..cost import Cost
 from ..errors import SpecError
@@ -43,9 +42,6 @@ from ..formulas.registry import FormulaRegistry
 from ..ops import Formula
 from ..vocab import Counting
 from .results import ModelResult
-
-if TYPE_CHECKING:
-    from ..hardware.devices import DeviceSpec
 
 __all__ = ["DecodeStep", "GenerationResult", "analyze_generation"]
 
@@ -56,23 +52,22 @@ _MADE = "empty.memory_format"
 @dataclass(frozen=True)
 class DecodeStep:
     """One traced decode step: the cache length it starts from, its analysis (its
-    ``empty`` cache tensors removed from ``result.ops``), the cache bytes after it and the
-    estimated seconds (with a device)."""
+    ``empty`` cache tensors removed from ``result.ops``) and the cache bytes after it."""
 
     cache_len: int
     result: ModelResult
     cache_bytes: int
-    time_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Cache length, forward cost, bytes moved, peak, cache bytes after, time."""
+        """Cache length, forward cost, bytes moved, peak, cache bytes after (``time_s``:
+        ``None`` here; :mod:`convcost.view.generation` fills it with a device)."""
         return {
             "cache_len": self.cache_len,
             "forward": self.result.totals.forward.to_dict(),
             "bytes_moved": _moved(self.result),
             "peak_bytes": self.result.memory.peak_inference_bytes,
             "kv_cache_bytes_after": self.cache_bytes,
-            "time_s": self.time_s,
+            "time_s": None,
         }
 
 
@@ -86,8 +81,7 @@ class GenerationResult:
     is the cache after the prefill (``P`` positions), ``kv_cache_final_bytes`` after
     generation (``P + T - 1``), ``kv_cache_token_bytes`` what one more position adds.
     ``peak_bytes`` is the largest live-bytes peak of any forward (weights and cache
-    included). Times (with a device): ``prefill_s``, ``decode_s`` (all steps), and per step
-    in ``steps``."""
+    included). Times on a device: :func:`convcost.hardware.generation.generation_time`."""
 
     model: str
     batch: int
@@ -106,9 +100,6 @@ class GenerationResult:
     kv_cache_final_bytes: int
     kv_cache_token_bytes: int
     peak_bytes: int
-    device: str | None = None
-    prefill_s: float | None = None
-    decode_s: float | None = None
     construction: str | None = field(default=None, compare=False)
 
     @property
@@ -141,7 +132,7 @@ class GenerationResult:
                 "forward": self.prefill.totals.forward.to_dict(),
                 "bytes_moved": _moved(self.prefill),
                 "peak_bytes": self.prefill.memory.peak_inference_bytes,
-                "time_s": self.prefill_s,
+                "time_s": None,
             },
             "decode": {
                 "forward": self.decode.to_dict(),
@@ -149,9 +140,8 @@ class GenerationResult:
                 "first_step": None if first is None else first.to_dict(),
                 "last_step": None if last is None else last.to_dict(),
                 "traced_steps": [s.to_dict() for s in self.steps],
-                "time_s": self.decode_s,
-                "time_per_token_s": (None if self.decode_s is None or not self.decode_steps
-                                     else self.decode_s / self.decode_steps),
+                "time_s": None,
+                "time_per_token_s": None,
             },
             "total_forward": self.total.to_dict(),
             "memory": {
@@ -163,60 +153,9 @@ class GenerationResult:
                 "kv_cache_token_bytes": self.kv_cache_token_bytes,
                 "peak_bytes": self.peak_bytes,
             },
-            "device": self.device,
+            "device": None,
             "unsupported_ops": [list(u) for u in self.prefill.unsupported_ops],
         }
-
-    def summary_lines(self) -> list[str]:
-        """The plain-text report, one line per fact."""
-        from ..units import exact_si, nbytes, seconds
-
-        def cost(c: Cost) -> str:
-            return f"{exact_si(c.macs)} MACs, {exact_si(c.flops)} FLOPs"
-
-        def secs(s: float | None) -> str:
-            return "" if s is None else f", est. {seconds(s)}"
-
-        lines = [
-            f"{self.model}: generation, batch {self.batch}, prompt {self.prompt_len} tokens, "
-            f"{self.new_tokens} new tokens ({self.decode_steps} decode steps), {self.dtype}"
-            + (f", amp {self.amp}" if self.amp else "")
-            + (f", built on {self.construction}" if self.construction else ""),
-            f"prefill: {cost(self.prefill.totals.forward)}{secs(self.prefill_s)}",
-        ]
-        if self.steps:
-            first, last = self.steps[0], self.steps[-1]
-            how = ("extrapolated (affine in the cache length, checked exactly at cache "
-                   "lengths " + ", ".join(str(s.cache_len) for s in self.steps) + ")"
-                   if self.extrapolated else "every step traced")
-            lines += [
-                f"decode, all {self.decode_steps} steps: {cost(self.decode)}"
-                f"{secs(self.decode_s)} [{how}]",
-                f"decode step at cache length {first.cache_len}: "
-                f"{cost(first.result.totals.forward)}{secs(first.time_s)}",
-                f"decode step at cache length {last.cache_len}: "
-                f"{cost(last.result.totals.forward)}{secs(last.time_s)}",
-            ]
-            if self.decode_s is not None:
-                lines.append(f"time per new token (decode): "
-                             f"{seconds(self.decode_s / self.decode_steps)}")
-        lines += [
-            f"total forward: {cost(self.total)}",
-            f"weights: {nbytes(self.params_bytes)} parameters"
-            + (f" + {nbytes(self.buffers_bytes)} buffers" if self.buffers_bytes else ""),
-            f"KV cache: {nbytes(self.kv_cache_prefill_bytes)} after prefill "
-            f"({self.prompt_len} positions) -> {nbytes(self.kv_cache_final_bytes)} at the "
-            f"end ({self.prompt_len + self.new_tokens - 1} positions; "
-            f"{nbytes(self.kv_cache_token_bytes)} per position)",
-            f"peak live memory of the generation: {nbytes(self.peak_bytes)}",
-        ]
-        if self.device is not None:
-            lines.append(f"times: estimated on {self.device} (ops traced on the CPU dispatch "
-                         "path: generation has no CUDA path yet)")
-        if self.prefill.unsupported_ops:
-            lines.append("unsupported ops (not counted): " + ", ".join(
-                f"{n} x{k}" for n, k in self.prefill.unsupported_ops))
-        return lines
 
 
 def _moved(result: ModelResult) -> int:
@@ -285,8 +224,6 @@ def analyze_generation(
     counting: Counting = "dense",
     name: str | None = None,
     formulas: Mapping[str, Formula] | FormulaRegistry | None = None,
-    device: DeviceSpec | None = None,
-    tf32: bool = False,
     exhaustive: bool = False,
 ) -> GenerationResult:
     """Greedy generation of ``new_tokens`` tokens after a ``prompt_len``-token prompt for
@@ -294,9 +231,9 @@ def analyze_generation(
     CPU): the prefill and ``new_tokens - 1`` decode steps with a ``DynamicCache``, each
     traced on fake tensors (see the module doc for what is exact and what extrapolated;
     ``exhaustive`` traces every decode step). ``dtype``/``amp``/``counting``/``formulas`` as
-    for :func:`convcost.model.analyze`; ``device`` (a
-    :class:`~convcost.hardware.devices.DeviceSpec`) adds the execution-time estimate per
-    phase. Raises :class:`~convcost.errors.SpecError` naming the argument."""
+    for :func:`convcost.model.analyze`; the time on a device is
+    :func:`convcost.hardware.generation.generation_time`'s. Raises
+    :class:`~convcost.errors.SpecError` naming the argument."""
     from . import analyze
 
     for arg, value, least in (("batch", batch, 1), ("--prompt-len", prompt_len, 1),
@@ -390,22 +327,13 @@ def analyze_generation(
     final = steps[-1].cache_bytes if steps else prefill_cache
     peak = max([mem.peak_inference_bytes, *(s.result.memory.peak_inference_bytes
                                             for s in steps)])
-    prefill_s = decode_s = None
-    if device is not None:
-        from ..hardware.estimate import estimate
-
-        prefill_s = estimate(prefill, device, tf32).step_s
-        steps = [replace(s, time_s=estimate(s.result, device, tf32).step_s) for s in steps]
-        decode_s = _interpolated_sum([(s.cache_len, s.time_s or 0.0) for s in steps], lengths)
     return GenerationResult(
         model=target, batch=batch, prompt_len=prompt_len, new_tokens=new_tokens,
         dtype=prefill.dtype, amp=prefill.amp, prefill=prefill, steps=tuple(steps),
         decode=decode, decode_bytes_moved=moved, extrapolated=extrapolated,
         params_bytes=mem.params_bytes, buffers_bytes=mem.buffers_bytes,
         kv_cache_prefill_bytes=prefill_cache, kv_cache_final_bytes=final,
-        kv_cache_token_bytes=per_token, peak_bytes=peak,
-        device=None if device is None else device.name, prefill_s=prefill_s,
-        decode_s=decode_s)
+        kv_cache_token_bytes=per_token, peak_bytes=peak)
 
 
 def _nbytes_shape(shape: tuple[int, ...], dtype: Any) -> int:
@@ -435,16 +363,3 @@ def _series(first: Cost, last: Cost, n: int) -> Cost:
 
     return Cost(mults=total(first.mults, last.mults), adds=total(first.adds, last.adds),
                 macs=total(first.macs, last.macs), other=total(first.other, last.other))
-
-
-def _interpolated_sum(points: Sequence[tuple[int, float]], lengths: Sequence[int]) -> float:
-    """Sum over ``lengths`` of the piecewise-linear interpolation of ``points``."""
-    total = 0.0
-    for length in lengths:
-        for (x0, y0), (x1, y1) in pairwise(points):
-            if x0 <= length <= x1:
-                total += y0 + (y1 - y0) * (length - x0) / (x1 - x0)
-                break
-        else:
-            total += points[0][1]  # a single traced step
-    return total

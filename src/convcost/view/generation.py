@@ -1,0 +1,112 @@
+"""The generation report (``convcost model hf:… --mode generate``): plain-text lines and
+the JSON document of a :class:`~convcost.model.generate.GenerationResult`, with its time on
+a device (:class:`~convcost.hardware.generation.GenerationTime`) when one was given."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..cost import Cost
+    from ..hardware.generation import GenerationTime
+    from ..model.generate import GenerationResult
+
+__all__ = ["generation_json", "generation_lines"]
+
+
+def generation_json(g: GenerationResult, t: GenerationTime | None) -> dict[str, Any]:
+    """The JSON report: ``g.to_dict()`` with its ``time_s`` keys filled and a ``hardware``
+    object (host and device parts per phase, the stack, the ``generate()`` loop) when
+    ``t`` is given."""
+    d = g.to_dict()
+    if t is None:
+        return d
+    d["device"] = t.device
+    d["prefill"]["time_s"] = t.prefill_s
+    dec = d["decode"]
+    dec["time_s"] = t.decode_s
+    dec["time_per_token_s"] = t.per_token_s
+    times = {s.cache_len: s.time_s for s in t.steps}
+    for s in dec["traced_steps"]:
+        s["time_s"] = times.get(s["cache_len"])
+    for key in ("first_step", "last_step"):
+        if dec[key] is not None:
+            dec[key]["time_s"] = times.get(dec[key]["cache_len"])
+    d["hardware"] = t.to_dict()
+    return d
+
+
+def generation_lines(g: GenerationResult, t: GenerationTime | None) -> list[str]:
+    """The plain-text report, one line per fact (times when ``t`` is given)."""
+    from ..units import exact_si, nbytes, seconds
+
+    def cost(c: Cost) -> str:
+        return f"{exact_si(c.macs)} MACs, {exact_si(c.flops)} FLOPs"
+
+    times = {} if t is None else {s.cache_len: s.time_s for s in t.steps}
+
+    def secs(s: float | None) -> str:
+        return "" if s is None else f", est. {seconds(s)}"
+
+    lines = [
+        f"{g.model}: generation, batch {g.batch}, prompt {g.prompt_len} tokens, "
+        f"{g.new_tokens} new tokens ({g.decode_steps} decode steps), {g.dtype}"
+        + (f", amp {g.amp}" if g.amp else "")
+        + (f", built on {g.construction}" if g.construction else ""),
+        f"prefill: {cost(g.prefill.totals.forward)}{secs(None if t is None else t.prefill_s)}",
+    ]
+    if g.steps:
+        first, last = g.steps[0], g.steps[-1]
+        how = ("extrapolated (affine in the cache length, checked exactly at cache "
+               "lengths " + ", ".join(str(s.cache_len) for s in g.steps) + ")"
+               if g.extrapolated else "every step traced")
+        lines += [
+            f"decode, all {g.decode_steps} steps: {cost(g.decode)}"
+            f"{secs(None if t is None else t.decode_s)} [{how}]",
+            f"decode step at cache length {first.cache_len}: "
+            f"{cost(first.result.totals.forward)}{secs(times.get(first.cache_len))}",
+            f"decode step at cache length {last.cache_len}: "
+            f"{cost(last.result.totals.forward)}{secs(times.get(last.cache_len))}",
+        ]
+        if t is not None and t.per_token_s is not None:
+            lines.append(f"time per new token (decode): {seconds(t.per_token_s)}")
+    lines += [
+        f"total forward: {cost(g.total)}",
+        f"weights: {nbytes(g.params_bytes)} parameters"
+        + (f" + {nbytes(g.buffers_bytes)} buffers" if g.buffers_bytes else ""),
+        f"KV cache: {nbytes(g.kv_cache_prefill_bytes)} after prefill "
+        f"({g.prompt_len} positions) -> {nbytes(g.kv_cache_final_bytes)} at the "
+        f"end ({g.prompt_len + g.new_tokens - 1} positions; "
+        f"{nbytes(g.kv_cache_token_bytes)} per position)",
+        f"peak live memory of the generation: {nbytes(g.peak_bytes)}",
+    ]
+    if t is not None:
+        lines += time_lines(t)
+    if g.prefill.unsupported_ops:
+        lines.append("unsupported ops (not counted): " + ", ".join(
+            f"{n} x{k}" for n, k in g.prefill.unsupported_ops))
+    return lines
+
+
+def time_lines(t: GenerationTime) -> list[str]:
+    """Where the time goes: host and device per phase, the ``generate()`` loop, the stack
+    and what the estimate assumes."""
+    from ..units import seconds
+
+    p = t.prefill
+    lines = [
+        f"times: estimated on {t.device} (ops traced on the CPU dispatch path: generation has "
+        "no CUDA path yet)",
+        f"  prefill host {seconds(p.host_s)}, device {seconds(p.device_s)}"
+        + (" (host-bound)" if p.host_bound else ""),
+    ]
+    if t.steps:
+        loop = t.steps[-1].loop_host_s
+        lines.append(
+            f"  decode host {seconds(t.decode_host_s)}, device {seconds(t.decode_device_s)}"
+            + (" (host-bound)" if t.decode_host_s > t.decode_device_s else "")
+            + f"; generate() loop outside the forward {seconds(loop)} of host per step")
+    sync = ("each step waits for the device (the stop check reads a device value)"
+            if t.stack.generate_sync_per_step else "steps pipeline (a deferred stop check)")
+    lines.append(f"  stack {t.stack.name} ({t.stack.description}); {sync}")
+    return lines

@@ -117,8 +117,9 @@ def _cuda_summary(dev: DeviceSpec, base: DeviceSpec | None) -> str:
                      f"{t['depthwise_wgrad_efficiency']:.0%} of it")
     if "kernel_us" in t:
         parts.append(f"kernel {t['kernel_us']:.2f} µs")
-    host = "/".join(f"{t[f'host_us.{c}']:.1f}" for c in ("library", "kernel", "none")
-                    if f"host_us.{c}" in t)
-    parts.append(f"host library/kernel/none {host} µs")
+    classes = [c for c in ("library", "blas", "kernel", "none", "module")
+               if f"host_us.{c}" in t]
+    host = "/".join(f"{t[f'host_us.{c}']:.1f}" for c in classes)
+    parts.append(f"host {'/'.join(classes)} {host} µs")
     vs = f"efficiencies vs {base.name} peaks, " if base else ""
     return f"{dev.description}: {vs}" + ", ".join(parts)

@@ -77,8 +77,9 @@ def calibrate_cpu(
 #: TF32 off, ``tf32`` is fp32 inputs with TF32 tensor cores allowed.
 CUDA_GEMM_KEYS: tuple[str, ...] = ("fp32", "tf32", "fp16", "bf16")
 
-#: ``host_us`` op classes (the ``host_us.<class>`` keys of :data:`~.devices.TIMING_KEYS`).
-HOST_CLASSES: tuple[str, ...] = ("library", "kernel", "none")
+#: ``host_us`` op classes measured (the ``host_us.<class>`` keys of
+#: :data:`~.devices.TIMING_KEYS`; :data:`convcost.hardware.stacks.HOST_CLASSES`).
+HOST_CLASSES: tuple[str, ...] = ("library", "blas", "kernel", "none", "module")
 
 
 class Run(NamedTuple):
@@ -216,8 +217,9 @@ def device_from_measurements(
         sources["timing.kernel_us"] = (
             f"{how}: device time per tiny kernel (in-place add on a small tensor), many "
             "back to back replayed from a CUDA graph (no host overhead), CUDA events")
-    ops = {"library": "a tiny torch.mm (cuBLAS)", "kernel": "a tiny in-place add",
-           "none": "a view (x.view(-1))"}
+    ops = {"library": "a tiny 3x3 convolution (cuDNN)", "blas": "a tiny torch.mm (cuBLAS)",
+           "kernel": "a tiny in-place add", "none": "a view (x.view(-1))",
+           "module": "an empty nn.Module (nn.Identity) called"}
     for cls, us in m.host_us.items():
         timing[f"host_us.{cls}"] = us
         sources[f"timing.host_us.{cls}"] = (
@@ -487,9 +489,14 @@ def measure_cuda(
     torch.cuda.empty_cache()
     v = torch.zeros(16, device="cuda")
     mat = torch.zeros(16, 16, device="cuda")
-    host = {"library": _host_us(partial(torch.mm, mat, mat), 5000, repeats),
+    img = torch.zeros(1, 4, 8, 8, device="cuda")
+    conv = torch.nn.Conv2d(4, 4, 3, padding=1).cuda().requires_grad_(False)
+    ident = torch.nn.Identity()
+    host = {"library": _host_us(partial(conv, img), 2000, repeats),
+            "blas": _host_us(partial(torch.mm, mat, mat), 5000, repeats),
             "kernel": _host_us(partial(v.add_, 1), 5000, repeats),
-            "none": _host_us(partial(v.view, -1), 20000, repeats)}
+            "none": _host_us(partial(v.view, -1), 20000, repeats),
+            "module": _host_us(partial(ident, v), 20000, repeats)}
     import torch.version as tv
 
     return CudaMeasurements(

@@ -84,3 +84,17 @@ def test_dispatch_is_checked_and_reaches_the_analysis() -> None:
     d = json.loads(run_analysis(model_params({**base, "device": "a100-80gb",
                                               "dispatch": "cpu"}, False)).json)
     assert d["dispatch"] == "cpu" and d["backends"] == {}
+
+
+def test_stack_is_checked_and_reaches_the_estimate() -> None:
+    """``stack``: needs a device, names a known stack, and sets the estimate's host costs."""
+    base = {"target": "torchvision:resnet18", "inputs": ["1x3x32x32"], "mode": "inference"}
+    with pytest.raises(SpecError, match=r"^stack: got 'pytorch-1\.9'; has no effect without"):
+        model_params({**base, "stack": "pytorch-1.9"}, False)
+    with pytest.raises(SpecError, match=r"^stack: got 'jax'; allowed: pytorch-2\.4"):
+        model_params({**base, "device": "a100-80gb", "stack": "jax"}, False)
+    d = json.loads(run_analysis(model_params({**base, "device": "a100-80gb",
+                                              "stack": "pytorch-1.9"}, False)).json)
+    assert d["hardware"]["estimate"]["stack"] == "pytorch-1.9"
+    d = json.loads(run_analysis(model_params({**base, "device": "a100-80gb"}, False)).json)
+    assert d["hardware"]["estimate"]["stack"] == "pytorch-2.4"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..hardware.stacks import default_stack, stacks
 from .requests import CONV_KEYS, MODEL_KEYS, ONNX_KEYS
 
 __all__ = ["openapi"]
@@ -76,6 +77,9 @@ def openapi(version: str) -> dict[str, Any]:
         "dispatch": {"enum": ["cpu", "cuda", None],
                      "description": "the dispatch path traced: cuda (fake CUDA tensors, CUDA's "
                      "kernel choices; the default with a GPU device) or cpu"},
+        "stack": {"enum": [*stacks(), None],
+                  "description": "software stack of the time estimate's host costs "
+                  "(default " + default_stack() + ")"},
         "model_args": {"type": "object", "description": "constructor arguments (as the "
                        "CLI's --model-arg KEY=VALUE), e.g. {\"num_classes\": 10}"},
         "reserve": {"type": ["string", "null"], "description": "memory of the device PyTorch "

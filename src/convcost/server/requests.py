@@ -252,13 +252,13 @@ def conv_report(body: object, fmt: str = "json", lang: str | None = None) -> str
 MODEL_KEYS: tuple[str, ...] = (
     "target", "inputs", "mode", "dtype", "amp", "optimizer", "freeze", "counting", "device",
     "tf32", "devices", "strategy", "interconnect", "input_grad", "data_dependent",
-    "optimizer_kernels", "model_args", "reserve", "channels_last", "dispatch",
+    "optimizer_kernels", "model_args", "reserve", "channels_last", "dispatch", "stack",
 )
 #: Query parameters of ``POST /api/onnx`` (besides ``format``); ``input`` is repeatable.
 ONNX_KEYS: tuple[str, ...] = (
     "input", "mode", "dtype", "amp", "optimizer", "freeze", "counting", "device", "tf32",
     "devices", "strategy", "interconnect", "input_grad", "filename", "data_dependent",
-    "optimizer_kernels", "reserve", "channels_last", "dispatch",
+    "optimizer_kernels", "reserve", "channels_last", "dispatch", "stack",
 )
 
 #: Targets a request may name without ``--allow-import``: a model of torchvision or timm.
@@ -295,6 +295,7 @@ def _options(b: Mapping[str, Any]) -> dict[str, Any]:
         "optimizer_kernels": _get_str(b, "optimizer_kernels", None),
         "reserve": _get_str(b, "reserve", None),
         "dispatch": _get_str(b, "dispatch", None),
+        "stack": _get_str(b, "stack", None),
     }
     for key, choices in (("mode", MODES), ("amp", AMP_CHOICES), ("optimizer", OPTIMIZERS),
                          ("counting", COUNTINGS), ("strategy", STRATEGIES),
@@ -321,6 +322,13 @@ def _options(b: Mapping[str, Any]) -> dict[str, Any]:
     if o["tf32"] and o["device"] is None:
         raise SpecError("tf32", True, "has no effect without device (it sets the fp32 matrix "
                         "peak of the device's roofline)")
+    if o["stack"] is not None:
+        if o["device"] is None:
+            raise SpecError("stack", o["stack"], "has no effect without device (it sets the "
+                            "host costs of the device's time estimate)")
+        from ..hardware.stacks import get_stack
+
+        get_stack(o["stack"], "stack")
     for key in ("strategy", "interconnect"):
         if o[key] is not None and o["devices"] == 1:
             raise SpecError(key, o[key], "has no effect without devices N (N >= 2): training "
@@ -536,7 +544,7 @@ def _analyse(params: dict[str, Any], onnx_path: str | None) -> Outcome:
                          optimizer_fused=p.get("optimizer_kernels") == "fused",
                          **p["dispatch_options"])
     hw = answer(result, device, tf32=p["tf32"], channels_last=p["channels_last"],
-                devices=p["devices"],
+                devices=p["devices"], stack=p.get("stack"),
                 strategy=p["strategy"] or "ddp", interconnect=link,
                 foreach=p.get("optimizer_kernels") != "per-parameter")
     if p["kind"] == "onnx":

@@ -42,7 +42,9 @@ def metrics(r: ModelResult, hw: Hardware) -> list[Metric]:
         est = hw.step.estimate
         if est is not None:
             out += [("est_step_s", "step time (estimate)", est.step_s),
-                    ("est_samples_per_s", "samples/s (estimate)", est.samples_per_s)]
+                    ("est_samples_per_s", "samples/s (estimate)", est.samples_per_s),
+                    ("est_host_s", "  host (estimate)", est.host_s),
+                    ("est_device_s", "  device (estimate)", est.device_s)]
         out += [("step_s", "step time (roofline)", hw.step.step_s),
                 ("samples_per_s", "samples/s (roofline)", hw.step.samples_per_s),
                 ("mfu", "MFU", hw.step.mfu)]
@@ -54,6 +56,7 @@ def metrics(r: ModelResult, hw: Hardware) -> list[Metric]:
 
 #: How the headline numbers that are not counts or bytes are written.
 _KINDS: dict[str, Kind] = {"step_s": "ms", "est_step_s": "ms", "est_samples_per_s": "number",
+                           "est_host_s": "ms", "est_device_s": "ms",
                            "mfu": "percent", "samples_per_s": "number",
                            "unsupported_ops": "int"}
 

@@ -191,18 +191,20 @@ def step_time(result: ModelResult, device: DeviceSpec, tf32: bool = False,
     phase_s = {"forward": 0.0, "backward": 0.0, "recompute": 0.0, "optimizer": 0.0}
     for o, r in per_op:
         phase_s[o.phase] = phase_s.get(o.phase, 0.0) + r.time
+    exact: dict[str, list[tuple[OpRow, Roofline]]] = {}
+    inclusive: dict[str, list[tuple[OpRow, Roofline]]] = {}  # a module's ops and its children's
+    for o, r in per_op:
+        exact.setdefault(o.module, []).append((o, r))
+        parts = o.module.split(".") if o.module else []
+        for n in range(len(parts) + 1):
+            inclusive.setdefault(".".join(parts[:n]), []).append((o, r))
     layers = []
     for row in result.layers:
-        prefix = row.name + "." if row.name else ""
         if row.type == "functional":  # a parent's own ops: exactly its module path
             own = row.name.rsplit(".", 1)[0] if "." in row.name else ""
-            mine = [(o, r) for o, r in per_op if o.module == own]
+            mine = exact.get(own, [])
         else:
-            mine = [
-                (o, r)
-                for o, r in per_op
-                if o.module == row.name or (not row.name or o.module.startswith(prefix))
-            ]
+            mine = inclusive.get(row.name, [])
         fw = [(o, r) for o, r in mine if o.phase == "forward"]
         # a checkpointed module's recomputation runs in (and is timed with) its backward
         bw = [(o, r) for o, r in mine if o.phase in ("backward", "recompute")]

@@ -23,8 +23,8 @@ SPECS: dict[str, tuple[int | None, float | None, int | None, str]] = {
     "h100-pcie": (114, None, 50 * MIB, "hopper"),
     "a100-40gb": (108, 1410, 40960 * KIB, "ampere"),
     "a100-80gb": (108, 1410, 40960 * KIB, "ampere"),
-    "l4": (58, 2040, None, "ada"),  # spec database, consistent with the FP32 peak
-    "t4": (40, None, None, "turing"),  # 2,560 CUDA cores / 64 = 320 Tensor Cores / 8
+    "l4": (58, 2040, 48 * MIB, "ada"),  # spec database (L2: TechPowerUp, AD104 48 MB)
+    "t4": (40, None, 4 * MIB, "turing"),  # 2,560 CUDA cores / 64; L2: TU104's 4 MB
     "v100": (80, 1530, 6144 * KIB, "volta"),
     "v100-16gb": (80, 1530, 6144 * KIB, "volta"),
     "v100-pcie": (80, None, 6144 * KIB, "volta"),

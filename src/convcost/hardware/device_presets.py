@@ -12,7 +12,9 @@ the same :func:`~convcost.hardware.device_files.parse_device`, with these differ
   integer, ``hbm`` a boolean, the rest strings, numbers and objects as in the TOML format).
 * ``source`` cites every peak, the bandwidth and the memory; ``sources`` cites one field on its
   own (keys as :attr:`DeviceSpec.sources`: ``peak.fp16``, ``sms``, ``clock_mhz``, ``l2``…), and
-  each ``sms``, ``clock_mhz`` and ``l2_mib`` given needs one. In any source, ``{NAME}`` stands
+  each ``sms``, ``clock_mhz`` and ``l2_mib`` given needs one, as does each ``timing`` value
+  (key ``timing.<key>``, e.g. ``timing.bandwidth_efficiency``: a constant of the
+  execution-time estimate measured on this device). In any source, ``{NAME}`` stands
   for the file's ``references.NAME`` (a document several presets cite).
 * ``hbm`` (ECC costs no capacity, :data:`HBM_PRESETS`) and ``reported_total`` (the total CUDA
   or nvidia-smi/rocm-smi reports, :data:`REPORTED_TOTAL`: ``by`` ``"cuda"`` or ``"smi"``, the
@@ -192,6 +194,7 @@ def _sources(name: str, t: dict[str, Any], refs: dict[str, str], where: str) -> 
     source = _expand(t["source"], refs, f"{at}.source")
     peaks = t["peak_tflops"]
     own = {_OWN_SOURCE[k] for k in _OWN_SOURCE if k in t}
+    own |= {f"timing.{k}" for k in t.get("timing", {})}
     allowed = [*(f"peak.{k}" for k in peaks), "bandwidth", "memory", *sorted(own)]
     given: dict[str, str] = {}
     for k, v in t.get("sources", {}).items():
@@ -204,7 +207,8 @@ def _sources(name: str, t: dict[str, Any], refs: dict[str, str], where: str) -> 
     missing = sorted(own - set(given))
     if missing:
         raise SpecError(f"{at}.sources.{missing[0]}", None,
-                        "is required: each sms, clock_mhz and l2_mib needs its own source")
+                        "is required: each sms, clock_mhz, l2_mib and timing value needs its "
+                        "own source")
     sources = {f"peak.{k}": source for k in peaks}
     sources["bandwidth"] = source
     sources["memory"] = (f"{source} (the vendor's GB read as GiB: "

@@ -80,7 +80,11 @@ SOURCES: dict[str, str] = {
         "bandwidth of A100'); Ada (RTX 4090) 921 of 1,008 GB/s by a read kernel "
         "(xytpai/nvbench global_memory_bandwidth.cu; clpeak issue #106 reports 921 GB/s "
         "too; the same nvbench table has A100-40GB at 1,379 of 1,555, the A100 figure "
-        "above); other HBM parts take the A100 figure, other GDDR parts the T4's"),
+        "above); other HBM parts take the A100 figure, other GDDR parts the T4's. Where a "
+        "device has been measured, its preset's timing.bandwidth_efficiency replaces the "
+        "arch default (v100-pcie 0.91, t4 0.75, l4 0.78: NeuSight's elementwise kernels of "
+        "at least 1 ms, tuning half of benchmarks/kernels_vs_measured.py; each with its "
+        "source in device_presets.json)"),
     "kernel_us": (
         "device time of a minimal kernel back to back (launch, ramp-up, tail): a few "
         "microseconds on NVIDIA GPUs; fitted (benchmarks/fit_time_model.py) on the tuning "

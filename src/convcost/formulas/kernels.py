@@ -15,6 +15,17 @@
   gradient twice (reduction, then the elementwise pass) — see ``batch_norm_collect_statistics``
   / ``batch_norm_transform_input`` and ``batch_norm_backward_reduce`` /
   ``batch_norm_backward_elemt`` in ``aten/src/ATen/native/cuda/Normalization.cuh``.
+  ``reread`` (:class:`Reread`) is what a kernel reads again row by row, which the GPU's L2
+  may serve: layer norm forward reads each row twice (``vectorized_layer_norm_kernel``, one
+  128-thread block per row: Welford statistics, then the normalisation reads ``X`` again;
+  the fallback for rows not a multiple of 4 runs ``RowwiseMomentsCUDAKernel`` then
+  ``LayerNormForwardCUDAKernel``, a second kernel reading ``X`` again —
+  ``aten/src/ATen/native/cuda/layer_norm_kernel.cu``); softmax / log-softmax over the last
+  dimension of more than 1,024 elements (or 4,096 bytes) runs ``cunn_SoftMaxForward``, one
+  block per row reading it three times (max, sum of exponentials, the written result;
+  ``aten/src/ATen/native/cuda/SoftMax.cu``, PyTorch 2.1; up to 1,024 columns
+  ``softmax_warp_forward`` reads once). The estimate decides from the device's L2 whether a
+  reread comes from DRAM (:func:`convcost.hardware.estimate.reread_bytes`).
 * ``none`` ops launch no kernel (views, metadata, allocation): only the host dispatches them.
 
 Which ops launch nothing is decided by the caller from the bytes and FLOPs (an op that moves
@@ -72,15 +83,27 @@ class Gemm(NamedTuple):
         return 2 * self.m * self.n * self.k * self.batch
 
 
+class Reread(NamedTuple):
+    """Bytes a row-wise kernel reads again (``nbytes`` in all) over ``rows`` rows, each row
+    passing ``row_bytes`` through the L2 between its first and its last read; ``threads``
+    per block of one block per row (0: the reread is a later kernel's, after every row)."""
+
+    nbytes: int
+    rows: int
+    row_bytes: int
+    threads: int = 0
+
+
 class Launch(NamedTuple):
     """What one op asks of a GPU: ``kind`` (``library``, ``kernel`` or ``none``), the GEMMs
-    of a library op, the kernels it launches, and bytes its kernels read beyond each argument
-    once (``extra_read``)."""
+    of a library op, the kernels it launches, bytes its kernels read beyond each argument
+    once (``extra_read``), and bytes they read again that an L2 may serve (``reread``)."""
 
     kind: str
     gemms: tuple[Gemm, ...] = ()
     kernels: int = 1
     extra_read: int = 0
+    reread: Reread | None = None
 
 
 KERNEL = Launch("kernel")
@@ -182,6 +205,76 @@ def _attention_gemms(call: OpCall, backward: bool) -> tuple[Gemm, ...]:
             Gemm(lk, d, lq, b))
 
 
+#: Threads per block of ``vectorized_layer_norm_kernel`` (``num_threads()`` = 4 warps,
+#: aten/src/ATen/native/cuda/thread_constants.h) and the vector width its rows need.
+LAYER_NORM_THREADS = 128
+LAYER_NORM_VEC = 4
+#: Columns up to which PyTorch's softmax runs the one-pass ``softmax_warp_forward`` (and
+#: bytes per row: ``dim_size <= 1024 && dim_size*sizeof(scalar_t) <= 4096`` in SoftMax.cu).
+SOFTMAX_WARP_COLS = 1024
+SOFTMAX_WARP_BYTES = 4096
+SOFTMAX_MAX_THREADS = 1024
+
+
+def _itemsize(t: TensorMeta) -> int:
+    return _nbytes(t) // t.numel if t.numel else 0
+
+
+def _layer_norm(call: OpCall) -> Launch:
+    """``native_layer_norm``: a second read of the input (see the module doc)."""
+    x = call.arg("input")
+    shape = call.arg("normalized_shape")
+    if not isinstance(x, TensorMeta) or not x.numel or not isinstance(shape, (tuple, list)):
+        return KERNEL
+    n = _prod(shape)
+    if n <= 0 or x.numel % n:
+        return KERNEL
+    rows = x.numel // n
+    size = _itemsize(x)
+    out = call.outputs[0] if call.outputs else None
+    out_size = _itemsize(out) if isinstance(out, TensorMeta) else size
+    if x.dtype in ("float32", "float16", "bfloat16") and n % LAYER_NORM_VEC == 0:
+        # one block per row: the row read, then read again and written
+        return Launch("kernel", (), 1, 0,
+                      Reread(_nbytes(x), rows, n * (size + out_size), LAYER_NORM_THREADS))
+    return Launch("kernel", (), 2, 0, Reread(_nbytes(x), rows, n * size))
+
+
+def softmax_block_threads(cols: int, itemsize: int) -> int:
+    """Threads per block of ``cunn_SoftMaxForward`` (``SoftMax_getBlockSize`` in
+    aten/src/ATen/native/cuda/SoftMax.cu, ILP = 16 bytes per vector load)."""
+    ilp = max(1, 16 // max(1, itemsize))
+    top = min(cols // ilp, SOFTMAX_MAX_THREADS)
+    if ilp > 1:
+        top //= 2
+    block = 1
+    while block < top:
+        block *= 2
+    return max(block, 32)
+
+
+def _softmax(call: OpCall) -> Launch:
+    """``_softmax`` / ``_log_softmax`` over the last dimension: ``cunn_SoftMaxForward``
+    reads each row three times above 1,024 columns (see the module doc)."""
+    x = call.arg("self")
+    if not isinstance(x, TensorMeta) or not x.shape or not x.numel:
+        return KERNEL
+    dim = call.arg("dim", -1)
+    if not isinstance(dim, int):
+        return KERNEL
+    if dim % len(x.shape) != len(x.shape) - 1:
+        return KERNEL  # cunn_SpatialSoftMaxForward: not modelled
+    cols = x.shape[-1]
+    size = _itemsize(x)
+    if cols <= SOFTMAX_WARP_COLS and cols * size <= SOFTMAX_WARP_BYTES:
+        return KERNEL
+    out = call.outputs[0] if call.outputs else None
+    out_size = _itemsize(out) if isinstance(out, TensorMeta) else size
+    return Launch("kernel", (), 1, 0, Reread(2 * _nbytes(x), x.numel // cols,
+                                             cols * (size + out_size),
+                                             softmax_block_threads(cols, size)))
+
+
 #: Tensors of one list per multi-tensor (``_foreach_``) kernel launch (PyTorch's
 #: ``multi_tensor_apply`` for depth-2/3 lists: aten/src/ATen/native/cuda/MultiTensorApply.cuh).
 FOREACH_TENSORS_PER_LAUNCH = 64
@@ -227,6 +320,10 @@ def launch(call: OpCall) -> Launch:
         else:
             extra = _nbytes(call.arg("input"))
         return Launch(kind, (), 2, extra)
+    if base == "native_layer_norm":
+        return _layer_norm(call)
+    if base in ("_softmax", "_log_softmax"):
+        return _softmax(call)
     return KERNEL
 
 

@@ -39,7 +39,11 @@ their sources):
   convolutions (direct CUDA-core kernels) and fp32 on the CUDA cores convert nothing.
 * **Every other op** streams the exact bytes it reads and writes (plus what known kernels
   read again: training-mode batch norm) at an achievable fraction of the peak bandwidth
-  (``bandwidth_efficiency``).
+  (``bandwidth_efficiency``: the device's own where it was measured, else its arch's).
+* **Rows read again** (:class:`~convcost.formulas.kernels.Reread`: layer norm forward's
+  second read of each row, softmax's second and third over more than 1,024 columns) cost
+  DRAM traffic only where the rows in flight do not fit in the L2 (:func:`reread_bytes`):
+  one block per row, as many blocks resident as the SMs hold threads.
 * **The optimizer**: per-parameter kernels as recorded, or PyTorch's foreach
   implementation (the default on CUDA since PyTorch 2.0): one multi-tensor launch per
   op per group of tensors.
@@ -56,7 +60,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ..formulas.kernels import Gemm
+from ..formulas.kernels import Gemm, Reread
 
 if TYPE_CHECKING:
     from ..model import ModelResult, OpRow
@@ -133,6 +137,17 @@ SOURCES: dict[str, str] = {
         "Composer's Channels Last method card: about 30 % faster ResNet-50 on V100/A100); "
         "modelled as one read and one write of the call's bytes at the achievable "
         "bandwidth in two extra kernels: no fitted constant"),
+    "reread": (
+        "a row a kernel reads again (layer norm forward: vectorized_layer_norm_kernel, one "
+        "128-thread block per row, reads X for its statistics and again to normalise, "
+        "aten/src/ATen/native/cuda/layer_norm_kernel.cu; softmax over more than 1,024 "
+        "columns: cunn_SoftMaxForward, one block per row of SoftMax_getBlockSize threads, "
+        "reads the row for the max, for the sum of exponentials and for the result, "
+        "aten/src/ATen/native/cuda/SoftMax.cu, PyTorch 2.1) comes from the L2 when every "
+        "row in flight (SMs x resident blocks, each row's bytes read and written) fits in "
+        "it, else from DRAM; resident threads per SM from the CUDA C++ Programming Guide, "
+        "'Technical Specifications per Compute Capability' (2,048 on 7.0/8.0/9.0/10.0, "
+        "1,024 on 7.5, 1,536 on 8.6/8.9): no fitted constant"),
     "foreach": (
         "PyTorch's multi_tensor_apply launches a kernel per group of at most 64 tensors "
         "(depth 2–3) or 320 chunks of 65,536 elements (aten/src/ATen/native/cuda/"
@@ -145,6 +160,28 @@ BANDWIDTH_EFFICIENCY: dict[str, float] = {
     "blackwell": 1.80 / 2.04, "ada": 921 / 1008, "cdna2": 1.80 / 2.04, "cdna3": 1.80 / 2.04,
     "cpu": 1.0, "": 1.80 / 2.04,
 }
+
+#: Most threads resident on one SM, per architecture (see ``SOURCES["reread"]``; "ampere"
+#: takes the A100's 2,048, GA10x parts hold 1,536; AMD and unknown parts 2,048).
+THREADS_PER_SM: dict[str, int] = {
+    "volta": 2048, "turing": 1024, "ampere": 2048, "ada": 1536, "hopper": 2048,
+    "blackwell": 2048, "": 2048,
+}
+
+
+def reread_bytes(r: Reread | None, device: DeviceSpec) -> int:
+    """DRAM bytes of ``r`` on ``device``: none when the rows in flight fit in its L2 (one
+    block of ``r.threads`` per row, as many resident per SM as its threads allow; a reread
+    by a later kernel needs every row to fit), else all of them. A device of unknown L2
+    (0) serves nothing from it; a CPU rereads from its caches (0)."""
+    if r is None or not r.nbytes or device.arch == "cpu":
+        return 0
+    rows = r.rows
+    if r.threads and device.sms > 0:
+        per_sm = max(1, THREADS_PER_SM.get(device.arch, THREADS_PER_SM[""]) // r.threads)
+        rows = min(rows, device.sms * per_sm)
+    return 0 if rows * r.row_bytes <= device.l2_bytes else r.nbytes
+
 
 #: Kernel-class constants (device-independent defaults; a device's ``timing`` overrides).
 #: Efficiencies are fractions of the dense peak; ``tensor`` = tensor-core dtypes (fp16,
@@ -321,7 +358,7 @@ def op_device_time(o: OpRow, device: DeviceSpec, c: Constants, tf32: bool,
     """Device seconds of one op (0 when it launches no kernel). ``channels_last``: the
     model's tensors are NHWC, so tensor-core convolutions convert no layout."""
     lc = o.launch
-    nbytes = o.read + o.written + lc.extra_read
+    nbytes = o.read + o.written + lc.extra_read + reread_bytes(lc.reread, device)
     bw = device.bandwidth * c.bandwidth_efficiency
     stream = nbytes / bw
     if lc.kind != "library" and nbytes == 0 and o.cost.flops == 0:

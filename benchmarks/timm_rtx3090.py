@@ -456,8 +456,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for f in files:
         n_all = sum(1 for r in rows if r.file == f.key)
         n_ok = sum(1 for r, _ in ok if r.file == f.key)
-        print(f"{f.key}: {n_ok} rows used, {n_all - n_ok} skipped, "
-              f"{len(chosen) - n_all} sampled models not in {f.name}")
+        present = {r.model for r in rows if r.file == f.key}
+        print(f"{f.key}: {n_ok} rows used ({len(present)} models), {n_all - n_ok} skipped, "
+              f"{len(chosen - present)} sampled models not in {f.name}")
     for why, names in sorted(skipped.items()):
         print(f"  skipped ({len(names)}): {why}: {', '.join(sorted(set(names)))}")
     if a.rows:

@@ -536,3 +536,19 @@ def test_tf32_is_allowed_not_forced_on_convolutions() -> None:
     fast = DeviceSpec("toy-fast", "toy GPU", {"fp32": 1e13, "tf32": 1e14}, 1e12, 10**10, sms=4,
                       arch="ampere", timing=dict(TOY.timing))
     assert estimate(r, fast, tf32=True).device_s < estimate(r, fast).device_s
+
+
+def test_a_measured_load_clock_scales_the_compute_peaks_of_the_estimate_only() -> None:
+    """The RTX 4090 preset carries ComputerBase's 2,744 MHz under load (boost 2,520 MHz): a
+    compute-bound GEMM's estimate shrinks by 2520 / 2744, its roofline does not."""
+    dev = PRESETS["rtx4090"]
+    assert dev.timing["load_clock_mhz"] == 2744 and dev.clock_mhz == 2520
+    plain = DeviceSpec(**{**dev.__dict__, "timing": {}})
+    r = analyze(nn.Linear(8192, 8192, bias=False), (8192, 8192), mode="inference",
+                dtype="float16")
+    (mm,) = [i for i, o in enumerate(r.ops) if o.name.startswith("mm")]
+    fast = estimate(r, dev).ops[mm].device_s
+    slow = estimate(r, plain).ops[mm].device_s
+    kernel = constants(dev).kernel_s
+    assert (fast - kernel) / (slow - kernel) == pytest.approx(2520 / 2744, rel=1e-9)
+    assert step_time(r, dev).forward_s == pytest.approx(step_time(r, plain).forward_s)

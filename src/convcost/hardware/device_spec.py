@@ -29,6 +29,9 @@ PEAK_KEYS: tuple[str, ...] = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "in
 #: ``conv_efficiency.<peak key>``: the same for a large convolution (implicit GEMM);
 #: ``bandwidth_efficiency``: fraction of peak bandwidth a streaming kernel reaches;
 #: ``kernel_us``: device time of the smallest kernel (launch to completion, back to back);
+#: ``load_clock_mhz``: the GPU clock measured under sustained load, when it differs from the
+#: datasheet boost ``clock_mhz`` (GeForce cards boost above it): the estimate scales the
+#: compute peaks by ``load_clock_mhz / clock_mhz`` (the roofline keeps the datasheet's);
 #: ``host_us.library`` / ``blas`` / ``kernel`` / ``none`` / ``module``: host time to issue
 #: one cuDNN convolution, one library call without an algorithm search (cuBLAS, attention,
 #: cuDNN batch norm), one op launching its own kernel, one launching none, and to enter one
@@ -40,6 +43,7 @@ TIMING_KEYS: tuple[str, ...] = (
     "depthwise_efficiency",
     "depthwise_wgrad_efficiency",
     "kernel_us",
+    "load_clock_mhz",
     "host_us.library",
     "host_us.blas",
     "host_us.kernel",

@@ -70,7 +70,8 @@ ESTIMATE_ASSUMPTIONS = (
     "per-op host dispatch and per-kernel launch costs; GEMMs in tiles and waves over the SMs "
     "at an achievable fraction of peak; other ops stream their bytes at an achievable "
     "fraction of peak bandwidth; one stream, no overlap between kernels, no fusion, no "
-    "cuDNN algorithm choice (e.g. Winograd), no data loading, boost clocks"
+    "cuDNN algorithm choice (e.g. Winograd), no data loading, datasheet boost clocks (or the "
+    "clock measured under load where the device has one)"
 )
 
 #: Where each default constant comes from (README "Time model" says more).
@@ -148,6 +149,12 @@ SOURCES: dict[str, str] = {
         "it, else from DRAM; resident threads per SM from the CUDA C++ Programming Guide, "
         "'Technical Specifications per Compute Capability' (2,048 on 7.0/8.0/9.0/10.0, "
         "1,024 on 7.5, 1,536 on 8.6/8.9): no fitted constant"),
+    "load_clock": (
+        "GeForce cards sustain clocks above their datasheet boost clock while power and "
+        "temperature allow; a preset with a cited measurement of its clock under load "
+        "(timing.load_clock_mhz, e.g. the RTX 4090's 2,744 MHz against 2,520 MHz in "
+        "ComputerBase's review) has its compute peaks scaled by that ratio in the estimate; "
+        "the roofline keeps the datasheet peaks"),
     "foreach": (
         "PyTorch's multi_tensor_apply launches a kernel per group of at most 64 tensors "
         "(depth 2–3) or 320 chunks of 65,536 elements (aten/src/ATen/native/cuda/"
@@ -521,6 +528,20 @@ def _foreach_groups(opt: list[int], ops: tuple[OpRow, ...]) -> list[list[int]]:
     return groups
 
 
+def under_load(device: DeviceSpec) -> DeviceSpec:
+    """``device`` with its compute peaks at the clock it sustains under load
+    (``timing["load_clock_mhz"]``, a measurement with its source) instead of the datasheet
+    boost ``clock_mhz``; ``device`` itself when it has no such measurement. Bandwidth is the
+    memory's and does not change."""
+    load = device.timing.get("load_clock_mhz")
+    if not load or not device.clock_mhz:
+        return device
+    from dataclasses import replace
+
+    scale = load / device.clock_mhz
+    return replace(device, peak={k: v * scale for k, v in device.peak.items()})
+
+
 def estimate(result: ModelResult, device: DeviceSpec, tf32: bool = False,
              foreach: bool = True, channels_last: bool = False,
              stack: str | None = None) -> Estimate:
@@ -534,7 +555,8 @@ def estimate(result: ModelResult, device: DeviceSpec, tf32: bool = False,
     stack)."""
     from .stacks import with_stack
 
-    c = constants(with_stack(device, stack))
+    device = under_load(with_stack(device, stack))
+    c = constants(device)
     ops = result.ops
     times = [(op_host_time(o, c), op_device_time(o, device, c, tf32, channels_last))
              for o in ops]

@@ -112,7 +112,7 @@ def test_cli_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     (["--mode", "generate", "--prompt-len", "4", "--new-tokens", "2", "--device",
       "a100-80gb", "--channels-last"], "--channels-last"),
     (["--mode", "generate", "--prompt-len", "4", "--new-tokens", "2", "--device",
-      "a100-80gb", "--dispatch", "cuda"], "--dispatch"),
+      "cpu", "--dispatch", "cuda"], "--dispatch"),
 ])
 def test_cli_flag_errors(extra: list[str], flag: str,
                          capsys: pytest.CaptureFixture[str]) -> None:
@@ -125,3 +125,22 @@ def test_cli_non_causal_model(capsys: pytest.CaptureFixture[str]) -> None:
     code, _out, err = run(["model", "torchvision:resnet18", "--mode", "generate",
                           "--prompt-len", "4", "--new-tokens", "2"], capsys)
     assert code == 2 and "--mode" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cuda_path_generation_counts_as_the_cpu_path(capsys: pytest.CaptureFixture[str]) -> None:
+    """With a GPU device generation is traced on the CUDA path (the KV cache on fake CUDA
+    tensors): the same MACs and cache bytes as the CPU path, CUDA's SDPA choice reported;
+    ``--dispatch cpu`` forces the CPU path."""
+    base = ["model", "hf:LlamaForCausalLM", *TINY_ARGS, "--mode", "generate",
+            "--prompt-len", "6", "--new-tokens", "4", "--json", "--device", "a100-80gb"]
+    code, out, err = run(base, capsys)
+    assert code == 0, err
+    cuda = json.loads(out)
+    code, out, err = run([*base, "--dispatch", "cpu"], capsys)
+    assert code == 0, err
+    cpu = json.loads(out)
+    assert (cuda["dispatch"], cuda["compute_capability"]) == ("cuda", "8.0")
+    assert cuda["backends"]["sdpa"] in ("flash", "efficient", "cudnn", "math")
+    assert cpu["dispatch"] == "cpu" and cpu["backends"] == {}
+    assert cuda["total_forward"] == cpu["total_forward"]
+    assert cuda["memory"] == cpu["memory"]

@@ -43,9 +43,6 @@ def check(a: argparse.Namespace, fmt: str) -> int:
         ("--plan", getattr(a, "plan", None) or None),
         ("--channels-last", getattr(a, "channels_last", False) or None),
     ]
-    if getattr(a, "dispatch", None) is not None:
-        raise SpecError("--dispatch", a.dispatch, "--mode generate is traced on the CPU path "
-                        "only (the CUDA path is for --mode train and inference)")
     for flag, value in unused:
         if value is not None:
             raise SpecError(flag, value, "has no effect with --mode generate (the batch is "
@@ -81,12 +78,15 @@ def run_generate(a: argparse.Namespace, fmt: str) -> str:
         from ..hardware.stacks import with_stack
 
         device = with_stack(device, a.stack, "--stack")
+    from ..hardware.dispatch import dispatch_options
+
+    paths = dispatch_options(device, getattr(a, "dispatch", None), "--dispatch")
     model_args = parse_model_args("--model-arg", a.model_arg)
     with model_code(a.target):
         built = build_target(a.target, model_args)
         result = analyze_generation(built.model, batch=batch, prompt_len=a.prompt_len,
                                     new_tokens=a.new_tokens, dtype=a.dtype, amp=a.amp,
-                                    counting=a.counting, name=a.target)
+                                    counting=a.counting, name=a.target, **paths)
     result = replace(result, construction=built.device)
     timing = None
     if device is not None:

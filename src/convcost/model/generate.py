@@ -40,7 +40,7 @@ from ..cost import Cost
 from ..errors import SpecError
 from ..formulas.registry import FormulaRegistry
 from ..ops import Formula
-from ..vocab import Counting
+from ..vocab import Counting, Dispatch
 from .results import ModelResult
 
 __all__ = ["DecodeStep", "GenerationResult", "analyze_generation"]
@@ -126,6 +126,9 @@ class GenerationResult:
             "decode_steps": self.decode_steps,
             "dtype": self.dtype,
             "amp": self.amp,
+            "dispatch": self.prefill.dispatch,
+            "compute_capability": self.prefill.compute_capability,
+            "backends": dict(self.prefill.backends),
             "decode_totals": "extrapolated" if self.extrapolated else "every step traced",
             "traced_cache_lens": [s.cache_len for s in self.steps],
             "prefill": {
@@ -225,13 +228,16 @@ def analyze_generation(
     name: str | None = None,
     formulas: Mapping[str, Formula] | FormulaRegistry | None = None,
     exhaustive: bool = False,
+    dispatch: Dispatch | None = None,
+    compute_capability: str | None = None,
 ) -> GenerationResult:
     """Greedy generation of ``new_tokens`` tokens after a ``prompt_len``-token prompt for
     ``batch`` sequences by the causal LM ``model`` (a ``transformers`` model, on meta or the
     CPU): the prefill and ``new_tokens - 1`` decode steps with a ``DynamicCache``, each
     traced on fake tensors (see the module doc for what is exact and what extrapolated;
-    ``exhaustive`` traces every decode step). ``dtype``/``amp``/``counting``/``formulas`` as
-    for :func:`convcost.model.analyze`; the time on a device is
+    ``exhaustive`` traces every decode step). ``dtype``/``amp``/``counting``/``formulas``/
+    ``dispatch``/``compute_capability`` as for :func:`convcost.model.analyze` (``dispatch=
+    "cuda"``: every forward on fake CUDA tensors, the KV cache too); the time on a device is
     :func:`convcost.hardware.generation.generation_time`'s. Raises
     :class:`~convcost.errors.SpecError` naming the argument."""
     from . import analyze
@@ -262,7 +268,8 @@ def analyze_generation(
         model.forward = forward
         try:
             return analyze(model, [inputs], kwargs=dict(fixed), mode="inference", dtype=dtype,
-                           amp=amp, counting=counting, name=name, formulas=formulas)
+                           amp=amp, counting=counting, name=name, formulas=formulas,
+                           dispatch=dispatch, compute_capability=compute_capability)
         finally:
             if had:
                 model.forward = saved
@@ -276,6 +283,8 @@ def analyze_generation(
     def shape_at(shape: tuple[int, ...], length: int) -> tuple[int, ...]:
         return (*shape[:-2], length, shape[-1])
 
+    where = "cuda" if dispatch == "cuda" else "cpu"
+
     def step(length: int) -> DecodeStep:
         from transformers import DynamicCache
         from transformers.cache_utils import DynamicLayer
@@ -287,8 +296,8 @@ def analyze_generation(
             cache: Any = DynamicCache()
             for s, d in layers:
                 layer: Any = new_layer()
-                layer.keys = torch.empty(shape_at(s, length), dtype=d)
-                layer.values = torch.empty(shape_at(s, length), dtype=d)
+                layer.keys = torch.empty(shape_at(s, length), dtype=d, device=where)
+                layer.values = torch.empty(shape_at(s, length), dtype=d, device=where)
                 layer.device, layer.is_initialized = layer.keys.device, True
                 cache.layers.append(layer)
             return cache

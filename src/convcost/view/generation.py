@@ -81,22 +81,25 @@ def generation_lines(g: GenerationResult, t: GenerationTime | None) -> list[str]
         f"peak live memory of the generation: {nbytes(g.peak_bytes)}",
     ]
     if t is not None:
-        lines += time_lines(t)
+        lines += time_lines(t, g)
     if g.prefill.unsupported_ops:
         lines.append("unsupported ops (not counted): " + ", ".join(
             f"{n} x{k}" for n, k in g.prefill.unsupported_ops))
     return lines
 
 
-def time_lines(t: GenerationTime) -> list[str]:
-    """Where the time goes: host and device per phase, the ``generate()`` loop, the stack
-    and what the estimate assumes."""
+def time_lines(t: GenerationTime, g: GenerationResult) -> list[str]:
+    """Where the time goes: host and device per phase, the ``generate()`` loop, the stack,
+    and the dispatch path the ops were traced on."""
     from ..units import seconds
 
+    r = g.prefill
+    path = ("ops traced on the CPU dispatch path" if r.dispatch != "cuda" else
+            f"ops traced on the CUDA dispatch path, compute capability {r.compute_capability}"
+            + "".join(f"; {k} {v}" for k, v in r.backends))
     p = t.prefill
     lines = [
-        f"times: estimated on {t.device} (ops traced on the CPU dispatch path: generation has "
-        "no CUDA path yet)",
+        f"times: estimated on {t.device} ({path})",
         f"  prefill host {seconds(p.host_s)}, device {seconds(p.device_s)}"
         + (" (host-bound)" if p.host_bound else ""),
     ]

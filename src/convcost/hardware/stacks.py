@@ -52,6 +52,16 @@ class Stack:
     sources: dict[str, str]
 
 
+def _numbers(where: str, t: Any, keys: tuple[str, ...]) -> dict[str, float]:
+    """An object with exactly ``keys``, each a number >= 0; a SpecError naming the field."""
+    if not isinstance(t, dict) or set(t) != set(keys):
+        raise SpecError(where, t, f"needs exactly {', '.join(keys)}")
+    for k, v in t.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+            raise SpecError(f"{where}.{k}", v, "must be a number >= 0")
+    return {k: float(v) for k, v in t.items()}
+
+
 def parse_stack(name: str, t: Any) -> Stack:
     """One stack of the data file, checked: a SpecError naming the field otherwise."""
     where = f"stacks.json: stacks.{name}"
@@ -61,28 +71,17 @@ def parse_stack(name: str, t: Any) -> Stack:
     for k in t:
         if k not in known:
             raise SpecError(f"{where}.{k}", k, f"unknown key; allowed: {', '.join(sorted(known))}")
-    host = t.get("host_us")
-    if not isinstance(host, dict) or set(host) != set(HOST_CLASSES):
-        raise SpecError(f"{where}.host_us", host, f"needs exactly {', '.join(HOST_CLASSES)}")
-    for k, v in host.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-            raise SpecError(f"{where}.host_us.{k}", v, "must be a number >= 0 (microseconds)")
+    host = _numbers(f"{where}.host_us", t.get("host_us"), HOST_CLASSES)
     sync = t.get("generate_sync_per_step")
     if not isinstance(sync, bool):
         raise SpecError(f"{where}.generate_sync_per_step", sync, "must be true or false")
-    loop = t.get("generate_loop")
-    if not isinstance(loop, dict) or set(loop) != set(LOOP_KEYS):
-        raise SpecError(f"{where}.generate_loop", loop, f"needs exactly {', '.join(LOOP_KEYS)}")
-    for k, v in loop.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-            raise SpecError(f"{where}.generate_loop.{k}", v, "must be a number >= 0")
+    loop = _numbers(f"{where}.generate_loop", t.get("generate_loop"), LOOP_KEYS)
     sources = t.get("sources", {})
     need = [*(f"host_us.{k}" for k in HOST_CLASSES), "generate_sync_per_step", "generate_loop"]
     missing = [k for k in need if k not in sources]
     if missing:
         raise SpecError(f"{where}.sources", ", ".join(missing), "every constant needs a source")
-    return Stack(name, str(t.get("description", "")), {k: float(v) for k, v in host.items()},
-                 sync, {k: float(v) for k, v in loop.items()},
+    return Stack(name, str(t.get("description", "")), host, sync, loop,
                  {str(k): str(v) for k, v in sources.items()})
 
 

@@ -96,3 +96,15 @@ def test_one_pass_softmax_and_cpu_reread_nothing() -> None:
     assert all(o.launch.reread is None for o in r.ops)
     op = _op(nn.LayerNorm(4096, device="meta"), (8192, 4096), "v100-pcie")
     assert reread_bytes(op.launch.reread, PRESETS["cpu"]) == 0
+
+
+def test_ga10x_holds_fewer_resident_threads_than_the_a100() -> None:
+    """(8192, 768) fp32 on the RTX 3090 (compute capability 8.6: 1,536 resident threads per
+    SM, CUDA Programming Guide): 1,536 / 128 = 12 blocks × 82 SMs = 984 rows × 768 × 8 B =
+    6,045,696 B ≤ 6 MiB of L2: the second read hits. With the A100's 2,048 threads it would
+    be 16 × 82 = 1,312 rows × 6,144 B = 8,060,928 B > 6 MiB."""
+    op = _op(nn.LayerNorm(768, device="meta"), (8192, 768), "rtx3090")
+    d = PRESETS["rtx3090"]
+    assert (d.sms, d.l2_bytes) == (82, 6 * 2**20)
+    assert op.launch.reread == Reread(8192 * 768 * 4, 8192, 768 * 8, 128)
+    assert reread_bytes(op.launch.reread, d) == 0

@@ -168,12 +168,22 @@ BANDWIDTH_EFFICIENCY: dict[str, float] = {
     "cpu": 1.0, "": 1.80 / 2.04,
 }
 
-#: Most threads resident on one SM, per architecture (see ``SOURCES["reread"]``; "ampere"
-#: takes the A100's 2,048, GA10x parts hold 1,536; AMD and unknown parts 2,048).
+#: Most threads resident on one SM, per compute capability (CUDA C++ Programming Guide,
+#: "Technical Specifications per Compute Capability": maximum number of resident threads
+#: per SM; see ``SOURCES["reread"]``). GA10x (8.6) and Ada (8.9) hold 1,536, the A100 (8.0)
+#: 2,048. A compute capability not listed, AMD and unknown parts: :data:`THREADS_DEFAULT`.
 THREADS_PER_SM: dict[str, int] = {
-    "volta": 2048, "turing": 1024, "ampere": 2048, "ada": 1536, "hopper": 2048,
-    "blackwell": 2048, "": 2048,
+    "7.0": 2048, "7.2": 2048, "7.5": 1024, "8.0": 2048, "8.6": 1536, "8.7": 2048,
+    "8.9": 1536, "9.0": 2048, "10.0": 2048, "12.0": 1536,
 }
+THREADS_DEFAULT = 2048
+
+
+def threads_per_sm(device: DeviceSpec) -> int:
+    """Most threads resident on one of ``device``'s SMs (by its compute capability)."""
+    from .dispatch import compute_capability
+
+    return THREADS_PER_SM.get(compute_capability(device), THREADS_DEFAULT)
 
 
 def reread_bytes(r: Reread | None, device: DeviceSpec) -> int:
@@ -185,7 +195,7 @@ def reread_bytes(r: Reread | None, device: DeviceSpec) -> int:
         return 0
     rows = r.rows
     if r.threads and device.sms > 0:
-        per_sm = max(1, THREADS_PER_SM.get(device.arch, THREADS_PER_SM[""]) // r.threads)
+        per_sm = max(1, threads_per_sm(device) // r.threads)
         rows = min(rows, device.sms * per_sm)
     return 0 if rows * r.row_bytes <= device.l2_bytes else r.nbytes
 

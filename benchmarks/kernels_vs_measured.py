@@ -55,13 +55,13 @@ from torch import nn
 DATA = Path(__file__).with_name("data") / "neusight_kernels.csv"
 
 #: NeuSight's GPUs (the CSV's short names) → convcost presets; ``None``: no preset, skipped.
-#: The PCIe A100s take the SXM4 presets (same SMs, clocks and peaks; the 80 GB PCIe card has
-#: 1,935 GB/s against the preset's 2,039); the V100 PCIe 32 GB takes ``v100-pcie`` (the
+#: The A100 PCIe 40 GB takes the SXM4 preset (same SMs, clocks, peaks and bandwidth); the
+#: A100 PCIe 80 GB its own preset (1,935 GB/s); the V100 PCIe 32 GB takes ``v100-pcie`` (the
 #: 16 GB PCIe preset: same rates and bandwidth); "NVIDIA H100 80GB HBM3" is the SXM5 card.
 PRESET: dict[str, str | None] = {
     "V100-PCIE-32GB": "v100-pcie",
     "A100-PCIE-40GB": "a100-40gb",
-    "A100-PCIE-80GB": "a100-80gb",
+    "A100-PCIE-80GB": "a100-80gb-pcie",
     "H100-SXM5-80GB": "h100-sxm",
     "L4": "l4",
     "T4": "t4",

@@ -23,6 +23,8 @@ SPECS: dict[str, tuple[int | None, float | None, int | None, str]] = {
     "h100-pcie": (114, None, 50 * MIB, "hopper"),
     "a100-40gb": (108, 1410, 40960 * KIB, "ampere"),
     "a100-80gb": (108, 1410, 40960 * KIB, "ampere"),
+    # NVIDIA A100 datasheet, 80 GB PCIe: the same GA100 part as the SXM cards
+    "a100-80gb-pcie": (108, 1410, 40960 * KIB, "ampere"),
     "l4": (58, 2040, 48 * MIB, "ada"),  # spec database (L2: TechPowerUp, AD104 48 MB)
     "t4": (40, None, 4 * MIB, "turing"),  # 2,560 CUDA cores / 64; L2: TU104's 4 MB
     "v100": (80, 1530, 6144 * KIB, "volta"),
@@ -73,6 +75,9 @@ NEW_PRESETS: dict[str, dict[str, float]] = {
 }
 
 NEW_PRESETS.update({
+    # NVIDIA A100 Tensor Core GPU datasheet, 80 GB PCIe column (dense; 1,935 GB/s)
+    "a100-80gb-pcie": {"fp32": 19.5, "tf32": 156, "fp16": 312, "bf16": 312, "int8": 624,
+                       "bandwidth": 1935, "memory": 80},
     # NVIDIA A10 datasheet (dense)
     "a10": {"fp32": 31.2, "tf32": 62.5, "fp16": 125, "bf16": 125, "int8": 250,
             "bandwidth": 600, "memory": 24},
@@ -97,6 +102,7 @@ FP32_LANES_PER_SM: dict[str, int] = {
     "v100-16gb": 64,
     "a100-40gb": 64,  # Table 3: A100 64 FP32 cores / SM
     "a100-80gb": 64,
+    "a100-80gb-pcie": 64,
     "h100-sxm": 128,  # Hopper whitepaper: 128 FP32 cores / SM
     "h200": 128,
     "rtx2080ti": 64,  # Turing Table 1: CUDA Cores / SM 64

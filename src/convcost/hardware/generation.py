@@ -22,7 +22,7 @@ Decode steps between the traced cache lengths are interpolated linearly, as the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
@@ -97,7 +97,7 @@ class GenerationTime:
         }
 
 
-def loop_host_s(stack: Stack, host_s: dict[str, float] | Any) -> float:
+def loop_host_s(stack: Stack, host_s: Mapping[str, float]) -> float:
     """Host seconds of one decode step's ``generate()`` loop outside the forward, with the
     per-class host seconds ``host_s`` (:attr:`Constants.host_s
     <convcost.hardware.estimate.Constants>`)."""

@@ -10,7 +10,8 @@ Markers (registered in pyproject.toml): ``slow`` marks tests that take more than
 seconds (the torchvision sweep, mypy, big ONNX exports, the analyser's memory-growth check in
 subprocesses, timm, real-model op coverage); ``browser`` marks the tests that drive headless
 Chromium (tests/test_html_report.py); ``sweep`` marks the sweep over every torchvision
-classification model (also ``slow``). A plain ``pytest`` runs all of them.
+classification model (also ``slow``). A plain ``pytest`` runs all of them; the CUDA-path
+trace sweep covers one classifier per family unless ``--full-sweep`` is given.
 
 Analyses of real models are the slow part of most tests, so the ones several tests need are
 made once per session by the fixtures below and shared: :func:`torchvision_analysis` (the
@@ -42,6 +43,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="rewrite tests/golden/* from the current output instead of comparing",
     )
+    parser.addoption(
+        "--full-sweep",
+        action="store_true",
+        default=False,
+        help="trace every torchvision classifier on the CUDA path (default: one per family)",
+    )
+
+
+@pytest.fixture
+def full_sweep(request: pytest.FixtureRequest) -> bool:
+    import os
+
+    return bool(request.config.getoption("--full-sweep")) or \
+        os.environ.get("CONVCOST_FULL_SWEEP") == "1"
 
 
 @pytest.fixture

@@ -242,8 +242,8 @@ def parse_model_args(field: str, values: Sequence[str]) -> dict[str, object]:
 def resize_shape(text: str, batch: int | None = None, resolution: int | None = None) -> str:
     """``text`` (``NxCxHxW[:DTYPE][:grad]``) with its batch (first dimension) and/or spatial size
     replaced: the last two dimensions of a 4-D or larger shape, the last of a 3-D one (a
-    scalar is returned as it is). Raises :class:`SpecError` naming ``inputs`` (a bad shape) or ``resolution`` (a shape
-    without spatial dimensions)."""
+    scalar is returned as it is). Raises :class:`SpecError` naming ``inputs`` (a bad shape)
+    or ``resolution`` (a shape without spatial dimensions)."""
     parsed, dt, grad = parse_input_text("inputs", text)
     dims = list(parsed)
     if not dims:  # a scalar has no batch and no spatial size: the same at every setting

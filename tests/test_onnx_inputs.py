@@ -241,3 +241,21 @@ def test_scalar_input_through_the_server_parser(scalar: str) -> None:
         doc = json.loads(outcome.json)
         assert doc["inputs"][1]["shape"] == [] and doc["inputs"][1]["dtype"] == "bool"
         assert doc["totals"]["forward"]["macs"] == SCALAR_MACS
+
+
+def test_scalar_input_in_a_batch_fit(scalar: str) -> None:
+    """The batch search grows every input's batch but the scalar's (it has none): the batch
+    found fits and the next does not, by the peaks of the two training steps themselves."""
+    from convcost.fit import fit_batch
+    from convcost.model import train_memory
+    from convcost.spec import InputSpec
+
+    module, specs = load_onnx(scalar, ["2x3x8x8"])
+    capacity = 100_000
+    b = fit_batch(module, specs, capacity).batch
+
+    def peak(n: int) -> int:
+        mem = train_memory(module, [InputSpec((n, 3, 8, 8)), InputSpec((), "bool")])
+        return max(mem.peak, mem.steady_peak)
+
+    assert b >= 1 and peak(b) <= capacity < peak(b + 1)

@@ -22,7 +22,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from cli_run import run
 from convcost.cost import Cost
-from convcost.frontends.onnx.lowering import conv as conv_lowering
+from convcost.frontends.onnx.lowering import lowering_table
 from convcost.frontends.onnx.node import OnnxNodeError, OnnxOp
 from convcost.model.onnx import analyze_onnx
 
@@ -50,7 +50,9 @@ def lowered(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, **attrs: Any) ->
     """What convcost's ConvTranspose lowering computes on real tensors."""
     op = OnnxOp(0, "ConvTranspose", "", "conv", ("x", "w", "b"), ("y",), attrs, 17)
     xs = [torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b)]
-    out: torch.Tensor = conv_lowering._conv_transpose(op, xs, False)
+    impl = lowering_table().get("ConvTranspose")
+    assert impl is not None
+    out: torch.Tensor = impl(op, xs, False)
     return out.detach().numpy()
 
 

@@ -161,3 +161,13 @@ def test_above_what_onnxruntime_accepts_is_one_line(tmp_path: Path,
     assert "output_shape [9]" in err and "above 8" in err and "'conv'" in err
     with pytest.raises(OnnxNodeError):
         lowered(np.zeros((1, 1, 3), np.float32), w, None, strides=[2], output_shape=[9])
+
+
+@pytest.mark.parametrize("shape", [[8, 8], [0], [1, 1, 8, 8]])
+def test_output_shape_of_the_wrong_length_or_size(shape: list[int]) -> None:
+    """1-D layer: one spatial size, or three with batch and channels; each at least 1."""
+    x = np.zeros((1, 1, 3), np.float32)
+    w = np.ones((1, 1, 3), np.float32)
+    with pytest.raises(OnnxNodeError, match=r"output_shape .*give 1 spatial sizes"):
+        lowered(x, w, None, strides=[2], output_shape=shape)
+    assert lowered(x, w, None, strides=[2], output_shape=[1, 1, 8]).shape == (1, 1, 8)

@@ -79,6 +79,9 @@ def transpose_pads(op: OnnxOp, sizes: list[int], k: list[int], s: list[int], d: 
         if any(a < 0 or b < 0 for a, b in pads):
             raise op.err(f"negative pads {list(p)}: ONNX pads are at least 0")
         return pads
+    if out_shape and (len(out_shape) not in (nd, nd + 2) or min(out_shape[-nd:]) < 1):
+        raise op.err(f"output_shape {list(out_shape)}: give {nd} spatial sizes (or {nd + 2} "
+                     "with batch and channels), each at least 1")
     target = out_shape[-nd:] if out_shape else [L * st for L, st in zip(sizes, s)]
     pads = []
     for i in range(nd):

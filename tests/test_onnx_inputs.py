@@ -1,9 +1,12 @@
 """``--input`` is optional for an ONNX file whose inputs all have static shapes (the graph's
 shapes are used), required for a symbolic dimension (the error names the input and the
-dimension), and still required for a PyTorch model."""
+dimension), and still required for a PyTorch model. A static shape cannot be changed; a
+scalar (rank-0) input is written with an empty shape."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -140,3 +143,119 @@ def test_compare_takes_onnx_entries_like_model(static: str, symbolic: str,
     # without shapes, the symbolic entry is a clean error naming the input and dimension
     code, out, err = run(["compare", static, symbolic], capsys)
     assert code == 2 and out == "" and "symbolic ('batch')" in err and "--input" in err
+
+
+# ------------------------------------------------- a static shape cannot be changed
+
+
+def test_static_shape_given_another_is_one_line_naming_both(
+        static: str, symbolic: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The static graph's x is 2x3x8x8: another shape is an error naming the input and both
+    shapes (the graph would not run at it); a symbolic dimension can still be set."""
+    for given, shape in (("3x3x8x8", "3x3x8x8"), ("x=2x3x9x8", "2x3x9x8")):
+        code, out, err = run(["model", static, "--input", given], capsys)
+        assert code == 2 and out == "" and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1, err
+        assert err.startswith("convcost model: error: --input")
+        assert f"input 'x' as 2x3x8x8, not {shape}" in err
+    with pytest.raises(SpecError, match=r"input 'x' as 2x3x8x8, not 1x3x8x8"):
+        load_onnx(static, ["1x3x8x8"])
+    _, specs = load_onnx(symbolic, ["5x3x8x8"])  # batch is symbolic: any value
+    assert specs[0].shape == (5, 3, 8, 8)
+    with pytest.raises(SpecError, match=r"as batchx3x8x8, not 5x3x4x4"):
+        load_onnx(symbolic, ["5x3x4x4"])
+
+
+# ------------------------------------------------------------ scalar (rank-0) inputs
+
+
+@pytest.fixture(scope="module")
+def scalar(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """y = Conv(x) · Cast(flag): x N×3×8×8 float, flag a rank-0 bool (a graph's switch)."""
+    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Cast", ["flag"], ["f"], name="cast", to=TensorProto.FLOAT),
+             helper.make_node("Mul", ["c", "f"], ["y"], name="mul")]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8]),
+                     helper.make_tensor_value_info("flag", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 8, 8])],
+        initializer=[w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    path = tmp_path_factory.mktemp("onnx") / "scalar.onnx"
+    onnx.save(model, str(path))
+    return str(path)
+
+
+#: the scalar graph at batch 2, by hand: conv 2·4·8·8 outputs × 27 MACs; the Mul one
+#: multiplication per element of c (2·4·8·8)
+SCALAR_MACS = 2 * 4 * 64 * 27
+SCALAR_MULTS = SCALAR_MACS + 2 * 4 * 64
+
+
+@pytest.mark.parametrize("flag", [[], ["--input", "flag="], ["--input", "flag=:bool"],
+                                  ["--input", ":bool"]])
+def test_scalar_input_by_empty_shape(scalar: str, flag: list[str],
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A rank-0 input needs no --input (its shape is static); written, it is an empty shape,
+    by name or in order."""
+    doc = _json(["model", scalar, "--input", "2x3x8x8", *flag, "--mode", "inference"], capsys)
+    assert doc["inputs"][1] == {"name": "flag", "shape": [], "dtype": "bool"}
+    assert doc["totals"]["forward"]["macs"] == SCALAR_MACS
+    assert doc["totals"]["forward"]["mults"] == SCALAR_MULTS
+
+
+@pytest.mark.parametrize("flag,needle", [("flag=2", "rank 0 (scalar), not 1"),
+                                         ("flag=:int64", "declares bool")])
+def test_scalar_input_errors(scalar: str, flag: str, needle: str,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["model", scalar, "--input", "2x3x8x8", "--input", flag], capsys)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert "--input" in err and needle in err
+
+
+def test_scalar_input_in_a_sweep_and_the_api(scalar: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """A batch sweep leaves the scalar as it is; the library takes ``""`` and ``":bool"``."""
+    from convcost.model.onnx import analyze_onnx
+
+    code, out, err = run(["model", scalar, "--input", "2x3x8x8", "--input", "flag=",
+                          "--batch", "1,2", "--mode", "inference", "--format", "csv"], capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [int(r["forward_MACs"]) for r in rows] == [SCALAR_MACS // 2, SCALAR_MACS]
+    for flag in ("", ":bool"):
+        r = analyze_onnx(scalar, {"x": "2x3x8x8", "flag": flag}, mode="inference")
+        assert r.totals.forward.macs == SCALAR_MACS
+
+
+def test_scalar_input_through_the_server_parser(scalar: str) -> None:
+    """The server's ONNX route reads ``input=flag=:bool`` with the same parser (its worker's
+    entry point, in this process: no server started)."""
+    from convcost.server.requests import onnx_params, run_analysis
+
+    for query in ([("input", "x=2x3x8x8"), ("input", "flag=:bool"), ("mode", "inference")],
+                  [("input", "x=2x3x8x8"), ("mode", "inference")]):
+        outcome = run_analysis(onnx_params(query), scalar)
+        doc = json.loads(outcome.json)
+        assert doc["inputs"][1]["shape"] == [] and doc["inputs"][1]["dtype"] == "bool"
+        assert doc["totals"]["forward"]["macs"] == SCALAR_MACS
+
+
+def test_scalar_input_in_a_batch_fit(scalar: str) -> None:
+    """The batch search grows every input's batch but the scalar's (it has none): the batch
+    found fits and the next does not, by the peaks of the two training steps themselves."""
+    from convcost.fit import fit_batch
+    from convcost.model import train_memory
+    from convcost.spec import InputSpec
+
+    module, specs = load_onnx(scalar, ["2x3x8x8"])
+    capacity = 100_000
+    b = fit_batch(module, specs, capacity).batch
+
+    def peak(n: int) -> int:
+        mem = train_memory(module, [InputSpec((n, 3, 8, 8)), InputSpec((), "bool")])
+        return max(mem.peak, mem.steady_peak)
+
+    assert b >= 1 and peak(b) <= capacity < peak(b + 1)

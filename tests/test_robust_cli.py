@@ -491,3 +491,87 @@ def test_target_module_found_in_the_current_directory(
     assert json.loads(out)["totals"]["forward"]["macs"] == 2 * 3 * 4
     assert sys.path == path_before
     sys.modules.pop("cwd_block_xyz", None)
+
+
+# ------------------------------------------------ installed without the torch extra
+
+#: Runs ``convcost ARGS`` as if torch, torchvision and timm were not installed: a meta-path
+#: finder refuses them as Python does a module that is missing.
+WITHOUT_TORCH = """
+import sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("torch", "torchvision", "timm"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+sys.meta_path.insert(0, NoTorch())
+from convcost.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def without_torch(*args: str) -> tuple[int, str, str]:
+    import os
+    import subprocess
+
+    import convcost
+
+    env = dict(os.environ)
+    src = str(Path(convcost.__file__).resolve().parents[1])
+    here = str(Path(__file__).resolve().parent)
+    env["PYTHONPATH"] = os.pathsep.join([src, here, env.get("PYTHONPATH", "")])
+    p = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, *args], capture_output=True,
+                       text=True, env=env, timeout=120)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_without_the_torch_extra(tmp_path: Path) -> None:
+    """``pip install .`` has no torch: ``conv`` works, ``model`` (a PyTorch target or an
+    ONNX file), ``compare`` and ``calibrate`` say in one line which extra to install."""
+    code, out, err = without_torch(*LAYER, "--json")
+    assert code == 0, err
+    assert json.loads(out)["forward"]["macs"] == 4 * 3 * 9 * 6 * 6  # 4 outputs of 6×6, 27 taps
+    onnx_file = tmp_path / "m.onnx"
+    onnx_file.write_bytes(b"")  # never read: torch is needed first
+    for args, command in ((TINY, "model"), (["model", str(onnx_file)], "model"),
+                          (["compare", "robust_models:tiny --input 1x2x4x4",
+                            "robust_models:tiny --input 2x2x4x4"], "compare"),
+                          (["calibrate"], "calibrate")):
+        line = one_line_error(*without_torch(*args), "pip install 'convcost[torch]'")
+        assert line == (f"convcost {command}: error: PyTorch is not installed (convcost "
+                        f"{command} needs it): pip install 'convcost[torch]'")
+
+
+# ------------------------------------------------------------ scalar (rank-0) inputs
+
+
+def test_scalar_inputs_of_a_pytorch_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """An empty shape is a 0-d tensor (``--input s=``, ``s=:float64``, ``InputSpec(())``):
+    y = Linear(4 -> 3)(x) · s, by hand 2·3·4 MACs plus 2·3 multiplications by s."""
+    write_module(tmp_path, monkeypatch, "scalar_model", (
+        "import torch\n"
+        "class M(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.lin = torch.nn.Linear(4, 3)\n"
+        "    def forward(self, x, s):\n"
+        "        assert s.dim() == 0\n"
+        "        return self.lin(x) * s\n"
+        "def build():\n"
+        "    return M()\n"))
+    from convcost import analyze
+    from convcost.spec import InputSpec
+
+    for extra in (["--input", "s="], ["--input", "s=:float64"], ["--input", ""]):
+        code, out, err = run(["model", "scalar_model:build", "--input", "2x4", *extra,
+                              "--mode", "inference", "--json"], capsys)
+        assert code == 0, err
+        fwd = json.loads(out)["totals"]["forward"]
+        assert (fwd["macs"], fwd["mults"]) == (2 * 3 * 4, 2 * 3 * 4 + 2 * 3)
+    import scalar_model
+
+    r = analyze(scalar_model.build(), ["2x4", InputSpec(())], mode="inference")
+    assert r.totals.forward.mults == 2 * 3 * 4 + 2 * 3
+    with pytest.raises(SpecError):
+        analyze(scalar_model.build(), ["2x4", ()], mode="inference")  # () alone is no shape

@@ -58,7 +58,7 @@ class FitResult:
 
 
 def _with_batch(x: Any, b: int) -> Any:
-    if isinstance(x, InputSpec):
+    if isinstance(x, InputSpec) and x.shape:  # a scalar (rank 0) has no batch
         return InputSpec((b, *x.shape[1:]), x.dtype, x.requires_grad)
     return x
 

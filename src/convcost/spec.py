@@ -118,15 +118,17 @@ GRAD_SUFFIX = "grad"
 def parse_input_text(field: str, text: str) -> tuple[tuple[int, ...], str | None, bool]:
     """``SHAPE[:DTYPE][:grad]`` -> ``(dims, dtype or None, requires_grad)``:
     ``"8x197x768:grad"`` -> ``((8, 197, 768), None, True)``, ``"2x8:float32:grad"`` ->
-    ``((2, 8), "float32", True)``. Raises :class:`SpecError` naming ``field``."""
+    ``((2, 8), "float32", True)``; an empty shape is a scalar: ``":bool"`` -> ``((), "bool",
+    False)``. Raises :class:`SpecError` naming ``field``."""
     dims_text, *rest = str(text).split(":")
     grad = bool(rest) and rest[-1].strip().lower() == GRAD_SUFFIX
     if grad:
         rest = rest[:-1]
-    dims = _dims(_split_dims(dims_text))
+    # an empty shape is a scalar (rank 0): "" or ":bool", as an ONNX graph's flag input
+    dims = () if not dims_text.strip() else _dims(_split_dims(dims_text))
     if dims is None or len(rest) > 1:
         raise SpecError(field, text, "write a shape as integers separated by 'x', e.g. "
-                        "8x3x224x224 (optionally :DTYPE, then :grad)")
+                        "8x3x224x224 (optionally :DTYPE, then :grad; empty for a scalar)")
     if any(d < 1 for d in dims):
         raise SpecError(field, text, "every dimension must be an integer >= 1")
     dtype = rest[0].strip().lower() if rest else ""
@@ -239,11 +241,13 @@ def parse_model_args(field: str, values: Sequence[str]) -> dict[str, object]:
 
 def resize_shape(text: str, batch: int | None = None, resolution: int | None = None) -> str:
     """``text`` (``NxCxHxW[:DTYPE][:grad]``) with its batch (first dimension) and/or spatial size
-    replaced: the last two dimensions of a 4-D or larger shape, the last of a 3-D one.
-    Raises :class:`SpecError` naming ``inputs`` (a bad shape) or ``resolution`` (a shape
-    without spatial dimensions)."""
+    replaced: the last two dimensions of a 4-D or larger shape, the last of a 3-D one (a
+    scalar is returned as it is). Raises :class:`SpecError` naming ``inputs`` (a bad shape)
+    or ``resolution`` (a shape without spatial dimensions)."""
     parsed, dt, grad = parse_input_text("inputs", text)
     dims = list(parsed)
+    if not dims:  # a scalar has no batch and no spatial size: the same at every setting
+        return text
     if batch is not None:
         dims[0] = batch
     if resolution is not None:

@@ -1,7 +1,9 @@
 """The ``convcost`` command: builds the parser from the subcommand modules (``conv``,
 ``model``, ``compare``, ``devices``, ``calibrate``: each ``add_arguments`` and ``run``),
 runs the one asked for and prints its report. Exit 0, or 2 on bad input with one line
-``convcost COMMAND: error: …`` naming the flag (never a traceback).
+``convcost COMMAND: error: …`` naming the flag (never a traceback). A missing optional
+dependency (installed without the ``torch`` extra, ``convcost model`` cannot import torch) is
+one such line naming the extra to install (:func:`.common.missing_extra`).
 
 Building the parser imports no subcommand's dependencies; each ``run`` imports what it
 needs. Only the subcommand being run gets its options added (the others are listed with their
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 
 from ..errors import ConvCostError
 from . import calibrate, compare, conv, devices, model, serve
-from .common import Command, Parser, flag_error, one_line, parser_options
+from .common import Command, Parser, flag_error, missing_extra, one_line, parser_options
 
 __all__ = ["COMMANDS", "build_parser", "command_of", "main"]
 
@@ -66,6 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConvCostError as e:
         print(f"convcost {args.command}: error: {one_line(str(flag_error(e)))}",
               file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as e:  # an optional dependency (the torch extra...) is missing
+        line = missing_extra(args.command, e)
+        if line is None:
+            raise
+        print(f"convcost {args.command}: error: {line}", file=sys.stderr)
         return 2
     if isinstance(out, int):
         return out

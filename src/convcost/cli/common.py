@@ -27,6 +27,31 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+#: Top-level module -> (what it is, the extra that installs it): a subcommand that imports
+#: a missing optional dependency ends in one line naming the extra, not a traceback.
+EXTRAS: dict[str, tuple[str, str]] = {
+    "torch": ("PyTorch", "torch"),
+    "torchvision": ("torchvision", "torch"),
+    "onnx": ("the onnx package", "onnx"),
+    "starlette": ("starlette", "serve"),
+    "uvicorn": ("uvicorn", "serve"),
+    "cairosvg": ("cairosvg", "plot"),
+    "dask": ("dask", "cluster"),
+    "distributed": ("dask.distributed", "cluster"),
+}
+
+
+def missing_extra(command: str, exc: ModuleNotFoundError) -> str | None:
+    """The one-line error for ``exc`` when it is an optional dependency of convcost that is
+    not installed (``None`` for any other module: a bug, left to surface)."""
+    root = (exc.name or "").partition(".")[0]
+    if root not in EXTRAS:
+        return None
+    what, extra = EXTRAS[root]
+    return (f"{what} is not installed (convcost {command} needs it): "
+            f"pip install 'convcost[{extra}]'")
+
+
 class Command(Protocol):
     """A subcommand module: its name and texts, ``add_arguments`` and ``run``."""
 

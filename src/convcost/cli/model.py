@@ -49,7 +49,8 @@ timm is installed), or package.module:factory — an import path whose factory()
 nn.Module (or names an nn.Module instance); this imports and runs that code, and
 anything it prints goes to standard error.
 --input: one per positional input, batch included (8x3x224x224); add :DTYPE for a non-float
-input (1x128:int64), NAME= for a keyword input (mask=1x128:bool) and :grad at the end for a
+input (1x128:int64), NAME= for a keyword input (mask=1x128:bool), an empty shape for a
+scalar (s=, flag=:bool; an ONNX graph's inputs by name) and :grad at the end for a
 floating input that requires a gradient, as a block's input does (8x197x768:grad,
 x=2x8:float32:grad; --input-grad: every floating input; both need --mode train).
 """

@@ -4,9 +4,13 @@
 ONNX pads each spatial dimension with its own begin and end; aten's convolution cannot, so
 the ONNX front end runs these custom ops instead. They are counted by the single-layer
 kernel (:func:`~convcost.formulas.conv.conv_numbers`) with that (begin, end) padding, so that
-nothing in the front end counts anything itself. They are part of the default registry
-because they are convcost's own ops: any analysis of a lowered ONNX graph (API, CLI, sweeps,
-compare) finds them.
+nothing in the front end counts anything itself. A negative pad of a transposed op (an ONNX
+``output_shape`` above the natural size, as onnxruntime runs it) adds output elements that
+receive no product, only the bias: the layer is counted without them (by the counting
+conventions, a bias written into an element that gets no product is no addition), and
+grad-bias sums every element of the output gradient, theirs included. They are part of the
+default registry because they are convcost's own ops: any analysis of a lowered ONNX graph
+(API, CLI, sweeps, compare) finds them.
 """
 
 from __future__ import annotations
@@ -33,7 +37,9 @@ def onnx_conv_spec(x: TensorMeta, w: TensorMeta, bias: bool, stride: Any, pads: 
     nd = len(w.shape) - 2
     g = int(groups)
     tr = bool(transposed)
-    p = [int(v) for v in pads]
+    # a negative transposed pad extends the output with bias-only elements: the layer
+    # counted is the one without it (see onnx_conv_backward for the one number it changes)
+    p = [max(int(v), 0) if tr else int(v) for v in pads]
     return ConvSpec(
         in_channels=x.shape[1],
         out_channels=w.shape[1] * g if tr else w.shape[0],
@@ -50,6 +56,15 @@ def onnx_conv_spec(x: TensorMeta, w: TensorMeta, bias: bool, stride: Any, pads: 
         dtype=x.dtype if x.dtype in MODEL_DTYPES else "float32",
         input_grad=input_grad,
     )
+
+
+def grad_output_elements(call: OpCall) -> int:
+    """Elements of the op's output (its gradient), extension by negative pads included."""
+    grad = need_tensor(call, "grad")
+    n = 1
+    for v in grad.shape:
+        n *= int(v)
+    return n
 
 
 @FORMULAS.register("convcost_onnx::conv")
@@ -78,5 +93,5 @@ def onnx_conv_backward(call: OpCall, counting: str) -> OpCost:
     b = conv_numbers(spec, counting).backward
     gi = b.grad_input if m[0] else Cost()
     gw = b.grad_weight if m[1] else Cost()
-    gb = b.grad_bias if m[2] else Cost()
+    gb = Cost(0, grad_output_elements(call) - spec.out_channels) if m[2] else Cost()
     return OpCost(gi + gw + gb, (("grad_input", gi), ("grad_weight", gw), ("grad_bias", gb)))

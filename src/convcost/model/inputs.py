@@ -1,6 +1,8 @@
 """Validation of :func:`convcost.analyze`'s arguments and preparation of the model's inputs.
 
 Every argument is checked before any work on the model; errors name the API parameter.
+A scalar (rank-0) input is written as an empty shape: ``""``, ``":bool"`` or
+``InputSpec((), "bool")`` (an ONNX graph's flag input, or a model taking a 0-d tensor).
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from ..spec import InputSpec, parse_input_text, parse_shape
 from ..vocab import AMPS, COUNTINGS, MODEL_DTYPES, MODES, OPTIMIZERS
 
 
-def _shape(field_name: str, value: object) -> tuple[int, ...]:
+def _shape(field_name: str, value: object, scalar: bool = False) -> tuple[int, ...]:
+    """``value`` as a shape; ``scalar``: an empty one (rank 0) is allowed, as an
+    :class:`InputSpec`'s ``()`` (a bare ``()`` in ``inputs`` stays "no input")."""
     if isinstance(value, str):
         dims, _ = parse_shape(field_name, value)
     elif isinstance(value, Sequence):
@@ -24,8 +28,8 @@ def _shape(field_name: str, value: object) -> tuple[int, ...]:
     else:
         raise SpecError(field_name, value, "give a shape (sequence of integers), a tensor or "
                         "an InputSpec")
-    if not dims or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1
-                           for d in dims):
+    if (not dims and not scalar) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in dims):
         raise SpecError(field_name, value, "every dimension must be an integer >= 1")
     return tuple(int(d) for d in dims)
 
@@ -53,7 +57,7 @@ def _one_input(field_name: str, x: object, default_dtype: str, torch_mod: Any) -
         return x
     if isinstance(x, InputSpec):
         return _grad_spec(field_name, InputSpec(
-            _shape(field_name, x.shape), _input_dtype(field_name, x.dtype),
+            _shape(field_name, x.shape, scalar=True), _input_dtype(field_name, x.dtype),
             x.requires_grad))
     if isinstance(x, str):
         dims, dt, grad = parse_input_text(field_name, x)

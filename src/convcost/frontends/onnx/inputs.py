@@ -1,8 +1,11 @@
 """The shapes to analyse a graph with: the user's ``--input`` values (``NAME=1x3x224x224``,
 ``1x3x224x224`` filling the graph's inputs in order, a mapping or shapes) checked against
 the graph's inputs, symbolic dimensions resolved (a symbol named in several inputs takes one
-value). Errors are :class:`~convcost.errors.SpecError` for the field ``inputs`` (the CLI
-names it ``--input``)."""
+value). A static dimension cannot be changed: a shape that disagrees with the graph's is an
+error naming the input and both shapes (the graph would not run at it). A scalar (rank-0)
+input is written with an empty shape (``flag=``, ``flag=:bool``). Errors are
+:class:`~convcost.errors.SpecError` for the field ``inputs`` (the CLI names it
+``--input``)."""
 
 from __future__ import annotations
 
@@ -100,6 +103,10 @@ def resolve_inputs(graph_inputs: list[GraphInput], inputs: Any) -> list[InputSpe
                     if symbols.setdefault(d, v) != v:
                         raise SpecError("inputs", label, f"dimension {d!r} is "
                                         f"{symbols[d]} in another input")
+                elif isinstance(d, int) and d != v:
+                    raise SpecError("inputs", label, f"the graph declares input {g.name!r} "
+                                    f"as {_dims_text(g.dims)}, not {_dims_text(shape)}: "
+                                    "only its symbolic or unknown dimensions can be set")
     specs = []
     for g in graph_inputs:
         grad = False

@@ -2,7 +2,8 @@
 begin/end padding, run as *one* op so that it is counted as one convolution (its formulas:
 :mod:`..formulas`). Its real, fake (shape-only) and backward implementations; it saves its
 input and weight for backward, like ``aten.convolution``. Symmetric padding does not need
-it: the Conv lowering runs ``F.conv*d`` then."""
+it: the Conv lowering runs ``F.conv*d`` then. A negative transposed pad extends the output
+with elements that get only the bias (an ONNX ``output_shape`` above the natural size)."""
 
 from __future__ import annotations
 
@@ -46,10 +47,17 @@ def _conv_real(x: Tensor, w: Tensor, b: Tensor | None, stride: list[int], pads: 
         for i in reversed(range(nd)):
             pad_arg += [pads[i], pads[i + nd]]
         return CONV[nd](F.pad(x, pad_arg), w, b, stride, 0, dilation, groups)
-    y = CONV_TRANSPOSE[nd](x, w, b, stride, 0, output_padding, groups, dilation)
-    idx = [slice(None), slice(None)] + [slice(pads[i], int(y.shape[2 + i]) - pads[i + nd])
-                                        for i in range(nd)]
-    return y[tuple(idx)].contiguous()
+    # a positive pad crops the natural result, a negative one extends it with zeros (an
+    # output_shape above the natural size); the bias goes on every output element
+    y = CONV_TRANSPOSE[nd](x, w, None, stride, 0, output_padding, groups, dilation)
+    idx = [slice(None), slice(None)] + [
+        slice(max(pads[i], 0), int(y.shape[2 + i]) - max(pads[i + nd], 0)) for i in range(nd)]
+    y = y[tuple(idx)]
+    grow: list[int] = []
+    for i in reversed(range(nd)):
+        grow += [max(-pads[i], 0), max(-pads[i + nd], 0)]
+    y = F.pad(y, grow) if any(grow) else y.contiguous()
+    return y if b is None else y + b.reshape(1, -1, *([1] * nd))
 
 
 @torch.library.custom_op("convcost_onnx::conv", mutates_args=())

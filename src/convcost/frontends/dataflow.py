@@ -22,6 +22,18 @@ rule. For every other backward op, follow its results forward through the backwa
 * a reader that computes (e.g. the first convolution's weight gradient reading the
   gradient that a ReLU's backward produced) does not pass its label on: the ReLU's
   backward computes the gradient of the ReLU's input, so it is ``grad_input``;
+* except a *router*: a computing op that ends in parameter gradients and reads no
+  floating-point tensor but gradients (results of earlier backward ops; integer indices
+  are allowed) — the backward of a weight scaled by a constant (``2 * A``, ONNX ``Gemm``'s
+  alpha), of a weight broadcast over a batch (the ``sum`` over the broadcast dimensions) or
+  gathered (``index_put``/``index_add`` of the rows used, as MoE experts held in one 3-D
+  parameter). It only carries the gradient of a tensor computed from the parameter alone
+  back to the parameter, so the product that made that gradient computes the parameter's
+  gradient too: the router passes ``grad_weight`` on. A scatter (a router that reads integer
+  indices) routes only into a result of rank 3 or more, where whole matrices were gathered;
+  rows looked up in a 2-D table are an embedding's output, an activation, so the product
+  before ``embedding_dense_backward`` (or the ``index_put`` of an ONNX ``Gather``) stays
+  ``grad_input``;
 * every other backward op (results read by anything else, or by nothing) is
   ``grad_input``: it carries the gradient towards the layer's inputs.
 """
@@ -50,6 +62,7 @@ def backward_targets(
     every op as free.
     """
     grad_kind = {pg.sid: GRAD_BIAS if pg.is_bias else GRAD_WEIGHT for pg in param_grads}
+    gradients = {s for op in ops if op.phase == "backward" for s in op.writes}
     readers: dict[int, set[str]] = {}
     kinds = [""] * len(ops)
     for i in range(len(ops) - 1, -1, -1):
@@ -70,8 +83,21 @@ def backward_targets(
             else:
                 kind = GRAD_INPUT
         kinds[i] = kind
-        passes = free is None or free[i] or op.accumulates
+        router = kind != GRAD_INPUT and _routes(op, gradients)
+        passes = free is None or free[i] or op.accumulates or router
         passed_on = kind if passes else GRAD_INPUT
         for s in op.reads:
             readers.setdefault(s, set()).add(passed_on)
     return kinds
+
+
+def _routes(op: OpRecord, gradients: set[int]) -> bool:
+    """Whether ``op`` only routes gradients (see the module doc): every floating-point tensor
+    it reads is a gradient, and a scatter (integer indices read) writes a rank ≥ 3 result."""
+    if op.float_reads is None or not all(s in gradients for s in op.float_reads):
+        return False
+    if len(op.float_reads) == len(op.reads):
+        return True
+    out = op.call.outputs[0] if op.call.outputs else None
+    return out is not None and len(out.shape) >= 3
+

@@ -26,6 +26,9 @@ class OpRecord:
     the run is that of the op itself). ``accumulates`` marks a backward op that the autograd
     engine runs to sum the gradient contributions of a tensor used more than once (or to
     hand a gradient to a parameter's ``.grad``), not an op of any node's backward formula.
+    ``float_reads`` are the ids among ``reads`` of floating-point tensors (``None``: not
+    recorded); the backward split uses them to tell an op that only routes a gradient to a
+    parameter (scales, sums or scatters it) from one that reads saved activations.
     """
 
     call: OpCall
@@ -35,6 +38,7 @@ class OpRecord:
     writes: tuple[int, ...]
     decomposed: tuple[OpCall, ...] | None = None
     accumulates: bool = False
+    float_reads: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -129,14 +129,13 @@ class State:
             # torch.tensor(...) under fake mode: the argument is the constant being turned
             # into a fake tensor, not memory of the run.
             args, kwargs = (), {}
-        for t in tensors(args):
+        float_reads = []
+        for t in (*tensors(args), *tensors(kwargs)):
             sid = st.add(t, "external", "")
             if sid is not None:
                 reads.append(sid)
-        for t in tensors(kwargs):
-            sid = st.add(t, "external", "")
-            if sid is not None:
-                reads.append(sid)
+                if t.is_floating_point() or t.is_complex():
+                    float_reads.append(sid)
         st.clock += 1
         phase, module, summing = self.where(reads)
         self.last_module = module
@@ -149,7 +148,7 @@ class State:
                     self.writer_module[sid] = module
         call = op_call(func, args, kwargs, out)
         self.ops.append(OpRecord(call, phase, module, tuple(reads), tuple(writes), decomposed,
-                                 summing))
+                                 summing, tuple(float_reads)))
         if self.on_sample is not None:
             self.on_sample()
 

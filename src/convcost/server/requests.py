@@ -51,6 +51,8 @@ __all__ = [
     "ONNX_KEYS",
     "ApiError",
     "Outcome",
+    "check_model_args",
+    "clean_native",
     "conv_report",
     "job_id",
     "model_params",
@@ -84,11 +86,25 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+#: A file path of three or more parts (``/usr/lib/x/libc10.so``, ``C:\\a\\b``) in error text.
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][^\s'\"()\[\]{}<>,;:]+){3,}")
+#: A memory address (``0x7f3a9c...``) in error text.
+_ADDRESS = re.compile(r"\b0x[0-9A-Fa-f]{6,}\b")
+
+
+def clean_native(text: str) -> str:
+    """Error text fit for a client: its first line only (a C++ exception's message goes on
+    with a stack trace), file paths and memory addresses replaced by ``…``."""
+    first = text.strip().splitlines()[0] if text.strip() else text
+    return _ADDRESS.sub("…", _PATH.sub("…", first))
+
+
 def spec_error(e: ConvCostError) -> ApiError:
-    """The 400 answer to a bad value (``field`` from a SpecError: ``inputs[0]`` -> ``inputs``)."""
+    """The 400 answer to a bad value (``field`` from a SpecError: ``inputs[0]`` -> ``inputs``);
+    the text cut to its first line, without paths or addresses (:func:`clean_native`)."""
     field = e.field.split("[")[0].lstrip("-").replace("-", "_") \
         if isinstance(e, SpecError) else None
-    return ApiError(400, str(e), field)
+    return ApiError(400, clean_native(str(e)), field)
 
 
 # --------------------------------------------------------------------------- JSON types
@@ -130,10 +146,19 @@ def _get_bool(body: Mapping[str, Any], key: str, default: bool) -> bool:
     return v
 
 
+#: Longest string value of a request (the OpenAPI document's ``maxLength``).
+MAX_STR = 1024
+#: Most entries of ``inputs``, and the most ``devices`` (the document's bounds).
+MAX_INPUTS = 64
+MAX_DEVICES = 65536
+
+
 def _get_str(body: Mapping[str, Any], key: str, default: str | None) -> str | None:
     v = body.get(key, default)
-    if v is not None and not isinstance(v, str):
+    if (v is None and default is not None) or (v is not None and not isinstance(v, str)):
         raise _wrong_type(key, v, "a string" + (" or null" if default is None else ""))
+    if v is not None and len(v) > MAX_STR:
+        raise ApiError(400, f"{key}: {len(v)} characters; at most {MAX_STR}", key)
     return v
 
 
@@ -309,8 +334,8 @@ def _options(b: Mapping[str, Any]) -> dict[str, Any]:
                                                or o["optimizer"] == "none"):
         raise SpecError("optimizer_kernels", o["optimizer_kernels"], "has no effect without "
                         "an optimizer step (mode train and an optimizer other than none)")
-    if o["devices"] < 1:
-        raise SpecError("devices", o["devices"], "must be 1 or more")
+    if not 1 <= o["devices"] <= MAX_DEVICES:
+        raise SpecError("devices", o["devices"], f"from 1 to {MAX_DEVICES:,}")
     if o["mode"] != "train" and o["input_grad"]:
         raise SpecError("input_grad", True, "needs mode train (input gradients exist only in "
                         "a training step)")
@@ -380,16 +405,103 @@ def model_params(body: object, allow_import: bool) -> dict[str, Any]:
     inputs = b.get("inputs")
     if not isinstance(inputs, list) or not all(isinstance(x, str) for x in inputs):
         raise _wrong_type("inputs", inputs, "a list of shapes like '2x3x224x224'")
+    if len(inputs) > MAX_INPUTS or any(len(x) > MAX_STR for x in inputs):
+        raise ApiError(400, f"inputs: at most {MAX_INPUTS} entries of at most {MAX_STR} "
+                       "characters", "inputs")
     pos, _ = split_inputs("inputs", inputs)
     for shape in pos:
         parse_shape("inputs", shape)
     model_args = b.get("model_args", {})
     if not isinstance(model_args, dict) or not all(
-            isinstance(k, str) and k.isidentifier() for k in model_args):
+            isinstance(k, str) and k.isascii() and k.isidentifier() for k in model_args):
         raise _wrong_type("model_args", model_args, "an object of constructor arguments "
                           '(e.g. {"num_classes": 10})')
+    check_model_args(model_args)
     return {"kind": "model", "target": target, "inputs": list(inputs),
             "model_args": model_args, **_options(b)}
+
+
+#: Bounds of ``model_args`` (each refusal names ``model_args.<key>``).
+MODEL_ARG_INT = 2**31
+MODEL_ARG_FLOAT = 1e15
+MODEL_ARG_STR = 128
+MODEL_ARG_ITEMS = 64
+MODEL_ARG_DEPTH = 3
+#: ``model_args`` keys that would make a constructor open (or download) something.
+OPENING_KEYS = frozenset({
+    "checkpoint_path", "pretrained_cfg", "pretrained_cfg_overlay", "pretrained_strict",
+    "file", "filename", "path", "url", "uri", "cache_dir", "state_dict", "model_dir", "hub",
+    "repo_id", "local_files_only",
+})
+#: Keys allowed only as ``false``/``null`` (no weights), as ``convcost model --model-arg``.
+WEIGHT_KEYS = frozenset({"pretrained", "weights", "weights_backbone"})
+OPENING_SUFFIXES = ("_path", "_file", "_dir", "_url", "_uri", "_filename",
+                    "_checkpoint", "_weights")
+#: A ``model_args`` string may not look like a path or a URL (no ``/``, ``\\``, ``:``,
+#: leading ``~`` or ``.``, nor a weights/data file suffix): decided from the text alone.
+SAFE_ARG_STR = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-+. ]*")
+FILE_SUFFIX = re.compile(r"\.(pth?|bin|safetensors|ckpt|npz|npy|pkl|pickle|json|ya?ml|onnx|"
+                         r"h5|msgpack|tar|gz|zip)$", re.IGNORECASE)
+
+
+def check_model_args(args: Mapping[str, Any]) -> None:
+    """Refuse (400, field ``model_args``, the text naming ``model_args.<key>``) a key that
+    would be opened as a file or URL, a string that looks like a path or URL, and values
+    outside the bounds above, before anything is imported or built: the answer depends on
+    the request's text only, never on which files exist."""
+    def refuse(key: str, value: object, why: str) -> ApiError:
+        return ApiError(400, f"model_args.{key}: got {value!r:.60}; {why}", "model_args")
+
+    def check(key: str, value: object, depth: int) -> None:
+        if value is None or isinstance(value, bool):
+            return
+        if isinstance(value, int):
+            if abs(value) > MODEL_ARG_INT:
+                raise refuse(key, value, f"integers must be within ±2**31 ({MODEL_ARG_INT:,})")
+        elif isinstance(value, float):
+            if not abs(value) <= MODEL_ARG_FLOAT:
+                raise refuse(key, value, f"numbers must be finite and within ±{MODEL_ARG_FLOAT:g}")
+        elif isinstance(value, str):
+            if len(value) > MODEL_ARG_STR:
+                raise refuse(key, value, f"strings have at most {MODEL_ARG_STR} characters")
+            if value and (not SAFE_ARG_STR.fullmatch(value) or FILE_SUFFIX.search(value)
+                          or ".." in value):
+                raise refuse(key, value, "strings may not name a file or URL (letters, "
+                             "digits, '_', '-', '+', '.' and spaces; no path, no file suffix)")
+        elif isinstance(value, (list, dict)):
+            if depth >= MODEL_ARG_DEPTH:
+                raise refuse(key, value, f"values nest at most {MODEL_ARG_DEPTH} deep")
+            if len(value) > MODEL_ARG_ITEMS:
+                raise refuse(key, f"{len(value)} items", f"at most {MODEL_ARG_ITEMS} items")
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    check_key(f"{key}.{k}", k)
+                    check(f"{key}.{k}", v, depth + 1)
+            else:
+                for i, v in enumerate(value):
+                    check(f"{key}[{i}]", v, depth + 1)
+        else:  # pragma: no cover - JSON has no other types
+            raise refuse(key, value, "must be a JSON value")
+
+    def check_key(name: str, key: str) -> None:
+        low = key.lower()
+        if len(key) > MODEL_ARG_STR or not (key.isascii() and key.isidentifier()):
+            raise refuse(name, key, "keys are identifiers of at most "
+                         f"{MODEL_ARG_STR} characters")
+        if (low in OPENING_KEYS or low.endswith(OPENING_SUFFIXES)
+                or (low in WEIGHT_KEYS and "." in name)):
+            raise refuse(name, key, "names a file, a URL or pretrained weights, which the "
+                         "server never opens (convcost counts without weights)")
+
+    if len(args) > MODEL_ARG_ITEMS:
+        raise ApiError(400, f"model_args: {len(args)} keys; at most {MODEL_ARG_ITEMS}",
+                       "model_args")
+    for k, v in args.items():
+        if k.lower() in WEIGHT_KEYS and v not in (None, False):
+            raise refuse(k, v, "pretrained weights are never loaded (convcost counts without "
+                         "weights): give false or null, or leave it out")
+        check_key(k, k)
+        check(k, v, 0)
 
 
 def onnx_params(query: Sequence[tuple[str, str]]) -> dict[str, Any]:
@@ -405,7 +517,11 @@ def onnx_params(query: Sequence[tuple[str, str]]) -> dict[str, Any]:
         if key not in ONNX_KEYS:
             raise ApiError(400, f"{key}: unknown parameter; allowed: format, "
                            + ", ".join(ONNX_KEYS), key)
+        if len(value) > MAX_STR:
+            raise ApiError(400, f"{key}: {len(value)} characters; at most {MAX_STR}", key)
         if key == "input":
+            if len(inputs) == MAX_INPUTS:
+                raise ApiError(400, f"input: at most {MAX_INPUTS} given", "input")
             inputs.append(value)
         elif key in b:
             raise ApiError(400, f"{key}: given more than once", key)
@@ -487,6 +603,8 @@ def run_analysis(params: dict[str, Any], onnx_path: str | None = None) -> Outcom
     except ConvCostError as e:
         err = spec_error(e)
         return Outcome(status=400, error=err.error, field=err.field)
+    except RecursionError:
+        return Outcome(status=400, error="the model nests too deeply to be analysed")
     except Exception:
         traceback.print_exc(file=sys.stderr)  # the server's log; the client gets no trace
         return Outcome(status=500, error="internal error")

@@ -184,7 +184,7 @@ def test_model_args_are_bounded(hostile: Server, args: dict[str, Any], key: str 
 def test_native_error_text_is_one_clean_line(hostile: Server) -> None:
     """The C++ trace PyTorch puts in a message (here its own, for nn.Linear(2, 2**64)) is
     cut to its first line, without paths or addresses; 2**64 itself never reaches torch."""
-    from convcost.server.requests import clean_native
+    from convcost.server.bounds import clean_native
 
     native = ("empty(): argument 'size' failed to unpack the object at pos 1 with error "
               "\"Overflow when unpacking long long\nException raised from THPUtils_unpackLong "

@@ -3,13 +3,24 @@ limits), responses and their security headers.
 
 Decisions:
 
-* Statuses: 400 a bad field value (``{"error", "field"}``, from convcost's SpecError),
-  403 a target that would import code, 404 unknown path or result id, 405 wrong method,
-  413 a body over the limit (refused from ``Content-Length`` before reading, or while
-  streaming a body without one), 415 wrong ``Content-Type``, 422 malformed JSON or a wrong
-  JSON type, 504 an analysis over ``--timeout`` (the worker is the "upstream" that did not
-  answer; 408 would blame the client). Anything else is a bug: logged with its traceback
-  on the server, answered ``500 {"error": "internal error"}``.
+* Statuses: 307 a path with a trailing slash (a relative ``Location``: the Host is never
+  echoed), 400 a bad field value (``{"error", "field"}``, from convcost's SpecError) or a
+  malformed ``Host``, 403 a target that would import code, 404 unknown path or result id,
+  405 wrong method, 408 a body that did not arrive within ``--read-timeout``, 413 a body
+  over the limit (refused from ``Content-Length`` before reading, or while streaming a
+  body without one), 415 wrong ``Content-Type``, 421 a ``Host`` that is not one of the
+  server's names (DNS rebinding), 422 malformed JSON (``NaN``, nested over
+  :data:`MAX_JSON_DEPTH`, over Python's 4,300-digit integers) or a wrong JSON type, 503
+  ``--max-uploads`` uploads already held, 504 an analysis over ``--timeout`` (the worker
+  is the "upstream" that did not answer). A client that goes away mid-body is let go
+  without a log line. Anything else is a bug: logged with its traceback on the server,
+  answered ``500 {"error": "internal error"}``.
+* The Host allow-list (:class:`SecurityHeaders`, names from
+  :attr:`~convcost.server.ServerConfig.host_names`) runs before routing: a page whose name
+  was rebound to 127.0.0.1 is same-origin for its browser, so only the name it sends in
+  ``Host`` tells it apart. Any port is accepted (the name decides).
+* JSON numbers with a fraction or exponent but an integral value (``7673.0``) are read as
+  exact integers (JSON Schema's integers), from the text, never through a rounded float.
 * Every model/ONNX answer carries ``X-Convcost-Result: /api/results/<id>``, the id being a
   hex digest of the canonical request (:func:`convcost.server.requests.job_id`).
 * Headers on every response: ``X-Content-Type-Options: nosniff`` and a CSP — the page's

@@ -26,8 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..hardware.stacks import default_stack, stacks
-from .requests import (
-    CONV_KEYS,
+from .bounds import (
     MAX_DEVICES,
     MAX_INPUTS,
     MAX_STR,
@@ -36,9 +35,8 @@ from .requests import (
     MODEL_ARG_INT,
     MODEL_ARG_ITEMS,
     MODEL_ARG_STR,
-    MODEL_KEYS,
-    ONNX_KEYS,
 )
+from .requests import CONV_KEYS, MODEL_KEYS, ONNX_KEYS
 
 __all__ = ["openapi"]
 

@@ -251,6 +251,20 @@ def test_huge_numbers_in_the_api_and_the_cli(hostile: Server,
     still_answers(hostile)
 
 
+@pytest.mark.parametrize(("path", "body"), [
+    ("/api/model", {"target": "torchvision:resnet18", "inputs": ["1x3x" + "9" * 1000 + "x8"]}),
+    ("/api/model", {"target": "torchvision:resnet18", "inputs": [f"1x3x{2**63}x8"]}),
+    ("/api/onnx?input=x=1x3x" + "9" * 1000, None),
+])
+def test_huge_model_input_sizes(hostile: Server, path: str, body: Any) -> None:
+    """A model input over PyTorch's 64-bit sizes is refused before any worker sees it."""
+    data, ctype = ((json.dumps(body).encode(), "application/json") if body is not None
+                   else (b"onnx", "application/octet-stream"))
+    status, _, answer = hostile.request("POST", path, data, ctype)
+    assert status == 400 and "2**63" in one_line_error(answer)["error"], answer
+    still_answers(hostile)
+
+
 def test_huge_layer_html_report(hostile: Server) -> None:
     """The HTML report of a layer at the bound: 200, with the exact count written out."""
     n = 10**29 - 1

@@ -21,8 +21,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MAX_DEVICES", "MAX_INPUTS", "MAX_STR", "ApiError", "check_model_args",
-           "clean_native", "one_line"]
+__all__ = ["MAX_DEVICES", "MAX_INPUTS", "MAX_SIZE", "MAX_STR", "ApiError", "check_model_args",
+           "check_sizes", "clean_native", "one_line"]
 
 
 class ApiError(Exception):
@@ -50,6 +50,18 @@ MAX_STR = 1024
 #: Most entries of ``inputs``, and the most ``devices`` (the document's bounds).
 MAX_INPUTS = 64
 MAX_DEVICES = 65536
+#: Every number in a model input's shape is below this: PyTorch's sizes are int64.
+MAX_SIZE = 2**63
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def check_sizes(key: str, text: str) -> None:
+    """Refuse (400) an input shape with a number of 2**63 or more (read from the text, the
+    shape syntax left to :mod:`convcost.spec`): PyTorch could not make such a tensor, and
+    a 1,500-digit size must not reach it."""
+    if any(len(m) > 19 or int(m) >= MAX_SIZE for m in _DIGITS.findall(text)):
+        raise ApiError(400, f"{key}: got {text!r:.60}; every size must be below 2**63 "
+                       "(PyTorch's sizes are 64-bit)", key)
 
 
 #: A file path of three or more parts (``/usr/lib/x/libc10.so``, ``C:\\a\\b``) in error text.

@@ -50,6 +50,7 @@ from .bounds import (
     MAX_STR,
     ApiError,
     check_model_args,
+    check_sizes,
     clean_native,
     one_line,
 )
@@ -375,6 +376,8 @@ def model_params(body: object, allow_import: bool) -> dict[str, Any]:
     if len(inputs) > MAX_INPUTS or any(len(x) > MAX_STR for x in inputs):
         raise ApiError(400, f"inputs: at most {MAX_INPUTS} entries of at most {MAX_STR} "
                        "characters", "inputs")
+    for x in inputs:
+        check_sizes("inputs", x)
     pos, _ = split_inputs("inputs", inputs)
     for shape in pos:
         parse_shape("inputs", shape)
@@ -406,6 +409,7 @@ def onnx_params(query: Sequence[tuple[str, str]]) -> dict[str, Any]:
         if key == "input":
             if len(inputs) == MAX_INPUTS:
                 raise ApiError(400, f"input: at most {MAX_INPUTS} given", "input")
+            check_sizes("input", value)
             inputs.append(value)
         elif key in b:
             raise ApiError(400, f"{key}: given more than once", key)

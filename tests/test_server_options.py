@@ -98,3 +98,33 @@ def test_stack_is_checked_and_reaches_the_estimate() -> None:
     assert d["hardware"]["estimate"]["stack"] == "pytorch-1.9"
     d = json.loads(run_analysis(model_params({**base, "device": "a100-80gb"}, False)).json)
     assert d["hardware"]["estimate"]["stack"] == "pytorch-2.4"
+
+
+def test_ordinary_model_args_pass_the_checks() -> None:
+    """The bounds of model_args (bounds.py) let real constructor arguments through."""
+    from convcost.server.bounds import check_model_args
+
+    check_model_args({"num_classes": 10, "drop_rate": 0.1, "act_layer": "gelu_tanh",
+                      "depths": [2, 2, 6, 2], "pretrained": False, "weights": None,
+                      "global_pool": "", "norm_layer": "layernorm2d", "in_chans": 1,
+                      "block_kwargs": {"attn_layer": "se", "dims": [[1, 2], [3, 4]]},
+                      "mlp_ratio": 4.0, "img_size": [224, 224], "num_heads": 2**31})
+    for bad in ({"num_heads": 2**31 + 1}, {"checkpoint_path": ""}, {"Cache_Dir": "x"},
+                {"x": {"y_path": "a"}}, {"x": "a/b"}, {"x": "C:a"}, {"x": "a.safetensors"},
+                {"x": float("nan")}, {"x": [[[[0]]]]}):
+        with pytest.raises(ApiError) as e:
+            check_model_args(bad)
+        assert e.value.status == 400 and e.value.field == "model_args"
+        assert e.value.error.startswith("model_args.")
+
+
+def test_layer_integers_are_bounded_in_the_python_api() -> None:
+    """conv_spec states the bound the API and the CLI share: below 10**30."""
+    from convcost.spec import MAX_LAYER_INT, conv_spec
+
+    assert MAX_LAYER_INT == 10**30
+    conv_spec(in_channels=10**30 - 1, out_channels=1, input_size=8, kernel=1)
+    with pytest.raises(SpecError, match="10\\*\\*30"):
+        conv_spec(in_channels=3, out_channels=1, input_size=[8, 10**30], kernel=1)
+    with pytest.raises(SpecError, match="batch"):
+        conv_spec(in_channels=3, out_channels=1, input_size=8, kernel=1, batch=10**1500)

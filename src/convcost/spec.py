@@ -17,6 +17,10 @@ PaddingArg = Union[int, str, Sequence[int | Sequence[int]]]  # noqa: UP007
 #: The largest kernel size along one dimension: the tap statistics of a dimension take one
 #: step per kernel offset (about a second at this size), and no real layer comes near it.
 MAX_KERNEL = 1 << 20
+#: Every integer of a layer is below this (at most 30 digits): its counts then stay far
+#: inside a float's range (the reports' charts and ratios) and Python's 4,300-digit limit
+#: on writing an integer, so a result is exact or refused, never a crash.
+MAX_LAYER_INT = 10**30
 
 #: Names of the spatial dimensions for 1-, 2- and 3-D layers (used in symbols).
 DIM_NAMES: dict[int, tuple[str, ...]] = {1: ("l",), 2: ("h", "w"), 3: ("d", "h", "w")}
@@ -483,6 +487,14 @@ def _validate(spec: ConvSpec) -> None:
         for v in getattr(spec, field):
             if _int(field, v) < 1:
                 raise SpecError(field, getattr(spec, field), "every value must be at least 1")
+    for field in ("batch", "in_channels", "out_channels", "groups", "input_size", "stride",
+                  "dilation", "padding", "output_padding"):
+        v = getattr(spec, field)
+        flat = [v] if isinstance(v, int) else [x for e in v
+                                               for x in (e if isinstance(e, tuple) else (e,))]
+        if any(abs(x) >= MAX_LAYER_INT for x in flat if isinstance(x, int)):
+            raise SpecError(field, "a number of over 30 digits", "every value must be below "
+                            "10**30 (at most 30 digits)")
     if any(k > MAX_KERNEL for k in spec.kernel):
         raise SpecError("kernel", spec.kernel, f"every value must be at most {MAX_KERNEL:,} "
                         "(the taps are counted per kernel offset)")

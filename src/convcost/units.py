@@ -10,11 +10,21 @@ _SI = ((10**15, "P"), (10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k"))
 _BIN = ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"))
 
 
+def _scaled(n: int | float, scale: int) -> str:
+    """``n / scale`` with 2 decimals; an integer too large for a float is divided exactly
+    (rounded half up) instead of overflowing."""
+    try:
+        return f"{n / scale:.2f}"
+    except OverflowError:
+        q = (abs(int(n)) * 100 + scale // 2) // scale
+        return f"{'-' if n < 0 else ''}{q // 100}.{q % 100:02d}"
+
+
 def si(n: int | float, unit: str = "") -> str:
     """``118013952 -> '118.01 M'`` (decimal prefixes, 2 decimals; small numbers exact)."""
     for scale, prefix in _SI:
         if abs(n) >= scale:
-            return f"{n / scale:.2f} {prefix}{unit}"
+            return f"{_scaled(n, scale)} {prefix}{unit}"
     return f"{n:,} {unit}".rstrip() if isinstance(n, int) else f"{n:.3g} {unit}".rstrip()
 
 
@@ -22,7 +32,7 @@ def nbytes(n: int | float) -> str:
     """``3851008 -> '3.67 MiB'`` (binary prefixes)."""
     for scale, unit in _BIN:
         if abs(n) >= scale:
-            return f"{n / scale:.2f} {unit}"
+            return f"{_scaled(n, scale)} {unit}"
     return f"{int(n):,} B"
 
 

@@ -23,7 +23,10 @@ EPILOG: str | None = """examples:
   curl -s localhost:8000/api/conv -H 'Content-Type: application/json' \\
       -d '{"in_channels": 3, "out_channels": 64, "input_size": [224, 224], "kernel": 7}'
 
-The server binds to 127.0.0.1 unless --host says otherwise. Requests may name
+The server binds to 127.0.0.1 unless --host says otherwise, and answers only requests
+whose Host header names it: localhost, 127.0.0.1, [::1] or the --host address, with any
+port (a page that rebinds its own name to this machine gets 421); --allowed-host adds
+a name, e.g. the machine's name when binding to 0.0.0.0. Requests may name
 torchvision:NAME and timm:NAME models only; package.module:factory targets import and run
 code, and are refused unless the server is started with --allow-import.
 """
@@ -41,6 +44,16 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
                    help="seconds one model analysis may take (default 300)")
     s.add_argument("--max-upload-mb", type=count, default=512, metavar="MB",
                    help="largest ONNX upload in MiB (default 512)")
+    s.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests whose Host header is NAME (repeatable; "
+                   "default: localhost, 127.0.0.1, [::1] and the --host address)")
+    s.add_argument("--max-uploads", type=count, default=2, metavar="N",
+                   help="ONNX uploads held at once (each on disk until its analysis ends, "
+                   "so at most N x --max-upload-mb on disk); more get 503 (default 2)")
+    s.add_argument("--read-timeout", default="30", metavar="S",
+                   help="seconds a client has to send a JSON body or may pause during an "
+                   "upload (an upload may take S + --max-upload-mb seconds in all); slower "
+                   "clients get 408 (default 30)")
     s.add_argument("--allow-import", action="store_true",
                    help="let requests name package.module:factory targets (imports and runs "
                    "that code)")
@@ -58,6 +71,22 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def allowed_host_name(name: str) -> bool:
+    """True when ``name`` can be an ``--allowed-host``: a DNS name or an IPv4 address
+    (letters, digits, ``-`` and ``.``), or an IPv6 address with or without brackets; never
+    a port."""
+    import ipaddress
+    import re
+
+    if ":" in name:
+        try:
+            ipaddress.IPv6Address(name.removeprefix("[").removesuffix("]"))
+        except ValueError:
+            return False
+        return name.startswith("[") == name.endswith("]")
+    return re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})", name) is not None
+
+
 def run(a: argparse.Namespace) -> int:
     """Validate the flags, start the server, serve until Ctrl-C."""
     import math
@@ -65,15 +94,21 @@ def run(a: argparse.Namespace) -> int:
 
     from ..errors import SpecError
 
-    try:
-        timeout = float(a.timeout)
-    except ValueError:
-        timeout = math.nan
-    if not (math.isfinite(timeout) and timeout > 0):
-        raise SpecError("--timeout", a.timeout, "a number of seconds > 0")
+    def positive(flag: str, text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise SpecError(flag, text, "a number of seconds > 0")
+        return value
+
+    timeout = positive("--timeout", a.timeout)
+    read_timeout = positive("--read-timeout", a.read_timeout)
     if a.port > 65535:
         raise SpecError("--port", a.port, "a port number from 0 to 65535")
-    for flag, value in (("--workers", a.workers), ("--max-upload-mb", a.max_upload_mb)):
+    for flag, value in (("--workers", a.workers), ("--max-upload-mb", a.max_upload_mb),
+                        ("--max-uploads", a.max_uploads)):
         if value < 1:
             raise SpecError(flag, value, "must be 1 or more")
     try:
@@ -87,10 +122,18 @@ def run(a: argparse.Namespace) -> int:
     if not is_loopback(a.host):
         print(f"convcost serve: warning: binding to {a.host}: the server is reachable from "
               "other machines (it has no authentication)", file=sys.stderr)
+    for name in a.allowed_host:
+        if not allowed_host_name(name):
+            raise SpecError("--allowed-host", name, "a host name or address without a port "
+                            "(e.g. myhost.local, 192.168.1.5, fe80::1)")
     config = ServerConfig(host=a.host, port=a.port, workers=a.workers, timeout=timeout,
-                          max_upload_mb=a.max_upload_mb, allow_import=a.allow_import)
+                          max_upload_mb=a.max_upload_mb, allow_import=a.allow_import,
+                          allowed_hosts=tuple(a.allowed_host), max_uploads=a.max_uploads,
+                          read_timeout=read_timeout)
+    # timeout_keep_alive: an idle connection is closed after 5 s (uvicorn's default, stated)
     server = uvicorn.Server(uvicorn.Config(create_app(config), host=a.host, port=a.port,
-                                           log_level="warning", timeout_graceful_shutdown=3))
+                                           log_level="warning", timeout_graceful_shutdown=3,
+                                           timeout_keep_alive=5))
     _announce(server, a.host, a.open)
     server.run()
     return 0

@@ -40,6 +40,19 @@ class ServerConfig:
     allow_import: bool = False
     #: Results kept for ``GET /api/results/<id>`` (least recently used dropped first).
     cache_size: int = 64
+    #: Host names (besides the loopback names and ``host``) a request's ``Host`` may give.
+    allowed_hosts: tuple[str, ...] = ()
+    #: ONNX uploads held at once (on disk until their analysis ends); more get 503.
+    max_uploads: int = 2
+    #: Seconds a client has to send a JSON body, or to pause between chunks of an upload.
+    read_timeout: float = 30.0
+
+    @property
+    def host_names(self) -> frozenset[str]:
+        """The ``Host`` names the server answers (lower case, IPv6 in brackets)."""
+        names = ("localhost", "127.0.0.1", "[::1]", self.host, *self.allowed_hosts)
+        return frozenset((f"[{h}]" if ":" in h and not h.startswith("[") else h).lower()
+                         for h in names)
 
     @property
     def max_upload_bytes(self) -> int:

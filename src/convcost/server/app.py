@@ -3,13 +3,24 @@ limits), responses and their security headers.
 
 Decisions:
 
-* Statuses: 400 a bad field value (``{"error", "field"}``, from convcost's SpecError),
-  403 a target that would import code, 404 unknown path or result id, 405 wrong method,
-  413 a body over the limit (refused from ``Content-Length`` before reading, or while
-  streaming a body without one), 415 wrong ``Content-Type``, 422 malformed JSON or a wrong
-  JSON type, 504 an analysis over ``--timeout`` (the worker is the "upstream" that did not
-  answer; 408 would blame the client). Anything else is a bug: logged with its traceback
-  on the server, answered ``500 {"error": "internal error"}``.
+* Statuses: 307 a path with a trailing slash (a relative ``Location``: the Host is never
+  echoed), 400 a bad field value (``{"error", "field"}``, from convcost's SpecError) or a
+  malformed ``Host``, 403 a target that would import code, 404 unknown path or result id,
+  405 wrong method, 408 a body that did not arrive within ``--read-timeout``, 413 a body
+  over the limit (refused from ``Content-Length`` before reading, or while streaming a
+  body without one), 415 wrong ``Content-Type``, 421 a ``Host`` that is not one of the
+  server's names (DNS rebinding), 422 malformed JSON (``NaN``, nested over
+  :data:`MAX_JSON_DEPTH`, over Python's 4,300-digit integers) or a wrong JSON type, 503
+  ``--max-uploads`` uploads already held, 504 an analysis over ``--timeout`` (the worker
+  is the "upstream" that did not answer). A client that goes away mid-body is let go
+  without a log line. Anything else is a bug: logged with its traceback on the server,
+  answered ``500 {"error": "internal error"}``.
+* The Host allow-list (:class:`SecurityHeaders`, names from
+  :attr:`~convcost.server.ServerConfig.host_names`) runs before routing: a page whose name
+  was rebound to 127.0.0.1 is same-origin for its browser, so only the name it sends in
+  ``Host`` tells it apart. Any port is accepted (the name decides).
+* JSON numbers with a fraction or exponent but an integral value (``7673.0``) are read as
+  exact integers (JSON Schema's integers), from the text, never through a rounded float.
 * Every model/ONNX answer carries ``X-Convcost-Result: /api/results/<id>``, the id being a
   hex digest of the canonical request (:func:`convcost.server.requests.job_id`).
 * Headers on every response: ``X-Content-Type-Options: nosniff`` and a CSP — the page's
@@ -37,7 +48,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
@@ -50,12 +61,13 @@ from .requests import (
     conv_report,
     job_id,
     model_params,
+    one_line,
     onnx_params,
     report_format,
     spec_error,
 )
 
-__all__ = ["PAGE_CSP", "REPORT_CSP", "STATIC", "create_app"]
+__all__ = ["PAGE_CSP", "REPORT_CSP", "STATIC", "create_app", "host_name", "relative_location"]
 
 log = logging.getLogger("convcost.server")
 
@@ -64,12 +76,14 @@ STATIC = Path(__file__).resolve().parent / "static"
 #: CSP of the page and the API: everything from the server itself, nothing else.
 PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
             "script-src 'self'; frame-src 'self' blob:; connect-src 'self'; "
-            "object-src 'none'; base-uri 'none'")
+            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 #: CSP of an HTML report: its inline style and script, no network, framed only by the page.
 REPORT_CSP = ("default-src 'none'; img-src data: blob:; style-src 'unsafe-inline'; "
               "script-src 'unsafe-inline'; frame-ancestors 'self'")
 #: Largest JSON body (layer and model requests).
 MAX_JSON_BYTES = 1024 * 1024
+#: Deepest nesting of a JSON body (arrays and objects; the API's deepest is model_args').
+MAX_JSON_DEPTH = 16
 RESULT_ID = re.compile(r"[0-9a-f]{32}")
 
 Scope = MutableMapping[str, Any]
@@ -118,19 +132,77 @@ def _declared_length(request: Request, limit: int, what: str) -> None:
                        f"{limit} bytes", "body")
 
 
-async def _json_body(request: Request) -> Any:
-    """The request's JSON (at most :data:`MAX_JSON_BYTES`)."""
+async def _chunks(request: Request, pause: float, total: float) -> AsyncIterator[bytes]:
+    """The body's chunks; 408 when the client pauses over ``pause`` seconds or takes over
+    ``total`` seconds in all (a slow client holds no connection, memory or upload slot
+    for ever)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + total
+    stream = request.stream().__aiter__()
+    while True:
+        wait = min(pause, deadline - loop.time())
+        try:
+            chunk = await asyncio.wait_for(stream.__anext__(), max(wait, 0.0))
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise ApiError(408, f"the body did not arrive in time (at most {pause:g} s without "
+                           f"data and {total:g} s in all; convcost serve --read-timeout)",
+                           "body") from None
+        yield chunk
+
+
+def _depth_at_most(doc: Any, limit: int) -> bool:
+    """True when ``doc`` nests arrays and objects at most ``limit`` deep (iteratively)."""
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (list, dict)):
+            if depth > limit:
+                return False
+            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict)
+                                                  else value))
+    return True
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (numbers are finite)")
+
+
+def _number(text: str) -> int | float:
+    """A JSON number written with a fraction or an exponent: an ``int`` when its value is
+    integral (``7673.0``, ``1e3``: JSON Schema's integers), computed exactly from the text,
+    never through a rounded float; else a float."""
+    from decimal import Decimal
+
+    d = Decimal(text)
+    if d == d.to_integral_value() and d.adjusted() <= 400:
+        return int(d)
+    return float(text)
+
+
+async def _json_body(request: Request, timeout: float) -> Any:
+    """The request's JSON (at most :data:`MAX_JSON_BYTES`, sent within ``timeout`` seconds,
+    nested at most :data:`MAX_JSON_DEPTH` deep)."""
     _content_type(request, "application/json")
     _declared_length(request, MAX_JSON_BYTES, "the body")
     data = bytearray()
-    async for chunk in request.stream():
+    async for chunk in _chunks(request, timeout, timeout):
         data += chunk
         if len(data) > MAX_JSON_BYTES:
             raise ApiError(413, f"the body is over the limit of {MAX_JSON_BYTES} bytes", "body")
     try:
-        return json.loads(data.decode("utf-8"))
+        doc = json.loads(data.decode("utf-8"), parse_constant=_no_constant,
+                         parse_float=_number)
+    except RecursionError:
+        doc = None
     except (UnicodeDecodeError, ValueError) as e:
         raise ApiError(422, f"the body is not valid JSON ({e})", "body") from None
+    else:
+        if _depth_at_most(doc, MAX_JSON_DEPTH):
+            return doc
+    raise ApiError(422, f"the body nests arrays and objects over {MAX_JSON_DEPTH} deep",
+                   "body")
 
 
 def _query(request: Request, key: str) -> str | None:
@@ -147,7 +219,7 @@ def create_app(config: ServerConfig) -> Starlette:
     static = {p.name: p for p in sorted(STATIC.iterdir())
               if p.is_file() and not p.is_symlink() and not p.name.startswith(".")} \
         if STATIC.is_dir() else {}
-    spec = openapi(__version__)
+    spec = openapi(__version__, tuple(static))
     state: dict[str, JobRunner] = {}
 
     def runner() -> JobRunner:
@@ -200,7 +272,7 @@ def create_app(config: ServerConfig) -> Starlette:
     async def conv(request: Request) -> Response:
         fmt = report_format(_query(request, "format"))
         lang = _query(request, "lang")
-        body = await _json_body(request)
+        body = await _json_body(request, config.read_timeout)
         text = await run_in_threadpool(conv_report, body, fmt, lang)
         return text_response(text, fmt)
 
@@ -211,10 +283,13 @@ def create_app(config: ServerConfig) -> Starlette:
 
     async def model(request: Request) -> Response:
         fmt = report_format(_query(request, "format"))
-        params = await run_in_threadpool(model_params, await _json_body(request),
+        params = await run_in_threadpool(model_params,
+                                         await _json_body(request, config.read_timeout),
                                          config.allow_import)
         key = job_id(params)
         return await finish(key, await runner().run(key, params), fmt)
+
+    uploads = {"held": 0}
 
     async def onnx(request: Request) -> Response:
         fmt = report_format(_query(request, "format"))
@@ -222,13 +297,18 @@ def create_app(config: ServerConfig) -> Starlette:
         limit = config.max_upload_bytes
         _declared_length(request, limit, "the upload")
         params = await run_in_threadpool(onnx_params, list(request.query_params.multi_items()))
+        if uploads["held"] >= config.max_uploads:
+            raise ApiError(503, f"{uploads['held']} uploads are being analysed, the server's "
+                           f"limit (convcost serve --max-uploads): send it again later", "body")
+        uploads["held"] += 1
         folder = tempfile.mkdtemp(prefix="convcost-upload-")
         try:
             path = os.path.join(folder, "model.onnx")
             digest = hashlib.sha256()
             size = 0
             with open(path, "wb") as fh:
-                async for chunk in request.stream():
+                async for chunk in _chunks(request, config.read_timeout,
+                                           config.read_timeout + config.max_upload_mb):
                     size += len(chunk)
                     if size > limit:
                         raise ApiError(413, f"the upload is over the server's limit of {limit} "
@@ -240,6 +320,7 @@ def create_app(config: ServerConfig) -> Starlette:
             key = job_id(params, digest.hexdigest())
             return await finish(key, await runner().run(key, params, path), fmt)
         finally:
+            uploads["held"] -= 1
             shutil.rmtree(folder, ignore_errors=True)
 
     async def result(request: Request) -> Response:
@@ -249,7 +330,11 @@ def create_app(config: ServerConfig) -> Starlette:
             raise ApiError(404, "no such result (results are kept for the last "
                            f"{config.cache_size} analyses)", "id")
         fmt = report_format(_query(request, "format"))
-        download = _query(request, "download") in ("1", "true")
+        flag = _query(request, "download")
+        if flag not in (None, "0", "1", "true", "false"):
+            raise ApiError(400, f"download: got {flag!r:.40}; allowed: 0, 1, true, false",
+                           "download")
+        download = flag in ("1", "true")
         return text_response(found.html if fmt == "html" else found.json, fmt, key, download)
 
     async def api_error(request: Request, exc: Exception) -> Response:
@@ -287,7 +372,7 @@ def create_app(config: ServerConfig) -> Starlette:
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
         ApiError: api_error, ConvCostError: value_error, HTTPException: http_error})
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, hosts=config.host_names)
     return app
 
 
@@ -312,18 +397,69 @@ def model_names() -> dict[str, list[str]]:
     return found
 
 
-class SecurityHeaders:
-    """ASGI middleware: ``nosniff`` and the page's CSP on every response that does not set
-    its own (HTML reports set :data:`REPORT_CSP`); an exception nothing handled (a bug) is
-    logged with its traceback and answered ``500 {"error": "internal error"}``."""
+def host_name(value: str) -> str | None:
+    """The name of a ``Host`` header (lower case, an IPv6 address in brackets, without the
+    port), or None when it is malformed."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        end = value.find("]")
+        name, rest = (value[:end + 1], value[end + 1:]) if end > 0 else ("", "")
+    else:
+        name, sep, port = value.partition(":")
+        rest = sep + port
+    if not name or (rest and not (rest[0] == ":" and rest[1:].isascii()
+                                  and rest[1:].isdigit() and len(rest) <= 6)):
+        return None
+    return name
 
-    def __init__(self, app: ASGIApp) -> None:
+
+def relative_location(location: str) -> str:
+    """A redirect's ``Location`` as a path on this server (never the request's Host, and
+    never ``//name``, which a browser reads as another host)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(location)
+    path = "/" + parts.path.lstrip("/")
+    return path + (f"?{parts.query}" if parts.query else "")
+
+
+class SecurityHeaders:
+    """ASGI middleware: requests whose ``Host`` is not one of ``hosts`` get 421 (a page
+    that rebinds its own name to this machine gets nothing); redirects carry a relative
+    ``Location``; ``nosniff`` and the page's CSP on every response that does not set its
+    own (HTML reports set :data:`REPORT_CSP`); a client that goes away mid-body is let go
+    quietly; an exception nothing handled (a bug) is logged with its traceback and
+    answered ``500 {"error": "internal error"}``."""
+
+    def __init__(self, app: ASGIApp, hosts: frozenset[str] | None = None) -> None:
         self.app = app
+        self.hosts = hosts
+
+    async def _refuse(self, send: Send, status: int, text: str) -> None:
+        body = json.dumps({"error": text, "field": "Host"}).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode()),
+                                (b"content-security-policy", PAGE_CSP.encode()),
+                                (b"x-content-type-options", b"nosniff")]})
+        await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.hosts is not None:
+            given = [v for k, v in scope.get("headers", []) if k == b"host"]
+            raw = given[0].decode("latin-1") if len(given) == 1 else None
+            name = host_name(raw) if raw is not None else None
+            if name is None:
+                await self._refuse(send, 400, "Host: missing, repeated or malformed "
+                                   f"({one_line(raw or '')!r:.80})")
+                return
+            if name not in self.hosts:
+                await self._refuse(send, 421, f"Host: {one_line(name)!r:.80} is not a name of "
+                                   "this server (convcost serve --allowed-host NAME adds one)")
+                return
 
         started = False
 
@@ -332,6 +468,9 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 started = True
                 headers = list(message.get("headers", []))
+                if 300 <= message.get("status", 200) < 400:
+                    headers = [(k, relative_location(v.decode("latin-1")).encode("latin-1"))
+                               if k.lower() == b"location" else (k, v) for k, v in headers]
                 names = {k.lower() for k, _ in headers}
                 if b"content-security-policy" not in names:
                     headers.append((b"content-security-policy", PAGE_CSP.encode()))
@@ -342,6 +481,8 @@ class SecurityHeaders:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except ClientDisconnect:
+            log.debug("client went away on %s %s", scope.get("method"), scope.get("path"))
         except Exception:
             log.exception("internal error on %s %s", scope.get("method"), scope.get("path"))
             if started:

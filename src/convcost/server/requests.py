@@ -44,6 +44,16 @@ from ..vocab import (
     STRATEGIES,
     allowed,
 )
+from .bounds import (
+    MAX_DEVICES,
+    MAX_INPUTS,
+    MAX_STR,
+    ApiError,
+    check_model_args,
+    check_sizes,
+    clean_native,
+    one_line,
+)
 
 __all__ = [
     "CONV_KEYS",
@@ -64,31 +74,12 @@ __all__ = [
 API_FORMATS: tuple[str, ...] = ("json", "html")
 
 
-class ApiError(Exception):
-    """A request the API refuses: HTTP ``status``, one-line ``error`` and the ``field`` (a
-    key of the body or a query parameter) it is about, when there is one."""
-
-    def __init__(self, status: int, error: str, field: str | None = None) -> None:
-        super().__init__(error)
-        self.status = status
-        self.error = one_line(error)
-        self.field = field
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON body of the error response."""
-        return {"error": self.error, "field": self.field}
-
-
-def one_line(text: str) -> str:
-    """``text`` with its unprintable characters escaped, so an error stays on one line."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-
-
 def spec_error(e: ConvCostError) -> ApiError:
-    """The 400 answer to a bad value (``field`` from a SpecError: ``inputs[0]`` -> ``inputs``)."""
+    """The 400 answer to a bad value (``field`` from a SpecError: ``inputs[0]`` -> ``inputs``);
+    the text cut to its first line, without paths or addresses (:func:`clean_native`)."""
     field = e.field.split("[")[0].lstrip("-").replace("-", "_") \
         if isinstance(e, SpecError) else None
-    return ApiError(400, str(e), field)
+    return ApiError(400, clean_native(str(e)), field)
 
 
 # --------------------------------------------------------------------------- JSON types
@@ -132,8 +123,10 @@ def _get_bool(body: Mapping[str, Any], key: str, default: bool) -> bool:
 
 def _get_str(body: Mapping[str, Any], key: str, default: str | None) -> str | None:
     v = body.get(key, default)
-    if v is not None and not isinstance(v, str):
+    if (v is None and default is not None) or (v is not None and not isinstance(v, str)):
         raise _wrong_type(key, v, "a string" + (" or null" if default is None else ""))
+    if v is not None and len(v) > MAX_STR:
+        raise ApiError(400, f"{key}: {len(v)} characters; at most {MAX_STR}", key)
     return v
 
 
@@ -309,8 +302,8 @@ def _options(b: Mapping[str, Any]) -> dict[str, Any]:
                                                or o["optimizer"] == "none"):
         raise SpecError("optimizer_kernels", o["optimizer_kernels"], "has no effect without "
                         "an optimizer step (mode train and an optimizer other than none)")
-    if o["devices"] < 1:
-        raise SpecError("devices", o["devices"], "must be 1 or more")
+    if not 1 <= o["devices"] <= MAX_DEVICES:
+        raise SpecError("devices", o["devices"], f"from 1 to {MAX_DEVICES:,}")
     if o["mode"] != "train" and o["input_grad"]:
         raise SpecError("input_grad", True, "needs mode train (input gradients exist only in "
                         "a training step)")
@@ -380,14 +373,20 @@ def model_params(body: object, allow_import: bool) -> dict[str, Any]:
     inputs = b.get("inputs")
     if not isinstance(inputs, list) or not all(isinstance(x, str) for x in inputs):
         raise _wrong_type("inputs", inputs, "a list of shapes like '2x3x224x224'")
+    if len(inputs) > MAX_INPUTS or any(len(x) > MAX_STR for x in inputs):
+        raise ApiError(400, f"inputs: at most {MAX_INPUTS} entries of at most {MAX_STR} "
+                       "characters", "inputs")
+    for x in inputs:
+        check_sizes("inputs", x)
     pos, _ = split_inputs("inputs", inputs)
     for shape in pos:
         parse_shape("inputs", shape)
     model_args = b.get("model_args", {})
     if not isinstance(model_args, dict) or not all(
-            isinstance(k, str) and k.isidentifier() for k in model_args):
+            isinstance(k, str) and k.isascii() and k.isidentifier() for k in model_args):
         raise _wrong_type("model_args", model_args, "an object of constructor arguments "
                           '(e.g. {"num_classes": 10})')
+    check_model_args(model_args)
     return {"kind": "model", "target": target, "inputs": list(inputs),
             "model_args": model_args, **_options(b)}
 
@@ -405,7 +404,12 @@ def onnx_params(query: Sequence[tuple[str, str]]) -> dict[str, Any]:
         if key not in ONNX_KEYS:
             raise ApiError(400, f"{key}: unknown parameter; allowed: format, "
                            + ", ".join(ONNX_KEYS), key)
+        if len(value) > MAX_STR:
+            raise ApiError(400, f"{key}: {len(value)} characters; at most {MAX_STR}", key)
         if key == "input":
+            if len(inputs) == MAX_INPUTS:
+                raise ApiError(400, f"input: at most {MAX_INPUTS} given", "input")
+            check_sizes("input", value)
             inputs.append(value)
         elif key in b:
             raise ApiError(400, f"{key}: given more than once", key)
@@ -487,6 +491,8 @@ def run_analysis(params: dict[str, Any], onnx_path: str | None = None) -> Outcom
     except ConvCostError as e:
         err = spec_error(e)
         return Outcome(status=400, error=err.error, field=err.field)
+    except RecursionError:
+        return Outcome(status=400, error="the model nests too deeply to be analysed")
     except Exception:
         traceback.print_exc(file=sys.stderr)  # the server's log; the client gets no trace
         return Outcome(status=500, error="internal error")

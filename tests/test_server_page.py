@@ -443,3 +443,166 @@ def test_onnx_upload(opened: Opened, tmp_path: Path) -> None:
         timeout=60_000)
     assert opened.foreign() == []
     assert opened.errors == []
+
+
+# --------------------------------------------------------------------------- issue 25: the page
+
+#: MACs of LAYER_FORM at batch 1 (README: the classic layer); MACs are linear in the batch.
+CLASSIC_MACS = 118_013_952
+BIG_BATCH = 2**53 + 1  # 9007199254740993: a float64 rounds it to ...992
+
+
+def post_json(url: str, body: Any, timeout: float = 180) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+def test_hf_targets_are_explained(server: str) -> None:
+    for target in ("hf:gpt2", "hf:GPT2LMHeadModel", "hf:org/name"):
+        status, _, body = post_json(server + "/api/model", {"target": target,
+                                                            "inputs": ["1x8:int64"]})
+        doc = json.loads(body)
+        assert status == 400 and doc["field"] == "target", (target, doc)
+        assert "import and run code" not in doc["error"]
+        assert "Hugging Face" in doc["error"] and "downloaded" in doc["error"]
+    # an import path is still the 403 it was
+    status, _, body = post_json(server + "/api/model", {"target": "os:system", "inputs": []})
+    assert status == 403 and "import and run code" in json.loads(body)["error"]
+
+
+@pytest.mark.slow
+def test_model_report_in_chinese_and_the_cache_header(server: str) -> None:
+    body = {"target": "torchvision:resnet18", "inputs": ["2x3x32x32"], "mode": "train",
+            "optimizer": "sgd", "device": "t4"}
+    status, headers, first = post_json(server + "/api/model", body)
+    assert status == 200, first
+    assert headers["x-convcost-cache"] in ("miss", "hit")  # another test may have run it
+    status, headers, again = post_json(server + "/api/model", body)
+    assert status == 200 and headers["x-convcost-cache"] == "hit" and again == first
+    where = headers["x-convcost-result"]
+    status, headers, zh = http(server + where + "?format=html&lang=zh")
+    page = zh.decode()
+    assert status == 200 and '<html lang="zh">' in page
+    for words in ("摘要", "计算量", "内存", "各层", "前向", "反向", "参数量", "在 t4 上"):
+        assert words in page, words
+    en = http(server + where + "?format=html")[2].decode()
+    assert '<html lang="en">' in en and "<h2>Summary</h2>" in en and "摘要" not in en
+    # the numbers are the same in both: every data-value of the English report is in the Chinese
+    values = re.findall(r"data-value='?\"?([0-9.e+-]+)", en)
+    assert values and values == re.findall(r"data-value='?\"?([0-9.e+-]+)", page)
+    status, _, err = http(server + where + "?format=html&lang=fr")
+    assert status == 400 and json.loads(err)["field"] == "lang"
+    status, _, err = http(server + where + "?lang=zh")
+    assert status == 400 and json.loads(err)["field"] == "lang"
+    status, headers, direct = post_json(server + "/api/model?format=html&lang=zh", body)
+    assert status == 200 and direct.decode() == page
+
+
+@pytest.fixture
+def narrow(browser: Any, server: str) -> Iterator[Opened]:
+    """The page on a phone-sized viewport (390 × 844), in English."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US")
+    page = context.new_page()
+    o = Opened(page, server)
+    page.on("request", lambda req: o.requests.append(req.url))
+    page.on("console", lambda m: o.errors.append(f"console {m.type}: {m.text}")
+            if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: o.errors.append(f"page error: {e}"))
+    page.goto(server + "/")
+    page.wait_for_load_state("load")
+    try:
+        yield o
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_exact_big_integers_and_the_phone_layout(narrow: Opened) -> None:
+    page = narrow.page
+    bodies: list[str] = []
+    page.on("request", lambda r: bodies.append(r.post_data or "")
+            if r.url.endswith("/api/conv") else None)
+    fill_layer(page, LAYER_FORM)
+    wait_value(page, '[data-field="macs"]', str(CLASSIC_MACS))
+    page.fill('#layer-form [name="batch"]', str(BIG_BATCH))
+    want = CLASSIC_MACS * BIG_BATCH  # exact: Python integers
+    wait_value(page, '[data-field="macs"]', str(want))
+    assert page.inner_text('[data-field="macs"]').replace(",", "") == str(want)
+    assert page.get_attribute('[data-field="output_shape"]', "data-value") == \
+        f"{BIG_BATCH}x64x112x112"
+    sent = [json.loads(b) for b in bodies if str(BIG_BATCH) in b]
+    assert sent and all(f'"batch":{BIG_BATCH}' in b for b in bodies if str(BIG_BATCH) in b)
+    # every number of the result is exact: the memory's elements are the batch's multiples
+    out = page.get_attribute('[data-field="memory.forward.output"]', "data-value")
+    assert out == str(BIG_BATCH * 64 * 112 * 112)
+    # the phone layout: the result (with the MACs) above the form, no horizontal scroll
+    macs_top = page.eval_on_selector('[data-field="macs"]', "e => e.getBoundingClientRect().top")
+    form_top = page.eval_on_selector("#layer-form", "e => e.getBoundingClientRect().top")
+    assert macs_top < form_top
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    # the long number wraps only at its commas: each group of digits is on one line
+    lines = page.eval_on_selector('[data-field="macs"]', """e => {
+        const groups = [];
+        for (const n of e.childNodes) {
+            if (n.nodeType !== 3 || n.data === ",") continue;
+            const r = document.createRange(); r.selectNodeContents(n);
+            groups.push(r.getClientRects().length);
+        }
+        return [groups, e.getClientRects()[0].height];
+    }""")
+    assert lines[0] and set(lines[0]) == {1}, lines
+    assert narrow.foreign() == []
+    assert unexpected(narrow.errors) == []
+
+
+@pytest.mark.browser
+def test_model_form_hints_warning_and_refusals(opened: Opened) -> None:
+    page = opened.page
+    page.click("#tab-model")
+    assert "name=shape" in page.inner_text("#m-inputs-hint")
+    # the Reserve placeholder: translated, and not cut off by its field
+    page.select_option("#m-device", "t4", timeout=60_000)
+
+    def placeholder_fits() -> bool:
+        return bool(page.eval_on_selector("#m-reserve", """e => {
+            const s = getComputedStyle(e);
+            const c = document.createElement("canvas").getContext("2d");
+            c.font = s.font;
+            const room = e.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
+            return c.measureText(e.placeholder).width <= room;
+        }"""))
+
+    assert placeholder_fits()
+    page.click("#lang-zh")
+    assert page.get_attribute("#m-reserve", "placeholder") == "例如 2GiB"
+    assert "名称=形状" in page.inner_text("#m-inputs-hint")
+    assert placeholder_fits()
+    page.click("#lang-en")
+    # a detection model runs for real: a warning before, and the first Run only warns
+    assert page.is_hidden("#real-run")
+    page.fill("#m-target", "torchvision:fasterrcnn_mobilenet_v3_large_320_fpn")
+    assert page.is_visible("#real-run") and "for real" in page.inner_text("#real-run")
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if "/api/model" in r.url else None)
+    page.click("#run")
+    assert page.inner_text("#run") == "Run anyway" and sent == []
+    page.fill("#m-target", "torchvision:resnet18")
+    assert page.is_hidden("#real-run") and page.inner_text("#run") == "Run"
+    # hf: targets get the right explanation, next to the target
+    page.fill("#m-target", "hf:gpt2")
+    page.click("#run")
+    page.wait_for_selector('#m-target[aria-invalid="true"]', timeout=20_000)
+    text = page.inner_text("#model-form .field-error")
+    assert "Hugging Face" in text and "import and run code" not in text
+    # a sweep of batch sizes that are not numbers is refused next to its field, unsent
+    page.fill("#m-sweep", "1,x")
+    page.click("#sweep-run")
+    page.wait_for_selector('#m-sweep[aria-invalid="true"]')
+    assert sent == [opened.origin + "/api/model"]
+    assert opened.foreign() == []
+    assert unexpected(opened.errors) == []

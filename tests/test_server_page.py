@@ -556,6 +556,9 @@ def test_exact_big_integers_and_the_phone_layout(narrow: Opened) -> None:
         return [groups, e.getClientRects()[0].height];
     }""")
     assert lines[0] and set(lines[0]) == {1}, lines
+    frame = narrow.page.frame_locator("#layer-report")
+    frame.locator("#step-output").wait_for(timeout=20_000)  # the derivation, of that batch
+    assert page.is_hidden("#layer-error")
     assert narrow.foreign() == []
     assert unexpected(narrow.errors) == []
 
@@ -604,5 +607,106 @@ def test_model_form_hints_warning_and_refusals(opened: Opened) -> None:
     page.click("#sweep-run")
     page.wait_for_selector('#m-sweep[aria-invalid="true"]')
     assert sent == [opened.origin + "/api/model"]
+    assert opened.foreign() == []
+    assert unexpected(opened.errors) == []
+
+
+def result_doc(origin: str, page: Any) -> Any:
+    href = page.get_attribute("#json-link", "href") or ""
+    status, _, body = http(origin + href)
+    assert status == 200
+    return json.loads(body)
+
+
+def wait_result(page: Any) -> None:
+    page.wait_for_function("() => !document.querySelector('#model-result').hidden && "
+                           "document.querySelector('#progress').hidden", timeout=180_000)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_model_tab_finishes_the_job(opened: Opened, capsys: pytest.CaptureFixture[str]) -> None:
+    import shlex
+
+    page = opened.page
+    page.click("#tab-model")
+    page.fill("#m-target", "torchvision:resnet18")
+    page.fill("#m-inputs", "2x3x40x40")
+    page.select_option("#m-mode", "train")
+    page.select_option("#m-optimizer", "adamw")
+    page.select_option("#m-device", "t4", timeout=60_000)
+    page.fill("#m-freeze", "^layer1\\.")
+    page.click("#run")
+    wait_result(page)
+    assert re.fullmatch(r"answered in \d+\.\d s", page.inner_text("#model-time"))
+    # the finished report is scrolled into view
+    page.wait_for_function("() => { const r = document.querySelector('#model-result')"
+                           ".getBoundingClientRect(); return r.top >= -2 && r.top < innerHeight / 2; }")
+    doc = result_doc(opened.origin, page)
+    # the same again: from the cache, with the first answer's time, not "0.0 s"
+    first = page.inner_text("#model-time").split()[2]
+    page.click("#run")
+    page.wait_for_function("() => document.querySelector('#model-time').dataset.cached === 'true'",
+                           timeout=60_000)
+    assert page.inner_text("#model-time") == f"from the cache (first answered in {first} s)"
+    # copy as CLI command and as curl: both give this result's JSON
+    page.click("#copy-cli")
+    cli = page.inner_text("#command")
+    words = shlex.split(cli)
+    assert words[:3] == ["convcost", "model", "torchvision:resnet18"]
+    assert cli_json([*words[1:], "--json"], capsys) == doc
+    page.click("#copy-curl")
+    curl = shlex.split(page.inner_text("#command"))
+    assert curl[0] == "curl"
+    got = subprocess.run(curl, capture_output=True, timeout=120, check=True)
+    assert json.loads(got.stdout) == doc
+    # the report in Chinese on the Chinese page
+    page.click("#lang-zh")
+    page.wait_for_function("() => { const d = document.querySelector('#model-report')"
+                           ".contentDocument; return d && d.documentElement.lang === 'zh' && "
+                           "d.body.innerText.includes('摘要'); }", timeout=30_000)
+    assert "&lang=zh" in (page.get_attribute("#download-link", "href") or "")
+    page.click("#lang-en")
+    # keep it as A; change the form: the report is marked stale until the next one
+    page.click("#pin")
+    assert page.is_hidden("#stale-note")
+    page.fill("#m-inputs", "4x3x40x40")
+    assert page.is_visible("#stale-note")
+    assert "stale" in (page.get_attribute("#model-result", "class") or "")
+    page.click("#run")
+    wait_result(page)
+    assert page.is_hidden("#stale-note")
+    b = result_doc(opened.origin, page)
+    cells = dict(page.eval_on_selector_all(
+        "#compare-table [data-field]", "es => es.map(e => [e.dataset.field, e.dataset.value])"))
+    assert cells["A:totals.forward.macs"] == str(doc["totals"]["forward"]["macs"])
+    assert cells["B:totals.forward.macs"] == str(b["totals"]["forward"]["macs"])
+    assert cells["B:memory.peak_train_bytes"] == str(b["memory"]["peak_train_bytes"])
+    ratio = page.eval_on_selector_all("#compare-table tr", """rs => rs.map(r => [
+        r.querySelector('th').textContent, (r.querySelector('.ratio') || {}).textContent])""")
+    want = b["totals"]["forward"]["macs"] / doc["totals"]["forward"]["macs"]
+    assert ["forward MACs", f"{want:.4f}"] in ratio
+    # a batch sweep: one row per batch, each the analysis of that batch
+    page.fill("#m-sweep", "1, 3")
+    page.click("#sweep-run")
+    page.wait_for_selector('#sweep-table tr[data-batch="3"]', timeout=180_000)
+    wait_result(page)
+    sweep = dict(page.eval_on_selector_all(
+        "#sweep-table [data-field]", "es => es.map(e => [e.dataset.field, e.dataset.value])"))
+    for batch in (1, 3):
+        status, _, body = post_json(opened.origin + "/api/model", {
+            "target": "torchvision:resnet18", "inputs": [f"{batch}x3x40x40"], "mode": "train",
+            "optimizer": "adamw", "device": "t4", "freeze": "^layer1\\.", "counting": "dense"})
+        one = json.loads(body)
+        assert sweep[f"{batch}:totals.forward.flops"] == str(one["totals"]["forward"]["flops"])
+        assert sweep[f"{batch}:hardware.step_s"] == str(one["hardware"]["step_s"])
+    # Cancel: the page stops waiting, says so, and marks the report stale
+    page.fill("#m-inputs", "5x3x40x40")
+    page.click("#run")
+    page.click("#cancel")
+    page.wait_for_selector("#model-error:not([hidden])")
+    assert page.inner_text("#model-error") == "cancelled"
+    assert page.is_visible("#stale-note") and page.is_hidden("#progress")
+    assert page.is_enabled("#run")
     assert opened.foreign() == []
     assert unexpected(opened.errors) == []

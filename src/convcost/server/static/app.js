@@ -463,7 +463,7 @@
   }
 
   async function updateDerivation(body, seq, signal) {
-    const key = JSON.stringify([body, lang]);
+    const key = toJSON([body, lang]);
     if (key === layer.htmlKey) return;
     const resp = await postConv(body, "?format=html&lang=" + lang, signal);
     if (!resp.ok || seq !== layer.seq) return;

@@ -9,6 +9,16 @@ is shown next to its control; the language switch changes the labels; a small to
 runs and its report, JSON link and download link appear; no request leaves the server's origin
 and there is no page error and no console error (a CSP violation would be one). A screenshot
 of the page with a layer result is saved under ``artifacts/`` (gitignored).
+
+Issue 25 (the page finishes the job): a batch of 2^53 + 1 is sent and shown exactly (MACs
+checked against Python's integer product), on a phone-sized viewport where the result comes
+first and the long number wraps only at its commas; the layer's and the model's "copy as CLI
+command" / "copy as curl" are run (the CLI in-process, curl as a subprocess) and give the same
+JSON as the page's result; the model report in Chinese (``?lang=zh``: the same numbers, the
+headings translated); the cache header and "from the cache" instead of a time; the stale
+marker, Cancel, the scroll to the report; a batch sweep and an A/B comparison whose cells equal
+the API's documents for each setting; the warning before a detection model; ``hf:`` targets
+answered with the right explanation.
 """
 
 from __future__ import annotations
@@ -522,7 +532,8 @@ def narrow(browser: Any, server: str) -> Iterator[Opened]:
 
 
 @pytest.mark.browser
-def test_exact_big_integers_and_the_phone_layout(narrow: Opened) -> None:
+def test_exact_big_integers_and_the_phone_layout(narrow: Opened,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
     page = narrow.page
     bodies: list[str] = []
     page.on("request", lambda r: bodies.append(r.post_data or "")
@@ -559,6 +570,21 @@ def test_exact_big_integers_and_the_phone_layout(narrow: Opened) -> None:
     frame = narrow.page.frame_locator("#layer-report")
     frame.locator("#step-output").wait_for(timeout=20_000)  # the derivation, of that batch
     assert page.is_hidden("#layer-error")
+    # copy as CLI command / as curl: the same document as the CLI's for this layer
+    import shlex
+
+    page.select_option("#f-counting", "skip-padding")
+    page.fill('#layer-form [name="padding"]', "1:2")
+    page.click("#layer-copy-cli")
+    words = shlex.split(page.inner_text("#layer-command"))
+    assert words[:2] == ["convcost", "conv"] and str(BIG_BATCH) in words
+    doc = cli_json([*words[1:], "--json"], capsys)
+    assert doc["counting"] == "skip-padding" and doc["layer"]["batch"] == BIG_BATCH
+    wait_value(page, '[data-field="macs"]', str(doc["macs"]))  # what the page shows
+    page.click("#layer-copy-curl")
+    curl = shlex.split(page.inner_text("#layer-command"))
+    got = subprocess.run(curl, capture_output=True, timeout=60, check=True)
+    assert json.loads(got.stdout) == doc
     assert narrow.foreign() == []
     assert unexpected(narrow.errors) == []
 
@@ -641,7 +667,8 @@ def test_model_tab_finishes_the_job(opened: Opened, capsys: pytest.CaptureFixtur
     assert re.fullmatch(r"answered in \d+\.\d s", page.inner_text("#model-time"))
     # the finished report is scrolled into view
     page.wait_for_function("() => { const r = document.querySelector('#model-result')"
-                           ".getBoundingClientRect(); return r.top >= -2 && r.top < innerHeight / 2; }")
+                           ".getBoundingClientRect(); "
+                           "return r.top >= -2 && r.top < innerHeight / 2; }")
     doc = result_doc(opened.origin, page)
     # the same again: from the cache, with the first answer's time, not "0.0 s"
     first = page.inner_text("#model-time").split()[2]
@@ -694,7 +721,7 @@ def test_model_tab_finishes_the_job(opened: Opened, capsys: pytest.CaptureFixtur
     sweep = dict(page.eval_on_selector_all(
         "#sweep-table [data-field]", "es => es.map(e => [e.dataset.field, e.dataset.value])"))
     for batch in (1, 3):
-        status, _, body = post_json(opened.origin + "/api/model", {
+        _, _, body = post_json(opened.origin + "/api/model", {
             "target": "torchvision:resnet18", "inputs": [f"{batch}x3x40x40"], "mode": "train",
             "optimizer": "adamw", "device": "t4", "freeze": "^layer1\\.", "counting": "dense"})
         one = json.loads(body)

@@ -445,20 +445,24 @@ def job_id(params: Mapping[str, Any], data_sha256: str | None = None) -> str:
 @dataclass(frozen=True)
 class Outcome:
     """What a worker hands back (plain strings: exceptions with their own ``__init__``,
-    such as SpecError, do not survive pickling): the JSON and HTML reports (English and
-    Chinese), or the error to answer with."""
-
-    def html_in(self, lang: str | None) -> str:
-        """The HTML report in ``lang`` (``None``: English)."""
-        return self.html_zh if lang == "zh" and self.html_zh else self.html
-
+    such as SpecError, do not survive pickling): the JSON and HTML reports (English, and
+    Chinese zlib-compressed: it is kept beside the English one in the cache), or the error
+    to answer with."""
 
     json: str = ""
     html: str = ""
-    html_zh: str = ""
+    html_zh: bytes = b""
     status: int = 200
     error: str = ""
     field: str | None = None
+
+    def html_in(self, lang: str | None) -> str:
+        """The HTML report in ``lang`` (``None``: English)."""
+        if lang == "zh" and self.html_zh:
+            import zlib
+
+            return zlib.decompress(self.html_zh).decode("utf-8")
+        return self.html
 
 
 def warm_up() -> None:
@@ -507,6 +511,7 @@ def run_analysis(params: dict[str, Any], onnx_path: str | None = None) -> Outcom
 
 def _analyse(params: dict[str, Any], onnx_path: str | None) -> Outcome:
     import contextlib
+    import zlib
 
     from ..hardware.answer import answer
     from ..hardware.devices import get_device
@@ -568,7 +573,8 @@ def _analyse(params: dict[str, Any], onnx_path: str | None) -> Outcome:
         result = replace(result, construction=construction)
     return Outcome(json=render(result, "json", hardware=hw, timeline=False, ops=False),
                    html=render(result, "html", hardware=hw),
-                   html_zh=render(result, "html", hardware=hw, lang="zh"))
+                   html_zh=zlib.compress(render(result, "html", hardware=hw, lang="zh")
+                                         .encode("utf-8"), 6))
 
 
 def _load_onnx(path: str, name: str, inputs: list[str],

@@ -537,6 +537,60 @@
     }));
   }
 
+  // ------------------------------------------------------------------ commands to copy
+  function shellQuote(s) {
+    return /^[A-Za-z0-9_.,:=@%+\/-]+$/.test(s) ? s : "'" + s.replace(/'/g, "'\\''") + "'";
+  }
+
+  // Shows `text` in `out` and copies it to the clipboard (or selects it, where the browser
+  // does not allow that), saying which in `note`.
+  async function copyText(text, out, note) {
+    out.textContent = text;
+    out.hidden = false;
+    try {
+      await navigator.clipboard.writeText(text);
+      note.textContent = t("copied");
+    } catch (e) {
+      note.textContent = t("copy_manual");
+      const range = document.createRange();
+      range.selectNodeContents(out);
+      const sel = window.getSelection();
+      sel.removeAllRanges();
+      sel.addRange(range);
+    }
+  }
+
+  // `convcost conv …` and the curl of POST /api/conv for the layer form.
+  function layerCommand(which) {
+    const got = layerBody();
+    if (got.error) return null;
+    const b = got.body;
+    if (which === "curl") {
+      return ["curl", "-s", "-X", "POST", window.location.origin + "/api/conv", "-H",
+              "content-type: application/json", "-d", toJSON(b)].map(shellQuote).join(" ");
+    }
+    const words = ["convcost", "conv", "--input", String(b.in_channels) + "x" + b.input_size,
+                   "--out-channels", String(b.out_channels)];
+    const flags = { kernel: "--kernel", stride: "--stride", padding: "--padding",
+                    dilation: "--dilation", groups: "--groups", batch: "--batch",
+                    output_padding: "--output-padding" };
+    for (const [k, flag] of Object.entries(flags)) {
+      if (b[k] !== undefined && !(k === "output_padding" && !b.transposed && b[k] === "0")) {
+        words.push(flag, String(b[k]));
+      }
+    }
+    if (!b.bias) words.push("--no-bias");
+    if (b.transposed) words.push("--transposed");
+    if (!b.input_grad) words.push("--no-input-grad");
+    words.push("--dtype", b.dtype, "--counting", b.counting);
+    return words.map(shellQuote).join(" ");
+  }
+
+  function copyLayer(which) {
+    const text = layerCommand(which);
+    if (text !== null) copyText(text, $("#layer-command"), $("#layer-copy-note"));
+  }
+
   function fitFrame(frame, min) {
     frame.addEventListener("load", () => {
       let d = null;
@@ -556,6 +610,8 @@
     form.addEventListener("input", () => scheduleLayer());
     form.addEventListener("change", () => scheduleLayer());
     form.addEventListener("submit", (e) => { e.preventDefault(); scheduleLayer(0); });
+    $("#layer-copy-cli").addEventListener("click", () => copyLayer("cli"));
+    $("#layer-copy-curl").addEventListener("click", () => copyLayer("curl"));
     fitFrame($("#layer-report"), 300);
   }
 
@@ -564,7 +620,8 @@
   window.convcostPage = {
     t: t, $: $, $$: $$, el: el, fmt: fmt, parseJSON: parseJSON, toJSON: toJSON,
     intOrText: intOrText, setNumber: setNumber, getPath: getPath, clearErrors: clearErrors,
-    showError: showError, readError: readError, fitFrame: fitFrame,
+    showError: showError, readError: readError, fitFrame: fitFrame, shellQuote: shellQuote,
+    copyText: copyText,
     lang: () => lang,
     onInit: (f) => hooks.init.push(f), onLang: (f) => hooks.lang.push(f),
     onTab: (f) => hooks.tab.push(f),

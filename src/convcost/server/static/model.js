@@ -18,7 +18,7 @@
 
 (function () {
   const P = window.convcostPage;
-  const { t, $, el, fmt, parseJSON, toJSON, intOrText, setNumber, getPath } = P;
+  const { t, $, el, fmt, parseJSON, toJSON, intOrText, setNumber, getPath, shellQuote } = P;
 
   const model = { lists: null, names: null, running: null, file: null, shown: null,
                   pinned: null, last: null, times: {}, warned: null };
@@ -146,10 +146,6 @@
   }
 
   // ------------------------------------------------------------------ commands to copy
-  function shellQuote(s) {
-    return /^[A-Za-z0-9_.,:=@%+\/-]+$/.test(s) ? s : "'" + s.replace(/'/g, "'\\''") + "'";
-  }
-
   const FLAGS = { mode: "--mode", dtype: "--dtype", amp: "--amp", optimizer: "--optimizer",
                   freeze: "--freeze", counting: "--counting", device: "--device",
                   reserve: "--reserve", devices: "--devices", strategy: "--strategy",
@@ -178,24 +174,10 @@
       .map(shellQuote).join(" ");
   }
 
-  async function copyCommand(which) {
-    const text = which === "cli" ? cliCommand(formRequest()) : curlCommand(formRequest());
-    const out = $("#command");
-    out.textContent = text;
-    out.dataset.kind = which;
-    out.hidden = false;
-    const note = $("#copy-note");
-    try {
-      await navigator.clipboard.writeText(text);
-      note.textContent = t("copied");
-    } catch (e) {
-      note.textContent = t("copy_manual");
-      const range = document.createRange();
-      range.selectNodeContents(out);
-      const sel = window.getSelection();
-      sel.removeAllRanges();
-      sel.addRange(range);
-    }
+  function copyCommand(which) {
+    const req = formRequest();
+    P.copyText(which === "cli" ? cliCommand(req) : curlCommand(req), $("#command"),
+               $("#copy-note"));
   }
 
   // ------------------------------------------------------------------ running

@@ -715,6 +715,7 @@ def test_model_tab_finishes_the_job(opened: Opened, capsys: pytest.CaptureFixtur
     assert ["forward MACs", f"{want:.4f}"] in ratio
     # a batch sweep: one row per batch, each the analysis of that batch
     page.fill("#m-sweep", "1, 3")
+    assert page.is_hidden("#stale-note")  # the sweep's sizes are not the report's settings
     page.click("#sweep-run")
     page.wait_for_selector('#sweep-table tr[data-batch="3"]', timeout=180_000)
     wait_result(page)

@@ -428,8 +428,10 @@
   function initModel() {
     const form = $("#model-form");
     form.addEventListener("submit", (e) => { e.preventDefault(); runModel(); });
-    form.addEventListener("change", () => { syncModelForm(); markStale(); });
-    form.addEventListener("input", () => { syncModelForm(); markStale(); });
+    // the sweep's batch sizes are not the report's settings: typing them leaves it fresh
+    const edited = (e) => { syncModelForm(); if (e.target.id !== "m-sweep") markStale(); };
+    form.addEventListener("change", edited);
+    form.addEventListener("input", edited);
     $("#cancel").addEventListener("click", () => { if (model.running) model.running.abort(); });
     $("#sweep-run").addEventListener("click", runSweep);
     $("#copy-cli").addEventListener("click", () => copyCommand("cli"));

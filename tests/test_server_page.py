@@ -513,6 +513,18 @@ def test_model_report_in_chinese_and_the_cache_header(server: str) -> None:
     assert status == 200 and direct.decode() == page
 
 
+@pytest.mark.slow
+def test_onnx_report_in_chinese(server: str, tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    data = tiny_onnx(tmp_path / "tiny.onnx").read_bytes()
+    req = urllib.request.Request(
+        server + "/api/onnx?format=html&lang=zh&input=input%3D2x3x16x16&mode=inference",
+        data=data, method="POST", headers={"Content-Type": "application/octet-stream"})
+    with urllib.request.urlopen(req, timeout=180) as r:
+        page = r.read().decode()
+    assert '<html lang="zh">' in page and "摘要" in page
+
+
 @pytest.fixture
 def narrow(browser: Any, server: str) -> Iterator[Opened]:
     """The page on a phone-sized viewport (390 × 844), in English."""
@@ -728,13 +740,22 @@ def test_model_tab_finishes_the_job(opened: Opened, capsys: pytest.CaptureFixtur
         one = json.loads(body)
         assert sweep[f"{batch}:totals.forward.flops"] == str(one["totals"]["forward"]["flops"])
         assert sweep[f"{batch}:hardware.step_s"] == str(one["hardware"]["step_s"])
+    # an error after a report: shown next to its field, the report marked stale
+    page.fill("#m-inputs", "2x3x40xbad")
+    assert page.is_visible("#stale-note")
+    page.click("#run")
+    page.wait_for_selector('#m-inputs[aria-invalid="true"]', timeout=60_000)
+    assert page.is_visible("#stale-note")
     # Cancel: the page stops waiting, says so, and marks the report stale
     page.fill("#m-inputs", "5x3x40x40")
+    held: list[Any] = []
+    page.route("**/api/model", lambda route: held.append(route))  # held until cancelled
     page.click("#run")
     page.click("#cancel")
     page.wait_for_selector("#model-error:not([hidden])")
     assert page.inner_text("#model-error") == "cancelled"
     assert page.is_visible("#stale-note") and page.is_hidden("#progress")
-    assert page.is_enabled("#run")
+    assert page.is_enabled("#run") and len(held) == 1
+    page.unroute("**/api/model")
     assert opened.foreign() == []
     assert unexpected(opened.errors) == []

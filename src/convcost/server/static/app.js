@@ -71,6 +71,7 @@
       sweep: "Batch sweep", sweep_run: "Sweep", sweep_hint: "batch sizes, e.g. 1,8,32: one " +
         "analysis each, replacing the first dimension of every input (as convcost model --batch)",
       sweep_bad: "write batch sizes like 1,8,32 (whole numbers of 1 or more)",
+      sweep_no_inputs: "a sweep needs the input shapes: it replaces their first dimension",
       sweep_title: "Batch sweep", sweep_progress: "{i} of {n}",
       pin: "Keep as A for comparison", unpin: "Clear A",
       compare_title: "Comparison: A (kept) and B (this result)",
@@ -153,6 +154,7 @@
       sweep: "批大小扫描", sweep_run: "扫描", sweep_hint: "批大小，例如 1,8,32：每个分析一次，" +
         "替换每个输入的第一维（同 convcost model --batch）",
       sweep_bad: "请写批大小，例如 1,8,32（不小于 1 的整数）",
+      sweep_no_inputs: "扫描需要输入形状：它替换其第一维",
       sweep_title: "批大小扫描", sweep_progress: "第 {i}/{n} 个",
       pin: "保留为 A 以便比较", unpin: "清除 A",
       compare_title: "比较：A（保留的）与 B（当前结果）",

@@ -400,6 +400,11 @@
       return;
     }
     const base = formRequest();
+    if (base.inputs.length === 0) {  // nothing to replace the batch of
+      P.clearErrors(form);
+      P.showError(form, "inputs", "inputs: " + t("sweep_no_inputs"));
+      return;
+    }
     const box = $("#sweep-result");
     const table = $("#sweep-table");
     withProgress(async (signal) => {

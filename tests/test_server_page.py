@@ -9,6 +9,16 @@ is shown next to its control; the language switch changes the labels; a small to
 runs and its report, JSON link and download link appear; no request leaves the server's origin
 and there is no page error and no console error (a CSP violation would be one). A screenshot
 of the page with a layer result is saved under ``artifacts/`` (gitignored).
+
+Issue 25 (the page finishes the job): a batch of 2^53 + 1 is sent and shown exactly (MACs
+checked against Python's integer product), on a phone-sized viewport where the result comes
+first and the long number wraps only at its commas; the layer's and the model's "copy as CLI
+command" / "copy as curl" are run (the CLI in-process, curl as a subprocess) and give the same
+JSON as the page's result; the model report in Chinese (``?lang=zh``: the same numbers, the
+headings translated); the cache header and "from the cache" instead of a time; the stale
+marker, Cancel, the scroll to the report; a batch sweep and an A/B comparison whose cells equal
+the API's documents for each setting; the warning before a detection model; ``hf:`` targets
+answered with the right explanation.
 """
 
 from __future__ import annotations
@@ -443,3 +453,309 @@ def test_onnx_upload(opened: Opened, tmp_path: Path) -> None:
         timeout=60_000)
     assert opened.foreign() == []
     assert opened.errors == []
+
+
+# --------------------------------------------------------------------------- issue 25: the page
+
+#: MACs of LAYER_FORM at batch 1 (README: the classic layer); MACs are linear in the batch.
+CLASSIC_MACS = 118_013_952
+BIG_BATCH = 2**53 + 1  # 9007199254740993: a float64 rounds it to ...992
+
+
+def post_json(url: str, body: Any, timeout: float = 180) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+def test_hf_targets_are_explained(server: str) -> None:
+    for target in ("hf:gpt2", "hf:GPT2LMHeadModel", "hf:org/name"):
+        status, _, body = post_json(server + "/api/model", {"target": target,
+                                                            "inputs": ["1x8:int64"]})
+        doc = json.loads(body)
+        assert status == 400 and doc["field"] == "target", (target, doc)
+        assert "import and run code" not in doc["error"]
+        assert "Hugging Face" in doc["error"] and "downloaded" in doc["error"]
+    # an import path is still the 403 it was
+    status, _, body = post_json(server + "/api/model", {"target": "os:system", "inputs": []})
+    assert status == 403 and "import and run code" in json.loads(body)["error"]
+
+
+@pytest.mark.slow
+def test_model_report_in_chinese_and_the_cache_header(server: str) -> None:
+    body = {"target": "torchvision:resnet18", "inputs": ["2x3x32x32"], "mode": "train",
+            "optimizer": "sgd", "device": "t4"}
+    status, headers, first = post_json(server + "/api/model", body)
+    assert status == 200, first
+    assert headers["x-convcost-cache"] in ("miss", "hit")  # another test may have run it
+    status, headers, again = post_json(server + "/api/model", body)
+    assert status == 200 and headers["x-convcost-cache"] == "hit" and again == first
+    where = headers["x-convcost-result"]
+    status, headers, zh = http(server + where + "?format=html&lang=zh")
+    page = zh.decode()
+    assert status == 200 and '<html lang="zh">' in page
+    for words in ("摘要", "计算量", "内存", "各层", "前向", "反向", "参数量", "在 t4 上"):
+        assert words in page, words
+    en = http(server + where + "?format=html")[2].decode()
+    assert '<html lang="en">' in en and "<h2>Summary</h2>" in en and "摘要" not in en
+    # the numbers are the same in both: every data-value of the English report is in the Chinese
+    values = re.findall(r"data-value='?\"?([0-9.e+-]+)", en)
+    assert values and values == re.findall(r"data-value='?\"?([0-9.e+-]+)", page)
+    status, _, err = http(server + where + "?format=html&lang=fr")
+    assert status == 400 and json.loads(err)["field"] == "lang"
+    status, _, err = http(server + where + "?lang=zh")
+    assert status == 400 and json.loads(err)["field"] == "lang"
+    status, headers, direct = post_json(server + "/api/model?format=html&lang=zh", body)
+    assert status == 200 and direct.decode() == page
+
+
+@pytest.mark.slow
+def test_onnx_report_in_chinese(server: str, tmp_path: Path) -> None:
+    pytest.importorskip("onnx")
+    data = tiny_onnx(tmp_path / "tiny.onnx").read_bytes()
+    req = urllib.request.Request(
+        server + "/api/onnx?format=html&lang=zh&input=input%3D2x3x16x16&mode=inference",
+        data=data, method="POST", headers={"Content-Type": "application/octet-stream"})
+    with urllib.request.urlopen(req, timeout=180) as r:
+        page = r.read().decode()
+    assert '<html lang="zh">' in page and "摘要" in page
+
+
+@pytest.fixture
+def narrow(browser: Any, server: str) -> Iterator[Opened]:
+    """The page on a phone-sized viewport (390 × 844), in English."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US")
+    page = context.new_page()
+    o = Opened(page, server)
+    page.on("request", lambda req: o.requests.append(req.url))
+    page.on("console", lambda m: o.errors.append(f"console {m.type}: {m.text}")
+            if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: o.errors.append(f"page error: {e}"))
+    page.goto(server + "/")
+    page.wait_for_load_state("load")
+    try:
+        yield o
+    finally:
+        context.close()
+
+
+@pytest.mark.browser
+def test_exact_big_integers_and_the_phone_layout(narrow: Opened,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    page = narrow.page
+    bodies: list[str] = []
+    page.on("request", lambda r: bodies.append(r.post_data or "")
+            if r.url.endswith("/api/conv") else None)
+    fill_layer(page, LAYER_FORM)
+    wait_value(page, '[data-field="macs"]', str(CLASSIC_MACS))
+    page.fill('#layer-form [name="batch"]', str(BIG_BATCH))
+    want = CLASSIC_MACS * BIG_BATCH  # exact: Python integers
+    wait_value(page, '[data-field="macs"]', str(want))
+    assert page.inner_text('[data-field="macs"]').replace(",", "") == str(want)
+    assert page.get_attribute('[data-field="output_shape"]', "data-value") == \
+        f"{BIG_BATCH}x64x112x112"
+    sent = [json.loads(b) for b in bodies if str(BIG_BATCH) in b]
+    assert sent and all(f'"batch":{BIG_BATCH}' in b for b in bodies if str(BIG_BATCH) in b)
+    # every number of the result is exact: the memory's elements are the batch's multiples
+    out = page.get_attribute('[data-field="memory.forward.output"]', "data-value")
+    assert out == str(BIG_BATCH * 64 * 112 * 112)
+    # the phone layout: the result (with the MACs) above the form, no horizontal scroll
+    macs_top = page.eval_on_selector('[data-field="macs"]', "e => e.getBoundingClientRect().top")
+    form_top = page.eval_on_selector("#layer-form", "e => e.getBoundingClientRect().top")
+    assert macs_top < form_top
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    # the long number wraps only at its commas: each group of digits is on one line
+    lines = page.eval_on_selector('[data-field="macs"]', """e => {
+        const groups = [];
+        for (const n of e.childNodes) {
+            if (n.nodeType !== 3 || n.data === ",") continue;
+            const r = document.createRange(); r.selectNodeContents(n);
+            groups.push(r.getClientRects().length);
+        }
+        return [groups, e.getClientRects()[0].height];
+    }""")
+    assert lines[0] and set(lines[0]) == {1}, lines
+    frame = narrow.page.frame_locator("#layer-report")
+    frame.locator("#step-output").wait_for(timeout=20_000)  # the derivation, of that batch
+    assert page.is_hidden("#layer-error")
+    # copy as CLI command / as curl: the same document as the CLI's for this layer
+    import shlex
+
+    page.select_option("#f-counting", "skip-padding")
+    page.fill('#layer-form [name="padding"]', "1:2")
+    page.click("#layer-copy-cli")
+    words = shlex.split(page.inner_text("#layer-command"))
+    assert words[:2] == ["convcost", "conv"] and str(BIG_BATCH) in words
+    doc = cli_json([*words[1:], "--json"], capsys)
+    assert doc["counting"] == "skip-padding" and doc["layer"]["batch"] == BIG_BATCH
+    wait_value(page, '[data-field="macs"]', str(doc["macs"]))  # what the page shows
+    page.click("#layer-copy-curl")
+    curl = shlex.split(page.inner_text("#layer-command"))
+    got = subprocess.run(curl, capture_output=True, timeout=60, check=True)
+    assert json.loads(got.stdout) == doc
+    assert narrow.foreign() == []
+    assert unexpected(narrow.errors) == []
+
+
+@pytest.mark.browser
+def test_model_form_hints_warning_and_refusals(opened: Opened) -> None:
+    page = opened.page
+    page.click("#tab-model")
+    assert "name=shape" in page.inner_text("#m-inputs-hint")
+    # the Reserve placeholder: translated, and not cut off by its field
+    page.select_option("#m-device", "t4", timeout=60_000)
+
+    def placeholder_fits() -> bool:
+        return bool(page.eval_on_selector("#m-reserve", """e => {
+            const s = getComputedStyle(e);
+            const c = document.createElement("canvas").getContext("2d");
+            c.font = s.font;
+            const room = e.clientWidth - parseFloat(s.paddingLeft) - parseFloat(s.paddingRight);
+            return c.measureText(e.placeholder).width <= room;
+        }"""))
+
+    assert placeholder_fits()
+    page.click("#lang-zh")
+    assert page.get_attribute("#m-reserve", "placeholder") == "例如 2GiB"
+    assert "名称=形状" in page.inner_text("#m-inputs-hint")
+    assert placeholder_fits()
+    page.click("#lang-en")
+    # a detection model runs for real: a warning before, and the first Run only warns
+    assert page.is_hidden("#real-run")
+    page.fill("#m-target", "torchvision:fasterrcnn_mobilenet_v3_large_320_fpn")
+    assert page.is_visible("#real-run") and "for real" in page.inner_text("#real-run")
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if "/api/model" in r.url else None)
+    page.click("#run")
+    assert page.inner_text("#run") == "Run anyway" and sent == []
+    page.fill("#m-target", "torchvision:resnet18")
+    assert page.is_hidden("#real-run") and page.inner_text("#run") == "Run"
+    # hf: targets get the right explanation, next to the target
+    page.fill("#m-target", "hf:gpt2")
+    page.click("#run")
+    page.wait_for_selector('#m-target[aria-invalid="true"]', timeout=20_000)
+    text = page.inner_text("#model-form .field-error")
+    assert "Hugging Face" in text and "import and run code" not in text
+    # a sweep of batch sizes that are not numbers is refused next to its field, unsent
+    page.fill("#m-sweep", "1,x")
+    page.click("#sweep-run")
+    page.wait_for_selector('#m-sweep[aria-invalid="true"]')
+    assert sent == [opened.origin + "/api/model"]
+    assert opened.foreign() == []
+    assert unexpected(opened.errors) == []
+
+
+def result_doc(origin: str, page: Any) -> Any:
+    href = page.get_attribute("#json-link", "href") or ""
+    status, _, body = http(origin + href)
+    assert status == 200
+    return json.loads(body)
+
+
+def wait_result(page: Any) -> None:
+    page.wait_for_function("() => !document.querySelector('#model-result').hidden && "
+                           "document.querySelector('#progress').hidden", timeout=180_000)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_model_tab_finishes_the_job(opened: Opened, capsys: pytest.CaptureFixture[str]) -> None:
+    import shlex
+
+    page = opened.page
+    page.click("#tab-model")
+    page.fill("#m-target", "torchvision:resnet18")
+    page.fill("#m-inputs", "2x3x40x40")
+    page.select_option("#m-mode", "train")
+    page.select_option("#m-optimizer", "adamw")
+    page.select_option("#m-device", "t4", timeout=60_000)
+    page.fill("#m-freeze", "^layer1\\.")
+    page.click("#run")
+    wait_result(page)
+    assert re.fullmatch(r"answered in \d+\.\d s", page.inner_text("#model-time"))
+    # the finished report is scrolled into view
+    page.wait_for_function("() => { const r = document.querySelector('#model-result')"
+                           ".getBoundingClientRect(); "
+                           "return r.top >= -2 && r.top < innerHeight / 2; }")
+    doc = result_doc(opened.origin, page)
+    # the same again: from the cache, with the first answer's time, not "0.0 s"
+    first = page.inner_text("#model-time").split()[2]
+    page.click("#run")
+    page.wait_for_function("() => document.querySelector('#model-time').dataset.cached === 'true'",
+                           timeout=60_000)
+    assert page.inner_text("#model-time") == f"from the cache (first answered in {first} s)"
+    # copy as CLI command and as curl: both give this result's JSON
+    page.click("#copy-cli")
+    cli = page.inner_text("#command")
+    words = shlex.split(cli)
+    assert words[:3] == ["convcost", "model", "torchvision:resnet18"]
+    assert cli_json([*words[1:], "--json"], capsys) == doc
+    page.click("#copy-curl")
+    curl = shlex.split(page.inner_text("#command"))
+    assert curl[0] == "curl"
+    got = subprocess.run(curl, capture_output=True, timeout=120, check=True)
+    assert json.loads(got.stdout) == doc
+    # the report in Chinese on the Chinese page
+    page.click("#lang-zh")
+    page.wait_for_function("() => { const d = document.querySelector('#model-report')"
+                           ".contentDocument; return d && d.documentElement.lang === 'zh' && "
+                           "d.body.innerText.includes('摘要'); }", timeout=30_000)
+    assert "&lang=zh" in (page.get_attribute("#download-link", "href") or "")
+    page.click("#lang-en")
+    # keep it as A; change the form: the report is marked stale until the next one
+    page.click("#pin")
+    assert page.is_hidden("#stale-note")
+    page.fill("#m-inputs", "4x3x40x40")
+    assert page.is_visible("#stale-note")
+    assert "stale" in (page.get_attribute("#model-result", "class") or "")
+    page.click("#run")
+    wait_result(page)
+    assert page.is_hidden("#stale-note")
+    b = result_doc(opened.origin, page)
+    cells = dict(page.eval_on_selector_all(
+        "#compare-table [data-field]", "es => es.map(e => [e.dataset.field, e.dataset.value])"))
+    assert cells["A:totals.forward.macs"] == str(doc["totals"]["forward"]["macs"])
+    assert cells["B:totals.forward.macs"] == str(b["totals"]["forward"]["macs"])
+    assert cells["B:memory.peak_train_bytes"] == str(b["memory"]["peak_train_bytes"])
+    ratio = page.eval_on_selector_all("#compare-table tr", """rs => rs.map(r => [
+        r.querySelector('th').textContent, (r.querySelector('.ratio') || {}).textContent])""")
+    want = b["totals"]["forward"]["macs"] / doc["totals"]["forward"]["macs"]
+    assert ["forward MACs", f"{want:.4f}"] in ratio
+    # a batch sweep: one row per batch, each the analysis of that batch
+    page.fill("#m-sweep", "1, 3")
+    assert page.is_hidden("#stale-note")  # the sweep's sizes are not the report's settings
+    page.click("#sweep-run")
+    page.wait_for_selector('#sweep-table tr[data-batch="3"]', timeout=180_000)
+    wait_result(page)
+    sweep = dict(page.eval_on_selector_all(
+        "#sweep-table [data-field]", "es => es.map(e => [e.dataset.field, e.dataset.value])"))
+    for batch in (1, 3):
+        _, _, body = post_json(opened.origin + "/api/model", {
+            "target": "torchvision:resnet18", "inputs": [f"{batch}x3x40x40"], "mode": "train",
+            "optimizer": "adamw", "device": "t4", "freeze": "^layer1\\.", "counting": "dense"})
+        one = json.loads(body)
+        assert sweep[f"{batch}:totals.forward.flops"] == str(one["totals"]["forward"]["flops"])
+        assert sweep[f"{batch}:hardware.step_s"] == str(one["hardware"]["step_s"])
+    # an error after a report: shown next to its field, the report marked stale
+    page.fill("#m-inputs", "2x3x40xbad")
+    assert page.is_visible("#stale-note")
+    page.click("#run")
+    page.wait_for_selector('#m-inputs[aria-invalid="true"]', timeout=60_000)
+    assert page.is_visible("#stale-note")
+    # Cancel: the page stops waiting, says so, and marks the report stale
+    page.fill("#m-inputs", "5x3x40x40")
+    held: list[Any] = []
+    page.route("**/api/model", lambda route: held.append(route))  # held until cancelled
+    page.click("#run")
+    page.click("#cancel")
+    page.wait_for_selector("#model-error:not([hidden])")
+    assert page.inner_text("#model-error") == "cancelled"
+    assert page.is_visible("#stale-note") and page.is_hidden("#progress")
+    assert page.is_enabled("#run") and len(held) == 1
+    page.unroute("**/api/model")
+    assert opened.foreign() == []
+    assert unexpected(opened.errors) == []

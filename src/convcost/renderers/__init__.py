@@ -60,8 +60,8 @@ class Format(NamedTuple):
 
 #: Every format, the one place they are registered. Options:
 #:
-#: * ``lang`` — ``"en"`` or ``"zh"`` (a layer); ``explain`` — the step-by-step derivation
-#:   instead of the summary (a layer's ``table``, ``rich`` and ``markdown``)
+#: * ``lang`` — ``"en"`` or ``"zh"`` (a layer; a model's ``html``); ``explain`` — the
+#:   step-by-step derivation instead of the summary (a layer's ``table``, ``rich`` and ``markdown``)
 #: * ``depth`` — module levels of a model's table (``None``: every level; default 2, CSV:
 #:   every level); ``hardware`` — the :class:`~convcost.hardware.answer.Hardware` answers
 #:   to show (step time, sharding, fit)
@@ -82,7 +82,8 @@ REGISTRY: dict[str, Format] = {f.name: f for f in (
     Format("json", "json", {"layer": _NONE, "model": frozenset({"hardware", "timeline", "ops"}),
                             "sweep": _NONE, "comparison": _NONE, "devices": _NONE},
            "the full record, exact integers"),
-    Format("html", "html", {"layer": frozenset({"lang"}), "model": frozenset({"hardware"})},
+    Format("html", "html", {"layer": frozenset({"lang"}),
+                            "model": frozenset({"hardware", "lang"})},
            "a self-contained page with charts (and MathML for a layer)"),
     Format("notebook", "notebook", {"layer": frozenset({"lang"}), "model": _MODEL},
            "an HTML fragment for Jupyter"),

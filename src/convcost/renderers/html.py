@@ -28,6 +28,7 @@ from ..view import layer as layer_view
 from ..view import model as model_view
 from ..view.cells import Q, Table
 from .cells import human, number, text
+from .html_zh import word
 from .svg import category_label, conv_chart, flops_chart, memory_chart, roofline_chart, time_chart
 
 if TYPE_CHECKING:
@@ -268,23 +269,25 @@ def _kv(rows: Sequence[tuple[str, str]]) -> str:
 # --------------------------------------------------------------------------- model report
 
 
-def _unsupported(r: ModelResult) -> str:
+def _unsupported(r: ModelResult, lang: str) -> str:
     if not r.unsupported_ops:
         return ""
     ops = ", ".join(f"<code>{escape(op)}</code> ×{n}" for op, n in r.unsupported_ops)
     errors = "".join(f"<li><code>{escape(op)}</code>: {escape(msg)}</li>"
                      for op, msg in r.formula_errors)
-    return ('<div class="alert" role="alert" id="unsupported"><strong>Unsupported ops: their '
-            "cost is NOT in any total or chart.</strong>"
+    head = word("Unsupported ops: their cost is NOT in any total or chart.", lang)
+    return ('<div class="alert" role="alert" id="unsupported"><strong>'
+            f"{escape(head)}</strong>"
             f"{ops}" + (f"<ul>{errors}</ul>" if errors else "") + "</div>")
 
 
-def _compute_table(r: ModelResult) -> str:
-    head = ("<tr><th></th><th class='num'>MACs</th><th class='num'>FLOPs</th>"
-            "<th class='num'>mults</th><th class='num'>adds</th><th class='num'>other</th></tr>")
+def _compute_table(r: ModelResult, lang: str) -> str:
+    head = ("<tr><th></th>" + "".join(f"<th class='num'>{escape(word(k, lang))}</th>"
+                                       for k in ("MACs", "FLOPs", "mults", "adds", "other"))
+            + "</tr>")
     rows = model_view.compute_rows(r)
     body = "".join(
-        f"<tr><th>{escape(name).replace('  ', '&nbsp;&nbsp;')}</th>"
+        f"<tr><th>{escape(word(name, lang)).replace('  ', '&nbsp;&nbsp;')}</th>"
         + "".join(f"<td class='num' data-value='{v}'>{_n(v)}</td>"
                   for v in (c.macs, c.flops, c.mults, c.adds, c.other))
         + "</tr>"
@@ -293,51 +296,58 @@ def _compute_table(r: ModelResult) -> str:
     return f'<table class="nums" id="compute">{head}{body}</table>'
 
 
-def _memory_table(r: ModelResult) -> str:
+def _memory_table(r: ModelResult, lang: str) -> str:
     items, peaks = model_view.memory_rows(r)
-    body = "".join(f"<tr><th>{escape(k)}</th><td class='num' data-value='{v}'>{_b(v)}</td></tr>"
-                   for k, v in items)
-    body += "".join(f"<tr class='peak'><th>{escape(k)}</th>"
+    body = "".join(f"<tr><th>{escape(word(k, lang))}</th>"
+                   f"<td class='num' data-value='{v}'>{_b(v)}</td></tr>" for k, v in items)
+    body += "".join(f"<tr class='peak'><th>{escape(word(k, lang))}</th>"
                     f"<td class='num' data-value='{v}'><strong>{_b(v)}</strong></td></tr>"
                     for k, v in peaks)
     return f'<table class="nums" id="memory">{body}</table>'
 
 
-def _device_memory_table(hw: Hardware | None) -> str:
+def _device_memory_table(hw: Hardware | None, lang: str) -> str:
     rows = model_view.device_memory_rows(hw)
     if not rows or hw is None or hw.memory is None:
         return ""
     dm = hw.memory
-    body = "".join(f"<tr><th>{escape(k)}</th><td class='num' data-value='{v}'>{_b(v)}</td></tr>"
-                   for k, v in rows)
-    verdict = (f"fits, clears by {_b(dm.clearance)}" if dm.fits
-               else f"does not fit: short by {_b(-dm.clearance)}")
-    return (f"<div><h3>On {escape(dm.device)}</h3>"
+    own = f"{dm.device} memory"
+
+    def label(k: str) -> str:
+        return word("{device} memory", lang, device=dm.device) if k == own else word(k, lang)
+
+    body = "".join(f"<tr><th>{escape(label(k))}</th>"
+                   f"<td class='num' data-value='{v}'>{_b(v)}</td></tr>" for k, v in rows)
+    verdict = (word("fits, clears by {bytes}", lang, bytes=_b(dm.clearance)) if dm.fits
+               else word("does not fit: short by {bytes}", lang, bytes=_b(-dm.clearance)))
+    return (f"<div><h3>{escape(word('On {device}', lang, device=dm.device))}</h3>"
             f'<table class="nums" id="device-memory">{body}</table>'
-            f'<p class="note">{escape(verdict)}</p></div>')
+            f'<p class="note">{verdict}</p></div>')
 
 
-def _peak_note(r: ModelResult) -> str:
+def _peak_note(r: ModelResult, lang: str) -> str:
     pk = model_view.peak_breakdown(r)
     if pk is None:
         return ""
     parts = ", ".join(f"{category_label(c)} {nbytes(v)}" for c, v in pk.categories)
-    return (f'<p class="note">The peak is reached after op {pk.index}'
+    head = word("The peak is reached after op {index}", lang, index=pk.index)
+    return (f'<p class="note">{escape(head)}'
             + (f" (<code>{escape(pk.label)}</code>)" if pk.label else "")
             + f": {escape(parts)}.</p>")
 
 
-def _summary(r: ModelResult, hw: Hardware | None) -> str:
+def _summary(r: ModelResult, hw: Hardware | None, lang: str) -> str:
     ins = "<br>".join(f"{escape(n)}: {escape(shape(meta.shape))} {escape(meta.dtype)}"
                       for n, meta in r.inputs)
     t = r.totals
     info = [
         ("model", f"<code>{escape(r.model)}</code>"),
         ("inputs", ins),
-        ("mode", escape(r.mode)),
-        ("dtype", escape(r.dtype) + (f", autocast {escape(r.amp)}" if r.amp else "")),
+        ("mode", escape(word(r.mode, lang))),
+        ("dtype", escape(r.dtype) + (f", {escape(word('autocast', lang))} {escape(r.amp)}"
+                                     if r.amp else "")),
         ("optimizer", escape(r.optimizer)),
-        ("counting", escape(COUNTING.get(r.counting, r.counting))),
+        ("counting", escape(word(COUNTING.get(r.counting, r.counting), lang, r.counting))),
     ]
     if r.freeze:
         info.append(("frozen", f"<code>/{escape(r.freeze)}/</code>"))
@@ -348,7 +358,7 @@ def _summary(r: ModelResult, hw: Hardware | None) -> str:
         info.append(("dispatch", escape(dispatch)))
     step = hw.step if hw is not None else None
     info.append(("device", escape(f"{step.device.name} ({step.device.description})")
-                 if step is not None else "none given (no roofline)"))
+                 if step is not None else escape(word("none given (no roofline)", lang))))
     info += [
         ("parameters", f"{exact(t.params)} ({escape(si(t.params))})"),
         ("trainable", f"{exact(t.trainable_params)} ({escape(si(t.trainable_params))})"),
@@ -356,24 +366,29 @@ def _summary(r: ModelResult, hw: Hardware | None) -> str:
     hw_lines = [text(x) for x in model_view.hardware_lines(r, hw)]
     hw_html = ""
     if hw_lines:
-        hw_html = ("<h3>Hardware (time estimate and roofline bound)</h3><ul>"
+        title = word("Hardware (time estimate and roofline bound)", lang)
+        hw_html = (f"<h3>{escape(title)}</h3><ul>"
                    + "".join(f"<li>{escape(s.strip())}</li>" for s in hw_lines) + "</ul>")
     decomposed = ""
     if r.decomposed_ops:
         ops = ", ".join(f"<code>{escape(op)}</code> ×{n}" for op, n in r.decomposed_ops)
-        decomposed = (f'<p class="note">Counted through PyTorch\'s decomposition (no formula '
-                      f"of their own): {ops}.</p>")
+        decomposed = ('<p class="note">' + word("Counted through PyTorch's decomposition (no "
+                                                "formula of their own): {ops}.", lang, ops=ops)
+                      + "</p>")
+    info = [(word(k, lang), v) for k, v in info]
+    w = {k: escape(word(k, lang)) for k in ("Summary", "Run", "Compute", "Memory")}
     return (
-        '<section id="summary"><h2>Summary</h2><div class="grid">'
-        f"<div><h3>Run</h3>{_kv(info)}</div>"
-        f"<div><h3>Compute</h3>{_compute_table(r)}"
-        f'<p class="note" id="convention">{escape(CONVENTION)}</p>{decomposed}</div>'
-        f"<div><h3>Memory</h3>{_memory_table(r)}{_peak_note(r)}</div>"
-        + _device_memory_table(hw) + "</div>" + hw_html + "</section>"
+        f'<section id="summary"><h2>{w["Summary"]}</h2><div class="grid">'
+        f"<div><h3>{w['Run']}</h3>{_kv(info)}</div>"
+        f"<div><h3>{w['Compute']}</h3>{_compute_table(r, lang)}"
+        f'<p class="note" id="convention">{escape(word(CONVENTION, lang, "convention"))}</p>'
+        f"{decomposed}</div>"
+        f"<div><h3>{w['Memory']}</h3>{_memory_table(r, lang)}{_peak_note(r, lang)}</div>"
+        + _device_memory_table(hw, lang) + "</div>" + hw_html + "</section>"
     )
 
 
-def _charts(r: ModelResult, hw: Hardware | None) -> str:
+def _charts(r: ModelResult, hw: Hardware | None, lang: str) -> str:
     step = hw.step if hw is not None else None
     figs = [
         ("flops", "FLOPs per layer", flops_chart(r),
@@ -402,15 +417,22 @@ def _charts(r: ModelResult, hw: Hardware | None) -> str:
                      "split into the GPU running its kernels and the GPU idle while the host "
                      "issues them (eager PyTorch dispatch and launch). Assumes "
                      f"{ESTIMATE_ASSUMPTIONS}."))
-    out = ['<section id="charts"><h2>Charts</h2>']
+    out = [f'<section id="charts"><h2>{escape(word("Charts", lang))}</h2>']
     for key, title, svg, caption in figs:
-        out.append(f'<figure id="{key}-figure"><h3>{escape(title)}</h3>{_inline(svg)}'
-                   f"<figcaption>{escape(caption)}</figcaption></figure>")
+        zh_key = ("flops_train_caption" if key == "flops" and r.mode == "train"
+                  else f"{key}_caption")
+        if key in ("roofline", "time"):
+            caption = word(caption, lang, zh_key, assumptions=caption.rsplit("Assumes ", 1)[-1]
+                           .rstrip("."))
+        else:
+            caption = word(caption, lang, zh_key)
+        out.append(f'<figure id="{key}-figure"><h3>{escape(word(title, lang))}</h3>'
+                   f"{_inline(svg)}<figcaption>{escape(caption)}</figcaption></figure>")
     out.append("</section>")
     return "".join(out)
 
 
-def _layer_table(r: ModelResult, hw: Hardware | None) -> tuple[str, str]:
+def _layer_table(r: ModelResult, hw: Hardware | None, lang: str) -> tuple[str, str]:
     """The table section and the CSS indenting its rows by depth."""
     train = r.mode == "train"
     cols = [c for c in model_view.columns(model_view.HTML_COLUMNS, hw,
@@ -429,7 +451,7 @@ def _layer_table(r: ModelResult, hw: Hardware | None) -> tuple[str, str]:
         + (' data-first="ascending"' if i == 0 else "")
         + (' data-unit="B"' if c.key == "saved_bytes" else "")
         + f' title="{escape(tip(c.key), quote=True)}"><button type="button">'
-        f"{escape(c.label)}</button></th>"
+        f"{escape(word(c.label, lang))}</button></th>"
         for i, c in enumerate(cols)
     )
     lines = model_view.layer_lines(r, hw)
@@ -463,17 +485,20 @@ def _layer_table(r: ModelResult, hw: Hardware | None) -> tuple[str, str]:
         body.append(f'<tr class="{cls}" {attrs}{extra}>' + "".join(cells) + "</tr>")
     indent = "".join(f"#layer-table tr.d{d} td:first-child{{padding-left:{0.5 + 1.1 * d:.1f}em}}"
                      for d in depths)
-    html = (
-        '<section id="layers"><h2>Layers</h2>'
-        f"<p class=\"note\">All {len(r.layers)} modules. Values are inclusive (a module's row "
+    note = (f"All {len(r.layers)} modules. Values are inclusive (a module's row "
         "includes its children); <code>(functional)</code> rows hold a parent's own ops, so "
         "the leaf rows add up to the totals. Click a header to sort (again to reverse; "
         "<em>module</em> restores the model's order), type to filter by path or type, click "
-        "a row with children to collapse or expand it.</p>"
+        "a row with children to collapse or expand it.")
+    w = {k: escape(word(k, lang), quote=True) for k in (
+        "Layers", "filter by module path or type", "filter layers", "collapse all", "expand all")}
+    html = (
+        f'<section id="layers"><h2>{w["Layers"]}</h2>'
+        f'<p class="note">{word(note, lang, "layers_note", n=len(r.layers))}</p>'
         '<div class="toolbar"><input id="layer-filter" type="search" '
-        'placeholder="filter by module path or type" aria-label="filter layers">'
-        '<button type="button" id="collapse-all">collapse all</button>'
-        '<button type="button" id="expand-all">expand all</button>'
+        f'placeholder="{w["filter by module path or type"]}" aria-label="{w["filter layers"]}">'
+        f'<button type="button" id="collapse-all">{w["collapse all"]}</button>'
+        f'<button type="button" id="expand-all">{w["expand all"]}</button>'
         '<span id="layer-count" class="note"></span></div>'
         f'<table id="layer-table"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table></section>"
@@ -481,34 +506,41 @@ def _layer_table(r: ModelResult, hw: Hardware | None) -> tuple[str, str]:
     return html, indent
 
 
-def model_html(result: ModelResult, hw: Hardware | None = None) -> str:
+def model_html(result: ModelResult, hw: Hardware | None = None, lang: str = "en") -> str:
     """One self-contained HTML page for a model analysis: summary (run, compute with the
     FLOPs/MACs convention, memory by category and peaks, hardware answers), unsupported ops
     (prominently, when any), charts (FLOPs per layer, live memory, and the roofline when
     ``hw.step`` is given) and the sortable, filterable, collapsible per-layer table of every
-    row of ``result.layers``."""
+    row of ``result.layers``. ``lang``: ``"en"`` or ``"zh"`` (the report's fixed text in
+    Chinese: :mod:`convcost.renderers.html_zh`)."""
     r = result
-    table, indent = _layer_table(r, hw)
+    lang = layer_view.check_lang(lang)
+    table, indent = _layer_table(r, hw, lang)
     step = hw.step if hw is not None else None
-    nav = ('<nav><a href="#summary">summary</a><a href="#charts">charts</a>'
-           + ('<a href="#roofline-figure">roofline</a>' if step is not None else "")
-           + '<a href="#layers">layers</a>'
-           + ('<a href="#unsupported">unsupported ops</a>' if r.unsupported_ops else "")
+    links = [("summary", "summary"), ("charts", "charts")]
+    if step is not None:
+        links.append(("roofline-figure", "roofline"))
+    links.append(("layers", "layers"))
+    if r.unsupported_ops:
+        links.append(("unsupported", "unsupported ops"))
+    nav = ("<nav>" + "".join(f'<a href="#{a}">{escape(word(k, lang))}</a>' for a, k in links)
            + "</nav>")
     sub = text(model_view.run_line(r, step.device.name if step is not None else None))
     body = (
         f"<header><h1>convcost: {escape(r.model)}</h1>"
         f'<p class="sub">{escape(sub)}</p></header>'
         + nav
-        + _unsupported(r)
-        + _summary(r, hw)
-        + _charts(r, hw)
+        + _unsupported(r, lang)
+        + _summary(r, hw, lang)
+        + _charts(r, hw, lang)
         + table
-        + f"<footer>Generated by convcost {escape(__version__)}. Exact counts from the "
-        "op formulas; nothing was computed on real tensors. This file is self-contained and "
-        "loads nothing from the network.</footer>"
+        + "<footer>" + escape(word(
+            f"Generated by convcost {__version__}. Exact counts from the op formulas; nothing "
+            "was computed on real tensors. This file is self-contained and loads nothing from "
+            "the network.", lang, "footer", version=__version__)) + "</footer>"
     )
-    return _page(f"convcost: {r.model} — {r.mode}", "en", CSS + indent, body, SCRIPT)
+    return _page(f"convcost: {r.model} — {word(r.mode, lang)}", lang, CSS + indent, body,
+                 SCRIPT)
 
 
 # --------------------------------------------------------------------------- one layer
@@ -591,7 +623,7 @@ def conv_html(result: ConvResult, lang: str = "en") -> str:
 
 def render(subject: str, result: Any, **options: Any) -> str:
     """The ``html`` format: :func:`conv_html` (option ``lang``) or :func:`model_html`
-    (option ``hardware``)."""
+    (options ``hardware``, ``lang``)."""
     if subject == "layer":
         return conv_html(result, options.get("lang", "en"))
-    return model_html(result, options.get("hardware"))
+    return model_html(result, options.get("hardware"), options.get("lang", "en"))

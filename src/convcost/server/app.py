@@ -52,6 +52,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from ..vocab import LANGS
 from . import ServerConfig
 from .jobs import JobRunner
 from .openapi import openapi
@@ -212,6 +213,19 @@ def _query(request: Request, key: str) -> str | None:
     return values[0] if values else None
 
 
+def _report_lang(request: Request, fmt: str) -> str | None:
+    """The ``lang`` query parameter of a model report (``en`` or ``zh``; HTML only)."""
+    lang = _query(request, "lang")
+    if lang is None:
+        return None
+    if lang not in LANGS:
+        raise ApiError(400, f"lang: got {lang!r}; allowed: {', '.join(LANGS)}", "lang")
+    if fmt != "html":
+        raise ApiError(400, f"lang: got {lang!r}; has no effect with format json (JSON has "
+                       "no text to translate)", "lang")
+    return lang
+
+
 def create_app(config: ServerConfig) -> Starlette:
     """The server's ASGI application for ``config``."""
     from .. import __version__
@@ -276,23 +290,29 @@ def create_app(config: ServerConfig) -> Starlette:
         text = await run_in_threadpool(conv_report, body, fmt, lang)
         return text_response(text, fmt)
 
-    async def finish(key: str, outcome: Outcome, fmt: str) -> Response:
+    async def finish(key: str, outcome: Outcome, fmt: str, lang: str | None,
+                     cached: bool) -> Response:
         if outcome.status != 200:
             return error(ApiError(outcome.status, outcome.error, outcome.field))
-        return text_response(outcome.html if fmt == "html" else outcome.json, fmt, key)
+        resp = text_response(outcome.html_in(lang) if fmt == "html" else outcome.json, fmt, key)
+        resp.headers["X-Convcost-Cache"] = "hit" if cached else "miss"
+        return resp
 
     async def model(request: Request) -> Response:
         fmt = report_format(_query(request, "format"))
+        lang = _report_lang(request, fmt)
         params = await run_in_threadpool(model_params,
                                          await _json_body(request, config.read_timeout),
                                          config.allow_import)
         key = job_id(params)
-        return await finish(key, await runner().run(key, params), fmt)
+        cached = runner().cache.get(key) is not None
+        return await finish(key, await runner().run(key, params), fmt, lang, cached)
 
     uploads = {"held": 0}
 
     async def onnx(request: Request) -> Response:
         fmt = report_format(_query(request, "format"))
+        lang = _report_lang(request, fmt)
         _content_type(request, "application/octet-stream")
         limit = config.max_upload_bytes
         _declared_length(request, limit, "the upload")
@@ -318,7 +338,9 @@ def create_app(config: ServerConfig) -> Starlette:
             if size == 0:
                 raise ApiError(400, "the body is empty: send the ONNX file", "body")
             key = job_id(params, digest.hexdigest())
-            return await finish(key, await runner().run(key, params, path), fmt)
+            cached = runner().cache.get(key) is not None
+            return await finish(key, await runner().run(key, params, path), fmt, lang,
+                                cached)
         finally:
             uploads["held"] -= 1
             shutil.rmtree(folder, ignore_errors=True)
@@ -335,7 +357,9 @@ def create_app(config: ServerConfig) -> Starlette:
             raise ApiError(400, f"download: got {flag!r:.40}; allowed: 0, 1, true, false",
                            "download")
         download = flag in ("1", "true")
-        return text_response(found.html if fmt == "html" else found.json, fmt, key, download)
+        lang = _report_lang(request, fmt)
+        return text_response(found.html_in(lang) if fmt == "html" else found.json, fmt, key,
+                             download)
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)

@@ -183,7 +183,12 @@ def openapi(version: str, static: tuple[str, ...] = ()) -> dict[str, Any]:
     result_header = {"X-Convcost-Result": {
         "description": "where the result can be fetched again: /api/results/ID",
         "schema": {"type": "string"}}}
+    result_header["X-Convcost-Cache"] = {
+        "description": "hit: answered from the server's cache of results; miss: analysed now",
+        "schema": {"enum": ["hit", "miss"]}}
     ok_report = dict(_REPORT, headers=result_header)
+    lang = {"name": "lang", "in": "query", "required": False, "schema": {"enum": ["en", "zh"]},
+            "description": "language of the HTML report (with format html only)"}
     return {
         "openapi": "3.1.0",
         "info": {"title": "convcost", "version": version,
@@ -239,7 +244,7 @@ def openapi(version: str, static: tuple[str, ...] = ()) -> dict[str, Any]:
                 "responses": {"200": _REPORT, **_errors(400, 408, 413, 415, 422)}}},
             "/api/model": {"post": {
                 "summary": "a torchvision/timm model (convcost model), in a worker process",
-                "parameters": [_format_param("html: the HTML report")],
+                "parameters": [_format_param("html: the HTML report"), lang],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "properties": model_props,
                     "required": ["target", "inputs"], "additionalProperties": False}}}},
@@ -247,7 +252,7 @@ def openapi(version: str, static: tuple[str, ...] = ()) -> dict[str, Any]:
                               **_errors(400, 403, 408, 413, 415, 422, 503, 504)}}},
             "/api/onnx": {"post": {
                 "summary": "an uploaded ONNX file (convcost model FILE.onnx)",
-                "parameters": [_format_param("html: the HTML report")] + [
+                "parameters": [_format_param("html: the HTML report"), lang] + [
                     {"name": k, "in": "query", "required": False,
                      "schema": _onnx_query(k, enums),
                      **({"explode": True, "description": f"repeatable (at most {MAX_INPUTS}), "
@@ -262,7 +267,7 @@ def openapi(version: str, static: tuple[str, ...] = ()) -> dict[str, Any]:
                 "parameters": [
                     {"name": "id", "in": "path", "required": True,
                      "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}},
-                    _format_param("html: the HTML report"),
+                    _format_param("html: the HTML report"), lang,
                     {"name": "download", "in": "query", "required": False,
                      "schema": {"enum": ["0", "1", "true", "false"]},
                      "description": "1 or true: as an attachment convcost-ID.html/.json"}],

@@ -360,6 +360,13 @@ def model_params(body: object, allow_import: bool) -> dict[str, Any]:
     target = _get_str(b, "target", None)
     if target is None:
         raise ApiError(400, "target: required (torchvision:NAME or timm:NAME)", "target")
+    if target.startswith("hf:"):
+        raise ApiError(400, f"target: {target!r}: the server does not build Hugging Face "
+                       "models (an hf: target reads a local config file or the local hub "
+                       "cache, and a hub name such as hf:gpt2 is never downloaded: the "
+                       "server reads no file named by a request and is offline); analyse "
+                       "it with the CLI, e.g. convcost model hf:GPT2LMHeadModel (an "
+                       "architecture, built from its defaults with no download)", "target")
     if not SAFE_TARGET.fullmatch(target) or target.lower().endswith(".onnx"):
         if IMPORT_TARGET.fullmatch(target):
             if not allow_import:
@@ -399,10 +406,10 @@ def onnx_params(query: Sequence[tuple[str, str]]) -> dict[str, Any]:
     b: dict[str, Any] = {}
     inputs: list[str] = []
     for key, value in query:
-        if key == "format":
+        if key in ("format", "lang"):
             continue
         if key not in ONNX_KEYS:
-            raise ApiError(400, f"{key}: unknown parameter; allowed: format, "
+            raise ApiError(400, f"{key}: unknown parameter; allowed: format, lang, "
                            + ", ".join(ONNX_KEYS), key)
         if len(value) > MAX_STR:
             raise ApiError(400, f"{key}: {len(value)} characters; at most {MAX_STR}", key)
@@ -442,14 +449,24 @@ def job_id(params: Mapping[str, Any], data_sha256: str | None = None) -> str:
 @dataclass(frozen=True)
 class Outcome:
     """What a worker hands back (plain strings: exceptions with their own ``__init__``,
-    such as SpecError, do not survive pickling): the JSON and HTML reports, or the error
+    such as SpecError, do not survive pickling): the JSON and HTML reports (English, and
+    Chinese zlib-compressed: it is kept beside the English one in the cache), or the error
     to answer with."""
 
     json: str = ""
     html: str = ""
+    html_zh: bytes = b""
     status: int = 200
     error: str = ""
     field: str | None = None
+
+    def html_in(self, lang: str | None) -> str:
+        """The HTML report in ``lang`` (``None``: English)."""
+        if lang == "zh" and self.html_zh:
+            import zlib
+
+            return zlib.decompress(self.html_zh).decode("utf-8")
+        return self.html
 
 
 def warm_up() -> None:
@@ -500,6 +517,7 @@ def run_analysis(params: dict[str, Any], onnx_path: str | None = None) -> Outcom
 
 def _analyse(params: dict[str, Any], onnx_path: str | None) -> Outcome:
     import contextlib
+    import zlib
 
     from ..hardware.answer import answer
     from ..hardware.devices import get_device
@@ -560,7 +578,9 @@ def _analyse(params: dict[str, Any], onnx_path: str | None) -> Outcome:
 
         result = replace(result, construction=construction)
     return Outcome(json=render(result, "json", hardware=hw, timeline=False, ops=False),
-                   html=render(result, "html", hardware=hw))
+                   html=render(result, "html", hardware=hw),
+                   html_zh=zlib.compress(render(result, "html", hardware=hw, lang="zh")
+                                         .encode("utf-8"), 6))
 
 
 def _load_onnx(path: str, name: str, inputs: list[str],

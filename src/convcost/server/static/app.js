@@ -6,8 +6,11 @@
 // the HTML report (the derivation), shown in an iframe from a blob: URL. Every number shown
 // carries data-field with its path in the JSON document (in the table of both conventions,
 // qualified by the document's counting: "dense:forward.flops", "skip-padding:macs").
-// Model tab: POST /api/model (JSON) or POST /api/onnx (the file's bytes, options as query
-// parameters); the answer's X-Convcost-Result names the result, whose HTML report is framed.
+// Model tab: model.js (it uses the helpers this file exports as window.convcostPage).
+//
+// Integers are exact at any size: JSON answers are parsed with a reviver that reads the
+// source text of every integer beyond 2^53 as a BigInt (parseJSON), and request bodies are
+// written by toJSON, which writes a BigInt's decimal digits (JSON.stringify cannot).
 "use strict";
 
 (function () {
@@ -56,8 +59,33 @@
       onnx_file: "ONNX file", drop_hint: "Drop an .onnx file here or click to choose one",
       no_file: "choose an ONNX file first",
       inputs: "Inputs",
-      inputs_hint: "one shape per line or comma-separated, e.g. 2x3x224x224 (optional for " +
-        "an ONNX file with static shapes)",
+      inputs_hint: "one shape per line or comma-separated, e.g. 2x3x224x224; name=shape for " +
+        "a named input (input=2x3x224x224); optional for an ONNX file with static shapes",
+      reserve_ph: "e.g. 2GiB", reserve_hint: "default: the device's own reserve",
+      cancel: "Cancel", cancelled: "cancelled",
+      stale: "This report is for earlier settings: the form has changed or the last run did " +
+        "not finish.",
+      cached: "from the cache", cached_took: "from the cache (first answered in {s} s)",
+      copy_cli: "Copy as CLI command", copy_curl: "Copy as curl", copied: "copied",
+      copy_manual: "select the command and copy it",
+      sweep: "Batch sweep", sweep_run: "Sweep", sweep_hint: "batch sizes, e.g. 1,8,32: one " +
+        "analysis each, replacing the first dimension of every input (as convcost model --batch)",
+      sweep_bad: "write batch sizes like 1,8,32 (whole numbers of 1 or more)",
+      sweep_no_inputs: "a sweep needs the input shapes: it replaces their first dimension",
+      sweep_title: "Batch sweep", sweep_progress: "{i} of {n}",
+      pin: "Keep as A for comparison", unpin: "Clear A",
+      compare_title: "Comparison: A (kept) and B (this result)",
+      col_metric: "", col_a: "A", col_b: "B", col_ratio: "B / A", col_batch: "batch",
+      m_model: "model", m_inputs: "inputs", m_mode: "mode", m_device: "device",
+      m_params: "parameters", m_trainable: "trainable parameters",
+      m_fwd_macs: "forward MACs", m_fwd_flops: "forward FLOPs", m_bwd_flops: "backward FLOPs",
+      m_saved: "saved activations (bytes)", m_peak: "peak memory (bytes)",
+      m_step: "step time (estimate, s)", m_sps: "samples/s (estimate)",
+      m_fits: "fits the device", yes: "yes", no: "no",
+      real_run: "This model runs for real on the CPU (a detection model: its data-dependent " +
+        "ops, score thresholds and non-maximum suppression, run on random inputs): time and " +
+        "memory grow with the input size.",
+      run_anyway: "Run anyway",
       mode: "Mode", mode_train: "training step", mode_inference: "inference",
       model_dtype: "Convert to dtype", keep: "(keep)", amp: "Mixed precision (AMP)", off: "off",
       optimizer: "Optimizer", freeze: "Freeze (regex of parameter names)",
@@ -115,7 +143,31 @@
       onnx_file: "ONNX 文件", drop_hint: "将 .onnx 文件拖放到此处，或点击选择",
       no_file: "请先选择一个 ONNX 文件",
       inputs: "输入",
-      inputs_hint: "每行一个形状或用逗号分隔，例如 2x3x224x224（形状固定的 ONNX 文件可省略）",
+      inputs_hint: "每行一个形状或用逗号分隔，例如 2x3x224x224；具名输入写作 名称=形状" +
+        "（input=2x3x224x224）；形状固定的 ONNX 文件可省略",
+      reserve_ph: "例如 2GiB", reserve_hint: "默认：设备自身的预留值",
+      cancel: "取消", cancelled: "已取消",
+      stale: "此报告对应之前的设置：表单已更改，或上次运行没有完成。",
+      cached: "来自缓存", cached_took: "来自缓存（首次用时 {s} 秒）",
+      copy_cli: "复制为命令行", copy_curl: "复制为 curl 命令", copied: "已复制",
+      copy_manual: "请选中命令后复制",
+      sweep: "批大小扫描", sweep_run: "扫描", sweep_hint: "批大小，例如 1,8,32：每个分析一次，" +
+        "替换每个输入的第一维（同 convcost model --batch）",
+      sweep_bad: "请写批大小，例如 1,8,32（不小于 1 的整数）",
+      sweep_no_inputs: "扫描需要输入形状：它替换其第一维",
+      sweep_title: "批大小扫描", sweep_progress: "第 {i}/{n} 个",
+      pin: "保留为 A 以便比较", unpin: "清除 A",
+      compare_title: "比较：A（保留的）与 B（当前结果）",
+      col_metric: "", col_a: "A", col_b: "B", col_ratio: "B / A", col_batch: "批大小",
+      m_model: "模型", m_inputs: "输入", m_mode: "模式", m_device: "设备",
+      m_params: "参数量", m_trainable: "可训练参数量",
+      m_fwd_macs: "前向 MACs", m_fwd_flops: "前向 FLOPs", m_bwd_flops: "反向 FLOPs",
+      m_saved: "保存的激活（字节）", m_peak: "内存峰值（字节）",
+      m_step: "单步时间（估算，秒）", m_sps: "每秒样本数（估算）",
+      m_fits: "设备内存放得下", yes: "是", no: "否",
+      real_run: "该模型会在 CPU 上真实运行（检测模型：其数据相关的算子——分数阈值与非极大值抑制——" +
+        "在随机输入上运行）：时间和内存随输入尺寸增长。",
+      run_anyway: "仍然运行",
       mode: "模式", mode_train: "训练一步", mode_inference: "推理",
       model_dtype: "转换数据类型", keep: "（保持不变）", amp: "混合精度（AMP）", off: "关闭",
       optimizer: "优化器", freeze: "冻结（参数名的正则表达式）",
@@ -168,6 +220,23 @@
     });
   }
 
+  // JSON text of `v` with BigInts written exactly (JSON.stringify throws on them).
+  function toJSON(v) {
+    if (typeof v === "bigint") return v.toString();
+    if (Array.isArray(v)) return "[" + v.map(toJSON).join(",") + "]";
+    if (v !== null && typeof v === "object") {
+      return "{" + Object.entries(v).filter(([, x]) => x !== undefined)
+        .map(([k, x]) => JSON.stringify(k) + ":" + toJSON(x)).join(",") + "}";
+    }
+    return JSON.stringify(v);
+  }
+
+  // An integer typed in a form: a BigInt (exact at any size), or the text itself when it is
+  // not an integer (the server names the field).
+  function intOrText(s) {
+    return /^[+-]?\d+$/.test(s) ? BigInt(s) : s;
+  }
+
   function fmt(v) {
     if (typeof v === "bigint") return v.toLocaleString("en-US");
     if (typeof v === "number") {
@@ -197,8 +266,15 @@
     return node;
   }
 
+  // The number's text, breakable only after its group separators (a long number wraps at a
+  // comma, never between two digits).
   function setNumber(node, v) {
-    node.textContent = fmt(v);
+    const parts = fmt(v).split(",");
+    node.replaceChildren();
+    parts.forEach((p, i) => {
+      if (i) node.append(",", document.createElement("wbr"));
+      node.append(p);
+    });
     node.dataset.value = Array.isArray(v) ? v.join("x") : String(v);
   }
 
@@ -208,6 +284,9 @@
     document.documentElement.lang = lang === "zh" ? "zh-CN" : "en";
     for (const node of $$("[data-i18n]")) node.textContent = t(node.dataset.i18n);
     for (const node of $$("[data-i18n-title]")) node.title = t(node.dataset.i18nTitle);
+    for (const node of $$("[data-i18n-placeholder]")) {
+      node.placeholder = t(node.dataset.i18nPlaceholder);
+    }
     for (const node of $$("[data-i18n-aria-label]")) {
       node.setAttribute("aria-label", t(node.dataset.i18nAriaLabel));
     }
@@ -215,7 +294,7 @@
       b.setAttribute("aria-pressed", String(b.dataset.lang === lang));
     }
     try { localStorage.setItem("convcost-lang", lang); } catch (e) { /* private mode */ }
-    showModelCount();
+    for (const f of hooks.lang) f(lang);
     if (layer.last) renderLayer(layer.last.doc, layer.last.other);
     layer.htmlKey = null;
     scheduleLayer(0);
@@ -230,7 +309,7 @@
       $("#" + b.getAttribute("aria-controls")).hidden = !on;
     }
     if (focus) tab.focus();
-    if (tab.id === "tab-model") loadModelLists();
+    for (const f of hooks.tab) f(tab.id);
   }
 
   function initTabs() {
@@ -312,7 +391,7 @@
       if (c.validity && c.validity.badInput) return { field: k, error: k + ": " + t("not_number") };
       const s = c.value.trim();
       if (s === "") continue;  // the server says what is required
-      body[k] = /^[+-]?\d+$/.test(s) ? Number(s) : s;  // "2.5": the server names the field
+      body[k] = intOrText(s);  // exact beyond 2^53; "2.5": the server names the field
     }
     for (const k of TEXT_KEYS) {
       const s = f.namedItem(k).value.trim();
@@ -332,7 +411,7 @@
   async function postConv(body, query, signal) {
     return fetch("/api/conv" + (query || ""), {
       method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body), signal: signal,
+      body: toJSON(body), signal: signal,
     });
   }
 
@@ -386,7 +465,7 @@
   }
 
   async function updateDerivation(body, seq, signal) {
-    const key = JSON.stringify([body, lang]);
+    const key = toJSON([body, lang]);
     if (key === layer.htmlKey) return;
     const resp = await postConv(body, "?format=html&lang=" + lang, signal);
     if (!resp.ok || seq !== layer.seq) return;
@@ -460,6 +539,60 @@
     }));
   }
 
+  // ------------------------------------------------------------------ commands to copy
+  function shellQuote(s) {
+    return /^[A-Za-z0-9_.,:=@%+\/-]+$/.test(s) ? s : "'" + s.replace(/'/g, "'\\''") + "'";
+  }
+
+  // Shows `text` in `out` and copies it to the clipboard (or selects it, where the browser
+  // does not allow that), saying which in `note`.
+  async function copyText(text, out, note) {
+    out.textContent = text;
+    out.hidden = false;
+    try {
+      await navigator.clipboard.writeText(text);
+      note.textContent = t("copied");
+    } catch (e) {
+      note.textContent = t("copy_manual");
+      const range = document.createRange();
+      range.selectNodeContents(out);
+      const sel = window.getSelection();
+      sel.removeAllRanges();
+      sel.addRange(range);
+    }
+  }
+
+  // `convcost conv …` and the curl of POST /api/conv for the layer form.
+  function layerCommand(which) {
+    const got = layerBody();
+    if (got.error) return null;
+    const b = got.body;
+    if (which === "curl") {
+      return ["curl", "-s", "-X", "POST", window.location.origin + "/api/conv", "-H",
+              "content-type: application/json", "-d", toJSON(b)].map(shellQuote).join(" ");
+    }
+    const words = ["convcost", "conv", "--input", String(b.in_channels) + "x" + b.input_size,
+                   "--out-channels", String(b.out_channels)];
+    const flags = { kernel: "--kernel", stride: "--stride", padding: "--padding",
+                    dilation: "--dilation", groups: "--groups", batch: "--batch",
+                    output_padding: "--output-padding" };
+    for (const [k, flag] of Object.entries(flags)) {
+      if (b[k] !== undefined && !(k === "output_padding" && !b.transposed && b[k] === "0")) {
+        words.push(flag, String(b[k]));
+      }
+    }
+    if (!b.bias) words.push("--no-bias");
+    if (b.transposed) words.push("--transposed");
+    if (!b.input_grad) words.push("--no-input-grad");
+    words.push("--dtype", b.dtype, "--counting", b.counting);
+    return words.map(shellQuote).join(" ");
+  }
+
+  function copyLayer(which) {
+    const text = layerCommand(which);
+    if (text !== null) copyText(text, $("#layer-command"), $("#layer-copy-note"));
+  }
+
   function fitFrame(frame, min) {
     frame.addEventListener("load", () => {
       let d = null;
@@ -479,206 +612,28 @@
     form.addEventListener("input", () => scheduleLayer());
     form.addEventListener("change", () => scheduleLayer());
     form.addEventListener("submit", (e) => { e.preventDefault(); scheduleLayer(0); });
+    $("#layer-copy-cli").addEventListener("click", () => copyLayer("cli"));
+    $("#layer-copy-curl").addEventListener("click", () => copyLayer("curl"));
     fitFrame($("#layer-report"), 300);
   }
 
-  // ------------------------------------------------------------------ a model
-  const model = { lists: null, names: null, running: false, file: null };
-
-  function showModelCount() {
-    const node = $("#model-count");
-    if (!node) return;
-    if (model.names === null) node.textContent = model.lists ? "· " + t("models_loading") : "";
-    else node.textContent = "· " + t("models_count", { n: model.names.length });
-  }
-
-  function loadModelLists() {
-    if (model.lists) return;
-    model.lists = true;
-    showModelCount();
-    fetch("/api/models").then((r) => (r.ok ? r.json() : null)).then((doc) => {
-      if (!doc) return;
-      const names = [];
-      for (const src of ["torchvision", "timm"]) {
-        for (const n of doc[src] || []) names.push(src + ":" + n);
-      }
-      model.names = names;
-      const list = $("#model-list");
-      const frag = document.createDocumentFragment();
-      for (const n of names) frag.append(el("option", { value: n }));
-      list.replaceChildren(frag);
-      showModelCount();
-    }).catch(() => { model.lists = null; showModelCount(); });
-    fetch("/api/devices").then((r) => (r.ok ? r.json() : null)).then((doc) => {
-      if (!doc) return;
-      const sel = $("#m-device");
-      for (const [name, d] of Object.entries(doc)) {
-        sel.append(el("option", { value: name, text: name + (d.description ? " — " + d.description : "") }));
-      }
-    }).catch(() => { /* the select keeps "none" */ });
-  }
-
-  function source() {
-    return $("#src-onnx").checked ? "onnx" : "zoo";
-  }
-
-  function syncModelForm() {
-    const form = $("#model-form");
-    form.dataset.source = source();
-    const many = Number($("#m-devices").value) > 1;
-    $("#m-strategy").disabled = !many;
-    $("#m-interconnect").disabled = !many;
-    $("#m-input_grad").disabled = $("#m-mode").value !== "train";
-    $("#m-reserve").disabled = $("#m-device").value === "";
-    $("#m-channels_last").disabled = $("#m-device").value === "";
-  }
-
-  // The options shared by /api/model (JSON) and /api/onnx (query): only those set, so the
-  // server's defaults apply to the rest.
-  function modelOptions() {
-    const f = $("#model-form").elements;
-    const o = { mode: f.namedItem("mode").value, optimizer: f.namedItem("optimizer").value,
-                counting: f.namedItem("counting").value };
-    for (const k of ["dtype", "amp", "freeze", "device", "reserve"]) {
-      const c = f.namedItem(k);
-      const v = c.value.trim();
-      if (v !== "" && !c.disabled) o[k] = v;
-    }
-    if (f.namedItem("tf32").checked) o.tf32 = true;
-    const cl = f.namedItem("channels_last");
-    if (!cl.disabled && cl.checked) o.channels_last = true;
-    if (!f.namedItem("input_grad").disabled && f.namedItem("input_grad").checked) o.input_grad = true;
-    const n = f.namedItem("devices").value.trim();
-    if (n !== "") o.devices = /^\d+$/.test(n) ? Number(n) : n;
-    if (Number(n) > 1) {
-      o.strategy = f.namedItem("strategy").value;
-      o.interconnect = f.namedItem("interconnect").value;
-    }
-    const inputs = f.namedItem("inputs").value.split(/[\n,]+/).map((s) => s.trim()).filter(Boolean);
-    return { options: o, inputs: inputs };
-  }
-
-  function safeFilename(name) {
-    let s = (name || "model.onnx").replace(/[^A-Za-z0-9_.-]/g, "_").replace(/^[^A-Za-z0-9_]+/, "");
-    if (!/\.onnx$/i.test(s)) s += ".onnx";
-    if (s.length > 100) s = s.slice(s.length - 100).replace(/^[^A-Za-z0-9_]+/, "");
-    return s || "model.onnx";
-  }
-
-  function setFile(file) {
-    model.file = file || null;
-    $("#file-name").textContent = file ? file.name + " (" + fmt(file.size) + " B)" : "";
-    if (file) {
-      $("#src-onnx").checked = true;
-      syncModelForm();
-    }
-  }
-
-  const MODEL_ALIASES = { input: "inputs", body: "file" };
-
-  async function runModel() {
-    if (model.running) return;
-    const form = $("#model-form");
-    clearErrors(form);
-    const { options, inputs } = modelOptions();
-    let req;
-    if (source() === "onnx") {
-      if (!model.file) { showError(form, "file", t("no_file")); return; }
-      const q = new URLSearchParams();
-      for (const s of inputs) q.append("input", s);
-      for (const [k, v] of Object.entries(options)) q.append(k, String(v));
-      q.append("filename", safeFilename(model.file.name));
-      req = fetch("/api/onnx?" + q.toString(), {
-        method: "POST", headers: { "Content-Type": "application/octet-stream" }, body: model.file,
-      });
-    } else {
-      const body = Object.assign({ target: $("#m-target").value.trim(), inputs: inputs }, options);
-      req = fetch("/api/model", {
-        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
-      });
-    }
-    model.running = true;
-    const run = $("#run");
-    const progress = $("#progress");
-    const elapsed = $("#elapsed");
-    const start = performance.now();
-    run.disabled = true;
-    progress.hidden = false;
-    progress.setAttribute("aria-busy", "true");
-    form.setAttribute("aria-busy", "true");
-    elapsed.textContent = "0.0";
-    const tick = setInterval(() => {
-      elapsed.textContent = ((performance.now() - start) / 1000).toFixed(1);
-    }, 100);
-    try {
-      const resp = await req;
-      if (!resp.ok) {
-        const e = await readError(resp);
-        showError(form, e.field, e.error, MODEL_ALIASES);
-        return;
-      }
-      await resp.text();  // the JSON document; the page shows its HTML report
-      const where = resp.headers.get("X-Convcost-Result");
-      if (!where || !/^\/api\/results\/[0-9a-f]+$/.test(where)) {
-        showError(form, null, "X-Convcost-Result: missing");
-        return;
-      }
-      const secs = ((performance.now() - start) / 1000).toFixed(1);
-      $("#json-link").href = where;
-      $("#download-link").href = where + "?format=html&download=1";
-      $("#model-time").textContent = t("took", { s: secs });
-      $("#model-result").hidden = false;
-      $("#model-report").src = where + "?format=html";
-    } catch (e) {
-      showError(form, null, t("network_error") + " (" + e.message + ")");
-    } finally {
-      clearInterval(tick);
-      model.running = false;
-      run.disabled = false;
-      progress.hidden = true;
-      progress.setAttribute("aria-busy", "false");
-      form.setAttribute("aria-busy", "false");
-    }
-  }
-
-  function initModel() {
-    const form = $("#model-form");
-    form.addEventListener("submit", (e) => { e.preventDefault(); runModel(); });
-    form.addEventListener("change", syncModelForm);
-    form.addEventListener("input", syncModelForm);
-    $("#m-file").addEventListener("change", (e) => setFile(e.target.files[0]));
-    const panel = $("#panel-model");
-    const drop = $("#drop");
-    panel.addEventListener("dragover", (e) => {
-      if (!e.dataTransfer || !Array.from(e.dataTransfer.types).includes("Files")) return;
-      e.preventDefault();
-      e.dataTransfer.dropEffect = "copy";
-      drop.classList.add("over");
-    });
-    panel.addEventListener("dragleave", (e) => {
-      if (!panel.contains(e.relatedTarget)) drop.classList.remove("over");
-    });
-    panel.addEventListener("drop", (e) => {
-      e.preventDefault();
-      drop.classList.remove("over");
-      const files = e.dataTransfer && e.dataTransfer.files;
-      if (files && files.length) {
-        try { $("#m-file").files = files; } catch (err) { /* older browsers */ }
-        setFile(files[0]);
-      }
-    });
-    // a file dropped elsewhere is not opened in place of the page
-    window.addEventListener("dragover", (e) => e.preventDefault());
-    window.addEventListener("drop", (e) => e.preventDefault());
-    fitFrame($("#model-report"), 600);
-    syncModelForm();
-  }
+  // ------------------------------------------------------------------ shared with model.js
+  const hooks = { init: [], lang: [], tab: [] };
+  window.convcostPage = {
+    t: t, $: $, $$: $$, el: el, fmt: fmt, parseJSON: parseJSON, toJSON: toJSON,
+    intOrText: intOrText, setNumber: setNumber, getPath: getPath, clearErrors: clearErrors,
+    showError: showError, readError: readError, fitFrame: fitFrame, shellQuote: shellQuote,
+    copyText: copyText,
+    lang: () => lang,
+    onInit: (f) => hooks.init.push(f), onLang: (f) => hooks.lang.push(f),
+    onTab: (f) => hooks.tab.push(f),
+  };
 
   // ------------------------------------------------------------------ start
   function start() {
     initTabs();
     initLayer();
-    initModel();
+    for (const f of hooks.init) f();
     for (const b of $$(".langs button")) b.addEventListener("click", () => applyLang(b.dataset.lang));
     let saved = null;
     try { saved = localStorage.getItem("convcost-lang"); } catch (e) { saved = null; }
@@ -686,6 +641,7 @@
     applyLang(want);  // also runs the layer form once
   }
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-  else start();
+  // model.js (deferred too) registers its hooks before DOMContentLoaded
+  if (document.readyState === "complete") start();
+  else document.addEventListener("DOMContentLoaded", start);
 })();

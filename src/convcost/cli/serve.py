@@ -41,6 +41,10 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
                    help="seconds one model analysis may take (default 300)")
     s.add_argument("--max-upload-mb", type=count, default=512, metavar="MB",
                    help="largest ONNX upload in MiB (default 512)")
+    s.add_argument("--worker-memory", type=count, default=None, metavar="MB",
+                   help="private memory each worker process may use, in MiB (default: half "
+                   "the machine's RAM shared among the workers); an analysis over it is "
+                   "answered 413")
     s.add_argument("--allow-import", action="store_true",
                    help="let requests name package.module:factory targets (imports and runs "
                    "that code)")
@@ -73,8 +77,9 @@ def run(a: argparse.Namespace) -> int:
         raise SpecError("--timeout", a.timeout, "a number of seconds > 0")
     if a.port > 65535:
         raise SpecError("--port", a.port, "a port number from 0 to 65535")
-    for flag, value in (("--workers", a.workers), ("--max-upload-mb", a.max_upload_mb)):
-        if value < 1:
+    for flag, value in (("--workers", a.workers), ("--max-upload-mb", a.max_upload_mb),
+                        ("--worker-memory", a.worker_memory)):
+        if value is not None and value < 1:
             raise SpecError(flag, value, "must be 1 or more")
     try:
         import uvicorn
@@ -88,7 +93,8 @@ def run(a: argparse.Namespace) -> int:
         print(f"convcost serve: warning: binding to {a.host}: the server is reachable from "
               "other machines (it has no authentication)", file=sys.stderr)
     config = ServerConfig(host=a.host, port=a.port, workers=a.workers, timeout=timeout,
-                          max_upload_mb=a.max_upload_mb, allow_import=a.allow_import)
+                          max_upload_mb=a.max_upload_mb, allow_import=a.allow_import,
+                          worker_memory_mb=a.worker_memory)
     server = uvicorn.Server(uvicorn.Config(create_app(config), host=a.host, port=a.port,
                                            log_level="warning", timeout_graceful_shutdown=3))
     _announce(server, a.host, a.open)

@@ -39,7 +39,13 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
-from .limits import apply_worker_limits, cpu_message, limit_job_cpu, memory_message
+from .limits import (
+    apply_worker_limits,
+    check_cpu_build,
+    cpu_message,
+    limit_job_cpu,
+    memory_message,
+)
 from .requests import ApiError, Outcome, run_analysis, warm_up
 
 __all__ = ["JobRunner", "ResultCache", "model_names", "worker_main"]
@@ -111,6 +117,10 @@ def worker_main(conn: Connection, memory_mb: int | None, cpu_seconds: float,
         except (EOFError, OSError):  # the server went away
             return
         limit_job_cpu(cpu_seconds)
+        refused = check_cpu_build(params)
+        if refused is not None:
+            conn.send(("done", Outcome(status=400, error=refused[1], field=refused[0])))
+            continue
         try:
             outcome = run_analysis(params, onnx_path)
         except BaseException:  # a failed allocation (run_analysis answers everything else)

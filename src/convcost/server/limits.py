@@ -22,6 +22,11 @@ Decisions:
   ``SIGXCPU``, whose default action ends the process: the server answers 503
   (:func:`cpu_message`) and replaces that worker. The server's wall-clock watchdog
   (:mod:`.jobs`) covers a job that sleeps or waits.
+* **Up front** (:func:`check_cpu_build`): a detection model is built on the CPU with real
+  parameters, so ``model_args`` such as ``num_classes: 100000`` are checked on a meta-device
+  copy first and refused (400, naming the argument) when the parameters alone cannot fit.
+  Inputs too large for a real run are refused by the analyser itself
+  (:func:`convcost.frontends.detection.check_run_memory`, which reads the same limit).
 * **Priority: ``os.nice(NICE)``** in each worker, so on a machine with few cores the
   server's event loop (which answers layer requests itself) wins over model analyses.
 """
@@ -31,9 +36,11 @@ from __future__ import annotations
 import os
 import resource
 import signal
+from typing import Any
 
 __all__ = [
-    "MIN_WORKER_MEMORY_MB", "NICE", "apply_worker_limits", "cpu_message",
+    "MIN_WORKER_MEMORY_MB", "NICE", "PARAMETER_COPIES", "apply_worker_limits",
+    "check_cpu_build", "cpu_message", "data_in_use", "data_limit",
     "default_worker_memory_mb", "is_out_of_memory", "limit_job_cpu", "memory_message",
 ]
 
@@ -128,3 +135,65 @@ def is_out_of_memory(exc: BaseException) -> bool:
         e = e.__cause__ or e.__context__
         seen += 1
     return False
+
+
+#: Copies of its parameters a CPU-built detection model holds at least in a real run: the
+#: model and the copy whose thresholds are opened (:mod:`convcost.frontends.detection`).
+PARAMETER_COPIES = 2
+
+
+def check_cpu_build(params: dict[str, Any]) -> tuple[str, str] | None:
+    """In a worker, before a request's model is built: ``(field, error)`` when the model
+    would be built on the CPU (torchvision's detection models, which run for real) and
+    :data:`PARAMETER_COPIES` × its parameter bytes, counted on a copy built on the meta
+    device, exceed what is left of the worker's memory limit; None otherwise (also when the
+    meta build fails: the real build is then stopped by the limit itself). The field named
+    is the ``model_args`` entry with the largest integer value (``model_args.num_classes``),
+    or ``target`` when none is given."""
+    limit = data_limit()
+    target = str(params.get("target", ""))
+    kind, _, name = target.partition(":")
+    if limit is None or params.get("kind") != "model" or kind != "torchvision":
+        return None
+    try:
+        import torch
+        import torchvision
+
+        from ..frontends.offline import no_network
+        from ..frontends.targets import weight_arguments
+
+        if name not in torchvision.models.list_models(module=torchvision.models.detection):
+            return None
+        args = dict(params.get("model_args") or {})
+        builder = torchvision.models.get_model_builder(name)
+        kw = {**args, **dict.fromkeys(weight_arguments(builder))}
+        with no_network(), torch.device("meta"):
+            model = builder(**kw)
+        size = sum(t.numel() * t.element_size()
+                   for t in [*model.parameters(), *model.buffers()])
+    except Exception:  # the real build reports it
+        return None
+    need = PARAMETER_COPIES * size
+    room = limit - data_in_use()
+    if need <= room:
+        return None
+    numbers = [(v, k) for k, v in args.items()
+               if isinstance(v, int) and not isinstance(v, bool)]
+    field = f"model_args.{max(numbers)[1]}" if numbers else "target"
+    return field, (f"{field}: {target} with these arguments has {size:,} bytes of parameters; "
+                   f"a real run (it is built on the CPU) would need at least {need:,} bytes, "
+                   f"more than the {max(room, 0):,} bytes left of the worker's memory limit of "
+                   f"{limit // (1024 * 1024)} MiB (convcost serve --worker-memory)")
+
+
+def data_in_use() -> int:
+    """This process's private data now (``VmData``, bytes); 0 when the system does not
+    say."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmData:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0

@@ -110,6 +110,12 @@ def worker_main(conn: Connection, memory_mb: int | None, cpu_seconds: float,
     after a failed allocation, and end."""
     apply_worker_limits(memory_mb)
     warm_up()
+    try:  # the ONNX front end too (seconds of imports), so an upload is timed for itself
+        import onnx  # noqa: F401
+
+        from ..frontends.onnx import load_onnx  # noqa: F401
+    except ImportError:  # no onnx: an upload is answered that it is missing
+        pass
     conn.send(("ready", model_names() if list_models else None))
     while True:
         try:

@@ -33,13 +33,14 @@ Decisions:
 
 from __future__ import annotations
 
+import math
 import os
 import resource
 import signal
 from typing import Any
 
 __all__ = [
-    "MIN_WORKER_MEMORY_MB", "NICE", "PARAMETER_COPIES", "apply_worker_limits",
+    "INPUT_COPIES", "MIN_WORKER_MEMORY_MB", "NICE", "PARAMETER_COPIES", "apply_worker_limits",
     "check_cpu_build", "cpu_message", "data_in_use", "data_limit",
     "default_worker_memory_mb", "is_out_of_memory", "limit_job_cpu", "memory_message",
 ]
@@ -140,16 +141,22 @@ def is_out_of_memory(exc: BaseException) -> bool:
 #: Copies of its parameters a CPU-built detection model holds at least in a real run: the
 #: model and the copy whose thresholds are opened (:mod:`convcost.frontends.detection`).
 PARAMETER_COPIES = 2
+#: Copies of its inputs such a run holds at least (as
+#: :data:`convcost.frontends.detection.INPUT_FACTOR`: the input, its normalised copy and
+#: the resized batch).
+INPUT_COPIES = 3
 
 
 def check_cpu_build(params: dict[str, Any]) -> tuple[str, str] | None:
     """In a worker, before a request's model is built: ``(field, error)`` when the model
     would be built on the CPU (torchvision's detection models, which run for real) and
-    :data:`PARAMETER_COPIES` × its parameter bytes, counted on a copy built on the meta
-    device, exceed what is left of the worker's memory limit; None otherwise (also when the
-    meta build fails: the real build is then stopped by the limit itself). The field named
-    is the ``model_args`` entry with the largest integer value (``model_args.num_classes``),
-    or ``target`` when none is given."""
+    :data:`PARAMETER_COPIES` x its parameter bytes (counted on a copy built on the meta
+    device) plus :data:`INPUT_COPIES` x its inputs' bytes exceed what is left of the
+    worker's memory limit; None otherwise (also when the meta build fails: the real build
+    is then stopped by the limit itself). The field named is ``inputs`` when the inputs
+    alone are too large, else the ``model_args`` entry with the largest integer value
+    (``model_args.num_classes``), or ``target`` when none is given. Runs before anything
+    else of the request: no fake trace on a huge input first."""
     limit = data_limit()
     target = str(params.get("target", ""))
     kind, _, name = target.partition(":")
@@ -173,8 +180,16 @@ def check_cpu_build(params: dict[str, Any]) -> tuple[str, str] | None:
                    for t in [*model.parameters(), *model.buffers()])
     except Exception:  # the real build reports it
         return None
-    need = PARAMETER_COPIES * size
+    data = _input_bytes(params.get("inputs") or [])
     room = limit - data_in_use()
+    if INPUT_COPIES * data > room:
+        shown = ", ".join(map(str, params.get("inputs") or []))
+        return "inputs", (f"inputs: got {shown!r}; a real run of {target} (it runs its "
+                          f"data-dependent ops) would need at least {INPUT_COPIES} x the "
+                          f"inputs' {data:,} bytes, more than the {max(room, 0):,} bytes left "
+                          f"of the worker's memory limit of {limit // (1024 * 1024)} MiB "
+                          "(convcost serve --worker-memory); give a smaller input")
+    need = PARAMETER_COPIES * size + INPUT_COPIES * data
     if need <= room:
         return None
     numbers = [(v, k) for k, v in args.items()
@@ -184,6 +199,20 @@ def check_cpu_build(params: dict[str, Any]) -> tuple[str, str] | None:
                    f"a real run (it is built on the CPU) would need at least {need:,} bytes, "
                    f"more than the {max(room, 0):,} bytes left of the worker's memory limit of "
                    f"{limit // (1024 * 1024)} MiB (convcost serve --worker-memory)")
+
+
+def _input_bytes(inputs: list[str]) -> int:
+    """The bytes of the inputs written as in ``POST /api/model`` (0 for what does not
+    parse: the analysis reports it)."""
+    from ..dtypes import dtype_bytes
+    from ..spec import parse_input, split_inputs
+
+    try:
+        pos, kw = split_inputs("inputs", inputs)
+        specs = [parse_input("inputs", x) for x in [*pos, *kw.values()]]
+        return sum(math.prod(s.shape) * dtype_bytes(s.dtype) for s in specs)
+    except (ValueError, TypeError, OverflowError):
+        return 0
 
 
 def data_in_use() -> int:

@@ -42,7 +42,6 @@ def load_onnx(
     pattern = _freeze_pattern(freeze)
     model, opsets = open_model(spath)
     graph = model.graph
-    check_graph_size(spath, graph)
     inits = initializers(spath, graph)
     declared = graph_inputs(spath, graph, inits)
     specs = resolve_inputs(declared, inputs)
@@ -59,35 +58,6 @@ def load_onnx(
     _set_lifetimes(spath, steps, nodes.outputs, keep)
     plan = Plan(spath, declared, nodes.outputs, steps, consts, placed, opsets, nodes.alias)
     return OnnxModule(plan, scopes, unowned), specs
-
-
-#: Most nodes a graph may have, its subgraphs' included (analysing takes about 2 ms a
-#: node here, so 10,000 nodes is seconds, not the minutes 20,000 took in training).
-MAX_NODES = 10_000
-#: Deepest nesting of subgraphs (``If``/``Loop``/``Scan`` bodies inside bodies).
-MAX_NESTING = 16
-
-
-def check_graph_size(path: str, graph: Any) -> None:
-    """Refuse (:class:`SpecError` field ``path``), before anything is lowered, a graph of
-    more than :data:`MAX_NODES` nodes or with subgraphs nested more than
-    :data:`MAX_NESTING` deep. Iterative, and stops counting at the bound."""
-    count = 0
-    todo: list[tuple[Any, int]] = [(graph, 0)]
-    while todo:
-        g, depth = todo.pop()
-        if depth > MAX_NESTING:
-            raise SpecError("path", path, f"nests subgraphs more than {MAX_NESTING} deep, "
-                            "over the bound of this analyser")
-        count += len(g.node)
-        if count > MAX_NODES:
-            raise SpecError("path", path, f"has more than {MAX_NODES:,} nodes (subgraphs "
-                            "included), over the bound of this analyser")
-        for node in g.node:
-            for a in node.attribute:
-                if a.HasField("g"):
-                    todo.append((a.g, depth + 1))
-                todo.extend((sub, depth + 1) for sub in a.graphs)
 
 
 def _freeze_pattern(freeze: str | re.Pattern[str] | None) -> re.Pattern[str] | None:

@@ -169,10 +169,12 @@ class Worker:
         return message
 
     def stop(self) -> None:
-        """End the process now (in a thread: the event loop does not wait for it)."""
+        """End the process now (SIGTERM at once; waiting for it, and SIGKILL if it must,
+        in a thread: the event loop does not wait)."""
+        if self.process.is_alive():
+            self.process.terminate()
+
         def stop() -> None:
-            if self.process.is_alive():
-                self.process.terminate()
             self.process.join(timeout=5)
             if self.process.is_alive():
                 self.process.kill()

@@ -137,6 +137,40 @@ def test_cpu_limit_ends_a_spinning_job() -> None:
     assert proc.returncode == -24  # SIGXCPU is signal 24 on Linux
 
 
+#: A model with a data-dependent op (boolean indexing), analysed in a process whose
+#: RLIMIT_DATA leaves 200 MiB: a 1x2x4096x4096 float32 input is 128 MiB, and a real run
+#: holds at least 3 copies (384 MiB); a 1x1x8x8 input fits.
+REAL_RUN = """
+import resource, sys, torch
+from convcost.errors import SpecError
+from convcost.model import analyze
+
+class Positive(torch.nn.Module):
+    def forward(self, x):
+        return x[x > 0].sum()
+
+used = next(int(l.split()[1]) * 1024 for l in open("/proc/self/status")
+            if l.startswith("VmData:"))
+resource.setrlimit(resource.RLIMIT_DATA, (used + 200 * 2**20, resource.RLIM_INFINITY))
+analyze(Positive(), "1x1x8x8", mode="inference")
+try:
+    analyze(Positive(), "1x2x4096x4096", mode="inference")
+except SpecError as e:
+    print(e.field, "|", e)
+"""
+
+
+@pytest.mark.slow
+def test_real_run_refused_up_front_by_the_analyser() -> None:
+    src = str(Path(__file__).resolve().parent.parent / "src")
+    proc = subprocess.run([sys.executable, "-c", REAL_RUN], timeout=120, capture_output=True,
+                          text=True, env=dict(os.environ, PYTHONPATH=src))
+    assert proc.returncode == 0, proc.stderr
+    field, _, text = proc.stdout.strip().partition(" | ")
+    assert field == "inputs"
+    assert "134,217,728 bytes" in text  # 2 * 4096 * 4096 * 4
+
+
 # --------------------------------------------------------------------------- the server
 
 

@@ -297,3 +297,13 @@ def test_big_onnx_upload_refused(limited: Server, tmp_path: Path) -> None:
                                       path.read_bytes(), "application/octet-stream")
     doc = json.loads(body)
     assert status == 400 and "more than 10,000 nodes" in doc["error"], doc
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "lots"])
+def test_worker_memory_flag_refuses_bad_values(value: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from cli_run import run
+
+    code, out, err = run(["serve", "--worker-memory", value, "--port", "0"], capsys)
+    assert code == 2 and out == ""
+    assert "--worker-memory" in err and len(err.strip().splitlines()) <= 2  # usage + error

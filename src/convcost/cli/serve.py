@@ -54,6 +54,10 @@ def add_arguments(s: argparse.ArgumentParser) -> None:
                    help="seconds a client has to send a JSON body or may pause during an "
                    "upload (an upload may take S + --max-upload-mb seconds in all); slower "
                    "clients get 408 (default 30)")
+    s.add_argument("--worker-memory", type=count, default=None, metavar="MB",
+                   help="private memory each worker process may use, in MiB (default: half "
+                   "the machine's RAM shared among the workers); an analysis over it is "
+                   "answered 413")
     s.add_argument("--allow-import", action="store_true",
                    help="let requests name package.module:factory targets (imports and runs "
                    "that code)")
@@ -108,8 +112,9 @@ def run(a: argparse.Namespace) -> int:
     if a.port > 65535:
         raise SpecError("--port", a.port, "a port number from 0 to 65535")
     for flag, value in (("--workers", a.workers), ("--max-upload-mb", a.max_upload_mb),
-                        ("--max-uploads", a.max_uploads)):
-        if value < 1:
+                        ("--max-uploads", a.max_uploads),
+                        ("--worker-memory", a.worker_memory)):
+        if value is not None and value < 1:
             raise SpecError(flag, value, "must be 1 or more")
     try:
         import uvicorn
@@ -129,7 +134,7 @@ def run(a: argparse.Namespace) -> int:
     config = ServerConfig(host=a.host, port=a.port, workers=a.workers, timeout=timeout,
                           max_upload_mb=a.max_upload_mb, allow_import=a.allow_import,
                           allowed_hosts=tuple(a.allowed_host), max_uploads=a.max_uploads,
-                          read_timeout=read_timeout)
+                          read_timeout=read_timeout, worker_memory_mb=a.worker_memory)
     # timeout_keep_alive: an idle connection is closed after 5 s (uvicorn's default, stated)
     server = uvicorn.Server(uvicorn.Config(create_app(config), host=a.host, port=a.port,
                                            log_level="warning", timeout_graceful_shutdown=3,

@@ -187,9 +187,10 @@ def analyze(
                              "data_dependent policy)", True) from e
         import torch
 
-        from ..frontends.detection import bounded, open_limits
+        from ..frontends.detection import bounded, check_run_memory, open_limits
 
         policy = data_dependent or "bound"
+        check_run_memory(model, [*args, *kw.values()], policy == "bound")
         run_model, opened = (open_limits(model) if policy == "bound" else (model, ()))
         torch.manual_seed(0)
         with bounded(policy == "bound"):

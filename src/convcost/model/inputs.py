@@ -130,7 +130,10 @@ def _check_grad_mode(mode: str, input_grad: bool, args: list[Any],
 
 def compile_pattern(field: str, value: str | re.Pattern[str]) -> re.Pattern[str]:
     """``value`` as a compiled regular expression; a :class:`SpecError` naming ``field``
-    when it is not one."""
+    when it is not one or is over the bounds of :func:`convcost.patterns.check_pattern`."""
+    from ..patterns import check_pattern
+
+    check_pattern(field, value.pattern if isinstance(value, re.Pattern) else str(value))
     if isinstance(value, re.Pattern):
         return value
     try:

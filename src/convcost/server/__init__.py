@@ -40,6 +40,9 @@ class ServerConfig:
     allow_import: bool = False
     #: Results kept for ``GET /api/results/<id>`` (least recently used dropped first).
     cache_size: int = 64
+    #: Private memory each worker process may use (MiB); None: half the machine's RAM
+    #: shared among the workers (:func:`convcost.server.limits.default_worker_memory_mb`).
+    worker_memory_mb: int | None = None
     #: Host names (besides the loopback names and ``host``) a request's ``Host`` may give.
     allowed_hosts: tuple[str, ...] = ()
     #: ONNX uploads held at once (on disk until their analysis ends); more get 503.

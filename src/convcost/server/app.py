@@ -54,7 +54,7 @@ from starlette.routing import Route
 
 from ..vocab import LANGS
 from . import ServerConfig
-from .jobs import JobRunner
+from .jobs import JobRunner, model_names
 from .openapi import openapi
 from .requests import (
     ApiError,
@@ -68,7 +68,8 @@ from .requests import (
     spec_error,
 )
 
-__all__ = ["PAGE_CSP", "REPORT_CSP", "STATIC", "create_app", "host_name", "relative_location"]
+__all__ = ["PAGE_CSP", "REPORT_CSP", "STATIC", "create_app", "host_name", "model_names",
+           "relative_location"]
 
 log = logging.getLogger("convcost.server")
 
@@ -238,7 +239,11 @@ def create_app(config: ServerConfig) -> Starlette:
 
     def runner() -> JobRunner:
         if "jobs" not in state:
-            state["jobs"] = JobRunner(config.workers, config.timeout, config.cache_size)
+            from .limits import default_worker_memory_mb
+
+            memory = config.worker_memory_mb or default_worker_memory_mb(config.workers)
+            state["jobs"] = JobRunner(config.workers, config.timeout, config.cache_size,
+                                      memory)
         return state["jobs"]
 
     @contextlib.asynccontextmanager
@@ -274,14 +279,9 @@ def create_app(config: ServerConfig) -> Starlette:
     async def openapi_json(request: Request) -> Response:
         return JSONResponse(spec)
 
-    names: dict[str, dict[str, list[str]]] = {}
-    names_lock = asyncio.Lock()
-
     async def models(request: Request) -> Response:
-        async with names_lock:  # the first call imports torchvision/timm (once, in a thread)
-            if "models" not in names:
-                names["models"] = await run_in_threadpool(model_names)
-        return JSONResponse(names["models"])
+        # listed by a worker (the server process never imports torch), kept by the runner
+        return JSONResponse(await runner().model_names())
 
     async def conv(request: Request) -> Response:
         fmt = report_format(_query(request, "format"))
@@ -398,27 +398,6 @@ def create_app(config: ServerConfig) -> Starlette:
         ApiError: api_error, ConvCostError: value_error, HTTPException: http_error})
     app.add_middleware(SecurityHeaders, hosts=config.host_names)
     return app
-
-
-def model_names() -> dict[str, list[str]]:
-    """The installed models a request may name (``GET /api/models``): torchvision's and
-    timm's (an empty list for a package that is missing or fails to import)."""
-    found: dict[str, list[str]] = {"torchvision": [], "timm": []}
-    try:
-        import torchvision.models
-
-        found["torchvision"] = sorted(torchvision.models.list_models())
-    except Exception:  # not installed, or broken: the page offers what there is
-        log.warning("torchvision models not listed", exc_info=True)
-    try:
-        import timm
-
-        found["timm"] = sorted(timm.list_models())
-    except ImportError:
-        pass  # timm is optional
-    except Exception:
-        log.warning("timm models not listed", exc_info=True)
-    return found
 
 
 def host_name(value: str) -> str | None:

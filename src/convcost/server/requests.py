@@ -500,17 +500,25 @@ def warm_up() -> None:
 def run_analysis(params: dict[str, Any], onnx_path: str | None = None) -> Outcome:
     """Analyse a model (``params`` from :func:`model_params` / :func:`onnx_params`; for an
     ONNX file, ``onnx_path`` is the server's temporary copy of the upload) and write its
-    JSON and HTML reports. Runs in a worker process; never raises."""
+    JSON and HTML reports. Runs in a worker process; raises only a failed allocation
+    (:func:`convcost.server.limits.is_out_of_memory`: the worker answers it and is replaced).
+    """
+    from .limits import is_out_of_memory
+
     try:
         return _analyse(params, onnx_path)
     except ApiError as e:
         return Outcome(status=e.status, error=e.error, field=e.field)
     except ConvCostError as e:
+        if is_out_of_memory(e):
+            raise
         err = spec_error(e)
         return Outcome(status=400, error=err.error, field=err.field)
     except RecursionError:
         return Outcome(status=400, error="the model nests too deeply to be analysed")
-    except Exception:
+    except Exception as e:
+        if is_out_of_memory(e):
+            raise
         traceback.print_exc(file=sys.stderr)  # the server's log; the client gets no trace
         return Outcome(status=500, error="internal error")
 

@@ -63,6 +63,9 @@ def load_onnx(
 def _freeze_pattern(freeze: str | re.Pattern[str] | None) -> re.Pattern[str] | None:
     if freeze is None:
         return None
+    from ...patterns import check_pattern
+
+    check_pattern("freeze", freeze.pattern if isinstance(freeze, re.Pattern) else str(freeze))
     try:
         return freeze if isinstance(freeze, re.Pattern) else re.compile(str(freeze))
     except re.error as exc:

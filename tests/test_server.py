@@ -8,6 +8,7 @@ garbage, malformed JSON, path traversal), after which the server must still be h
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -77,15 +78,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(tmp: Path, *flags: str) -> Iterator[Server]:
-    """``convcost serve FLAGS`` in ``tmp`` (which is on its PYTHONPATH), until healthy."""
+def start(tmp: Path, *flags: str, address_space_gib: float | None = None) -> Iterator[Server]:
+    """``convcost serve FLAGS`` in ``tmp`` (which is on its PYTHONPATH), until healthy;
+    ``address_space_gib``: RLIMIT_AS of the server and of each worker it starts (inherited),
+    so that a request the server fails to bound cannot take the machine's memory."""
+    def limit() -> None:
+        if address_space_gib is not None:
+            import resource
+
+            cap = int(address_space_gib * 2**30)
+            resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
     port = free_port()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp), str(ROOT / "src")]))
     log = tmp / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "convcost", "serve", "--port",
                                  str(port), *flags], cwd=tmp, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=limit if address_space_gib is not None else None)
     server = Server(f"http://127.0.0.1:{port}", proc, log)
     deadline = time.monotonic() + 60
     try:
@@ -100,13 +111,18 @@ def start(tmp: Path, *flags: str) -> Iterator[Server]:
             time.sleep(0.1)  # polling the health check, with a deadline
         yield server
     finally:
-        proc.send_signal(signal.SIGINT)  # as Ctrl-C: it must stop within seconds
+        # as Ctrl-C in a terminal: SIGINT to the server's whole process group (its workers
+        # too); it must stop within seconds, with exit 0 and no traceback
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGINT)
         try:
-            proc.wait(timeout=15)
+            code = proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             raise AssertionError("the server did not stop within 15 s of SIGINT") from None
+        stopped = log.read_text(errors="replace")
+        assert code == 0 and "KeyboardInterrupt" not in stopped, stopped[-3000:]
 
 
 @pytest.fixture(scope="module")

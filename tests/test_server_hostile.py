@@ -37,10 +37,13 @@ assert CLASSIC_MACS == 118_013_952
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One worker, a 1 s read timeout, one upload at a time, one extra Host name."""
+    """One worker, a 1 s read timeout, one upload at a time, one extra Host name; the server
+    and its worker each under a 10 GiB address-space limit (a worker with PyTorch loaded maps
+    about 4 GiB), so a case the server fails to bound fails here instead of exhausting the
+    machine."""
     yield from start(tmp_path_factory.mktemp("hostile"), "--workers", "1", "--timeout", "60",
                      "--read-timeout", "1", "--max-uploads", "1",
-                     "--allowed-host", "convcost.test")
+                     "--allowed-host", "convcost.test", address_space_gib=10)
 
 
 def raw(server: Server, data: bytes, wait: float = 10) -> tuple[int, dict[str, str], bytes]:

@@ -140,7 +140,12 @@ def run(a: argparse.Namespace) -> int:
                                            log_level="warning", timeout_graceful_shutdown=3,
                                            timeout_keep_alive=5))
     _announce(server, a.host, a.open)
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        # uvicorn shuts down gracefully on Ctrl-C, then raises the captured SIGINT again for
+        # the caller: a stop the user asked for, not an error (no traceback)
+        pass
     return 0
 
 

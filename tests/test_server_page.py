@@ -597,6 +597,13 @@ def test_exact_big_integers_and_the_phone_layout(narrow: Opened,
     curl = shlex.split(page.inner_text("#layer-command"))
     got = subprocess.run(curl, capture_output=True, timeout=60, check=True)
     assert json.loads(got.stdout) == doc
+    # the model tab on a phone: a report, once there, sits above the form
+    page.click("#tab-model")
+    page.evaluate("document.getElementById('model-result').hidden = false")
+    report_top = page.eval_on_selector("#model-result", "e => e.getBoundingClientRect().top")
+    model_form_top = page.eval_on_selector("#model-form", "e => e.getBoundingClientRect().top")
+    assert report_top < model_form_top
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert narrow.foreign() == []
     assert unexpected(narrow.errors) == []
 

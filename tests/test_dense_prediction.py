@@ -244,3 +244,43 @@ def test_every_detection_model_is_analysed_in_both_policies(name: str) -> None:
 def test_every_segmentation_model_is_analysed(name: str) -> None:
     r = analyze(load_target(f"torchvision:{name}"), (1, 3, 64, 64), mode="inference")
     assert r.unsupported_ops == () and r.totals.forward.macs > 0
+
+
+@pytest.mark.slow
+def test_detection_under_amp_runs_as_pytorch_does(frcnn: torch.nn.Module) -> None:
+    """Issue 27 item 1: ``--amp bf16`` used to abort the process ("corrupted double-linked
+    list"): the fake trace left fake anchors in the model (``AnchorGenerator`` caches its
+    ``cell_anchors`` in the input's dtype), which the real run then read. PyTorch runs this
+    model under CPU autocast; so must the analysis, leaving the model as it was."""
+    before = [a.clone() for a in frcnn.rpn.anchor_generator.cell_anchors]
+    r = analyze(frcnn, (1, 3, 320, 320), mode="inference", amp="bfloat16",
+                data_dependent="run")
+    assert r.amp == "bfloat16" and r.totals.forward.macs > 0
+    after = frcnn.rpn.anchor_generator.cell_anchors
+    assert all(type(a) is torch.Tensor and torch.equal(a, b) for a, b in zip(after, before))
+    torch.manual_seed(0)
+    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16):
+        frcnn([torch.randn(1, 3, 320, 320)[0]])  # the same run, for real, works
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_detection_in_a_dtype_the_cpu_cannot_run_is_one_line(
+        frcnn: torch.nn.Module, dtype: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--dtype float16`` used to segfault. The model runs for real on the CPU, and
+    PyTorch's own CPU run of it in that dtype raises (torchvision's ``nms`` has no CPU kernel
+    for it): so the analysis says so in one line, and the model keeps its float32 weights."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 320, 320)
+    with pytest.raises(RuntimeError, match="not implemented for"):
+        with torch.no_grad():
+            copy = load_target("torchvision:fasterrcnn_mobilenet_v3_large_320_fpn").eval()
+            copy.to(getattr(torch, dtype))([x[0].to(getattr(torch, dtype))])
+    with pytest.raises(TraceError, match=f"no {dtype} kernel for this op") as e:
+        analyze(frcnn, (1, 3, 320, 320), mode="inference", dtype=dtype)
+    assert "\n" not in str(e.value)
+    assert all(p.dtype == torch.float32 for p in frcnn.parameters())
+    code, _, err = run(["model", "torchvision:fasterrcnn_mobilenet_v3_large_320_fpn",
+                        "--input", "1x3x320x320", "--mode", "inference", "--dtype", dtype],
+                       capsys)
+    assert code == 2 and f"no {dtype} kernel" in err and "Traceback" not in err

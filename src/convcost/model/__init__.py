@@ -193,9 +193,17 @@ def analyze(
         check_run_memory(model, [*args, *kw.values()], policy == "bound")
         run_model, opened = (open_limits(model) if policy == "bound" else (model, ()))
         torch.manual_seed(0)
-        with bounded(policy == "bound"):
-            trace = trace_model(run_model, args, kw, mode=mode, dtype=tdtype, amp=tamp,
-                                optimizer=optimizer, freeze=pattern, real=True)
+        try:
+            with bounded(policy == "bound"):
+                trace = trace_model(run_model, args, kw, mode=mode, dtype=tdtype, amp=tamp,
+                                    optimizer=optimizer, freeze=pattern, real=True)
+        except TraceError as real_error:
+            if tdtype is None or "not implemented for" not in real_error.reason:
+                raise
+            raise TraceError(real_error.module, real_error.module_type, real_error.phase,
+                             real_error.reason + f"; the model runs for real on the CPU (its "
+                             f"data-dependent ops), which has no {dtype_name} kernel for this "
+                             "op: analyse it in float32, or with amp", False) from real_error
         dependence = DataDependence(policy, opened)
     inference = None
     if mode == "train":

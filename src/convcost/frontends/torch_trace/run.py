@@ -46,6 +46,7 @@ from .cuda import CudaPath, CudaTarget, cuda_autocast, quiet_autocast_warning, s
 from .engine import EngineState
 from .engine import backward as python_backward
 from .meta import tensor_meta, tensors, torch_dtype
+from .module_state import restore_attributes, tensor_attributes
 from .optimizer import make_optimizer, steady_step
 from .storages import Storages
 
@@ -119,14 +120,17 @@ def trace_model(
     }
     fake_mode: FakeTensorMode | None = None if real else FakeTensorMode(allow_non_fake_inputs=True)
     flags = {m: m.training for m in model.modules()}
+    attributes = tensor_attributes(model)
     handles: list[RemovableHandle] = []
     wrapped: list[tuple[nn.Module, Any]] = []
+    restore: list[Callable[[], None]] = []
     unquiet = _quiet_fake_log()
     try:
         outer = contextlib.nullcontext() if fake_mode is None else fake_mode
         with outer:
-            params, buffers, pos, kw, restore = _prepare(
-                model, args, kwargs, dtype, trainable, real, state, train, input_grad, device
+            params, buffers, pos, kw = _prepare(
+                model, args, kwargs, dtype, trainable, real, state, restore, train,
+                input_grad, device
             )
         _add_module_hooks(modules, state, handles)
         if train and checkpoint is not None:
@@ -147,8 +151,6 @@ def trace_model(
             grads = _param_grads(names, params, state.storages)
             input_grads = _input_grads([*pos, *kw.values()], state.storages)
             steady = _steady_optimizer(opt, state)
-        for p, rg in restore:
-            p.requires_grad_(rg)
     except ConvCostError:
         raise
     except Exception as exc:
@@ -159,6 +161,9 @@ def trace_model(
         for h in handles:
             h.remove()
         restore_forwards(wrapped)
+        restore_attributes(attributes)
+        for undo in reversed(restore):
+            undo()
         for m, f in flags.items():
             m.training = f
     return _trace(mode, state, modules, trainable, pos, kw, grads, input_grads, steady)
@@ -339,20 +344,22 @@ def _prepare(
     trainable: Mapping[str, bool],
     real: bool,
     state: State,
+    restore: list[Callable[[], None]],
     train: bool = False,
     input_grad: bool = False,
     device: str = "cpu",
-) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list[Any], dict[str, Any],
-           list[tuple[torch.Tensor, bool]]]:
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], list[Any], dict[str, Any]]:
     """Parameters, buffers and inputs for the run (fake ones unless ``real``), registered.
     Floating inputs require a gradient when ``input_grad`` is true (all of them) or their
-    InputSpec asks for it, in a training step (``train``) only."""
+    InputSpec asks for it, in a training step (``train``) only. A real run uses the model's
+    own tensors, in ``dtype`` for the run: what it changes is undone by ``restore``'s
+    callables, after the run."""
     st = state.storages
     params: dict[str, torch.Tensor] = {}
-    restore: list[tuple[torch.Tensor, bool]] = []
     for n, p in model.named_parameters():
         if real:
-            restore.append((p, p.requires_grad))
+            restore.append(partial(_set_requires_grad, p, p.requires_grad))
+            _run_in(p, dtype, restore)
             p.requires_grad_(trainable[n])
             params[n] = p
         else:
@@ -363,13 +370,34 @@ def _prepare(
         st.add(params[n], "parameter", "")
     buffers: dict[str, torch.Tensor] = {}
     for n, b in model.named_buffers():
+        if real:
+            _run_in(b, dtype, restore)
         buffers[n] = b if real else _fake_like(b, _convert(b, dtype), device)
         st.add(buffers[n], "buffer", "")
     make = partial(_make_input, st=st, dtype=dtype, real=real, train=train,
                    input_grad=input_grad, device=device)
     pos = [make(a) for a in args]
     kw = {k: make(v) for k, v in kwargs.items()}
-    return params, buffers, pos, kw, restore
+    return params, buffers, pos, kw
+
+
+def _set_requires_grad(t: torch.Tensor, flag: bool) -> None:
+    t.requires_grad_(flag)
+
+
+def _run_in(t: torch.Tensor, dtype: torch.dtype | None, restore: list[Callable[[], None]]
+            ) -> None:
+    """A real run's parameter or buffer ``t`` in ``dtype`` (floating ones), its own data put
+    back by ``restore``."""
+    if dtype is None or not t.is_floating_point() or t.dtype == dtype:
+        return
+    data = t.data
+    t.data = data.to(dtype)
+
+    def undo() -> None:
+        t.data = data
+
+    restore.append(undo)
 
 
 def _make_input(x: Any, *, st: Storages, dtype: torch.dtype | None, real: bool, train: bool,

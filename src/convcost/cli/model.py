@@ -537,6 +537,9 @@ def run(a: argparse.Namespace) -> str:
         else:
             built = build_target(a.target, model_args)
             model = built.model
+            from ..frontends.positions import check_token_inputs
+
+            check_token_inputs(model, "--input", pos, kw)
         if a.plan and device is not None:
             return deliver(run_plan(a, model, pos, kw, device, link, fmt), a.output)
         if sweep:

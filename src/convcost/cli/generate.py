@@ -72,7 +72,7 @@ def run_generate(a: argparse.Namespace, fmt: str) -> str:
     from ..model.generate import analyze_generation
     from ..renderers import render
     from ..spec import parse_model_args
-    from .common import deliver, model_code
+    from .common import deliver, model_code, with_reserve
 
     batch = check(a, fmt)
     if a.tf32 and a.device is None:
@@ -80,8 +80,6 @@ def run_generate(a: argparse.Namespace, fmt: str) -> str:
     devices, _ = load_hardware(a.devices_file) if a.devices_file else ({}, {})
     device = get_device(a.device, devices) if a.device is not None else None
     if a.reserve is not None:
-        from .model import with_reserve
-
         device = with_reserve(device, a.reserve)
     if getattr(a, "stack", None) is not None:
         if device is None:

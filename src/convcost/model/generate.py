@@ -15,11 +15,27 @@ hold fake key/value tensors of length ``L``, made (as ``torch.empty``, each shap
 prefill's cache layer) at the start of the traced forward and dropped into the cache, so
 that they die when ``DynamicLayer.update`` replaces them by the longer ones, as they do for
 real. Those ``empty`` ops are removed from the step's op list (nothing of the real step).
+Keys and values each keep the dtype the prefill's cache gave them: under autocast they
+differ (RoPE's fp32 cos/sin promote Llama's keys to fp32; the values are bf16/fp16).
+
+**Sliding windows.** A ``DynamicSlidingWindowLayer`` (Mistral; Gemma2's alternate layers)
+is traced as transformers runs it: before a step at cache length ``L`` it holds
+``min(L, window - 1)`` positions with ``cumulative_length = L`` (which sets the mask), and
+keeps the last ``window - 1`` after it. The decode lengths are cut where a window fills
+(``L = window - 1``); each run is extrapolated (or traced) on its own, as below.
+
+**Refused.** Encoder-decoder models (T5, BART: an encoder pass and a cross-attention cache
+are not modelled); a prompt plus new tokens beyond a learned absolute position table
+(:func:`convcost.frontends.positions.position_limit`: ``P + T - 1 > n_positions`` is an
+IndexError in a real run); cache layers of other types (quantized, offloaded, linear
+attention). Errors name the API arguments (``prompt_len``, ``new_tokens``, ``model``);
+the CLI maps them to its flags.
 
 **What is exact and what is extrapolated.** The prefill and the first and last decode steps
 are always traced; their costs, the cache's bytes (from the traced cache tensors) and the
 weights are exact. With more than three decode steps, one more step (the middle length) is
-traced and the decode totals are extrapolated from the three when every forward count
+traced (per run of lengths between window boundaries) and the decode totals are
+extrapolated from the three when every forward count
 (mults, adds, MACs, other) and the bytes read and written are *exactly* affine in ``L``
 at the three lengths (then the sum over all steps is the arithmetic series, an exact
 integer); when any is not, every step is traced (``exhaustive=True`` always does). The
@@ -41,13 +57,14 @@ from ..errors import SpecError
 from ..formulas.registry import FormulaRegistry
 from ..ops import Formula
 from ..vocab import Counting, Dispatch
+from .kv_cache import cache_bytes, cache_layers, cache_of, fill_cache, new_layers, segments
 from .results import ModelResult
 
 if TYPE_CHECKING:
     from ..hardware.devices import DeviceSpec
     from ..hardware.generation import GenerationTime
 
-__all__ = ["CacheLayer", "DecodeStep", "GenerationResult", "analyze_generation"]
+__all__ = ["DecodeStep", "GenerationResult", "analyze_generation"]
 
 #: The name of the step's own cache tensors in its op list (removed; see the module doc).
 _MADE = "empty.memory_format"
@@ -202,73 +219,6 @@ def _moved(result: ModelResult) -> int:
     return sum(o.read + o.written for o in result.ops)
 
 
-def _cache_of(out: Any) -> Any:
-    cache = getattr(out, "cache", None)
-    return cache if cache is not None else getattr(out, "past_key_values", None)
-
-
-def _nbytes(t: Any) -> int:
-    return int(t.numel()) * int(t.element_size())
-
-
-@dataclass(frozen=True)
-class CacheLayer:
-    """One layer of the prefill's cache: key and value shapes (``(batch, heads, length,
-    head_dim)``) and dtypes (under autocast keys and values may differ: RoPE's fp32 cos/sin
-    promote the keys), and the sliding window (``None``: full attention)."""
-
-    key_shape: tuple[int, ...]
-    key_dtype: Any
-    value_shape: tuple[int, ...]
-    value_dtype: Any
-    window: int | None
-
-    def held(self, length: int) -> int:
-        """Positions the layer holds before a decode step at cache length ``length``
-        (``DynamicSlidingWindowLayer`` keeps the last ``window - 1``)."""
-        return length if self.window is None else min(length, self.window - 1)
-
-    def position_bytes(self) -> int:
-        """Bytes one cached position takes (keys and values)."""
-        return (_nbytes_shape(shape_at(self.key_shape, 1), self.key_dtype)
-                + _nbytes_shape(shape_at(self.value_shape, 1), self.value_dtype))
-
-
-def shape_at(shape: tuple[int, ...], length: int) -> tuple[int, ...]:
-    """``shape`` with its sequence dimension (the second last) set to ``length``."""
-    return (*shape[:-2], length, shape[-1])
-
-
-def _cache_layers(cache: Any, target: str) -> list[CacheLayer]:
-    """The layers of a DynamicCache of full-attention and sliding-window layers."""
-    from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
-
-    layers = getattr(cache, "layers", None)
-    if layers is None:
-        raise SpecError("model", target, "the prefill returned no transformers cache "
-                        "(a causal language model with use_cache is needed)")
-    found = []
-    layer: Any
-    for layer in layers:
-        kind: Any = type(layer)
-        if kind not in (DynamicLayer, DynamicSlidingWindowLayer):
-            raise SpecError("model", target, f"cache layers of type {kind.__name__} "
-                            "(quantized, offloaded, linear-attention, …) are not supported; "
-                            "only DynamicLayer (full attention) and DynamicSlidingWindowLayer")
-        keys, values = layer.keys, layer.values
-        if keys.shape[:-1] != values.shape[:-1]:
-            raise SpecError("model", target, "keys and values of different batch, head or "
-                            "length dimensions are not supported")
-        window = int(layer.sliding_window) if kind is DynamicSlidingWindowLayer else None
-        found.append(CacheLayer(tuple(keys.shape), keys.dtype, tuple(values.shape),
-                                values.dtype, window))
-    return found
-
-
-def _cache_bytes(cache: Any) -> int:
-    return sum(_nbytes(layer.keys) + _nbytes(layer.values) for layer in cache.layers)
-
-
 def _forward_keywords(model: Any, target: str) -> tuple[str, dict[str, Any]]:
     """The keyword the forward takes the cache by, and the fixed keywords of every call."""
     params = inspect.signature(type(model).forward).parameters
@@ -283,20 +233,6 @@ def _forward_keywords(model: Any, target: str) -> tuple[str, dict[str, Any]]:
     elif "num_logits_to_keep" in params:
         fixed["num_logits_to_keep"] = 1
     return cache_kw, fixed
-
-
-def _segments(lengths: Sequence[int], layers: Sequence[CacheLayer]) -> list[list[int]]:
-    """``lengths`` cut where a sliding-window layer's cache stops growing (at ``window -
-    1`` positions): within a run every layer's held length is affine in the cache length."""
-    runs: list[list[int]] = []
-    last: tuple[bool, ...] | None = None
-    for length in lengths:
-        key = tuple(c.held(length) == length for c in layers)
-        if key != last:
-            runs.append([])
-            last = key
-        runs[-1].append(length)
-    return runs
 
 
 def analyze_generation(
@@ -380,7 +316,7 @@ def analyze_generation(
             if make is not None:
                 kwargs[cache_kw] = make()
             out = own(model, *args, **kwargs)
-            seen["cache"] = _cache_of(out)
+            seen["cache"] = cache_of(out)
             return out
 
         model.forward = forward
@@ -395,36 +331,15 @@ def analyze_generation(
                 del model.forward
 
     prefill = run(f"{batch}x{prompt_len}:int64", None)
-    layers = _cache_layers(seen.get("cache"), target)
-    prefill_cache = _cache_bytes(seen["cache"])
+    layers = cache_layers(seen.get("cache"), target)
+    prefill_cache = cache_bytes(seen["cache"])
     where = "cuda" if dispatch == "cuda" else "cpu"
 
     def step(length: int) -> DecodeStep:
-        from transformers import DynamicCache
-        from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
-
-        full: Any = DynamicLayer
-        sliding: Any = DynamicSlidingWindowLayer
-        made: list[Any] = []
-        for c in layers:
-            layer: Any = full() if c.window is None else sliding(sliding_window=c.window)
-            if c.window is not None:
-                layer.cumulative_length = length
-            made.append(layer)
+        made = new_layers(layers, length)
 
         def make() -> Any:
-            import torch
-
-            cache: Any = DynamicCache()
-            for c, layer in zip(layers, made):
-                n = c.held(length)
-                layer.keys = torch.empty(shape_at(c.key_shape, n), dtype=c.key_dtype,
-                                         device=where)
-                layer.values = torch.empty(shape_at(c.value_shape, n), dtype=c.value_dtype,
-                                           device=where)
-                layer.device, layer.is_initialized = layer.keys.device, True
-                cache.layers.append(layer)
-            return cache
+            return fill_cache(layers, made, length, where)
 
         result = run(f"{batch}x1:int64", make)
         n = 2 * len(layers)
@@ -432,13 +347,13 @@ def analyze_generation(
         if dropped != [_MADE] * n:  # pragma: no cover - the order the forward runs in
             raise AssertionError(f"decode step: expected {n} cache tensors first, got {dropped}")
         result = replace(result, ops=result.ops[n:])
-        return DecodeStep(length, result, _cache_bytes(seen["cache"]))
+        return DecodeStep(length, result, cache_bytes(seen["cache"]))
 
     n_steps = new_tokens - 1
     steps: list[DecodeStep] = []
     extrapolated = False
     decode, moved = Cost(), 0
-    for run_lengths in _segments([prompt_len + i for i in range(n_steps)], layers):
+    for run_lengths in segments([prompt_len + i for i in range(n_steps)], layers):
         part, guessed = _decode_run(run_lengths, step, exhaustive)
         steps += part
         extrapolated = extrapolated or guessed
@@ -509,13 +424,6 @@ def _decode_run(lengths: Sequence[int], step: Callable[[int], DecodeStep],
         return traced, True
     done = {s.cache_len: s for s in traced}
     return [done.get(length) or step(length) for length in lengths], False
-
-
-def _nbytes_shape(shape: tuple[int, ...], dtype: Any) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n * int(dtype.itemsize)
 
 
 def _quantities(s: DecodeStep) -> list[int]:

@@ -233,3 +233,12 @@ def test_render_formats_and_notebook(gen: tuple[GenerationResult, int]) -> None:
     assert html.startswith("<div class='convcost'>") and "<table" in html and "KV cache" in html
     with pytest.raises(SpecError, match=r"^format: "):
         g.render("csv")
+
+
+def test_device_argument_and_a_forced_cpu_path(llama: Any) -> None:
+    g = analyze_generation(llama, prompt_len=5, new_tokens=2, device="a100-80gb",
+                           dispatch="cpu")
+    assert g.prefill.dispatch == "cpu" and g.timing is not None
+    with pytest.raises(SpecError) as e:
+        analyze_generation(llama, prompt_len=5, new_tokens=2, device="cpu", dispatch="cuda")
+    assert e.value.field == "dispatch"

@@ -275,12 +275,13 @@ def analyze_generation(
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise SpecError(arg, value, f"must be an integer >= {least}")
     spec = _device(device, tf32, stack)
-    if spec is not None and dispatch is None:
+    if spec is not None:  # the device's dispatch path, as --device gives it on the CLI
         from ..hardware.dispatch import dispatch_options
 
-        opts = dispatch_options(spec, None, "dispatch")
-        dispatch = opts.get("dispatch", dispatch)
-        compute_capability = opts.get("compute_capability", compute_capability)
+        opts = dispatch_options(spec, dispatch, "dispatch")
+        dispatch = opts["dispatch"]
+        if compute_capability is None:
+            compute_capability = opts.get("compute_capability")
     target = name or type(model).__name__
     config = getattr(model, "config", None)
     if getattr(config, "is_encoder_decoder", False):

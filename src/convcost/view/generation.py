@@ -66,7 +66,8 @@ def generation_lines(g: GenerationResult, t: GenerationTime | None) -> list[str]
     ]
     if g.steps:
         first, last = g.steps[0], g.steps[-1]
-        how = ("extrapolated (affine in the cache length, checked exactly at cache "
+        runs = " between the points where a window fills" if g.sliding_windows else ""
+        how = (f"extrapolated (affine in the cache length{runs}, checked exactly at cache "
                "lengths " + ", ".join(str(s.cache_len) for s in g.steps) + ")"
                if g.extrapolated else "every step traced")
         lines += [

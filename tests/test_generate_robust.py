@@ -75,6 +75,14 @@ def test_amp_cache_bytes_equal_a_real_autocast_generate(target: str,
     if target == "hf:LlamaForCausalLM":
         # by hand: 2 layers x batch 2 x 2 KV heads x 16 head dims x (4 B keys + 2 B values)
         assert g.kv_cache_token_bytes == 2 * 2 * 2 * 16 * (4 + 2) == 768
+        # the last step (cache length 6) appends to each layer's cache: torch.cat writes
+        # batch 2 x 2 heads x 7 positions x 16 of fp32 keys and of bf16 values
+        last = g.steps[-1]
+        assert last.cache_len == 6
+        cats = sorted((o.dtype, o.written) for o in last.result.ops
+                      if o.name == "cat.default" and o.written in (1792, 896))
+        assert cats == ([("bfloat16", 2 * 2 * 7 * 16 * 2)] * 2
+                        + [("float32", 2 * 2 * 7 * 16 * 4)] * 2)
     else:
         # 2 layers x batch 2 x 32 channels x (2 B + 2 B)
         assert g.kv_cache_token_bytes == 2 * 2 * 32 * 4 == 512

@@ -636,3 +636,11 @@ def test_mistral_generates_with_its_default_window(capsys: pytest.CaptureFixture
     code, out, err = run(["model", "hf:MistralForCausalLM", *GEN_LLAMA[2:]], capsys)
     assert code == 0, err
     assert "2 of 2 layers with window 4096 keep at most 4095 positions" in out
+
+
+def test_generate_markdown_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_file = tmp_path / "g.md"
+    code, out, err = run([*GEN_LLAMA, "--output", str(out_file)], capsys)
+    assert code == 0, err
+    text = out_file.read_text()
+    assert text.startswith("**hf:LlamaForCausalLM: generation") and "| phase |" in text

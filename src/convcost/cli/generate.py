@@ -1,6 +1,6 @@
 """``convcost model TARGET --mode generate``: a causal LM's generation with the KV cache
 (:func:`convcost.model.generate.analyze_generation`), its flags checked and its report
-written as text (``--format table``) or JSON.
+written as text (``--format table``), JSON or Markdown.
 
 The batch is ``--batch B`` (one value; default 1); the prompt is ``--prompt-len`` tokens
 and ``--new-tokens`` tokens are generated. The options of a single training or inference
@@ -54,9 +54,9 @@ def check(a: argparse.Namespace, fmt: str) -> int:
         if value is not None:
             raise SpecError(flag, value, "has no effect with --mode generate (the batch is "
                             "--batch B, the prompt --prompt-len)")
-    if fmt not in ("table", "json"):
-        raise SpecError("--format", fmt, "--mode generate writes a text (table) or JSON "
-                        "report")
+    if fmt not in ("table", "json", "markdown"):
+        raise SpecError("--format", fmt, "--mode generate writes a text (table), JSON or "
+                        "Markdown report")
     batches = parse_int_list("batch", a.batch)
     if len(batches) > 1:
         raise SpecError("--batch", a.batch, "one batch size with --mode generate")

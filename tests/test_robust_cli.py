@@ -640,7 +640,7 @@ def test_mistral_generates_with_its_default_window(capsys: pytest.CaptureFixture
 
 def test_generate_markdown_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_file = tmp_path / "g.md"
-    code, out, err = run([*GEN_LLAMA, "--output", str(out_file)], capsys)
+    code, _out, err = run([*GEN_LLAMA, "--output", str(out_file)], capsys)
     assert code == 0, err
     text = out_file.read_text()
     assert text.startswith("**hf:LlamaForCausalLM: generation") and "| phase |" in text

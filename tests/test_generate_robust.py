@@ -165,6 +165,20 @@ def test_which_architectures_have_a_position_limit() -> None:
     assert limit("hf:LlamaForCausalLM", **LLAMA) is None  # RoPE: none
 
 
+def test_opt_position_limit_counts_its_offset() -> None:
+    """OPT's table has 2 rows more than ``max_position_embeddings`` (positions start at 2):
+    a real run of 5 + 4 - 1 = 8 positions works, 9 is an IndexError."""
+    model = _cpu("hf:OPTForCausalLM", dict(
+        num_hidden_layers=1, hidden_size=16, ffn_dim=32, num_attention_heads=2,
+        vocab_size=100, word_embed_proj_dim=16, max_position_embeddings=8))
+    _real(model, 1, 5, 4)
+    with pytest.raises(IndexError):
+        _real(model, 1, 5, 5)
+    analyze_generation(model, prompt_len=5, new_tokens=4)
+    with pytest.raises(SpecError, match=r"^new_tokens: .*max_position_embeddings = 8"):
+        analyze_generation(model, prompt_len=5, new_tokens=5)
+
+
 def test_encoder_decoder_generation_is_refused() -> None:
     model = build_target("hf:T5ForConditionalGeneration", dict(
         num_layers=1, d_model=16, d_ff=32, num_heads=2, d_kv=8, vocab_size=100)).model

@@ -71,7 +71,10 @@ def cache_layers(cache: Any, target: str) -> list[CacheLayer]:
             raise SpecError("model", target, f"cache layers of type {kind.__name__} "
                             "(quantized, offloaded, linear-attention, …) are not supported; "
                             "only DynamicLayer (full attention) and DynamicSlidingWindowLayer")
-        keys, values = layer.keys, layer.values
+        keys, values = getattr(layer, "keys", None), getattr(layer, "values", None)
+        if keys is None or values is None or not getattr(layer, "is_initialized", True):
+            raise SpecError("model", target, "a cache layer the prefill left empty (layers "
+                            "sharing another layer's keys and values) is not supported")
         if keys.shape[:-1] != values.shape[:-1]:
             raise SpecError("model", target, "keys and values of different batch, head or "
                             "length dimensions are not supported")

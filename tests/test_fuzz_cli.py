@@ -236,7 +236,10 @@ generate_values: dict[str, st.SearchStrategy[str]] = {
     "--reserve": model_values["--reserve"],
     "--device": model_values["--device"],
     "--amp": model_values["--amp"],
-    "--format": mostly(st.sampled_from(["table", "json"]), junk),
+    "--dtype": model_values["--dtype"],
+    "--dispatch": mostly(st.sampled_from(["cpu", "cuda"]), junk),
+    "--stack": mostly(st.sampled_from(["pytorch-2.4", "pytorch-1.9"]), junk),
+    "--format": mostly(st.sampled_from(["table", "json", "markdown"]), junk),
     "--batch": mostly(st.sampled_from(["1", "2"]), st.sampled_from(["0", "1,2", "x"])),
 }
 

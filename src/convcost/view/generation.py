@@ -1,6 +1,10 @@
 """The generation report (``convcost model hf:… --mode generate``): plain-text lines and
 the JSON document of a :class:`~convcost.model.generate.GenerationResult`, with its time on
-a device (:class:`~convcost.hardware.generation.GenerationTime`) when one was given."""
+a device (:class:`~convcost.hardware.generation.GenerationTime`) when one was given (or the
+result carries one: ``analyze_generation(..., device=…)``): then also whether the forward
+that needs the most memory fits the device (the wording of the model report's ``memory
+on DEVICE`` line) and what its live peak holds (weights, that step's KV cache, the rest), and
+the per-phase rows of the Markdown/notebook tables and ``to_pandas()`` (:func:`phase_rows`)."""
 
 from __future__ import annotations
 

@@ -113,6 +113,7 @@ def _targets(importer: str, node: ast.Import | ast.ImportFrom) -> list[str]:
 LAZY_UPWARD: set[tuple[str, str]] = {
     ("convcost.layer", "convcost.renderers"),
     ("convcost.model.results", "convcost.renderers"),
+    ("convcost.model.generate", "convcost.renderers"),
 }
 
 

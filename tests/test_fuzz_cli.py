@@ -225,3 +225,31 @@ def test_compare_never_crashes(options: list[str], workdir: Path) -> None:
     with inside(workdir):
         check(["compare", "robust_models:tiny", "robust_models:TINY --amp bf16", "--input",
                "1x2x4x4", *options])
+
+
+# ---------------------------------------------------------------------------- generate
+
+GPT2_ARGS = [x for kv in ("n_layer=1", "n_embd=16", "n_head=2", "vocab_size=50",
+                          "n_positions=12") for x in ("--model-arg", kv)]
+lengths = mostly(st.integers(1, 14).map(str), numbers)
+generate_values: dict[str, st.SearchStrategy[str]] = {
+    "--reserve": model_values["--reserve"],
+    "--device": model_values["--device"],
+    "--amp": model_values["--amp"],
+    "--dtype": model_values["--dtype"],
+    "--dispatch": mostly(st.sampled_from(["cpu", "cuda"]), junk),
+    "--stack": mostly(st.sampled_from(["pytorch-2.4", "pytorch-1.9"]), junk),
+    "--format": mostly(st.sampled_from(["table", "json", "markdown"]), junk),
+    "--batch": mostly(st.sampled_from(["1", "2"]), st.sampled_from(["0", "1,2", "x"])),
+}
+
+
+@fuzz_settings(10)
+@given(prompt=lengths, new=lengths,
+       options=option_lists(generate_values, ["--json", "--tf32"], 3))
+def test_generate_never_crashes(prompt: str, new: str, options: list[str],
+                                workdir: Path) -> None:
+    """A tiny GPT-2 whose 12 positions the prompt and new tokens often exceed."""
+    with inside(workdir):
+        check(["model", "hf:GPT2LMHeadModel", *GPT2_ARGS, "--mode", "generate",
+               "--prompt-len", prompt, "--new-tokens", new, *options])

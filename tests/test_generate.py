@@ -82,7 +82,7 @@ def test_extrapolation_equals_tracing_every_step() -> None:
 
 def test_non_causal_model_is_a_spec_error() -> None:
     model = torch.nn.Linear(3, 3)
-    with pytest.raises(SpecError, match="--mode"):
+    with pytest.raises(SpecError, match=r"^model: "):
         analyze_generation(model, prompt_len=4, new_tokens=2)
 
 

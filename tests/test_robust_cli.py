@@ -575,3 +575,72 @@ def test_scalar_inputs_of_a_pytorch_model(tmp_path: Path, monkeypatch: pytest.Mo
     assert r.totals.forward.mults == 2 * 3 * 4 + 2 * 3
     with pytest.raises(SpecError):
         analyze(scalar_model.build(), ["2x4", ()], mode="inference")  # () alone is no shape
+
+
+# ------------------------------------------------------------ issue 27: --mode generate
+
+GEN_LLAMA = ["model", "hf:LlamaForCausalLM", *(x for k, v in dict(
+    num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=4,
+    num_key_value_heads=2, vocab_size=100).items() for x in ("--model-arg", f"{k}={v}")),
+    "--mode", "generate", "--prompt-len", "6", "--new-tokens", "3"]
+GEN_GPT2 = ["model", "hf:GPT2LMHeadModel", *(x for k, v in dict(
+    n_layer=2, n_embd=32, n_head=2, vocab_size=100, n_positions=16).items()
+    for x in ("--model-arg", f"{k}={v}"))]
+
+
+@pytest.mark.parametrize(("args", "needles"), [
+    ([*GEN_LLAMA, "--reserve", "banana", "--device", "h100-sxm"], ("--reserve", "banana")),
+    ([*GEN_LLAMA, "--reserve", "1GiB"], ("--reserve", "without --device")),
+    ([*GEN_LLAMA, "--reserve", "80GiB", "--device", "h100-sxm"], ("--reserve", "less than")),
+    ([*GEN_GPT2, "--mode", "generate", "--prompt-len", "10", "--new-tokens", "8"],
+     ("--new-tokens", "got 8", "n_positions = 16", "at most 7 new tokens")),
+    ([*GEN_GPT2, "--mode", "generate", "--prompt-len", "17", "--new-tokens", "1"],
+     ("--prompt-len", "got 17", "n_positions = 16")),
+    ([*GEN_GPT2, "--input", "1x17:int64", "--mode", "inference"],
+     ("--input", "1x17:int64", "n_positions = 16")),
+    (["model", "hf:T5ForConditionalGeneration", "--model-arg", "num_layers=1",
+      "--model-arg", "d_model=16", "--model-arg", "d_ff=32", "--model-arg", "num_heads=2",
+      "--model-arg", "d_kv=8", "--model-arg", "vocab_size=100", "--mode", "generate",
+      "--prompt-len", "4", "--new-tokens", "2"], ("--mode", "encoder-decoder")),
+])
+def test_generate_refusals(args: list[str], needles: tuple[str, ...],
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    line = one_line_error(*run(args, capsys), *needles)
+    assert "prompt_len" not in line and "new_tokens" not in line  # the CLI names flags
+
+
+def test_generate_fit_follows_the_reserve(capsys: pytest.CaptureFixture[str]) -> None:
+    """80 GiB less an 81,904 MiB reserve leaves 16 MiB, less than the 32 MiB cuBLAS
+    workspace the first GEMM allocates on a Hopper GPU: it does not fit."""
+    code, out, err = run([*GEN_LLAMA, "--device", "h100-sxm", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["hardware"]["memory"]["fits"] is True
+    code, out, err = run([*GEN_LLAMA, "--device", "h100-sxm", "--reserve", "81904MiB"], capsys)
+    assert code == 0, err
+    assert "of usable 16.00 MiB" in out and "DOES NOT FIT" in out and "weights" in out
+    code, out, err = run([*GEN_LLAMA, "--device", "h100-sxm", "--reserve", "81904MiB",
+                          "--json"], capsys)
+    mem = json.loads(out)["hardware"]["memory"]
+    assert (mem["usable_bytes"], mem["fits"]) == (16 * 2**20, False)
+
+
+def test_gpt2_at_its_position_limit_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run([*GEN_GPT2, "--mode", "generate", "--prompt-len", "10",
+                        "--new-tokens", "7"], capsys)
+    assert code == 0, err
+    code, _, err = run([*GEN_GPT2, "--input", "1x16:int64", "--mode", "inference"], capsys)
+    assert code == 0, err
+
+
+def test_mistral_generates_with_its_default_window(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["model", "hf:MistralForCausalLM", *GEN_LLAMA[2:]], capsys)
+    assert code == 0, err
+    assert "2 of 2 layers with window 4096 keep at most 4095 positions" in out
+
+
+def test_generate_markdown_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_file = tmp_path / "g.md"
+    code, _out, err = run([*GEN_LLAMA, "--output", str(out_file)], capsys)
+    assert code == 0, err
+    text = out_file.read_text()
+    assert text.startswith("**hf:LlamaForCausalLM: generation") and "| phase |" in text

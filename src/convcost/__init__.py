@@ -45,6 +45,8 @@ _EXPORTS: dict[str, str] = {
     "ModelResult": "convcost.model",
     "analyze": "convcost.model",
     "analyze_onnx": "convcost.model.onnx",
+    "GenerationResult": "convcost.model.generate",
+    "analyze_generation": "convcost.model.generate",
 }
 
 #: Kept in step with ``_EXPORTS`` by a test.
@@ -55,6 +57,7 @@ __all__ = [
     "ConvSpec",
     "Cost",
     "FormulaRegistry",
+    "GenerationResult",
     "Hardware",
     "InputSpec",
     "MemoryTable",
@@ -67,6 +70,7 @@ __all__ = [
     "__version__",
     "analyze",
     "analyze_conv",
+    "analyze_generation",
     "analyze_onnx",
     "conv_cost",
     "conv_spec",
@@ -86,6 +90,7 @@ if TYPE_CHECKING:
     from .hardware.answer import Hardware
     from .layer import ConvResult, MemoryTable, analyze_conv, conv_cost
     from .model import ModelResult, analyze
+    from .model.generate import GenerationResult, analyze_generation
     from .model.onnx import analyze_onnx
     from .ops import OpCall, OpCost, TensorMeta
     from .renderers import render, write_plots

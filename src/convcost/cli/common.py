@@ -9,9 +9,12 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, NoReturn, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 
 from ..errors import ConvCostError, SpecError
+
+if TYPE_CHECKING:
+    from ..hardware.devices import DeviceSpec
 
 
 class Parser(argparse.ArgumentParser):
@@ -289,3 +292,20 @@ def each(items: Sequence[T], work: Callable[[T], R],
             results[i] = r
             progress.advance(task)
     return [results[i] for i in range(len(items))]
+
+
+def with_reserve(device: DeviceSpec | None, text: str) -> DeviceSpec:
+    """``device`` with the ``--reserve`` given (a SpecError naming the flag without a device,
+    or with a reserve that is not less than the device's memory)."""
+    from dataclasses import replace
+
+    from ..spec import parse_bytes
+
+    if device is None:
+        raise SpecError("--reserve", text, "has no effect without --device (it is taken from "
+                        "the device's memory)")
+    reserve = parse_bytes("--reserve", text)
+    if reserve >= device.memory:
+        raise SpecError("--reserve", text, f"must be less than {device.name}'s memory "
+                        f"({device.memory} bytes)")
+    return replace(device, reserve=reserve)

@@ -1,19 +1,26 @@
 """``convcost model TARGET --mode generate``: a causal LM's generation with the KV cache
 (:func:`convcost.model.generate.analyze_generation`), its flags checked and its report
-written as text (``--format table``) or JSON.
+written as text (``--format table``), JSON or Markdown.
 
 The batch is ``--batch B`` (one value; default 1); the prompt is ``--prompt-len`` tokens
 and ``--new-tokens`` tokens are generated. The options of a single training or inference
-analysis that mean nothing here are errors naming them.
+analysis that mean nothing here are errors naming them. ``--reserve`` is checked as
+``convcost model`` checks it (it needs ``--device``); with ``--device`` the report says
+whether weights, KV cache and activations fit the device's usable memory.
+
+The library's errors name its arguments (``prompt_len``, ``new_tokens``, ``model``); they
+are mapped to this command's flags here (:data:`FLAGS`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from ..errors import SpecError
+
+#: analyze_generation's arguments -> the flags that set them (the rest: cli.common's map).
+FLAGS = {"prompt_len": "--prompt-len", "new_tokens": "--new-tokens"}
 
 
 def check(a: argparse.Namespace, fmt: str) -> int:
@@ -47,9 +54,9 @@ def check(a: argparse.Namespace, fmt: str) -> int:
         if value is not None:
             raise SpecError(flag, value, "has no effect with --mode generate (the batch is "
                             "--batch B, the prompt --prompt-len)")
-    if fmt not in ("table", "json"):
-        raise SpecError("--format", fmt, "--mode generate writes a text (table) or JSON "
-                        "report")
+    if fmt not in ("table", "json", "markdown"):
+        raise SpecError("--format", fmt, "--mode generate writes a text (table), JSON or "
+                        "Markdown report")
     batches = parse_int_list("batch", a.batch)
     if len(batches) > 1:
         raise SpecError("--batch", a.batch, "one batch size with --mode generate")
@@ -63,15 +70,17 @@ def run_generate(a: argparse.Namespace, fmt: str) -> str:
     from ..frontends.targets import build_target
     from ..hardware.devices import get_device, load_hardware
     from ..model.generate import analyze_generation
+    from ..renderers import render
     from ..spec import parse_model_args
-    from ..view.generation import generation_json, generation_lines
-    from .common import deliver, model_code
+    from .common import deliver, model_code, with_reserve
 
     batch = check(a, fmt)
     if a.tf32 and a.device is None:
         raise SpecError("--tf32", True, "has no effect without --device")
     devices, _ = load_hardware(a.devices_file) if a.devices_file else ({}, {})
     device = get_device(a.device, devices) if a.device is not None else None
+    if a.reserve is not None:
+        device = with_reserve(device, a.reserve)
     if getattr(a, "stack", None) is not None:
         if device is None:
             raise SpecError("--stack", a.stack, "has no effect without --device")
@@ -84,17 +93,26 @@ def run_generate(a: argparse.Namespace, fmt: str) -> str:
     model_args = parse_model_args("--model-arg", a.model_arg)
     with model_code(a.target):
         built = build_target(a.target, model_args)
-        result = analyze_generation(built.model, batch=batch, prompt_len=a.prompt_len,
-                                    new_tokens=a.new_tokens, dtype=a.dtype, amp=a.amp,
-                                    counting=a.counting, name=a.target, **paths)
-    result = replace(result, construction=built.device)
+        try:
+            result = analyze_generation(built.model, batch=batch, prompt_len=a.prompt_len,
+                                        new_tokens=a.new_tokens, dtype=a.dtype, amp=a.amp,
+                                        counting=a.counting, name=a.target, **paths)
+        except SpecError as e:
+            raise _flagged(e, a) from e
     timing = None
     if device is not None:
         from ..hardware.generation import generation_time
 
         timing = generation_time(result, device, a.tf32)
-    if fmt == "json":
-        text = json.dumps(generation_json(result, timing), indent=2) + "\n"
-    else:
-        text = "\n".join(generation_lines(result, timing)) + "\n"
+    result = replace(result, construction=built.device, timing=timing)
+    text = render(result, fmt)
     return deliver(text, a.output)
+
+
+def _flagged(e: SpecError, a: argparse.Namespace) -> SpecError:
+    """The library's error ``e`` with its argument named as this command's flag (a model
+    that cannot generate is ``--mode generate``'s error)."""
+    if e.field == "model":
+        return SpecError("--mode", "generate", f"{a.target}: {e.allowed}")
+    flag = FLAGS.get(e.field)
+    return e if flag is None else SpecError(flag, e.value, e.allowed)

@@ -21,7 +21,7 @@ from ..vocab import (
     OPTIMIZERS,
     STRATEGIES,
 )
-from .common import count
+from .common import count, with_reserve
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -321,24 +321,6 @@ def gpu_foreach(device: DeviceSpec | None, optimizer_kernels: str | None) -> boo
             and optimizer_kernels not in ("per-parameter", "fused"))
 
 
-def with_reserve(device: DeviceSpec | None, text: str) -> DeviceSpec:
-    """``device`` with the ``--reserve`` given (a SpecError naming the flag without a device,
-    or with a reserve that is not less than the device's memory)."""
-    from dataclasses import replace
-
-    from ..errors import SpecError
-    from ..spec import parse_bytes
-
-    if device is None:
-        raise SpecError("--reserve", text, "has no effect without --device (it is taken from "
-                        "the device's memory)")
-    reserve = parse_bytes("--reserve", text)
-    if reserve >= device.memory:
-        raise SpecError("--reserve", text, f"must be less than {device.name}'s memory "
-                        f"({device.memory} bytes)")
-    return replace(device, reserve=reserve)
-
-
 def plan_options(a: argparse.Namespace, fmt: str) -> None:
     """``--plan`` needs ``--fit``, ``--device`` and ``--mode train`` and writes a table or
     JSON, for one analysis (no sweep, no plot): otherwise a SpecError naming it."""
@@ -537,6 +519,9 @@ def run(a: argparse.Namespace) -> str:
         else:
             built = build_target(a.target, model_args)
             model = built.model
+            from ..frontends.positions import check_token_inputs
+
+            check_token_inputs(model, "--input", pos, kw)
         if a.plan and device is not None:
             return deliver(run_plan(a, model, pos, kw, device, link, fmt), a.output)
         if sweep:

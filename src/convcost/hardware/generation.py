@@ -18,6 +18,16 @@ previous step's device work. When it is false (a deferred check), steps pipeline
 takes the larger of its host and its device time.
 
 Decode steps between the traced cache lengths are interpolated linearly, as the costs are.
+
+**Memory on the device.** Each traced forward (the prefill and every traced decode step)
+is replayed on the device's memory model (:func:`convcost.hardware.device_memory.
+device_memory`, an inference forward: on a GPU PyTorch's caching allocator from a fresh
+process); its live bytes are the weights, the KV cache of that step (a decode step's cache
+tensors exist from its start, and the longer ones ``torch.cat`` makes are live beside them
+until the layer drops the old ones) and the step's activations. The forward that needs the
+most (:attr:`DeviceMemory.required`) is the generation's: ``memory`` says whether it fits the
+usable memory (capacity less the reserve, ``reserve`` of the device or ``--reserve``).
+The last decode step (the longest cache) is always traced.
 """
 
 from __future__ import annotations
@@ -27,11 +37,13 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
+from .device_memory import DeviceMemory, device_memory
 from .estimate import Estimate, estimate
 from .stacks import Stack, get_stack, with_stack
 
 if TYPE_CHECKING:
     from ..model.generate import GenerationResult
+    from ..model.results import ModelResult
     from .device_spec import DeviceSpec
 
 __all__ = ["GenerationTime", "StepTime", "generation_time", "loop_host_s"]
@@ -61,7 +73,9 @@ class GenerationTime:
     """The estimated generation on ``device``: the prefill's estimate and seconds, each
     traced decode step's (:class:`StepTime`), all decode steps' seconds (``decode_s``) and
     their host and device parts (``decode_host_s``: forwards plus loop; ``decode_device_s``),
-    the stack and whether each step waits for the device."""
+    the stack and whether each step waits for the device; ``memory`` the forward that
+    needs the most of the device's memory (``memory_at``: ``"prefill"`` or ``"decode step
+    at cache length L"``) beside its usable bytes."""
 
     device: str
     stack: Stack
@@ -72,6 +86,8 @@ class GenerationTime:
     decode_host_s: float
     decode_device_s: float
     decode_steps: int
+    memory: DeviceMemory | None = None
+    memory_at: str = "prefill"
 
     @property
     def per_token_s(self) -> float | None:
@@ -94,6 +110,8 @@ class GenerationTime:
                        "time_per_token_s": self.per_token_s,
                        "loop": dict(self.stack.generate_loop),
                        "traced_steps": [s.to_dict() for s in self.steps]},
+            "memory": (None if self.memory is None
+                       else {**self.memory.to_dict(), "at": self.memory_at}),
         }
 
 
@@ -142,8 +160,27 @@ def generation_time(g: GenerationResult, device: DeviceSpec, tf32: bool = False,
             return 0.0
         return _interpolated([(s.cache_len, value(s)) for s in steps], lengths)
 
+    memory, at = generation_memory(g, device)
     return GenerationTime(
         device=device.name, stack=st, prefill=pre, prefill_s=pre.step_s,
         steps=tuple(steps), decode_s=total(lambda s: s.time_s),
         decode_host_s=total(lambda s: s.estimate.host_s + s.loop_host_s),
-        decode_device_s=total(lambda s: s.estimate.device_s), decode_steps=g.decode_steps)
+        decode_device_s=total(lambda s: s.estimate.device_s), decode_steps=g.decode_steps,
+        memory=memory, memory_at=at)
+
+
+def generation_memory(g: GenerationResult, device: DeviceSpec) -> tuple[DeviceMemory | None, str]:
+    """The traced forward of ``g`` that needs the most of ``device``'s memory, replayed on
+    it (see the module doc), and which forward it is; ``(None, "")`` when no forward
+    recorded its allocations."""
+    forwards: list[tuple[str, ModelResult]] = [("prefill", g.prefill)]
+    forwards += [(f"decode step at cache length {s.cache_len}", s.result) for s in g.steps]
+    worst: tuple[DeviceMemory | None, str] = (None, "")
+    for at, r in forwards:
+        events = r.memory.inference_events
+        if events is None:
+            continue
+        dm = device_memory(events, device, training=False)
+        if worst[0] is None or (dm.required, dm.live) > (worst[0].required, worst[0].live):
+            worst = (dm, at)
+    return worst

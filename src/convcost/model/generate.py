@@ -15,11 +15,27 @@ hold fake key/value tensors of length ``L``, made (as ``torch.empty``, each shap
 prefill's cache layer) at the start of the traced forward and dropped into the cache, so
 that they die when ``DynamicLayer.update`` replaces them by the longer ones, as they do for
 real. Those ``empty`` ops are removed from the step's op list (nothing of the real step).
+Keys and values each keep the dtype the prefill's cache gave them: under autocast they
+differ (RoPE's fp32 cos/sin promote Llama's keys to fp32; the values are bf16/fp16).
+
+**Sliding windows.** A ``DynamicSlidingWindowLayer`` (Mistral; Gemma2's alternate layers)
+is traced as transformers runs it: before a step at cache length ``L`` it holds
+``min(L, window - 1)`` positions with ``cumulative_length = L`` (which sets the mask), and
+keeps the last ``window - 1`` after it. The decode lengths are cut where a window fills
+(``L = window - 1``); each run is extrapolated (or traced) on its own, as below.
+
+**Refused.** Encoder-decoder models (T5, BART: an encoder pass and a cross-attention cache
+are not modelled); a prompt plus new tokens beyond a learned absolute position table
+(:func:`convcost.frontends.positions.position_limit`: ``P + T - 1 > n_positions`` is an
+IndexError in a real run); cache layers of other types (quantized, offloaded, linear
+attention). Errors name the API arguments (``prompt_len``, ``new_tokens``, ``model``);
+the CLI maps them to its flags.
 
 **What is exact and what is extrapolated.** The prefill and the first and last decode steps
 are always traced; their costs, the cache's bytes (from the traced cache tensors) and the
 weights are exact. With more than three decode steps, one more step (the middle length) is
-traced and the decode totals are extrapolated from the three when every forward count
+traced (per run of lengths between window boundaries) and the decode totals are
+extrapolated from the three when every forward count
 (mults, adds, MACs, other) and the bytes read and written are *exactly* affine in ``L``
 at the three lengths (then the sum over all steps is the arithmetic series, an exact
 integer); when any is not, every step is traced (``exhaustive=True`` always does). The
@@ -34,14 +50,19 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..cost import Cost
 from ..errors import SpecError
 from ..formulas.registry import FormulaRegistry
 from ..ops import Formula
 from ..vocab import Counting, Dispatch
+from .kv_cache import cache_bytes, cache_layers, cache_of, fill_cache, new_layers, segments
 from .results import ModelResult
+
+if TYPE_CHECKING:
+    from ..hardware.devices import DeviceSpec
+    from ..hardware.generation import GenerationTime
 
 __all__ = ["DecodeStep", "GenerationResult", "analyze_generation"]
 
@@ -81,7 +102,14 @@ class GenerationResult:
     is the cache after the prefill (``P`` positions), ``kv_cache_final_bytes`` after
     generation (``P + T - 1``), ``kv_cache_token_bytes`` what one more position adds.
     ``peak_bytes`` is the largest live-bytes peak of any forward (weights and cache
-    included). Times on a device: :func:`convcost.hardware.generation.generation_time`."""
+    included). ``sliding_windows`` is ``((window, layers), …)`` of the sliding-window cache
+    layers (each keeps at most ``window - 1`` positions) among the ``cache_layers``.
+    ``timing``: the time and memory on a device
+    (:func:`convcost.hardware.generation.generation_time`) when one was given.
+
+    Like :class:`~convcost.model.ModelResult` it renders itself: ``render(fmt)`` (``table``,
+    ``json``, ``markdown``, ``notebook``), ``to_pandas()`` (one row per phase and traced step)
+    and ``_repr_html_`` in a notebook."""
 
     model: str
     batch: int
@@ -100,7 +128,31 @@ class GenerationResult:
     kv_cache_final_bytes: int
     kv_cache_token_bytes: int
     peak_bytes: int
+    sliding_windows: tuple[tuple[int, int], ...] = ()
+    cache_layers: int = 0
     construction: str | None = field(default=None, compare=False)
+    timing: GenerationTime | None = field(default=None, compare=False, repr=False)
+
+    def render(self, fmt: str = "table") -> str:
+        """The report in ``fmt`` (:func:`convcost.renderers.render`; ``table``, ``json``,
+        ``markdown`` or ``notebook``), with the device's time and memory when
+        :attr:`timing` is set."""
+        from ..renderers import render
+
+        return render(self, fmt)
+
+    def to_pandas(self) -> Any:
+        """The prefill and each traced decode step as a pandas DataFrame indexed by phase
+        (needs pandas): exact MACs, FLOPs, bytes moved, peak and cache bytes, and seconds
+        with a device."""
+        from ..renderers import to_frame
+
+        return to_frame(self)
+
+    def _repr_html_(self) -> str:
+        from ..renderers import render
+
+        return render(self, "notebook")
 
     @property
     def decode_steps(self) -> int:
@@ -154,6 +206,8 @@ class GenerationResult:
                 "kv_cache_final_bytes": self.kv_cache_final_bytes,
                 "kv_cache_growth_bytes": self.kv_cache_final_bytes - self.kv_cache_prefill_bytes,
                 "kv_cache_token_bytes": self.kv_cache_token_bytes,
+                "kv_cache_sliding_windows": [{"window": w, "layers": n}
+                                             for w, n in self.sliding_windows],
                 "peak_bytes": self.peak_bytes,
             },
             "device": None,
@@ -165,49 +219,14 @@ def _moved(result: ModelResult) -> int:
     return sum(o.read + o.written for o in result.ops)
 
 
-def _cache_of(out: Any) -> Any:
-    cache = getattr(out, "cache", None)
-    return cache if cache is not None else getattr(out, "past_key_values", None)
-
-
-def _nbytes(t: Any) -> int:
-    return int(t.numel()) * int(t.element_size())
-
-
-def _cache_layers(cache: Any, target: str) -> list[tuple[tuple[int, ...], Any]]:
-    """``(key shape, dtype)`` per layer of a DynamicCache of full-attention layers."""
-    from transformers.cache_utils import DynamicLayer
-
-    layers = getattr(cache, "layers", None)
-    if layers is None:
-        raise SpecError("--mode", "generate", f"{target}: the prefill returned no "
-                        "transformers cache (a causal language model with use_cache is needed)")
-    found = []
-    layer: Any
-    for layer in layers:
-        kind: Any = type(layer)
-        if kind is not DynamicLayer:
-            raise SpecError("--mode", "generate", f"{target}: cache layers of type "
-                            f"{type(layer).__name__} (sliding-window, quantized, …) are not "
-                            "supported; only DynamicLayer (full attention)")
-        if layer.keys.shape != layer.values.shape:
-            raise SpecError("--mode", "generate", f"{target}: keys and values of different "
-                            "shapes are not supported")
-        found.append((tuple(layer.keys.shape), layer.keys.dtype))
-    return found
-
-
-def _cache_bytes(cache: Any) -> int:
-    return sum(_nbytes(layer.keys) + _nbytes(layer.values) for layer in cache.layers)
-
-
-def _forward_keywords(model: Any) -> tuple[str, dict[str, Any]]:
+def _forward_keywords(model: Any, target: str) -> tuple[str, dict[str, Any]]:
     """The keyword the forward takes the cache by, and the fixed keywords of every call."""
     params = inspect.signature(type(model).forward).parameters
     cache_kw = "cache" if "cache" in params else "past_key_values"
     if cache_kw not in params or "use_cache" not in params:
-        raise SpecError("--mode", "generate", "needs a causal language model whose forward "
-                        "takes a KV cache (a transformers model such as hf:LlamaForCausalLM)")
+        raise SpecError("model", target, "generation needs a causal language model whose "
+                        "forward takes a KV cache (a transformers model such as "
+                        "LlamaForCausalLM)")
     fixed: dict[str, Any] = {"use_cache": True}
     if "logits_to_keep" in params:
         fixed["logits_to_keep"] = 1
@@ -230,28 +249,64 @@ def analyze_generation(
     exhaustive: bool = False,
     dispatch: Dispatch | None = None,
     compute_capability: str | None = None,
+    device: str | DeviceSpec | None = None,
+    tf32: bool = False,
+    stack: str | None = None,
 ) -> GenerationResult:
     """Greedy generation of ``new_tokens`` tokens after a ``prompt_len``-token prompt for
-    ``batch`` sequences by the causal LM ``model`` (a ``transformers`` model, on meta or the
-    CPU): the prefill and ``new_tokens - 1`` decode steps with a ``DynamicCache``, each
-    traced on fake tensors (see the module doc for what is exact and what extrapolated;
-    ``exhaustive`` traces every decode step). ``dtype``/``amp``/``counting``/``formulas``/
-    ``dispatch``/``compute_capability`` as for :func:`convcost.model.analyze` (``dispatch=
-    "cuda"``: every forward on fake CUDA tensors, the KV cache too); the time on a device is
-    :func:`convcost.hardware.generation.generation_time`'s. Raises
+    ``batch`` sequences by the causal LM ``model`` (a decoder-only ``transformers`` model, on
+    meta or the CPU): the prefill and ``new_tokens - 1`` decode steps with a
+    ``DynamicCache`` (full-attention and sliding-window layers), each traced on fake tensors
+    (see the module doc for what is exact and what extrapolated; ``exhaustive`` traces
+    every decode step). ``dtype``/``amp``/``counting``/``formulas``/``dispatch``/
+    ``compute_capability`` as for :func:`convcost.model.analyze` (``dispatch="cuda"``: every
+    forward on fake CUDA tensors, the KV cache too).
+
+    ``device`` (a preset name, or a :class:`~convcost.hardware.devices.DeviceSpec`) adds the
+    time estimate and whether weights, KV cache and activations fit its usable memory
+    (:func:`convcost.hardware.generation.generation_time`, as ``--device`` on the CLI: the
+    trace then follows the device's dispatch path unless ``dispatch`` is given) in
+    :attr:`GenerationResult.timing`; ``tf32`` and ``stack`` shape that estimate. Raises
     :class:`~convcost.errors.SpecError` naming the argument."""
     from . import analyze
 
-    for arg, value, least in (("batch", batch, 1), ("--prompt-len", prompt_len, 1),
-                              ("--new-tokens", new_tokens, 1)):
+    for arg, value, least in (("batch", batch, 1), ("prompt_len", prompt_len, 1),
+                              ("new_tokens", new_tokens, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise SpecError(arg, value, f"must be an integer >= {least}")
+    spec = _device(device, tf32, stack)
+    if spec is not None:  # the device's dispatch path, as --device gives it on the CLI
+        from ..hardware.dispatch import dispatch_options
+
+        opts = dispatch_options(spec, dispatch, "dispatch")
+        dispatch = opts["dispatch"]
+        if compute_capability is None:
+            compute_capability = opts.get("compute_capability")
     target = name or type(model).__name__
+    config = getattr(model, "config", None)
+    if getattr(config, "is_encoder_decoder", False):
+        raise SpecError("model", target, "encoder-decoder generation (T5, BART, …: an "
+                        "encoder pass and a cross-attention cache) is not supported; give a "
+                        "decoder-only causal language model (…ForCausalLM)")
     can_generate = getattr(model, "can_generate", None)
     if not callable(can_generate) or not can_generate():
-        raise SpecError("--mode", "generate", f"{target} is not a causal language model that "
-                        "can generate (give a transformers …ForCausalLM / LM-head model)")
-    cache_kw, fixed = _forward_keywords(model)
+        raise SpecError("model", target, "not a causal language model that can generate "
+                        "(give a transformers …ForCausalLM / LM-head model)")
+    from ..frontends.positions import position_limit
+
+    limit = position_limit(model)
+    if limit is not None:
+        key, rows = limit
+        if prompt_len > rows:
+            raise SpecError("prompt_len", prompt_len, f"{target} embeds at most {rows} "
+                            f"positions ({key} = {rows}); a longer prompt is an index error")
+        if prompt_len + new_tokens - 1 > rows:
+            raise SpecError("new_tokens", new_tokens, f"a {prompt_len}-token prompt and "
+                            f"{new_tokens} new tokens feed {prompt_len + new_tokens - 1} "
+                            f"positions (the last new token is not fed back), but {target} "
+                            f"embeds at most {rows} ({key} = {rows}): at most "
+                            f"{rows - prompt_len + 1} new tokens after this prompt")
+    cache_kw, fixed = _forward_keywords(model, target)
     own = type(model).forward
     had = "forward" in vars(model)
     saved = vars(model).get("forward")
@@ -262,7 +317,7 @@ def analyze_generation(
             if make is not None:
                 kwargs[cache_kw] = make()
             out = own(model, *args, **kwargs)
-            seen["cache"] = _cache_of(out)
+            seen["cache"] = cache_of(out)
             return out
 
         model.forward = forward
@@ -277,30 +332,15 @@ def analyze_generation(
                 del model.forward
 
     prefill = run(f"{batch}x{prompt_len}:int64", None)
-    layers = _cache_layers(seen.get("cache"), target)
-    prefill_cache = _cache_bytes(seen["cache"])
-
-    def shape_at(shape: tuple[int, ...], length: int) -> tuple[int, ...]:
-        return (*shape[:-2], length, shape[-1])
-
+    layers = cache_layers(seen.get("cache"), target)
+    prefill_cache = cache_bytes(seen["cache"])
     where = "cuda" if dispatch == "cuda" else "cpu"
 
     def step(length: int) -> DecodeStep:
-        from transformers import DynamicCache
-        from transformers.cache_utils import DynamicLayer
+        made = new_layers(layers, length)
 
         def make() -> Any:
-            import torch
-
-            new_layer: Any = DynamicLayer
-            cache: Any = DynamicCache()
-            for s, d in layers:
-                layer: Any = new_layer()
-                layer.keys = torch.empty(shape_at(s, length), dtype=d, device=where)
-                layer.values = torch.empty(shape_at(s, length), dtype=d, device=where)
-                layer.device, layer.is_initialized = layer.keys.device, True
-                cache.layers.append(layer)
-            return cache
+            return fill_cache(layers, made, length, where)
 
         result = run(f"{batch}x1:int64", make)
         n = 2 * len(layers)
@@ -308,48 +348,83 @@ def analyze_generation(
         if dropped != [_MADE] * n:  # pragma: no cover - the order the forward runs in
             raise AssertionError(f"decode step: expected {n} cache tensors first, got {dropped}")
         result = replace(result, ops=result.ops[n:])
-        return DecodeStep(length, result, _cache_bytes(seen["cache"]))
+        return DecodeStep(length, result, cache_bytes(seen["cache"]))
 
     n_steps = new_tokens - 1
-    lengths = [prompt_len + i for i in range(n_steps)]
     steps: list[DecodeStep] = []
     extrapolated = False
-    if n_steps:
-        if n_steps <= 3 or exhaustive:
-            steps = [step(length) for length in lengths]
+    decode, moved = Cost(), 0
+    for run_lengths in segments([prompt_len + i for i in range(n_steps)], layers):
+        part, guessed = _decode_run(run_lengths, step, exhaustive)
+        steps += part
+        extrapolated = extrapolated or guessed
+        if guessed:
+            first, last = part[0], part[-1]
+            k = len(run_lengths)
+            decode += _series(first.result.totals.forward, last.result.totals.forward, k)
+            moved += k * (_moved(first.result) + _moved(last.result)) // 2
         else:
-            a, b = lengths[0], lengths[-1]
-            steps = [step(a), step((a + b) // 2), step(b)]
-            extrapolated = _affine(steps)
-            if not extrapolated:
-                done = {s.cache_len: s for s in steps}
-                steps = [done.get(length) or step(length) for length in lengths]
-    if extrapolated:
-        first, last = steps[0], steps[-1]
-        decode = _series(first.result.totals.forward, last.result.totals.forward, n_steps)
-        moved = n_steps * (_moved(first.result) + _moved(last.result)) // 2
-    else:
-        decode = sum((s.result.totals.forward for s in steps), Cost())
-        moved = sum(_moved(s.result) for s in steps)
+            decode += sum((s.result.totals.forward for s in part), Cost())
+            moved += sum(_moved(s.result) for s in part)
     mem = prefill.memory
-    per_token = sum(2 * _nbytes_shape(shape_at(s, 1), d) for s, d in layers)
     final = steps[-1].cache_bytes if steps else prefill_cache
     peak = max([mem.peak_inference_bytes, *(s.result.memory.peak_inference_bytes
                                             for s in steps)])
-    return GenerationResult(
+    windows = sorted({c.window for c in layers if c.window is not None})
+    result = GenerationResult(
         model=target, batch=batch, prompt_len=prompt_len, new_tokens=new_tokens,
         dtype=prefill.dtype, amp=prefill.amp, prefill=prefill, steps=tuple(steps),
         decode=decode, decode_bytes_moved=moved, extrapolated=extrapolated,
         params_bytes=mem.params_bytes, buffers_bytes=mem.buffers_bytes,
         kv_cache_prefill_bytes=prefill_cache, kv_cache_final_bytes=final,
-        kv_cache_token_bytes=per_token, peak_bytes=peak)
+        kv_cache_token_bytes=sum(c.position_bytes() for c in layers), peak_bytes=peak,
+        sliding_windows=tuple((w, sum(c.window == w for c in layers)) for w in windows),
+        cache_layers=len(layers))
+    if spec is None:
+        return result
+    from ..hardware.generation import generation_time
+
+    return replace(result, timing=generation_time(result, spec, tf32))
 
 
-def _nbytes_shape(shape: tuple[int, ...], dtype: Any) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n * int(dtype.itemsize)
+def _device(device: str | DeviceSpec | None, tf32: bool, stack: str | None) -> DeviceSpec | None:
+    """The device of ``analyze_generation(device=…)`` (a SpecError naming ``device``,
+    ``tf32`` or ``stack`` when they are not valid)."""
+    from ..hardware.devices import DeviceSpec, get_device
+
+    if not isinstance(tf32, bool):
+        raise SpecError("tf32", tf32, "must be True or False")
+    if device is None:
+        for arg, value in (("tf32", tf32 or None), ("stack", stack)):
+            if value is not None:
+                raise SpecError(arg, value, "has no effect without device")
+        return None
+    if isinstance(device, str):
+        spec = get_device(device)
+    elif isinstance(device, DeviceSpec):
+        spec = device
+    else:
+        raise SpecError("device", device, "a device preset name (e.g. 'h100-sxm') or a "
+                        "DeviceSpec")
+    if stack is not None:
+        from ..hardware.stacks import with_stack
+
+        spec = with_stack(spec, stack, "stack")
+    return spec
+
+
+def _decode_run(lengths: Sequence[int], step: Callable[[int], DecodeStep],
+                exhaustive: bool) -> tuple[list[DecodeStep], bool]:
+    """The traced steps of one run of cache lengths and whether its totals are to be
+    extrapolated (three steps traced and found exactly affine; else every step)."""
+    if len(lengths) <= 3 or exhaustive:
+        return [step(length) for length in lengths], False
+    a, b = lengths[0], lengths[-1]
+    traced = [step(a), step((a + b) // 2), step(b)]
+    if _affine(traced):
+        return traced, True
+    done = {s.cache_len: s for s in traced}
+    return [done.get(length) or step(length) for length in lengths], False
 
 
 def _quantities(s: DecodeStep) -> list[int]:

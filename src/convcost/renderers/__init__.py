@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from ..hardware.answer import Hardware
     from ..layer import ConvResult
+    from ..model.generate import GenerationResult
     from ..model.results import ModelResult
 
 __all__ = ["REGISTRY", "SUBJECTS", "Format", "check", "render", "subject_of", "to_frame",
@@ -41,6 +42,7 @@ SUBJECTS: dict[str, str] = {
     "sweep": "Sweep",
     "comparison": "Comparison",
     "devices": "DeviceCatalog",
+    "generation": "GenerationResult",
 }
 
 _LAYER = frozenset({"lang", "explain"})
@@ -69,23 +71,25 @@ class Format(NamedTuple):
 #: * ``chart`` — SVG: ``flops``, ``memory`` or ``roofline`` (a model), ``conv`` (a layer)
 REGISTRY: dict[str, Format] = {f.name: f for f in (
     Format("table", "text", {"layer": _LAYER, "model": _MODEL, "sweep": _NONE,
-                             "comparison": _NONE, "devices": _NONE},
+                             "comparison": _NONE, "devices": _NONE, "generation": _NONE},
            "aligned plain text"),
     Format("rich", "terminal", {"layer": _LAYER, "model": _MODEL, "sweep": _NONE,
                                 "comparison": _NONE, "devices": _NONE},
            "the plain-text layout with rich's coloured tables (for a terminal)"),
     Format("markdown", "markdown", {"layer": _LAYER, "model": _MODEL, "sweep": _NONE,
-                                    "comparison": _NONE},
+                                    "comparison": _NONE, "generation": _NONE},
            "GitHub-flavoured Markdown (LaTeX math for explain)"),
     Format("csv", "csv", {"model": _MODEL, "sweep": _NONE, "comparison": _NONE},
            "exact numbers, one row per module, setting or metric"),
     Format("json", "json", {"layer": _NONE, "model": frozenset({"hardware", "timeline", "ops"}),
-                            "sweep": _NONE, "comparison": _NONE, "devices": _NONE},
+                            "sweep": _NONE, "comparison": _NONE, "devices": _NONE,
+                            "generation": _NONE},
            "the full record, exact integers"),
     Format("html", "html", {"layer": frozenset({"lang"}),
                             "model": frozenset({"hardware", "lang"})},
            "a self-contained page with charts (and MathML for a layer)"),
-    Format("notebook", "notebook", {"layer": frozenset({"lang"}), "model": _MODEL},
+    Format("notebook", "notebook", {"layer": frozenset({"lang"}), "model": _MODEL,
+                                    "generation": _NONE},
            "an HTML fragment for Jupyter"),
     Format("svg", "svg", {"layer": frozenset({"chart"}),
                           "model": frozenset({"chart", "hardware"})},
@@ -114,6 +118,10 @@ def subject_of(result: object) -> str:
 
     if isinstance(result, ModelResult):
         return "model"
+    from ..model.generate import GenerationResult
+
+    if isinstance(result, GenerationResult):
+        return "generation"
     raise SpecError("result", type(result).__name__,
                     "render a " + ", ".join(SUBJECTS.values()))
 
@@ -150,6 +158,10 @@ def render(result: object, format: str = "table", **options: Any) -> str:
     """
     subject = subject_of(result)
     fmt = check(subject, format, options)
+    if subject == "generation":  # one module writes every format of a generation
+        from . import generation
+
+        return generation.render(format, cast("GenerationResult", result))
     module = importlib.import_module(f"{__name__}.{fmt.module}")
     out: str = module.render(subject, result, **options)
     return out
@@ -176,8 +188,13 @@ def write_plots(result: object, plot: str | Path, *,
 
 def to_frame(result: object) -> Any:
     """A layer's or a model's numbers as a pandas DataFrame (needs pandas): a layer's
-    mults/adds/FLOPs per computation; a model's rows, every level, indexed by module path."""
+    mults/adds/FLOPs per computation; a model's rows, every level, indexed by module path;
+    a generation's phases (prefill, traced decode steps, all decode steps)."""
     subject = subject_of(result)
+    if subject == "generation":
+        from . import generation
+
+        return generation.frame(cast("GenerationResult", result))
     if subject not in ("layer", "model"):
         raise SpecError("result", SUBJECTS[subject], "a data frame is made of a ConvResult "
                         "or a ModelResult")

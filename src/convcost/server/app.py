@@ -290,8 +290,10 @@ def create_app(config: ServerConfig) -> Starlette:
         text = await run_in_threadpool(conv_report, body, fmt, lang)
         return text_response(text, fmt)
 
-    async def finish(key: str, outcome: Outcome, fmt: str, lang: str | None,
+    async def finish(key: str, outcome: Outcome | None, fmt: str, lang: str | None,
                      cached: bool) -> Response:
+        if outcome is None:  # the client went away and its job was cancelled: nobody listens
+            return Response(status_code=499)
         if outcome.status != 200:
             return error(ApiError(outcome.status, outcome.error, outcome.field))
         resp = text_response(outcome.html_in(lang) if fmt == "html" else outcome.json, fmt, key)
@@ -306,7 +308,8 @@ def create_app(config: ServerConfig) -> Starlette:
                                          config.allow_import)
         key = job_id(params)
         cached = runner().cache.get(key) is not None
-        return await finish(key, await runner().run(key, params), fmt, lang, cached)
+        return await finish(key, await runner().run_for(request.receive, key, params), fmt,
+                            lang, cached)
 
     uploads = {"held": 0}
 
@@ -339,8 +342,8 @@ def create_app(config: ServerConfig) -> Starlette:
                 raise ApiError(400, "the body is empty: send the ONNX file", "body")
             key = job_id(params, digest.hexdigest())
             cached = runner().cache.get(key) is not None
-            return await finish(key, await runner().run(key, params, path), fmt, lang,
-                                cached)
+            outcome = await runner().run_for(request.receive, key, params, path)
+            return await finish(key, outcome, fmt, lang, cached)
         finally:
             uploads["held"] -= 1
             shutil.rmtree(folder, ignore_errors=True)

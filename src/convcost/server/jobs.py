@@ -14,10 +14,20 @@ Decisions:
   starts when a worker gets it. On timeout the answer is 504 and *that* worker is replaced
   (terminated: a stuck analysis cannot be interrupted any other way); the others keep
   running their jobs. A worker that ran out of memory (413), ran over its CPU time (503) or
-  died (503) is replaced the same way.
-* **A job outlives its request.** A client that goes away does not abandon a running
-  analysis: it finishes, its worker returns to the pool and a success is cached. A job that
-  no request waits for any more is dropped only while it still waits for a worker.
+  died (503) is replaced the same way. Workers ignore SIGINT (a terminal's Ctrl-C goes to
+  the whole process group): the server stops them.
+* **A job ends with its last client.** :meth:`JobRunner.run_for` watches the request's
+  ASGI ``receive`` channel (the body is already read, so the next message is
+  ``http.disconnect``: no polling) while it awaits the job. When the client goes away
+  (the page's Cancel button aborts its fetch, a tab is closed) and no other request waits
+  for the same job (identical requests share one job: :meth:`JobRunner.run` counts its
+  waiters), the job is cancelled: still queued, it is dropped and never reaches a worker;
+  running, its worker is terminated and replaced, as on a timeout, but nothing is sent
+  (nobody listens) and one info line is logged, no traceback. A cancelled job caches
+  nothing (only a finished success is cached). While another client waits, the job runs
+  on for it. A client that goes away after the worker answered changes nothing (a success
+  is cached as usual). The answer to a client that went away is a bare 499 that nobody
+  reads (the route must return something).
 * ``GET /api/models`` is answered from a list the first worker builds after its imports
   (:func:`model_names`) and the server keeps: the server process never imports torch.
 * Cache: identical requests (the same id: canonical parameters plus the upload's sha256)
@@ -35,6 +45,7 @@ import os
 import signal
 import threading
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -57,6 +68,9 @@ log = logging.getLogger("convcost.server")
 STARTUP_TIMEOUT = 120.0
 #: Workers that fail to start one after another before requests are answered 503.
 MAX_START_FAILURES = 3
+
+#: An ASGI ``receive`` callable: the next message from the client's side of a request.
+Receive = Callable[[], Awaitable[Mapping[str, Any]]]
 
 
 class ResultCache:
@@ -146,7 +160,17 @@ class Worker:
         self.process: BaseProcess = ctx.Process(
             target=worker_main, args=(child, memory_mb, cpu_seconds, list_models),
             name="convcost-worker", daemon=True)
-        self.process.start()
+        # started with SIGINT ignored (kept through spawn's exec; Python then installs no
+        # KeyboardInterrupt handler): Ctrl-C reaches the terminal's whole process group,
+        # and the server, not a worker still importing torch, answers it (by terminating
+        # its workers), with no traceback. Only the main thread may set a handler.
+        main = threading.current_thread() is threading.main_thread()
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        try:
+            self.process.start()
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, before if before is not None else signal.SIG_DFL)
         child.close()
 
     async def receive(self, timeout: float) -> tuple[str, Any]:
@@ -197,6 +221,8 @@ class _Job:
         self.task: asyncio.Task[Outcome] | None = None
         self.waiters = 0
         self.started = False
+        #: Cancelled because its last client went away (no new request joins it).
+        self.dropped = False
 
 
 class JobRunner:
@@ -295,7 +321,7 @@ class JobRunner:
         if found is not None:
             return found
         job = self.running.get(key)
-        if job is None or job.task is None or job.task.cancelled():
+        if job is None or job.task is None or job.task.cancelled() or job.dropped:
             job = _Job()
             job.task = asyncio.ensure_future(self._job(key, job, params, onnx_path))
             self.running[key] = job
@@ -313,15 +339,46 @@ class JobRunner:
         try:
             return await asyncio.shield(job.task)
         except asyncio.CancelledError:
-            if job.waiters == 1 and not job.started:
-                job.task.cancel()  # nobody waits and no worker has it: drop it
+            if job.waiters == 1 and not job.task.done():  # nobody else waits: end the job
+                job.dropped = True
+                if self.running.get(key) is job:
+                    del self.running[key]  # an identical request from now on starts anew
+                if job.started:
+                    log.info("the client went away; stopping its analysis and replacing "
+                             "its worker")
+                else:
+                    log.info("the client went away; its queued analysis is dropped")
+                job.task.cancel()
             raise
         finally:
             job.waiters -= 1
 
+    async def run_for(self, receive: Receive, key: str, params: dict[str, Any],
+                      onnx_path: str | None = None) -> Outcome | None:
+        """:meth:`run` for a request whose body has been read, while its client listens:
+        None as soon as ``receive`` (the request's ASGI channel) says ``http.disconnect``,
+        the job then cancelled unless another request waits for it."""
+        answer = asyncio.ensure_future(self.run(key, params, onnx_path))
+        gone = asyncio.ensure_future(_disconnected(receive))
+        try:
+            await asyncio.wait((answer, gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            if not answer.done():
+                answer.cancel()  # the client went away, or this request was cancelled
+        if gone.done() and not gone.cancelled() and gone.exception() is not None:
+            log.info("the request's channel failed (%s); taken as a disconnect",
+                     type(gone.exception()).__name__)
+        if answer.cancelled() or not answer.done():
+            return None
+        return answer.result()
+
     async def _job(self, key: str, job: _Job, params: dict[str, Any],
                    onnx_path: str | None) -> Outcome:
         worker = await self._take()
+        if job.dropped:  # cancelled as the worker came (wait_for kept the worker)
+            self.idle.put_nowait(worker)
+            raise asyncio.CancelledError
         job.started = True
         outcome = await self._on(worker, params, onnx_path)
         if outcome.status == 200:
@@ -351,7 +408,7 @@ class JobRunner:
             raise ApiError(503, f"the worker process running the analysis died (exit code "
                            f"{code}){limit}") from None
         except asyncio.CancelledError:
-            self._retire(worker)  # the server is shutting down mid-job
+            self._retire(worker)  # its last client went away, or the server is stopping
             raise
         if kind == "replace":
             self._retire(worker)
@@ -370,3 +427,9 @@ class JobRunner:
         for job in list(self.running.values()):
             if job.task is not None:
                 job.task.cancel()
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return when the client's side of the request says ``http.disconnect``."""
+    while (await receive()).get("type") != "http.disconnect":
+        await asyncio.sleep(0.1)  # not expected once the body is read: no busy loop

@@ -280,7 +280,13 @@ def _fit(model: Any, inputs: Sequence[str], kw: Mapping[str, str], capacity: int
     1), exactly as :func:`convcost.fit.fit_batch` finds it (that batch fits, one more does
     not) but in fewer probes: the peak is nearly affine in the batch, so each guess is
     where the line through the bracketing probes (before there is one: the two largest)
-    meets ``capacity`` (kept inside the bracket), probed with its neighbour."""
+    meets ``capacity`` (kept inside the bracket), probed with its neighbour.
+
+    With a caching-allocator ``device`` and no sharding, batches 2 and 4 are traced first:
+    when their events are one affine family (:func:`convcost.memory.scaling.affine_events`),
+    the largest batch that fits is found on the events modelled at each batch (allocator
+    replays, no traces), then checked with two real traces (it fits, one more does not). A
+    model whose step is not affine in the batch falls back to the search above."""
     from .fit import MAX_BATCH
     from .hardware.answer import per_device_peak
     from .model import train_memory
@@ -288,16 +294,21 @@ def _fit(model: Any, inputs: Sequence[str], kw: Mapping[str, str], capacity: int
 
     measure = per_device_peak(devices, strategy, device)
     probes: dict[int, float] = {}
+    events: dict[int, Any] = {}
 
     def fits(b: int) -> bool:
         if b not in probes:
             pos = [parse_input("inputs", resize_shape(x, b, None)) for x in inputs]
-            probes[b] = measure(train_memory(model, pos, kwargs=_specs(kw, b), **options))
+            mem = train_memory(model, pos, kwargs=_specs(kw, b), **options)
+            probes[b], events[b] = measure(mem), mem.events
         return probes[b] <= capacity
 
     if not fits(1):
         return 0
-    fits(2)
+    if fits(2) and device is not None and strategy == "ddp" and fits(4):
+        guess = _modelled_fit(events[2], events[4], device, capacity, MAX_BATCH)
+        if guess is not None and fits(guess) and not fits(guess + 1):
+            return guess
     lo, hi, rounds = 1, 0, 0  # lo fits; hi (when > 0) does not
     while hi == 0 or hi - lo > 1:
         for b, p in probes.items():  # every probe tightens the bracket
@@ -323,6 +334,43 @@ def _fit(model: Any, inputs: Sequence[str], kw: Mapping[str, str], capacity: int
             guess = min(2 * lo, MAX_BATCH)
         if fits(guess) and guess + 1 < top:
             fits(guess + 1)
+    return lo
+
+
+def _modelled_fit(e2: Any, e4: Any, device: DeviceSpec, capacity: int,
+                  most: int) -> int | None:
+    """The largest batch (4 to ``most``) whose allocator replay of the events modelled from
+    batches 2 and 4 needs at most ``capacity`` bytes of ``device``; ``None`` when the events
+    are not one affine family, or the model says batch 4 does not fit (it did: it was
+    traced)."""
+    from .hardware.device_memory import device_memory
+    from .memory.scaling import affine_events
+
+    at = affine_events(e2, 2, e4, 4) if e2 is not None and e4 is not None else None
+    if at is None:
+        return None
+    replays: dict[int, bool] = {}
+
+    def fits(b: int) -> bool:
+        if b not in replays:
+            try:
+                replays[b] = device_memory(at(b), device).required <= capacity
+            except ValueError:  # a size would be negative: not this family
+                replays[b] = False
+        return replays[b]
+
+    if not fits(4):
+        return None
+    lo, hi = 4, 8
+    while hi <= most and fits(hi):
+        lo, hi = hi, 2 * hi
+    hi = min(hi, most + 1)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid
     return lo
 
 

@@ -337,6 +337,10 @@ def _fit(model: Any, inputs: Sequence[str], kw: Mapping[str, str], capacity: int
     return lo
 
 
+#: Batches above the modelled edge replayed for a larger one that fits again.
+EDGE_SCAN = 64
+
+
 def _modelled_fit(e2: Any, e4: Any, device: DeviceSpec, capacity: int,
                   most: int) -> int | None:
     """The largest batch (4 to ``most``) whose allocator replay of the events modelled from
@@ -371,6 +375,11 @@ def _modelled_fit(e2: Any, e4: Any, device: DeviceSpec, capacity: int,
             lo = mid
         else:
             hi = mid
+    # The allocator's rounding makes the need jagged near the edge: a batch a little above
+    # the first one that does not fit may fit again. Replays are cheap, so look further.
+    for b in range(lo + 2, min(lo + EDGE_SCAN, most) + 1):
+        if fits(b):
+            lo = b
     return lo
 
 

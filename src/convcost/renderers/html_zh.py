@@ -103,7 +103,7 @@ ZH: dict[str, str] = {
         "时 GPU 空闲的时间（PyTorch 即时模式的分派与启动）。假设：{assumptions}。",
     "layers_note":
         "全部 {n} 个模块。数值为包含式（模块所在行包含其子模块）；<code>(functional)</code> 行是"
-        "父模块自身的算子，因此叶子行之和等于合计。点击表头排序（再点一次反向；<em>module</em> 恢"
+        "父模块自身的算子，因此叶子行之和等于合计。点击表头排序（再点一次反向；<em>模块</em> 恢"
         "复模型顺序），输入文字按路径或类型筛选，点击有子模块的行可折叠或展开。",
     "filter by module path or type": "按模块路径或类型筛选",
     "filter layers": "筛选各层",
@@ -122,6 +122,8 @@ ZH: dict[str, str] = {
     "time fwd": "前向时间",
     "time bwd": "反向时间",
     "bound": "瓶颈",
+    "compute": "计算",
+    "memory": "内存",
     "footer":
         "由 convcost {version} 生成。精确计数来自算子公式；没有在真实张量上做任何计算。本文件自成"
         "一体，不从网络加载任何内容。",

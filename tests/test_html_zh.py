@@ -414,3 +414,47 @@ def test_the_row_count_is_written_in_chinese(shapes: dict[str, Callable[[], Shap
     assert "rows shown" not in script
     digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
     assert f"'sha256-{digest}'" in zh
+
+
+@pytest.mark.browser
+def test_chinese_page_in_chromium(shapes: dict[str, Callable[[], Shape]],
+                                  tmp_path: Path) -> None:
+    """The zh page in headless Chromium: its CSP lets its script run (no console error), the
+    row count is written in Chinese, and no two legend entries of a chart overlap (the
+    legend is laid out for the English labels)."""
+    from playwright.sync_api import sync_playwright
+
+    result, hw = shapes["tiny-train-h100-reserve-fit"]()
+    path = tmp_path / "zh.html"
+    path.write_text(render(result, "html", hardware=hw, lang="zh"), encoding="utf-8")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
+                                     args=["--no-sandbox", "--headless", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text)
+                    if m.type in ("error", "warning") else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(path.resolve().as_uri())
+            page.fill("#layer-filter", "conv")
+            assert re.fullmatch(r"显示 \d+ / \d+ 行", page.inner_text("#layer-count"))
+            assert errors == []
+            overlaps = page.evaluate("""() => {
+              const out = [];
+              for (const g of document.querySelectorAll("svg g.legend")) {
+                const boxes = [...g.querySelectorAll("text")].map(t => t.getBoundingClientRect());
+                boxes.forEach((a, i) => boxes.slice(i + 1).forEach(b => {
+                  if (a.left < b.right && b.left < a.right && a.top < b.bottom &&
+                      b.top < a.bottom) { out.push([a.left, b.left]); }
+                }));
+              }
+              return out;
+            }""")
+            assert overlaps == []
+            assert page.locator("svg g.legend").count() == 4
+            ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "html-model-zh.png"), full_page=True)
+        finally:
+            browser.close()

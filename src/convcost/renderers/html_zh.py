@@ -5,9 +5,10 @@ Decisions:
 * The fixed text of the report — headings, row and column labels, notes, chart titles and
   captions, the table's toolbar — is looked up here by its English text; a text with no
   entry stays English (so a label added to the report later is never lost, only untranslated).
-* Numbers, units, op and module names, and the sentences built around numbers by
-  :mod:`convcost.view` (the run line, the hardware lines) stay as they are: they are the
-  same in both languages or are tied to the CLI's output.
+* Numbers, units, op and module names stay as they are. The sentences built around
+  numbers by :mod:`convcost.view` (the run line, the hardware lines) and the charts' texts
+  are translated by :mod:`convcost.renderers.html_zh_sentences`, one template per sentence
+  shape.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ Decisions:
 * A sentence no template matches stays English, whole (never half-translated): a sentence
   added to the report later is never lost or garbled, only untranslated. The tests render
   every report shape and fail on any English sentence left, so such a sentence is seen.
-* In the charts only the text of ``<text>``, ``<title>`` (the tooltips) is translated;
+* In the charts only the text of ``<text>``, ``<title>`` (the tooltips) and ``<desc>`` is
+  translated;
   the layout (legend widths, label placement) is the English one. Chinese labels are
   shorter on screen than the English ones, so nothing overflows.
 """
@@ -204,6 +205,9 @@ USABLE = Template(rf"usable (?P<u>{V})(?P<r> = (?P<t>{V}) - (?P<res>{V}) reserve
                   "可用 {u}{r}", {"r": Template(rf" = (?P<t>{V}) - (?P<res>{V}) reserve",
                                                 " = {t} - {res} 预留")})
 
+#: What the memory chart shows.
+WHAT = {"one training step": "一个训练步", "an inference forward pass": "一次推理前向"}
+
 FIT_NEXT = {
     "runs out of memory: allocated peak": "显存不足：已分配峰值",
     "needs": "需要",
@@ -327,8 +331,7 @@ TEMPLATES: tuple[Template, ...] = (
              "各层 FLOPs — {m}（{mode}）", {"mode": MODES}),
     Template(r"Live memory during (?P<what>one training step|an inference forward pass) — "
              r"(?P<m>.+)", "{what}中的存活内存 — {m}",
-             {"what": {"one training step": "一个训练步",
-                       "an inference forward pass": "一次推理前向"}}),
+             {"what": WHAT}),
     Template(rf"Roofline — (?P<m>.+) on (?P<dev>{ID}) \((?P<dt>{ID})\)",
              "屋顶线 — {m}，在 {dev} 上（{dt}）"),
     Template(rf"Estimated time per layer — (?P<m>.+) on (?P<dev>{ID})",
@@ -347,6 +350,25 @@ TEMPLATES: tuple[Template, ...] = (
     Template(rf"peak (?P<v>{V}) \((?P<dt>{ID})\)", "峰值 {v}（{dt}）"),
     Template(rf"memory (?P<v>{V})", "内存带宽 {v}"),
     Template(rf"peak (?P<v>{V})", "峰值 {v}"),
+    # the charts' descriptions (<desc>, for screen readers)
+    Template(r"Stacked FLOPs of each of the (?P<n>\d+) leaf layers of (?P<m>.+): "
+             r"(?P<series>[^:]+)\.", "{m} 的 {n} 个叶子层各自堆叠的 FLOPs：{series}。",
+             {"series": each(EXACT.get, ", ", "、")}),
+    Template(rf"Stacked live bytes by category over the (?P<n>\d+) samples of (?P<what>one "
+             rf"training step|an inference forward pass)(?P<drawn> \(drawn with \d+ samples\))?; "
+             rf"peak (?P<v>{V})(?P<where> after op \d+(?: \(.*\))?)\.",
+             "{what}的 {n} 个样本中按类别堆叠的存活字节{drawn}；峰值 {v}{where}。",
+             {"what": WHAT,
+              "drawn": lambda s: f"（用其中 {s.split()[2]} 个样本绘制）",
+              "where": Template(r" after op (?P<i>\d+)(?P<l> \(.*\))?", "，在第 {i} 个算子之后{l}",
+                                {"l": lambda s: "（" + s[2:-1] + "）"})}),
+    Template(rf"Roofline of (?P<dev>{ID}): peak (?P<p>{V}) (?P<dt>{ID}), bandwidth (?P<bw>{V}), "
+             rf"ridge at (?P<r>{N}) FLOPs per byte; (?P<note>.+)\.",
+             "{dev} 的屋顶线：峰值 {p} {dt}，带宽 {bw}，脊点在每字节 {r} FLOPs；{note}。",
+             {"note": lambda s: sentence(s, "zh") if sentence(s, "zh") != s else None}),
+    Template(rf"Estimated share of the step of each of the (?P<n>\d+) leaf layers of (?P<m>.+) "
+             rf"on (?P<dev>{ID}), split into GPU busy and GPU waiting for the host\.",
+             "{m} 的 {n} 个叶子层各自在 {dev} 上一步中的估算份额，分为 GPU 忙与 GPU 等待主机。"),
     # tooltips (one line each)
     Template(rf"(?P<s>[^:]+): (?P<n>{N}) FLOPs", "{s}：{n} FLOPs",
              {"s": lambda s: EXACT.get(s) if s in PHASES or s.startswith("backward") else None}),
@@ -379,13 +401,13 @@ def sentence(s: str, lang: str) -> str:
     return s
 
 
-_SVG_TEXT = re.compile(r"(<(text|title)\b[^>]*>)([^<]*)(</\2>)")
+_SVG_TEXT = re.compile(r"(<(text|title|desc)\b[^>]*>)([^<]*)(</\2>)")
 
 
 def svg_zh(svg: str) -> str:
-    """An SVG chart of :mod:`convcost.renderers.svg` with its ``<text>`` and ``<title>``
-    contents in Chinese (each line of a multi-line tooltip on its own; markup, numbers and
-    layout unchanged)."""
+    """An SVG chart of :mod:`convcost.renderers.svg` with its ``<text>``, ``<title>`` and
+    ``<desc>`` contents in Chinese (each line of a multi-line tooltip on its own; markup,
+    numbers and layout unchanged)."""
     def one(m: re.Match[str]) -> str:
         lines = unescape(m[3]).split("\n")
         return m[1] + escape("\n".join(sentence(x, "zh") for x in lines), quote=False) + m[4]

@@ -144,6 +144,15 @@ CASES: list[tuple[str, str]] = [
     ("peak 67.01 MiB", "峰值 67.01 MiB"),
     ("backward ∂weight (+ ∂bias): 7,808 FLOPs", "反向 ∂权重（+ ∂偏置）：7,808 FLOPs"),
     ("GPU busy 5.9 µs", "GPU 忙 5.9 µs"),
+    ("Operations of one transposed convolution layer (skip-padding counting)",
+     "单个转置卷积层的运算（skip-padding 计数）"),
+    ("Exact multiplications and additions per pass; forward 235,225,088 FLOPs vs 2·MACs = "
+     "236,027,904, backward 471,889,077 vs 4·MACs = 472,055,808.",
+     "每一遍精确的乘法与加法；前向 235,225,088 FLOPs 对比 2·MACs = 236,027,904，"
+     "反向 471,889,077 对比 4·MACs = 472,055,808。"),
+    ("grad-input: 100 mults + 96 adds = 196 FLOPs", "输入梯度：100 次乘法 + 96 次加法 = 196 FLOPs"),
+    ("backward total approximation: 472,055,808 FLOPs; exact 471,889,077 (-166,731)",
+     "反向合计近似：472,055,808 FLOPs；精确值 471,889,077（-166,731）"),
     ("Stacked FLOPs of each of the 61 leaf layers of torchvision:resnet18: forward, backward "
      "∂input, backward ∂weight (+ ∂bias).",
      "torchvision:resnet18 的 61 个叶子层各自堆叠的 FLOPs：前向、反向 ∂输入、"
@@ -473,3 +482,25 @@ def test_chinese_page_in_chromium(shapes: dict[str, Callable[[], Shape]],
             page.screenshot(path=str(ARTIFACTS / "html-model-zh.png"), full_page=True)
         finally:
             browser.close()
+
+
+LAYERS = [dict(in_channels=3, out_channels=64, input_size=(224, 224), kernel=7, stride=2,
+               padding=3, bias=False),
+          dict(in_channels=8, out_channels=8, input_size=(17, 9), kernel=3, stride=2,
+               padding=((1, 2), (0, 1)), dilation=2, groups=4),
+          dict(in_channels=8, out_channels=4, input_size=(9, 9), kernel=3, stride=2,
+               transposed=True, counting="skip-padding")]
+
+
+@pytest.mark.parametrize("spec", LAYERS, ids=["conv7x7", "grouped-dilated", "transposed-skip"])
+def test_chinese_layer_page(spec: dict[str, Any]) -> None:
+    """The one-layer page too: the convention, the chart and the footer in Chinese, the
+    same numbers as the English page."""
+    from convcost import conv_cost
+
+    r = conv_cost(**spec)
+    en, zh = render(r, "html"), render(r, "html", lang="zh")
+    assert numbers(unescape(zh)) == numbers(unescape(en))
+    assert english_left(zh, []) == []
+    assert len(english_left(en, [])) > 5
+    assert "单个" in zh and "卷积层的运算" in zh

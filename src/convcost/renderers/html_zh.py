@@ -128,6 +128,9 @@ ZH: dict[str, str] = {
     "footer":
         "由 convcost {version} 生成。精确计数来自算子公式；没有在真实张量上做任何计算。本文件自成"
         "一体，不从网络加载任何内容。",
+    "layer_footer":
+        "由 convcost {version} 生成。每个数字与公式都来自同一组表达式树；本文件自成一体，"
+        "不从网络加载任何内容。",
 }
 
 

@@ -153,6 +153,14 @@ EXACT: dict[str, str] = {
     "FLOP/s (log scale)": "FLOP/s（对数刻度）",
     "estimated µs (share of the step)": "估算 µs（在一步中的份额）",
     "no layers": "没有层",
+    "grad-input": "输入梯度",
+    "grad-weight": "权重梯度",
+    "grad-bias": "偏置梯度",
+    "backward total": "反向合计",
+    "multiplications": "乘法",
+    "additions": "加法",
+    "approximation (2·MACs, 4·MACs)": "近似（2·MACs、4·MACs）",
+    "operations": "运算次数",
     "no memory timeline in this result": "此结果中没有内存时间线",
     "no estimate": "没有估算",
     "dispatch  cpu (forced): memory and ops are those of PyTorch's CPU kernels, not of what "
@@ -369,6 +377,17 @@ TEMPLATES: tuple[Template, ...] = (
     Template(rf"Estimated share of the step of each of the (?P<n>\d+) leaf layers of (?P<m>.+) "
              rf"on (?P<dev>{ID}), split into GPU busy and GPU waiting for the host\.",
              "{m} 的 {n} 个叶子层各自在 {dev} 上一步中的估算份额，分为 GPU 忙与 GPU 等待主机。"),
+    # the layer page's chart
+    Template(r"Operations of one (?P<t>transposed )?convolution layer \((?P<c>dense|skip-padding) "
+             r"counting\)", "单个{t}卷积层的运算（{c} 计数）", {"t": {"transposed ": "转置"}}),
+    Template(rf"Exact multiplications and additions per pass; forward (?P<f>{N}) FLOPs vs "
+             rf"2·MACs = (?P<fa>{N}), backward (?P<b>{N}) vs 4·MACs = (?P<ba>{N})\.",
+             "每一遍精确的乘法与加法；前向 {f} FLOPs 对比 2·MACs = {fa}，反向 {b} 对比 "
+             "4·MACs = {ba}。"),
+    Template(rf"(?P<l>[a-z -]+): (?P<m>{N}) mults \+ (?P<a>{N}) adds = (?P<t>{N}) FLOPs",
+             "{l}：{m} 次乘法 + {a} 次加法 = {t} FLOPs", {"l": EXACT.get}),
+    Template(rf"(?P<l>[a-z -]+) approximation: (?P<ap>{N}) FLOPs; exact (?P<e>{N}) "
+             rf"\((?P<d>[+-]{N})\)", "{l}近似：{ap} FLOPs；精确值 {e}（{d}）", {"l": EXACT.get}),
     # tooltips (one line each)
     Template(rf"(?P<s>[^:]+): (?P<n>{N}) FLOPs", "{s}：{n} FLOPs",
              {"s": lambda s: EXACT.get(s) if s in PHASES or s.startswith("backward") else None}),

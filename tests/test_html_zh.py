@@ -300,6 +300,9 @@ def shapes(torchvision_analysis: TorchvisionAnalysis,
         "tiny-train-mi300x": lambda: (_on(get_device("mi300x"), optimizer="momentum"),
                                       answer(_on(get_device("mi300x"), optimizer="momentum"),
                                              get_device("mi300x"), foreach=False)),
+        "tiny-train-checkpoint-freeze-input-grad": lambda: (analyze(
+            _net(), "2x3x16x16", optimizer="adam", checkpoint=r"^[012]$", freeze=r"^0\.",
+            input_grad=True, name="tiny"), None),
         "onnx-train": lambda: (analyze_onnx(onnx_path(), name="tiny.onnx"), None),
         "onnx-inference-h100": lambda: (
             (o := analyze_onnx(onnx_path(), name="tiny.onnx", mode="inference")),
@@ -332,6 +335,8 @@ SHAPES: dict[str, list[str]] = {
                                               "主机瓶颈"],
     "tiny-inference-t4-bf16": ["t4 没有 bfloat16 峰值：使用 float32 峰值", "放得下，余量"],
     "tiny-train-mi300x": ["AMD GPU：ROCm 的内核集", "（逐参数）"],
+    "tiny-train-checkpoint-freeze-input-grad": ["arg0 2×3×16×16（需要梯度）", "重算：算子",
+                                                "重算（激活检查点）", "<th>冻结</th>"],
     "onnx-train": ["输入 input 1×3×8×8", "tiny.onnx（训练）"],
     "onnx-inference-h100": ["各层估算时间 — tiny.onnx，在 h100-sxm 上"],
 }

@@ -274,9 +274,9 @@ def shapes(torchvision_analysis: TorchvisionAnalysis,
         return result, replace(answer(result, device, foreach=options.get(
             "optimizer_foreach", False)), fit=found, fit_device=device)
 
-    # a reserve that leaves 256 MiB keeps the batch search short
-    small_h100 = replace(h100, reserve=h100.memory - (256 << 20))
-    small_cpu = replace(cpu, reserve=cpu.memory - (256 << 20))
+    # a reserve that leaves 64 MiB keeps the batch search short
+    small_h100 = replace(h100, reserve=h100.memory - (64 << 20))
+    small_cpu = replace(cpu, reserve=cpu.memory - (64 << 20))
     builders: dict[str, Callable[[], Shape]] = {
         "resnet18-train": lambda: (r18(optimizer="sgd"), None),
         "resnet18-inference": lambda: (r18(mode="inference"), None),
@@ -325,11 +325,11 @@ SHAPES: dict[str, list[str]] = {
     "resnet18-inference": ["推理，输入", "一次推理前向中的存活内存"],
     "resnet18-train-h100-zero2": ["分派      cpu（强制）", "分片      zero2，4 个设备", "脊点",
                                   "（foreach）", "屋顶线    （下界）前向", "达到"],
-    "tiny-train-h100-reserve-fit": ["h100-sxm 上最大的 batch（可用 256.00 MiB = 80.00 GiB - ",
+    "tiny-train-h100-reserve-fit": ["h100-sxm 上最大的 batch（可用 64.00 MiB = 80.00 GiB - ",
                                     "预留）", "已保留峰值", "显存不足：已分配峰值", "GPU 忙",
                                     "计算能力 9.0", "PyTorch 在 GPU 上的默认"],
     "tiny-train-h100-reserve-no-fit": ["连 batch 1 也放不下 h100-sxm", "需要已分配峰值"],
-    "tiny-train-cpu-fit": ["cpu 上最大的 batch（可用 256.00 MiB = 256.00 GiB - ", "需要",
+    "tiny-train-cpu-fit": ["cpu 上最大的 batch（可用 64.00 MiB = 256.00 GiB - ", "需要",
                            "通用服务器 CPU"],
     "tiny-inference-h100-amp-channels-last": ["自动混合精度 bfloat16", "channels-last（NHWC）张量",
                                               "主机瓶颈"],
@@ -409,7 +409,12 @@ def numbers(text: str) -> Counter[str]:
     return Counter(re.findall(r"\d+", text))
 
 
-@pytest.mark.parametrize("name", SHAPES)
+#: The shapes whose batch search (``--fit``) takes a few seconds.
+SLOW = {"tiny-train-h100-reserve-fit", "tiny-train-cpu-fit"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
+                                  for n in SHAPES])
 def test_chinese_report(shapes: dict[str, Callable[[], Shape]], name: str) -> None:
     result, hw = shapes[name]()
     en, zh = (render(result, "html", hardware=hw, lang=lang) for lang in ("en", "zh"))

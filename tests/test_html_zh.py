@@ -229,6 +229,10 @@ def test_svg_texts_and_tooltips_are_translated_markup_kept() -> None:
                            '<g class="layer"><title>fc (Linear)\nGPU 忙 5.9 µs\n'
                            'GPU 空闲、等待主机 71.9 µs</title><rect/></g>'
                            '<text x="1">conv1</text></svg>')
+    # the FLOPs chart's bands are labelled with module names: a module called "loss" stays
+    bands = '<g class="groups"><rect/><text x="1">loss</text></g><text x="2">loss</text>'
+    assert svg_zh(bands) == ('<g class="groups"><rect/><text x="1">loss</text></g>'
+                             '<text x="2">损失</text>')
 
 
 # --------------------------------------------------------------------------- report shapes

@@ -421,13 +421,17 @@ def sentence(s: str, lang: str) -> str:
 
 
 _SVG_TEXT = re.compile(r"(<(text|title|desc)\b[^>]*>)([^<]*)(</\2>)")
+#: The FLOPs chart's band labels: top-level module names, never translated (a module may
+#: be called ``loss`` or ``inputs``).
+_SVG_NAMES = re.compile(r'(<g class="groups">.*?</g>)', re.S)
 
 
 def svg_zh(svg: str) -> str:
     """An SVG chart of :mod:`convcost.renderers.svg` with its ``<text>``, ``<title>`` and
     ``<desc>`` contents in Chinese (each line of a multi-line tooltip on its own; markup,
-    numbers and layout unchanged)."""
+    numbers, layout and the module names labelling the FLOPs chart's bands unchanged)."""
     def one(m: re.Match[str]) -> str:
         lines = unescape(m[3]).split("\n")
         return m[1] + escape("\n".join(sentence(x, "zh") for x in lines), quote=False) + m[4]
-    return _SVG_TEXT.sub(one, svg)
+    parts = _SVG_NAMES.split(svg)  # odd items: the module-name bands, kept as they are
+    return "".join(p if i % 2 else _SVG_TEXT.sub(one, p) for i, p in enumerate(parts))

@@ -29,6 +29,7 @@ from ..view import model as model_view
 from ..view.cells import Q, Table
 from .cells import human, number, text
 from .html_zh import word
+from .html_zh_sentences import sentence, svg_zh
 from .svg import category_label, conv_chart, flops_chart, memory_chart, roofline_chart, time_chart
 
 if TYPE_CHECKING:
@@ -221,6 +222,13 @@ SCRIPT = """
 """
 
 
+#: The one sentence the script writes (how many table rows are shown), and the Chinese the
+#: ``zh`` page's script writes instead.
+COUNT_JS = 'n + " of " + rows.length + " rows shown"'
+COUNT_JS_ZH = '"显示 " + n + " / " + rows.length + " 行"'
+assert SCRIPT.count(COUNT_JS) == 1
+
+
 def _hash(text: str) -> str:
     digest = hashlib.sha256(text.encode("utf-8")).digest()
     return "'sha256-" + base64.b64encode(digest).decode("ascii") + "'"
@@ -242,6 +250,11 @@ def _page(title: str, lang: str, css: str, body: str, script: str = "") -> str:
         + (f"\n<script>{script}</script>" if script else "")
         + "\n</body>\n</html>\n"
     )
+
+
+def _svg(svg: str, lang: str) -> str:
+    """A chart's SVG with its texts in ``lang``."""
+    return svg_zh(svg) if lang == "zh" else svg
 
 
 def _inline(svg: str) -> str:
@@ -329,11 +342,13 @@ def _peak_note(r: ModelResult, lang: str) -> str:
     pk = model_view.peak_breakdown(r)
     if pk is None:
         return ""
-    parts = ", ".join(f"{category_label(c)} {nbytes(v)}" for c, v in pk.categories)
+    zh = lang == "zh"
+    parts = ("，" if zh else ", ").join(f"{sentence(category_label(c), lang)} {nbytes(v)}"
+                                       for c, v in pk.categories)
     head = word("The peak is reached after op {index}", lang, index=pk.index)
-    return (f'<p class="note">{escape(head)}'
-            + (f" (<code>{escape(pk.label)}</code>)" if pk.label else "")
-            + f": {escape(parts)}.</p>")
+    op = (f"（<code>{escape(pk.label)}</code>）" if zh else f" (<code>{escape(pk.label)}</code>)")
+    return (f'<p class="note">{escape(head)}' + (op if pk.label else "")
+            + ("：" if zh else ": ") + escape(parts) + ("。" if zh else ".") + "</p>")
 
 
 def _summary(r: ModelResult, hw: Hardware | None, lang: str) -> str:
@@ -344,7 +359,8 @@ def _summary(r: ModelResult, hw: Hardware | None, lang: str) -> str:
         ("model", f"<code>{escape(r.model)}</code>"),
         ("inputs", ins),
         ("mode", escape(word(r.mode, lang))),
-        ("dtype", escape(r.dtype) + (f", {escape(word('autocast', lang))} {escape(r.amp)}"
+        ("dtype", escape(r.dtype) + (f"{'，' if lang == 'zh' else ', '}"
+                                     f"{escape(word('autocast', lang))} {escape(r.amp)}"
                                      if r.amp else "")),
         ("optimizer", escape(r.optimizer)),
         ("counting", escape(word(COUNTING.get(r.counting, r.counting), lang, r.counting))),
@@ -352,12 +368,14 @@ def _summary(r: ModelResult, hw: Hardware | None, lang: str) -> str:
     if r.freeze:
         info.append(("frozen", f"<code>/{escape(r.freeze)}/</code>"))
     if r.data_dependent is not None:
-        info.append(("data-dependent ops", escape(r.data_dependent.note)))
+        info.append(("data-dependent ops", escape(sentence(r.data_dependent.note, lang))))
     dispatch = model_view.dispatch_note(r)
     if dispatch is not None:
-        info.append(("dispatch", escape(dispatch)))
+        info.append(("dispatch", escape(sentence(dispatch, lang))))
     step = hw.step if hw is not None else None
-    info.append(("device", escape(f"{step.device.name} ({step.device.description})")
+    desc = (f"（{sentence(step.device.description, lang)}）" if lang == "zh"
+            else f" ({step.device.description})") if step is not None else ""
+    info.append(("device", escape(f"{step.device.name}{desc}")
                  if step is not None else escape(word("none given (no roofline)", lang))))
     info += [
         ("parameters", f"{exact(t.params)} ({escape(si(t.params))})"),
@@ -368,7 +386,8 @@ def _summary(r: ModelResult, hw: Hardware | None, lang: str) -> str:
     if hw_lines:
         title = word("Hardware (time estimate and roofline bound)", lang)
         hw_html = (f"<h3>{escape(title)}</h3><ul>"
-                   + "".join(f"<li>{escape(s.strip())}</li>" for s in hw_lines) + "</ul>")
+                   + "".join(f"<li>{escape(sentence(s.strip(), lang))}</li>" for s in hw_lines)
+                   + "</ul>")
     decomposed = ""
     if r.decomposed_ops:
         ops = ", ".join(f"<code>{escape(op)}</code> ×{n}" for op, n in r.decomposed_ops)
@@ -422,12 +441,12 @@ def _charts(r: ModelResult, hw: Hardware | None, lang: str) -> str:
         zh_key = ("flops_train_caption" if key == "flops" and r.mode == "train"
                   else f"{key}_caption")
         if key in ("roofline", "time"):
-            caption = word(caption, lang, zh_key, assumptions=caption.rsplit("Assumes ", 1)[-1]
-                           .rstrip("."))
+            assumes = caption.rsplit("Assumes ", 1)[-1].rstrip(".")
+            caption = word(caption, lang, zh_key, assumptions=sentence(assumes, lang))
         else:
             caption = word(caption, lang, zh_key)
         out.append(f'<figure id="{key}-figure"><h3>{escape(word(title, lang))}</h3>'
-                   f"{_inline(svg)}<figcaption>{escape(caption)}</figcaption></figure>")
+                   f"{_inline(_svg(svg, lang))}<figcaption>{escape(caption)}</figcaption></figure>")
     out.append("</section>")
     return "".join(out)
 
@@ -443,7 +462,8 @@ def _layer_table(r: ModelResult, hw: Hardware | None, lang: str) -> tuple[str, s
 
     def tip(key: str) -> str:
         t = model_view.COLUMNS[key].tip
-        return t + "; click to restore the model's order" if key == "name" else t
+        t = t + "; click to restore the model's order" if key == "name" else t
+        return sentence(t, lang)
 
     head = "".join(
         f'<th scope="col" data-type="{"num" if numeric[c.key] else "text"}" '
@@ -475,7 +495,7 @@ def _layer_table(r: ModelResult, hw: Hardware | None, lang: str) -> tuple[str, s
             q = Q(v, c.kind)
             if c.key == "bound":
                 cells.append('<td data-value=""></td>' if v is None
-                             else f'<td class="bound-{v}">{v}</td>')
+                             else f'<td class="bound-{v}">{escape(word(v, lang))}</td>')
             elif not numeric[c.key]:
                 cells.append(f"<td>{escape(human(q))}</td>")
             else:
@@ -525,7 +545,8 @@ def model_html(result: ModelResult, hw: Hardware | None = None, lang: str = "en"
         links.append(("unsupported", "unsupported ops"))
     nav = ("<nav>" + "".join(f'<a href="#{a}">{escape(word(k, lang))}</a>' for a, k in links)
            + "</nav>")
-    sub = text(model_view.run_line(r, step.device.name if step is not None else None))
+    sub = sentence(text(model_view.run_line(r, step.device.name if step is not None else None)),
+                   lang)
     body = (
         f"<header><h1>convcost: {escape(r.model)}</h1>"
         f'<p class="sub">{escape(sub)}</p></header>'
@@ -539,8 +560,9 @@ def model_html(result: ModelResult, hw: Hardware | None = None, lang: str = "en"
             "was computed on real tensors. This file is self-contained and loads nothing from "
             "the network.", lang, "footer", version=__version__)) + "</footer>"
     )
+    script = SCRIPT if lang != "zh" else SCRIPT.replace(COUNT_JS, COUNT_JS_ZH)
     return _page(f"convcost: {r.model} — {word(r.mode, lang)}", lang, CSS + indent, body,
-                 SCRIPT)
+                 script)
 
 
 # --------------------------------------------------------------------------- one layer
@@ -593,9 +615,9 @@ def conv_html(result: ConvResult, lang: str = "en") -> str:
         f"<p>{escape(shape(r.output_shape))} · MACs {exact(r.macs)} ({escape(si(r.macs))})</p>"
         f'<div class="grid"><div>{_html_table(layer_view.cost_table(r, lang), "cost")}</div>'
         f'<div>{_html_table(layer_view.memory_table(r, lang), "memory")}</div></div>'
-        f'<p class="note" id="convention">{escape(CONVENTION)} '
-        f"{escape(COUNTING.get(r.counting, ''))}</p></section>",
-        f'<section id="chart"><figure>{_inline(conv_chart(r))}</figure></section>',
+        f'<p class="note" id="convention">{escape(word(CONVENTION, lang, "convention"))} '
+        f"{escape(word(COUNTING.get(r.counting, ''), lang, r.counting))}</p></section>",
+        f'<section id="chart"><figure>{_inline(_svg(conv_chart(r), lang))}</figure></section>',
         '<section id="explanation">',
     ]
     for sec in ex.sections:
@@ -615,9 +637,10 @@ def conv_html(result: ConvResult, lang: str = "en") -> str:
     parts.append("</section>")
     blocks += parts
     blocks.append("</section>")
-    blocks.append(f"<footer>Generated by convcost {escape(__version__)}. Every number and "
-                  "formula comes from the same expression trees; this file is self-contained "
-                  "and loads nothing from the network.</footer>")
+    blocks.append("<footer>" + escape(word(
+        f"Generated by convcost {__version__}. Every number and formula comes from the same "
+        "expression trees; this file is self-contained and loads nothing from the network.",
+        lang, "layer_footer", version=__version__)) + "</footer>")
     return _page(ex.header[0], lang, CSS, "".join(blocks))
 
 

@@ -5,9 +5,10 @@ Decisions:
 * The fixed text of the report — headings, row and column labels, notes, chart titles and
   captions, the table's toolbar — is looked up here by its English text; a text with no
   entry stays English (so a label added to the report later is never lost, only untranslated).
-* Numbers, units, op and module names, and the sentences built around numbers by
-  :mod:`convcost.view` (the run line, the hardware lines) stay as they are: they are the
-  same in both languages or are tied to the CLI's output.
+* Numbers, units, op and module names stay as they are. The sentences built around
+  numbers by :mod:`convcost.view` (the run line, the hardware lines) and the charts' texts
+  are translated by :mod:`convcost.renderers.html_zh_sentences`, one template per sentence
+  shape.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ ZH: dict[str, str] = {
         "时 GPU 空闲的时间（PyTorch 即时模式的分派与启动）。假设：{assumptions}。",
     "layers_note":
         "全部 {n} 个模块。数值为包含式（模块所在行包含其子模块）；<code>(functional)</code> 行是"
-        "父模块自身的算子，因此叶子行之和等于合计。点击表头排序（再点一次反向；<em>module</em> 恢"
+        "父模块自身的算子，因此叶子行之和等于合计。点击表头排序（再点一次反向；<em>模块</em> 恢"
         "复模型顺序），输入文字按路径或类型筛选，点击有子模块的行可折叠或展开。",
     "filter by module path or type": "按模块路径或类型筛选",
     "filter layers": "筛选各层",
@@ -122,9 +123,14 @@ ZH: dict[str, str] = {
     "time fwd": "前向时间",
     "time bwd": "反向时间",
     "bound": "瓶颈",
+    "compute": "计算",
+    "memory": "内存",
     "footer":
         "由 convcost {version} 生成。精确计数来自算子公式；没有在真实张量上做任何计算。本文件自成"
         "一体，不从网络加载任何内容。",
+    "layer_footer":
+        "由 convcost {version} 生成。每个数字与公式都来自同一组表达式树；本文件自成一体，"
+        "不从网络加载任何内容。",
 }
 
 

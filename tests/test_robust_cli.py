@@ -644,3 +644,17 @@ def test_generate_markdown_report(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert code == 0, err
     text = out_file.read_text()
     assert text.startswith("**hf:LlamaForCausalLM: generation") and "| phase |" in text
+
+
+def test_conv_too_small_input_echoes_the_flag_as_given(capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    """Issue 27 item 9: ``conv --kernel 9`` on 3x8x8 echoed ``got '8x8'``. A 9-wide kernel on
+    8 positions leaves 8 − 9 + 1 = 0 outputs: the error names --input as given and the
+    kernel, stride, dilation and padding that make it too small."""
+    from cli_run import run
+
+    code, _, err = run(["conv", "--input", "3x8x8", "--kernel", "9", "--out-channels", "4"],
+                       capsys)
+    assert code == 2
+    assert err.count("\n") <= 1 and "--input: got '3x8x8'" in err
+    assert "output size 0x0 with kernel 9x9, stride 1x1, dilation 1x1 and padding 0x0" in err

@@ -128,3 +128,22 @@ def test_layer_integers_are_bounded_in_the_python_api() -> None:
         conv_spec(in_channels=3, out_channels=1, input_size=[8, 10**30], kernel=1)
     with pytest.raises(SpecError, match="batch"):
         conv_spec(in_channels=3, out_channels=1, input_size=8, kernel=1, batch=10**1500)
+
+
+def test_a_busy_port_is_one_line_exit_2() -> None:
+    """Issue 27 item 9: ``serve --port`` on a port another program listens on exited 3 with
+    uvicorn's message. The bind fails as it would for uvicorn (EADDRINUSE): one line naming
+    --port, exit 2, before any worker starts."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = subprocess.run([sys.executable, "-m", "convcost", "serve", "--port", str(port)],
+                           capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert r.stderr.startswith(f"convcost serve: error: --port: got {port}; is in use")
+    assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr

@@ -529,9 +529,19 @@ def _validate(spec: ConvSpec) -> None:
         raise SpecError(
             "input_size",
             "x".join(map(str, spec.input_size)),
-            f"gives output size {'x'.join(map(str, out))}; every output dimension must be at "
-            "least 1 (input too small for this kernel, dilation and padding)",
+            f"gives output size {'x'.join(map(str, out))} with kernel "
+            f"{'x'.join(map(str, spec.kernel))}, stride {'x'.join(map(str, spec.stride))}, "
+            f"dilation {'x'.join(map(str, spec.dilation))} and padding {_pads(spec)}; every "
+            "output dimension must be at least 1 (the input is too small for them)",
         )
+
+
+def _pads(spec: ConvSpec) -> str:
+    """The padding as given: ``1x1``, or ``1:2x0:0`` for per-side amounts."""
+    if not isinstance(spec.padding, tuple):
+        return str(spec.padding)
+    return "x".join((str(p[0]) if p[0] == p[1] else f"{p[0]}:{p[1]}")
+                    if isinstance(p, tuple) else str(p) for p in spec.padding)
 
 
 def _output_size(spec: ConvSpec) -> tuple[int, ...]:

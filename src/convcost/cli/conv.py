@@ -7,6 +7,7 @@ torch, the model analyser or the hardware data.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ..vocab import CONV_FORMATS, COUNTINGS, LANGS
 from .common import count
@@ -77,7 +78,7 @@ def run(a: argparse.Namespace) -> str:
     from ..errors import SpecError
     from ..layer import analyze_conv
     from ..renderers import write_plots
-    from ..spec import conv_spec, parse_ints, parse_layer_input, parse_padding
+    from ..spec import parse_layer_input
     from .common import check_output, deliver, output_format, report
 
     check_output(a.output)
@@ -91,7 +92,24 @@ def run(a: argparse.Namespace) -> str:
         raise SpecError("--lang", a.lang, "has no effect with --format json (JSON has no "
                         "text to translate)")
     in_channels, size = parse_layer_input("input_size", a.input)
-    spec = conv_spec(
+    try:
+        spec = _spec(a, in_channels, size)
+    except SpecError as e:
+        if e.field != "input_size":
+            raise
+        # the API's input_size is the spatial size; the CLI's --input also has the channels
+        raise SpecError("input_size", a.input, e.allowed) from None
+    result = analyze_conv(spec, a.counting)
+    if a.plot is not None:
+        write_plots(result, a.plot)
+    return deliver(report(result, fmt, lang=a.lang or "en", explain=a.explain), a.output)
+
+
+def _spec(a: argparse.Namespace, in_channels: int, size: tuple[int, ...]) -> Any:
+    """The layer of the parsed arguments (:func:`convcost.spec.conv_spec`)."""
+    from ..spec import conv_spec, parse_ints, parse_padding
+
+    return conv_spec(
         in_channels=in_channels,
         out_channels=a.out_channels,
         input_size=size,
@@ -107,7 +125,3 @@ def run(a: argparse.Namespace) -> str:
         dtype=a.dtype,
         input_grad=not a.no_input_grad,
     )
-    result = analyze_conv(spec, a.counting)
-    if a.plot is not None:
-        write_plots(result, a.plot)
-    return deliver(report(result, fmt, lang=a.lang or "en", explain=a.explain), a.output)

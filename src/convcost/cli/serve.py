@@ -91,6 +91,33 @@ def allowed_host_name(name: str) -> bool:
     return re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})", name) is not None
 
 
+def check_port_free(host: str, port: int) -> None:
+    """A SpecError naming ``--port`` when ``host:port`` cannot be bound (in use, or not
+    allowed), before the server starts: uvicorn would exit 3 with its own message."""
+    import errno
+    import socket
+
+    from ..errors import SpecError
+
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            s.bind((host.strip("[]"), port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise SpecError("--port", port, f"is in use on {host} by another program: "
+                                "choose another port (0: any free one)") from None
+            if e.errno == errno.EACCES:
+                raise SpecError("--port", port, "needs privileges on this machine: choose "
+                                "a port above 1023") from None
+            if e.errno == errno.EADDRNOTAVAIL:
+                raise SpecError("--host", host, "is not an address of this machine") from None
+            raise
+
+
 def run(a: argparse.Namespace) -> int:
     """Validate the flags, start the server, serve until Ctrl-C."""
     import math
@@ -124,6 +151,7 @@ def run(a: argparse.Namespace) -> int:
     except ImportError as e:
         raise SpecError("serve", e.name, "is not installed: pip install 'convcost[serve]'") \
             from None
+    check_port_free(a.host, a.port)
     if not is_loopback(a.host):
         print(f"convcost serve: warning: binding to {a.host}: the server is reachable from "
               "other machines (it has no authentication)", file=sys.stderr)

@@ -181,7 +181,10 @@ def test_cpu_path_writes_a_loadable_file(tmp_path: Path,
     out_file = tmp_path / "me.toml"
     code, out, err = run(["calibrate", "--target", "cpu", "--size", "64",
                           "--output", str(out_file)], capsys)
-    assert code == 0 and err == ""
+    assert code == 0
+    assert err.splitlines() == [f"convcost calibrate: measuring {w}" for w in
+                                ("fp32 matmul", "bf16 matmul", "fp64 matmul",
+                                 "copy bandwidth (256 MiB)")]
     assert out.startswith("this-cpu: fp32 ") and "GFLOP/s" in out and str(out_file) in out
     dev = load_devices(out_file)["this-cpu"]
     assert dev.peak["fp32"] > 0 and "64×64 matmul" in dev.sources["peak.fp32"]
@@ -253,3 +256,17 @@ def test_no_depthwise_run_sets_no_depthwise_constant() -> None:
     quick = DepthwiseRun("fp16", "s", 10**9, 5e-4, 15 * 10**8, 3e-4)
     t = device_from_measurements(fake(depthwise=(quick,)), "me", base=H200).timing
     assert t["depthwise_wgrad_efficiency"] == 1.0
+
+
+def test_cpu_matmul_size_follows_the_dtypes_speed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 27 item 7: a 2048³ bf16 product on a CPU without bf16 took minutes. The size
+    doubles from 128 only while one product takes under CPU_MIN_PRODUCT_S, up to the cap."""
+    import torch
+
+    from convcost.hardware import calibrate
+
+    monkeypatch.setattr(calibrate, "CPU_MIN_PRODUCT_S", 0.0)  # every product is "slow"
+    assert calibrate._cpu_matmul_rate(torch.float32, 1024, 1)[1] == 128
+    monkeypatch.setattr(calibrate, "CPU_MIN_PRODUCT_S", float("inf"))  # never slow: the cap
+    assert calibrate._cpu_matmul_rate(torch.float32, 512, 1)[1] == 512
+    assert calibrate._cpu_matmul_rate(torch.float32, 64, 1)[1] == 64

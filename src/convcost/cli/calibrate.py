@@ -83,7 +83,12 @@ def run(a: argparse.Namespace) -> str:
         dev = calibrate.calibrate_cuda(name, base=base, sizes=sizes)
         summary = _cuda_summary(dev, base)
     else:
-        dev = calibrate.calibrate_cpu(name, size=a.size or 2048)
+        import sys
+
+        def progress(what: str) -> None:
+            print(f"convcost calibrate: measuring {what}", file=sys.stderr, flush=True)
+
+        dev = calibrate.calibrate_cpu(name, size=a.size or 2048, progress=progress)
         summary = (
             f"fp32 {dev.peak['fp32'] / 1e9:.1f} GFLOP/s, bf16 "
             f"{dev.peak['bf16'] / 1e9:.1f} GFLOP/s, fp64 {dev.peak['fp64'] / 1e9:.1f} GFLOP/s, "

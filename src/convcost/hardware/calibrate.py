@@ -31,22 +31,56 @@ def _best(fn: Callable[[], object], repeats: int) -> float:
     return best
 
 
+#: The smallest matmul size the CPU calibration starts from, and the time one product must
+#: take before the size stops doubling (so a slow dtype is timed on a small product).
+CPU_START_SIZE = 128
+CPU_MIN_PRODUCT_S = 0.05
+
+
+def _cpu_matmul_rate(dtype: Any, most: int, repeats: int) -> tuple[float, int]:
+    """Best FLOP/s of an n×n by n×n matmul in ``dtype`` and the n used: n doubles from
+    :data:`CPU_START_SIZE` up to ``most`` while one product takes under
+    :data:`CPU_MIN_PRODUCT_S` (a CPU without bf16 arithmetic runs it 1,000× slower than
+    fp32: its size is set by its speed, not by ``most``)."""
+    import torch
+
+    n = min(CPU_START_SIZE, most)
+    while True:
+        a = torch.randn(n, n, dtype=dtype)
+        b = torch.randn(n, n, dtype=dtype)
+        torch.matmul(a, b)  # warm-up
+        t0 = time.perf_counter()
+        torch.matmul(a, b)
+        once = time.perf_counter() - t0
+        if once >= CPU_MIN_PRODUCT_S or 2 * n > most:
+            break
+        n *= 2
+    flops = n**3 + n**2 * (n - 1)
+    return flops / _best(partial(torch.matmul, a, b), repeats), n
+
+
 def calibrate_cpu(
-    name: str = "this-cpu", size: int = 1024, copy_mib: int = 256, repeats: int = 5
+    name: str = "this-cpu", size: int = 1024, copy_mib: int = 256, repeats: int = 5,
+    progress: Callable[[str], None] | None = None,
 ) -> DeviceSpec:
-    """Measure fp32 (and bf16) matmul FLOP/s and copy bandwidth; return a :class:`DeviceSpec`.
+    """Measure fp32, bf16 and fp64 matmul FLOP/s and copy bandwidth; return a
+    :class:`DeviceSpec`.
 
     Matmul FLOPs of an n×n by n×n product are counted exactly: n³ multiplications and
-    n²·(n − 1) additions. Copy bandwidth counts bytes read plus bytes written.
+    n²·(n − 1) additions; each dtype's n is sized to its speed, up to ``size``
+    (:func:`_cpu_matmul_rate`; the sources say which n). Copy bandwidth counts bytes read
+    plus bytes written. ``progress`` gets one line per measurement as it starts.
     """
     import torch
 
     peaks: dict[str, float] = {}
-    flops = size**3 + size**2 * (size - 1)
+    sizes: dict[str, int] = {}
     for key, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16), ("fp64", torch.float64)):
-        a = torch.randn(size, size, dtype=dtype)
-        b = torch.randn(size, size, dtype=dtype)
-        peaks[key] = flops / _best(partial(torch.matmul, a, b), repeats)
+        if progress is not None:
+            progress(f"{key} matmul")
+        peaks[key], sizes[key] = _cpu_matmul_rate(dtype, size, repeats)
+    if progress is not None:
+        progress(f"copy bandwidth ({copy_mib} MiB)")
     n = copy_mib * 2**20 // 4
     src = torch.ones(n, dtype=torch.float32)
     dst = torch.empty_like(src)
@@ -64,7 +98,7 @@ def calibrate_cpu(
         bandwidth=bw,
         memory=mem,
         sources={
-            **{f"peak.{k}": f"{how}: {size}×{size} matmul" for k in peaks},
+            **{f"peak.{k}": f"{how}: {sizes[k]}×{sizes[k]} matmul" for k in peaks},
             "bandwidth": f"{how}: {copy_mib} MiB copy, read + write bytes",
             "memory": "physical memory reported by the OS",
         },

@@ -808,3 +808,18 @@ def test_node_names_become_modules(tmp_path: Any) -> None:
     assert names == ["training_1", "training_1.Relu", "training_1.Relu_1", "forward_1",
                      "node_3_Relu"]
     assert analyze(module, (1, 3)).totals.forward.other == 4 * 3
+
+
+def test_checkpoint_on_an_onnx_graph_is_refused(tmp_path: Any,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 27: ``--checkpoint`` on ONNX scopes did nothing, or (on single nodes) added
+    saved inputs. Nothing calls an ONNX scope, so there is nothing to recompute: refused,
+    in the API and the CLI, naming the option."""
+    m = make_model([helper.make_node("Relu", ["x"], ["h"], name="/block/relu"),
+                    helper.make_node("Relu", ["h"], ["y"], name="/block/relu2")],
+                   [("x", FLOAT, (2, 3))], ["y"])
+    path = save(m, tmp_path / "scoped.onnx")
+    with pytest.raises(SpecError, match=r"^checkpoint: got 'block'; has no effect on an ONNX"):
+        analyze_onnx(path, (2, 3), mode="train", checkpoint="block")
+    code, _, err = run(["model", path, "--checkpoint", "block"], capsys)
+    assert code == 2 and err.startswith("convcost model: error: --checkpoint: got 'block'")

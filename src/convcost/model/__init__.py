@@ -291,6 +291,15 @@ def check_checkpoint(model: Any, checkpoint: str | re.Pattern[str] | None,
     if mode != "train":
         raise SpecError("checkpoint", pattern.pattern,
                         "checkpointing only changes a training step (mode='train')")
+    from ..frontends.onnx import OnnxModule
+
+    if isinstance(model, OnnxModule):
+        # An ONNX graph's scopes (/layer1/...) group nodes by name and are never called, so
+        # there is no region to recompute; checkpointing single nodes only adds their saved
+        # inputs (issue 27: 1.82 → 2.57 MiB). Refused rather than silently ignored.
+        raise SpecError("checkpoint", pattern.pattern, "has no effect on an ONNX graph: its "
+                        "scopes are groups of node names, not calls that can be recomputed "
+                        "(checkpoint the PyTorch model instead)")
     paths = [n for n, _ in model.named_modules() if n]
     if any(pattern.search(n) for n in paths):
         return pattern

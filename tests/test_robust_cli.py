@@ -575,3 +575,18 @@ def test_scalar_inputs_of_a_pytorch_model(tmp_path: Path, monkeypatch: pytest.Mo
     assert r.totals.forward.mults == 2 * 3 * 4 + 2 * 3
     with pytest.raises(SpecError):
         analyze(scalar_model.build(), ["2x4", ()], mode="inference")  # () alone is no shape
+
+
+# ------------------------------------------------- issue 27: hf config values transformers refuses
+
+
+@pytest.mark.parametrize(("arg", "shown"), [("hidden_size=66", "66"), ("hidden_size=64.5", "64.5"),
+                                            ("num_hidden_layers='two'", "'two'")])
+def test_hf_model_arg_refused_by_transformers(arg: str, shown: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("transformers")
+    line = one_line_error(*run(["model", "hf:LlamaForCausalLM", "--model-arg", arg,
+                                "--input", "1x8"], capsys))
+    key = arg.partition("=")[0]
+    assert line.startswith(f"convcost model: error: --model-arg {key}: got {shown}; "
+                           "LlamaConfig refuses it: "), line

@@ -129,6 +129,9 @@ def flag_error(e: ConvCostError) -> ConvCostError:
     errors that are not about one field are returned as they are."""
     if not isinstance(e, SpecError):
         return e
+    head, dot, key = e.field.partition(".")
+    if head == "model_args":  # model_args.hidden_size -> --model-arg hidden_size
+        return SpecError("--model-arg" + (f" {key}" if dot else ""), e.value, e.allowed)
     flag = FLAGS.get(e.field.split("[")[0])
     return e if flag is None else SpecError(flag, e.value, e.allowed)
 

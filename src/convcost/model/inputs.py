@@ -133,6 +133,8 @@ def compile_pattern(field: str, value: str | re.Pattern[str]) -> re.Pattern[str]
     when it is not one."""
     if isinstance(value, re.Pattern):
         return value
+    if not isinstance(value, str):  # freeze=3 is not the regex '3'
+        raise SpecError(field, value, "a regular expression (str or re.Pattern)")
     try:
         return re.compile(str(value))
     except re.error as exc:
@@ -163,11 +165,14 @@ def prepare(
     dtype_name = None if dtype is None else canonical_dtype(dtype, "dtype", MODEL_DTYPES)
     amp_name = None
     if amp is not None:
-        key = str(amp).strip().lower()
+        key = str(amp).strip().lower().removeprefix("torch.")  # torch.bfloat16, as dtype=
         if key not in AMPS:
             raise SpecError("amp", amp, "allowed: bf16, fp16 (or None for no autocast)")
         amp_name = AMPS[key]
     pattern = None if freeze is None else compile_pattern("freeze", freeze)
+    if kwargs is not None and not isinstance(kwargs, Mapping):
+        raise SpecError("kwargs", kwargs, "a mapping of keyword name to input (shape, "
+                        "InputSpec, tensor or value), or None")
     import torch
 
     if not isinstance(model, torch.nn.Module):

@@ -1,0 +1,91 @@
+"""Python API robustness (issue 27 item 10): bad arguments are one-line ValueError subclasses
+naming the parameter (never AttributeError/TypeError), torch dtypes work for ``amp`` as for
+``dtype``, and an unknown layer name suggests close ones."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import pytest
+
+torch = importlib.import_module("torch")
+nn = torch.nn
+
+from convcost import analyze, render  # noqa: E402
+from convcost.errors import SpecError  # noqa: E402
+
+
+class Net(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Conv2d(3, 4, 3)
+        self.classifier = nn.Linear(4 * 6 * 6, 2)
+
+    def forward(self, x: Any) -> Any:
+        return self.classifier(self.features(x).flatten(1))
+
+
+INPUT = (1, 3, 8, 8)
+
+
+@pytest.fixture(scope="module")
+def result() -> Any:
+    return analyze(Net(), INPUT, mode="inference")
+
+
+def one_line(e: pytest.ExceptionInfo[SpecError], field: str) -> str:
+    assert isinstance(e.value, ValueError) and e.value.field == field
+    text = str(e.value)
+    assert "\n" not in text and text.startswith(f"{field}: got ")
+    return text
+
+
+@pytest.mark.parametrize("bad", [[1, 2], (1,), "x", 3])
+def test_kwargs_must_be_a_mapping(bad: Any) -> None:
+    with pytest.raises(SpecError) as e:
+        analyze(Net(), INPUT, kwargs=bad)
+    one_line(e, "kwargs")
+
+
+@pytest.mark.parametrize("bad", [3, 2.5, ["0"], b"features"])
+def test_freeze_must_be_a_string(bad: Any) -> None:
+    # freeze=3 as the regex '3' would match parameter names with a 3 in them
+    with pytest.raises(SpecError) as e:
+        analyze(Net(), INPUT, mode="train", freeze=bad)
+    assert "regular expression" in one_line(e, "freeze")
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "csv", "markdown"])
+def test_render_hardware_must_be_a_hardware(result: Any, fmt: str) -> None:
+    with pytest.raises(SpecError) as e:
+        render(result, fmt, hardware="h100-sxm")
+    assert "convcost.Hardware" in one_line(e, "hardware")
+
+
+def test_unknown_layer_names_it_and_suggests(result: Any) -> None:
+    with pytest.raises(KeyError) as e:
+        result.layer("featurs")
+    assert isinstance(e.value, ValueError)
+    text = str(e.value)
+    assert text.startswith("name: got 'featurs'; ") and "did you mean features" in text
+    assert "\n" not in text
+    with pytest.raises(SpecError, match=r"^name: got 'nope'; .*features, classifier"):
+        result.layer("nope")
+    assert result.layer("features").name == "features"
+
+
+@pytest.mark.parametrize(("amp", "name"), [("bf16", "bfloat16"), ("fp16", "float16")])
+def test_amp_takes_torch_dtypes_like_dtype(amp: str, name: str) -> None:
+    dt = getattr(torch, name)
+    # PyTorch's autocast itself takes the dtype object: the reference spelling
+    with torch.autocast("cpu", dtype=dt):
+        pass
+    by_name = analyze(Net(), INPUT, mode="inference", amp=amp)
+    by_dtype = analyze(Net(), INPUT, mode="inference", amp=dt)
+    assert by_dtype.amp == by_name.amp == name
+    assert by_dtype.totals == by_name.totals
+    assert by_dtype.memory == by_name.memory
+    with pytest.raises(SpecError) as e:
+        analyze(Net(), INPUT, amp=torch.int8)
+    one_line(e, "amp")

@@ -83,3 +83,29 @@ def exits_in_factory() -> nn.Module:
 
 #: An ``nn.Module`` instance as a target (``robust_models:TINY``): used as it is.
 TINY = Tiny()
+
+
+class IntOutput(nn.Module):
+    """A linear layer whose output is its argmax (int64): nothing to differentiate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x).argmax(-1)
+
+
+class NoneOutput(IntOutput):
+    """Runs its layer and returns None."""
+
+    def forward(self, x: torch.Tensor) -> None:  # type: ignore[override]
+        self.fc(x)
+
+
+def int_output() -> nn.Module:
+    return IntOutput()
+
+
+def none_output() -> nn.Module:
+    return NoneOutput()

@@ -89,3 +89,72 @@ def test_amp_takes_torch_dtypes_like_dtype(amp: str, name: str) -> None:
     with pytest.raises(SpecError) as e:
         analyze(Net(), INPUT, amp=torch.int8)
     one_line(e, "amp")
+
+
+# ------------------------------------------------------ nothing to differentiate (item 6)
+
+
+class IntOut(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+
+    def forward(self, x: Any) -> Any:
+        return self.fc(x).argmax(-1)
+
+
+class NoneOut(IntOut):
+    def forward(self, x: Any) -> Any:
+        self.fc(x)
+        return None
+
+
+def real_step_raises(model: Any, x: Any) -> None:
+    """The usual loop's backward raises (PyTorch's own behaviour: the reference)."""
+    with pytest.raises((RuntimeError, AttributeError)):
+        out = model(x)
+        out.sum().backward()
+
+
+@pytest.mark.parametrize(("make", "needle"), [
+    (IntOut, "the model's output is int64: integer tensors have no gradient"),
+    (NoneOut, "the model's output (NoneType) holds no tensor"),
+])
+def test_output_without_gradient_is_refused(make: Any, needle: str) -> None:
+    real_step_raises(make(), torch.randn(2, 3))
+    with pytest.raises(SpecError) as e:
+        analyze(make(), (2, 3), mode="train")
+    text = one_line(e, "mode")
+    assert needle in text and "nothing to differentiate" in text
+    assert analyze(make(), (2, 3), mode="inference").totals.forward.macs == 2 * 3 * 3
+
+
+def test_freeze_everything_is_refused() -> None:
+    m = nn.Linear(3, 3)
+    for p in m.parameters():
+        p.requires_grad_(False)
+    real_step_raises(m, torch.randn(2, 3))
+    with pytest.raises(SpecError) as e:
+        analyze(nn.Linear(3, 3), (2, 3), mode="train", freeze=".")
+    assert "matches every trainable parameter (2)" in one_line(e, "freeze")
+    # parameters the model froze itself: the same (a real step raises too)
+    with pytest.raises(SpecError) as e:
+        analyze(m, (2, 3), mode="train")
+    assert "nothing to differentiate" in one_line(e, "mode")
+    # with an input gradient there is something to differentiate: 2·3·3 MACs of grad-input
+    r = analyze(nn.Linear(3, 3), (2, 3), mode="train", freeze=".", input_grad=True)
+    assert r.totals.backward.grad_input.macs == 18 and r.totals.backward.grad_weight.macs == 0
+
+
+def test_input_grad_without_floating_input_is_refused() -> None:
+    with pytest.raises(RuntimeError, match="floating point"):  # PyTorch refuses it
+        torch.zeros(2, 3, dtype=torch.int64).requires_grad_(True)
+    with pytest.raises(SpecError) as e:
+        analyze(nn.Embedding(5, 3), ["2x3:int64"], mode="train", input_grad=True)
+    assert "no input is floating-point" in one_line(e, "input_grad")
+
+
+def test_freeze_in_inference_is_refused() -> None:
+    with pytest.raises(SpecError) as e:
+        analyze(nn.Linear(3, 3), (2, 3), mode="inference", freeze="weight")
+    assert "training step" in one_line(e, "freeze")

@@ -238,8 +238,11 @@ def test_freeze_matching_nothing_onnx(tmp_path: Path, capsys: pytest.CaptureFixt
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     one_line_error(*run(["model", str(path), "--input", "1x2x5x5", "--freeze", "fc"], capsys),
                    "--freeze", "conv1.weight")
+    # freezing every initializer leaves nothing to differentiate: a real backward raises
+    one_line_error(*run(["model", str(path), "--input", "1x2x5x5", "--freeze", "conv1"],
+                        capsys), "--freeze", "nothing is left to differentiate")
     code, out, err = run(["model", str(path), "--input", "1x2x5x5", "--freeze", "conv1",
-                          "--json"], capsys)
+                          "--input-grad", "--json"], capsys)
     assert code == 0, err
     assert json.loads(out)["totals"]["trainable_params"] == 0
 
@@ -590,3 +593,16 @@ def test_hf_model_arg_refused_by_transformers(arg: str, shown: str,
     key = arg.partition("=")[0]
     assert line.startswith(f"convcost model: error: --model-arg {key}: got {shown}; "
                            "LlamaConfig refuses it: "), line
+
+
+@pytest.mark.parametrize(("args", "needles"), [
+    (["model", "robust_models:int_output", "--input", "2x4"], ("--mode", "int64")),
+    (["model", "robust_models:none_output", "--input", "2x4"], ("--mode", "NoneType")),
+    ([*TINY, "--freeze", "."], ("--freeze", "every trainable parameter")),
+    (["model", "robust_models:int_output", "--input", "2x4:int64", "--input-grad"],
+     ("--input-grad", "floating")),
+    ([*TINY, "--mode", "inference", "--freeze", "head"], ("--freeze", "--mode train")),
+])
+def test_nothing_to_differentiate(args: list[str], needles: tuple[str, ...],
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    one_line_error(*run(args, capsys), *needles)

@@ -269,6 +269,9 @@ def hardware_options(a: argparse.Namespace) -> tuple[DeviceSpec | None, Intercon
     if a.mode != "train" and a.input_grad:
         raise SpecError("--input-grad", True, "needs --mode train (input gradients exist "
                         "only in a training step)")
+    if a.mode != "train" and getattr(a, "freeze", None) is not None:
+        raise SpecError("--freeze", a.freeze, "has no effect without --mode train (an "
+                        "inference run computes no gradient)")
     if a.mode != "train" and (a.fit or a.devices > 1):
         raise SpecError("--mode", a.mode, "--fit and --devices need --mode train")
     if a.fit and a.device is None:
@@ -564,6 +567,15 @@ def load_onnx_target(a: argparse.Namespace) -> tuple[Any, list[str], str | None]
 
     model, specs = load_onnx(a.target, a.input, a.freeze)
     frozen, a.freeze = a.freeze, None
+    if frozen is not None and a.mode == "train" and not a.input_grad \
+            and not any(s.requires_grad for s in specs) \
+            and not any(p.requires_grad for p in model.parameters()):
+        from ..errors import SpecError
+        from ..frontends.torch_trace.run import NO_GRAD_FN
+
+        raise SpecError("--freeze", frozen, "matches every initializer, and no input requires "
+                        "a gradient: nothing is left to differentiate (a real loss.backward() "
+                        f"raises {NO_GRAD_FN}); freeze fewer, or give --input-grad")
     return model, ["x".join(map(str, s.shape)) + ":" + s.dtype
                    + (":grad" if s.requires_grad else "") for s in specs], frozen
 

@@ -110,6 +110,14 @@ class Prepared:
     pattern: re.Pattern[str] | None
     input_grad: bool = False
 
+    @property
+    def grad_inputs(self) -> bool:
+        """Whether a training step differentiates some input (``input_grad``, or a floating
+        input whose spec says ``requires_grad``)."""
+        return self.input_grad or any(
+            isinstance(x, InputSpec) and x.requires_grad and _floating(x)
+            for x in [*self.args, *self.kw.values()])
+
 
 def _check_grad_mode(mode: str, input_grad: bool, args: list[Any],
                      kw: Mapping[str, Any]) -> None:
@@ -126,6 +134,14 @@ def _check_grad_mode(mode: str, input_grad: bool, args: list[Any],
         if isinstance(x, InputSpec) and x.requires_grad:
             raise SpecError(f"{field_name}.requires_grad", True,
                             "input gradients need mode='train'")
+
+
+def _floating(x: Any) -> bool:
+    """Whether input ``x`` is a floating-point tensor (or the spec of one)."""
+    if isinstance(x, InputSpec):
+        return normalize_dtype(x.dtype) in ("float64", "float32", "float16", "bfloat16") \
+            or normalize_dtype(x.dtype).startswith("float8")
+    return bool(getattr(x, "is_floating_point", lambda: False)())
 
 
 def compile_pattern(field: str, value: str | re.Pattern[str]) -> re.Pattern[str]:
@@ -190,4 +206,11 @@ def prepare(
             v, (torch.Tensor, InputSpec)) else v
 
     _check_grad_mode(mode, input_grad, args, kw)
+    if freeze is not None and mode != "train":
+        raise SpecError("freeze", freeze, "freezing parameters only changes a training step "
+                        "(mode='train'): an inference run computes no gradient")
+    if input_grad and not any(_floating(x) for x in [*args, *kw.values()]):
+        raise SpecError("input_grad", True, "no input is floating-point, and PyTorch refuses "
+                        "gradients of the others (RuntimeError: only Tensors of floating point "
+                        "dtype can require gradients)")
     return Prepared(args, kw, dtype_name, amp_name, pattern, input_grad)

@@ -606,3 +606,46 @@ def test_hf_model_arg_refused_by_transformers(arg: str, shown: str,
 def test_nothing_to_differentiate(args: list[str], needles: tuple[str, ...],
                                   capsys: pytest.CaptureFixture[str]) -> None:
     one_line_error(*run(args, capsys), *needles)
+
+
+# -------------------------------------------------- issue 27: honest optimizer and link labels
+
+
+def test_cpu_optimizer_label_is_the_traced_per_parameter_step(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+    from torch.optim.optimizer import _default_to_fused_or_foreach
+
+    # PyTorch's own choice for CPU parameters: neither fused nor foreach (per-parameter)
+    assert _default_to_fused_or_foreach([torch.zeros(2)], False, False) == (False, False)
+    code, out, err = run([*TINY, "--device", "cpu", "--optimizer", "adam"], capsys)
+    assert code == 0, err
+    est = next(x for x in out.splitlines() if x.startswith("estimate"))
+    assert "(per-parameter)" in est and "(foreach)" not in est
+    # asked for, foreach is honoured on the CPU too (torch.optim takes foreach=True there)
+    code, out, err = run([*TINY, "--device", "cpu", "--optimizer", "adam",
+                          "--optimizer-kernels", "foreach"], capsys)
+    assert code == 0, err
+    assert "(foreach)" in next(x for x in out.splitlines() if x.startswith("estimate"))
+
+
+@pytest.mark.parametrize(("device", "link"), [
+    ("t4", "pcie3"),  # NVIDIA T4 datasheet: PCIe Gen3 x16, no NVLink
+    ("h100-pcie", "pcie5"),  # H100 PCIe: PCIe Gen5 x16 (its NVLink bridge is optional)
+    ("a100-80gb-pcie", "pcie4"),
+    ("h100-sxm", "nvlink4"),  # SXM5: NVLink 4
+    ("a100-80gb", "nvlink3"),  # SXM4: NVLink 3
+])
+def test_devices_interconnect_default_follows_the_preset(
+        device: str, link: str, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["model", "robust_models:tiny", "--input", "2x2x4x4", "--device", device,
+            "--devices", "2"]
+    code, out, err = run([*base, "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["distributed"]["interconnect"] == link
+    code, out, err = run(base, capsys)
+    sharded = next(x for x in out.splitlines() if x.startswith("sharded"))
+    assert f"over {link} (assumed for {device} (" in sharded and "--interconnect" in sharded
+    code, out, err = run([*base, "--interconnect", "nvlink4"], capsys)
+    sharded = next(x for x in out.splitlines() if x.startswith("sharded"))
+    assert sharded.endswith("over nvlink4")  # chosen: no assumption to state

@@ -313,13 +313,62 @@ def hardware_options(a: argparse.Namespace) -> tuple[DeviceSpec | None, Intercon
     a.dispatch_options = dispatch_options(device, getattr(a, "dispatch", None), "--dispatch")
     if a.optimizer_kernels == "fused":
         a.dispatch_options["optimizer_fused"] = True
-    return device, get_interconnect(a.interconnect or "nvlink4", links)
+    if a.interconnect is not None or a.devices < 2:
+        return device, get_interconnect(a.interconnect or "nvlink4", links)
+    return device, assumed_interconnect(device)
+
+
+#: ``(arch, NVLink-class board)`` -> the interconnect assumed when ``--interconnect`` is not
+#: given: NVLink only on SXM/HGX boards (H100/H200/B200 SXM: NVLink 4 or faster, A100 SXM:
+#: NVLink 3), PCIe of the card's generation otherwise (T4, V100 PCIe and Turing cards: Gen3;
+#: Hopper/Blackwell PCIe cards: Gen5; the rest Gen4); no ``--device``: NVLink 4, the
+#: library's default.
+_PCIE_GEN = {"turing": "pcie3", "volta": "pcie3", "hopper": "pcie5", "blackwell": "pcie5"}
+
+
+def assumed_interconnect(device: DeviceSpec | None) -> Interconnect:
+    """The interconnect of ``--devices N`` without ``--interconnect``, from the device
+    preset (see :data:`_PCIE_GEN`), its description saying it is assumed (the report shows
+    it): a T4 has no NVLink."""
+    from dataclasses import replace
+
+    from ..hardware.distributed import INTERCONNECTS
+
+    arch = "" if device is None else device.arch
+    board = "" if device is None else device.description.upper()
+    nvlink = any(w in board for w in ("SXM", "HGX"))
+    if device is None:  # no device: the library's default (convcost.hardware.answer)
+        name, why = "nvlink4", "no --device given"
+    elif nvlink and arch in ("hopper", "blackwell"):
+        name, why = "nvlink4", "an SXM board"
+    elif nvlink and arch in ("ampere", "volta"):
+        name, why = "nvlink3", "an SXM board" + ("; V100's NVLink 2 is half as fast"
+                                                 if arch == "volta" else "")
+    else:
+        name = _PCIE_GEN.get(arch, "pcie4")
+        why = ("Infinity Fabric is not modelled" if arch.startswith("cdna") else
+               "a PCIe card, no NVLink")
+    link = INTERCONNECTS[name]
+    what = device.name if device is not None else "the devices"
+    return replace(link, description=f"{link.description}; assumed for {what} ({why}): "
+                   "give --interconnect to choose")
+
+
+def timed_foreach(a: argparse.Namespace) -> bool:
+    """Whether the time estimate (and its label) uses the foreach kernels: as the step was
+    traced — foreach on a GPU unless ``per-parameter`` is asked for, fused timed like
+    foreach — so the CPU's per-parameter step is not labelled "(foreach)"."""
+    return bool(getattr(a, "optimizer_foreach", False)) or a.optimizer_kernels == "fused"
 
 
 def gpu_foreach(device: DeviceSpec | None, optimizer_kernels: str | None) -> bool:
     """Whether the optimizer step is analysed with PyTorch's multi-tensor (foreach)
     implementation: on a GPU device unless ``per-parameter`` kernels are asked for (on the
-    CPU, and without a device, the per-parameter implementation, PyTorch's CPU default)."""
+    CPU, and without a device, the per-parameter implementation, PyTorch's CPU default).
+    ``foreach`` asked for on a CPU device is honoured (``torch.optim``'s ``foreach=True``
+    runs there too), not silently dropped."""
+    if device is not None and optimizer_kernels == "foreach":
+        return True
     return (device is not None and device.arch != "cpu"
             and optimizer_kernels not in ("per-parameter", "fused"))
 
@@ -378,7 +427,7 @@ def run_plan(a: argparse.Namespace, model: Any, pos: list[str], kw: dict[str, st
         found = plan(model, pos, device, kwargs=kw, devices=a.devices, interconnect=link,
                      amp=a.amp, checkpoint=a.checkpoint, strategy=a.strategy, tf32=a.tf32,
                      channels_last=a.channels_last,
-                     foreach=a.optimizer_kernels != "per-parameter", dtype=a.dtype,
+                     foreach=timed_foreach(a), dtype=a.dtype,
                      optimizer=a.optimizer, freeze=a.freeze, input_grad=a.input_grad,
                      optimizer_foreach=a.optimizer_foreach, **a.dispatch_options)
     except SpecError as e:
@@ -448,7 +497,7 @@ def analysis_options(a: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
             dict(tf32=a.tf32, channels_last=getattr(a, "channels_last", False),
                  devices=a.devices,
                  strategy=a.strategy or "ddp",
-                 foreach=a.optimizer_kernels != "per-parameter"))
+                 foreach=timed_foreach(a)))
 
 
 def job_of(a: argparse.Namespace, device: DeviceSpec | None, link: Interconnect,

@@ -109,3 +109,9 @@ def int_output() -> nn.Module:
 
 def none_output() -> nn.Module:
     return NoneOutput()
+
+
+def fixed_size() -> nn.Module:
+    """A convolution, flattened into a linear layer sized for 4×4 inputs: any other
+    resolution fails in the linear layer, as it does for real."""
+    return nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.Flatten(), nn.Linear(3 * 4 * 4, 2))

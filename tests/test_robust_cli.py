@@ -649,3 +649,41 @@ def test_devices_interconnect_default_follows_the_preset(
     code, out, err = run([*base, "--interconnect", "nvlink4"], capsys)
     sharded = next(x for x in out.splitlines() if x.startswith("sharded"))
     assert sharded.endswith("over nvlink4")  # chosen: no assumption to state
+
+
+# ------------------------------------------------------------- issue 27: sweeps
+
+
+def test_failing_sweep_setting_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    import robust_models
+
+    robust_models.fixed_size()(torch.randn(1, 2, 4, 4))  # the 4×4 setting runs for real...
+    with pytest.raises(RuntimeError):  # ...and the 8×8 one fails for real
+        robust_models.fixed_size()(torch.randn(1, 2, 8, 8))
+    line = one_line_error(*run(["model", "robust_models:fixed_size", "--input", "1x2x4x4",
+                                "--resolution", "4,8", "--batch", "1"], capsys))
+    assert line.startswith("convcost model: error: batch 1, resolution 8: model: cannot be "
+                           "analysed: module '2' (Linear)"), line
+
+
+@pytest.mark.parametrize(("extra", "flag", "twice"), [
+    (["--batch", "1,2,1"], "--batch", "1 given more than once"),
+    (["--resolution", "4,8,8,4"], "--resolution", "4, 8 given more than once"),
+])
+def test_duplicate_sweep_settings_are_refused(extra: list[str], flag: str, twice: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    one_line_error(*run([*TINY, *extra], capsys), flag, twice)
+
+
+def test_sweep_record_refuses_duplicate_rows() -> None:
+    import robust_models
+    from convcost import analyze
+    from convcost.hardware.answer import Hardware
+    from convcost.study import Sweep, SweepRow
+
+    r = analyze(robust_models.tiny(), (1, 2, 4, 4), mode="inference")
+    row = SweepRow(2, None, r, Hardware())
+    with pytest.raises(SpecError, match=r"^rows: got 'batch 2'; each setting once"):
+        Sweep((row, row))

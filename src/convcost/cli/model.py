@@ -563,6 +563,12 @@ def run(a: argparse.Namespace) -> str:
     device, link = hardware_options(a)
     batches = parse_int_list("batch", a.batch)
     resolutions = parse_int_list("resolution", a.resolution)
+    for flag, given, values in (("--batch", a.batch, batches),
+                                ("--resolution", a.resolution, resolutions)):
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:  # one row per setting: a repeated value would be a duplicate row
+            raise SpecError(flag, given, f"{', '.join(map(str, twice))} given more than once "
+                            "(each value is one row of the sweep)")
     sweep = bool(batches or resolutions)
     if sweep and a.fit:
         raise SpecError("--fit", True, "cannot be combined with a --batch/--resolution sweep")
@@ -633,10 +639,11 @@ def _sweep(a: argparse.Namespace, model: Any, pos: list[str], kw: dict[str, str]
            device: DeviceSpec | None, link: Interconnect, batches: list[int],
            resolutions: list[int]) -> Sweep:
     """One analysis per (batch, resolution) setting, batches outer."""
+    from ..errors import ConvCostError
     from ..parallel import is_parallel, run_jobs
     from ..spec import resize_shape
-    from ..study import Sweep, SweepRow
-    from .common import each
+    from ..study import Sweep, SweepRow, setting_name
+    from .common import each, flag_error
 
     bs: list[int | None] = list(batches) or [None]
     rs: list[int | None] = list(resolutions) or [None]
@@ -644,9 +651,12 @@ def _sweep(a: argparse.Namespace, model: Any, pos: list[str], kw: dict[str, str]
 
     def one(setting: tuple[int | None, int | None]) -> SweepRow:
         b, res = setting
-        p = [resize_shape(x, b, res) for x in pos]
-        k = keyword_inputs({n: resize_shape(v, b, None) for n, v in kw.items()})
-        result, hw = analyze_one(a, model, p, k, device, link, False)
+        try:
+            p = [resize_shape(x, b, res) for x in pos]
+            k = keyword_inputs({n: resize_shape(v, b, None) for n, v in kw.items()})
+            result, hw = analyze_one(a, model, p, k, device, link, False)
+        except ConvCostError as e:  # say which setting failed: "batch 64: ..."
+            raise ConvCostError(f"{setting_name(b, res)}: {flag_error(e)}") from e
         return SweepRow(b, res, result, hw)
 
     def arrivals(ss: Sequence[tuple[int | None, int | None]]) -> Iterator[tuple[int, SweepRow]]:

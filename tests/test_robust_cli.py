@@ -204,13 +204,31 @@ def test_conv_option_without_effect(extra: list[str], needles: tuple[str, ...],
 @pytest.mark.parametrize("extra", [["--depth", "1"], ["--ops"], ["--timeline"]])
 def test_compare_option_without_effect(extra: list[str],
                                        capsys: pytest.CaptureFixture[str]) -> None:
-    one_line_error(*run(["compare", "robust_models:tiny", "robust_models:TINY", "--input",
-                         "1x2x4x4", *extra], capsys), "ENTRY", extra[0])
+    # given after the entries (shared): the flag is named, not the first entry (issue 27)
+    line = one_line_error(*run(["compare", "robust_models:tiny", "robust_models:TINY",
+                                "--input", "1x2x4x4", *extra], capsys), extra[0])
+    assert line.startswith(f"convcost compare: error: {extra[0]}: got "), line
+    # in one entry: that entry is named
+    line = one_line_error(*run(["compare", "robust_models:tiny",
+                                "robust_models:TINY " + " ".join(extra), "--input", "1x2x4x4"],
+                               capsys), extra[0])
+    assert line.startswith("convcost compare: error: ENTRY: got 'robust_models:TINY "), line
 
 
 def test_compare_report_options_are_shared(capsys: pytest.CaptureFixture[str]) -> None:
     one_line_error(*run(["compare", "robust_models:tiny", "robust_models:TINY --json",
                          "--input", "1x2x4x4"], capsys), "ENTRY", "after the entries")
+    # the entry that has its own --json is blamed, even when it is the first one
+    line = one_line_error(*run(["compare", "robust_models:tiny --json", "robust_models:TINY",
+                                "--input", "1x2x4x4"], capsys), "after the entries")
+    assert "ENTRY: got 'robust_models:tiny --json'" in line
+
+
+def test_compare_shared_option_errors_say_compare(capsys: pytest.CaptureFixture[str]) -> None:
+    line = one_line_error(*run(["compare", "robust_models:tiny", "robust_models:TINY",
+                                "--input", "1x2x4x4", "--optimizer", "nope"], capsys),
+                          "--optimizer", "nope")
+    assert line.startswith("convcost compare: error: ")  # not "convcost model"
 
 
 def test_freeze_matching_nothing_library() -> None:

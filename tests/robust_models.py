@@ -115,3 +115,14 @@ def fixed_size() -> nn.Module:
     """A convolution, flattened into a linear layer sized for 4×4 inputs: any other
     resolution fails in the linear layer, as it does for real."""
     return nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
+
+
+class LongError(nn.Module):
+    """Raises an error whose message is 12,000 characters (as some config errors are)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise ValueError("bad config: " + "x" * 12_000 + " (the end)")
+
+
+def long_error() -> nn.Module:
+    return LongError()

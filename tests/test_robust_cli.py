@@ -705,3 +705,37 @@ def test_sweep_record_refuses_duplicate_rows() -> None:
     row = SweepRow(2, None, r, Hardware())
     with pytest.raises(SpecError, match=r"^rows: got 'batch 2'; each setting once"):
         Sweep((row, row))
+
+
+# ------------------------------------------------------------- issue 27: unclear errors
+
+
+@pytest.mark.parametrize("words", [["--reserve", "-1GiB"], ["--reserve=-1GiB"],
+                                   ["--reserve", "-.5GiB"]])
+def test_negative_reserve_is_its_own_error(words: list[str],
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    line = one_line_error(*run([*TINY, "--device", "t4", *words], capsys))
+    value = words[-1].removeprefix("--reserve=")
+    assert line == (f"convcost model: error: --reserve: got {value!r}; must be 0 or more "
+                    "(a size such as 1.5GiB, 800MiB or 2GB)")
+    assert "expected one argument" not in line
+
+
+@pytest.mark.parametrize("shape", ["99999999999999999999x2x4x4", "9999999999x2x9999999999x4"])
+def test_input_larger_than_pytorch_can_describe(shape: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    dims = [int(d) for d in shape.split("x")]
+    with pytest.raises((RuntimeError, TypeError)):  # PyTorch's own refusal, on meta too
+        torch.empty(dims, device="meta")
+    line = one_line_error(*run(["model", "robust_models:tiny", "--input", shape], capsys))
+    assert line.startswith(f"convcost model: error: --input: got {shape!r}; too large: ")
+    assert "2**63 - 1 bytes" in line and "forward" not in line
+
+
+def test_kilobyte_error_is_cut(capsys: pytest.CaptureFixture[str]) -> None:
+    line = one_line_error(*run(["model", "robust_models:long_error", "--input", "1x2"], capsys))
+    assert len(line) < 1200 and "characters cut]" in line
+    assert line.startswith("convcost model: error: model: cannot be analysed")
+    assert line.endswith("(the end)")

@@ -384,6 +384,9 @@ def with_reserve(device: DeviceSpec | None, text: str) -> DeviceSpec:
     if device is None:
         raise SpecError("--reserve", text, "has no effect without --device (it is taken from "
                         "the device's memory)")
+    if str(text).strip().startswith("-"):
+        raise SpecError("--reserve", text, "must be 0 or more (a size such as 1.5GiB, 800MiB "
+                        "or 2GB)")
     reserve = parse_bytes("--reserve", text)
     if reserve >= device.memory:
         raise SpecError("--reserve", text, f"must be less than {device.name}'s memory "

@@ -52,7 +52,30 @@ def _is_pair(x: object) -> TypeGuard[Sequence[Any]]:
             and _is_shape(x[0]) and _is_dtype(x[1]))
 
 
+#: PyTorch's limit on one tensor's storage: its byte size is a signed 64-bit integer.
+MAX_TENSOR_BYTES = 2**63 - 1
+
+
 def _one_input(field_name: str, x: object, default_dtype: str, torch_mod: Any) -> Any:
+    """Input ``x`` as an InputSpec (or the tensor given), checked; one larger than PyTorch
+    can describe (``99999999999999999999x3x32x32``: its bytes overflow int64, where a real
+    ``torch.empty`` raises) is a SpecError naming the input, before any work."""
+    spec = _make_input(field_name, x, default_dtype, torch_mod)
+    if isinstance(spec, InputSpec):
+        from ..dtypes import dtype_bytes
+
+        numel = 1
+        for d in spec.shape:
+            numel *= d
+        size = numel * dtype_bytes(spec.dtype)
+        if size > MAX_TENSOR_BYTES:
+            raise SpecError(field_name, "x".join(map(str, spec.shape)),
+                            f"too large: {numel:,} {spec.dtype} elements are {size:,} bytes, "
+                            "above PyTorch's limit for one tensor (2**63 - 1 bytes)")
+    return spec
+
+
+def _make_input(field_name: str, x: object, default_dtype: str, torch_mod: Any) -> Any:
     if isinstance(x, torch_mod.Tensor):
         return x
     if isinstance(x, InputSpec):

@@ -664,8 +664,16 @@ def _sweep(a: argparse.Namespace, model: Any, pos: list[str], kw: dict[str, str]
 
     def arrivals(ss: Sequence[tuple[int | None, int | None]]) -> Iterator[tuple[int, SweepRow]]:
         jobs = [job_of(a, device, link, b, r) for b, r in ss]
-        for i, (result, hw) in run_jobs(jobs, a.jobs, a.cluster):
-            yield i, SweepRow(ss[i][0], ss[i][1], result, hw)
+        done: set[int] = set()
+        try:
+            for i, (result, hw) in run_jobs(jobs, a.jobs, a.cluster):
+                done.add(i)
+                yield i, SweepRow(ss[i][0], ss[i][1], result, hw)
+        except ConvCostError:  # a worker's error does not say its setting: find it, in order
+            for i, setting in enumerate(ss):
+                if i not in done:
+                    one(setting)  # raises the sequential run's error, naming the setting
+            raise
 
     return Sweep(tuple(each(settings, one, arrivals if is_parallel(a.jobs, a.cluster)
                             else None)))

@@ -101,6 +101,7 @@ def run(args: argparse.Namespace) -> str:
         report,
         table_format,
     )
+    from .hardware_flags import hardware_options
 
     entries: list[str] = args.entries
     common: list[str] = args.common
@@ -136,7 +137,7 @@ def run(args: argparse.Namespace) -> str:
     check_parallel(a0.jobs, a0.cluster)
     check_output(a0.output)
     fmt = output_format(a0.format, a0.json, a0.output, [f for f in FORMATS if f != "html"])
-    checked = [(label, a, *model_cmd.hardware_options(a)) for label, a in parsed]
+    checked = [(label, a, *hardware_options(a)) for label, a in parsed]
 
     def checked_entry(label: str, a: argparse.Namespace) -> tuple[list[str], dict[str, str],
                                                                   dict[str, Any]]:

@@ -158,3 +158,29 @@ def test_freeze_in_inference_is_refused() -> None:
     with pytest.raises(SpecError) as e:
         analyze(nn.Linear(3, 3), (2, 3), mode="inference", freeze="weight")
     assert "training step" in one_line(e, "freeze")
+
+
+def test_onnx_freeze_everything_is_refused(tmp_path: Any) -> None:
+    np = pytest.importorskip("numpy")
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from convcost.model.onnx import analyze_onnx
+
+    w = numpy_helper.from_array(np.zeros((4, 2, 3, 3), np.float32), "conv1.weight")
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "conv1.weight"], ["y"], name="conv1")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 5, 5])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 3, 3])], [w])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    with pytest.raises(SpecError) as e:
+        analyze_onnx(path, freeze="conv1")
+    assert "matches every initializer" in one_line(e, "freeze")
+    with pytest.raises(SpecError) as e:
+        analyze_onnx(path, freeze="conv1", mode="inference")
+    assert "training step" in one_line(e, "freeze")
+    # with input gradients: grad-input only, 1·4·2·9·9 = 648 MACs (a transposed conv)
+    r = analyze_onnx(path, freeze="conv1", input_grad=True)
+    assert r.totals.backward.grad_weight.macs == 0
+    assert r.totals.backward.grad_input.macs == 4 * 2 * 9 * 9

@@ -83,3 +83,46 @@ def exits_in_factory() -> nn.Module:
 
 #: An ``nn.Module`` instance as a target (``robust_models:TINY``): used as it is.
 TINY = Tiny()
+
+
+class IntOutput(nn.Module):
+    """A linear layer whose output is its argmax (int64): nothing to differentiate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x).argmax(-1)
+
+
+class NoneOutput(IntOutput):
+    """Runs its layer and returns None."""
+
+    def forward(self, x: torch.Tensor) -> None:  # type: ignore[override]
+        self.fc(x)
+
+
+def int_output() -> nn.Module:
+    return IntOutput()
+
+
+def none_output() -> nn.Module:
+    return NoneOutput()
+
+
+def fixed_size() -> nn.Module:
+    """A convolution, flattened into a linear layer sized for 4×4 inputs: any other
+    resolution fails in the linear layer, as it does for real."""
+    return nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.Flatten(), nn.Linear(3 * 4 * 4, 2))
+
+
+class LongError(nn.Module):
+    """Raises an error whose message is 12,000 characters (as some config errors are)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise ValueError("bad config: " + "x" * 12_000 + " (the end)")
+
+
+def long_error() -> nn.Module:
+    return LongError()

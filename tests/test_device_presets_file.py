@@ -233,3 +233,48 @@ def test_reported_totals_and_reserves() -> None:
     assert PRESETS["b200"].reserve == 768 * MIB + 512 * MIB
     # GDDR without a reported total: the default rule (reserve -1)
     assert PRESETS["a40"].reserve == -1 and "a40" not in HBM_PRESETS
+
+
+# ------------------------------------------------- unknown keys, reserve (issue 27 item 6)
+
+_USER = ("[device.mygpu]\nbandwidth_gbps = 100\nmemory_gib = 1\n{extra}\n"
+         "[device.mygpu.peak_tflops]\nfp32 = 10\n")
+
+
+@pytest.mark.parametrize(("extra", "field", "hint"), [
+    ("reserve_mb = 100", "device.mygpu.reserve_mb", "reserve_mib"),
+    ("clock_mhzz = 1000", "device.mygpu.clock_mhzz", "clock_mhz"),
+    ("[interconnect.mylink]\nbandwidth_gbps = 10\nlatency = 3", "interconnect.mylink.latency",
+     "latency_us"),
+    ("[devices.other]\nmemory_gib = 1", "devices", "device"),
+])
+def test_user_file_refuses_unknown_keys(tmp_path: Path, extra: str, field: str,
+                                        hint: str) -> None:
+    toml = tmp_path / "devices.toml"
+    toml.write_text(_USER.format(extra=extra) if "[" not in extra else
+                    _USER.format(extra="") + extra + "\n")
+    with pytest.raises(SpecError) as e:
+        load_devices(toml)
+    assert e.value.field == f"{toml}: {field}"
+    assert f"did you mean {hint}" in str(e.value) and "allowed keys" in str(e.value)
+
+
+def test_presets_file_refuses_unknown_keys_too(tmp_path: Path) -> None:
+    data = _data()
+    data["device"]["t4"]["clock_mhzz"] = 1590
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(SpecError, match=r"device\.t4\.clock_mhzz.*unknown key"):
+        load_preset_file(bad)
+
+
+@pytest.mark.parametrize("reserve", [1024, 4096])
+def test_reserve_at_least_the_memory_is_refused_at_load(tmp_path: Path, reserve: int) -> None:
+    toml = tmp_path / "devices.toml"
+    toml.write_text(_USER.format(extra=f"reserve_mib = {reserve}"))  # 1 GiB = 1024 MiB
+    with pytest.raises(SpecError) as e:
+        load_devices(toml)
+    assert e.value.field == f"{toml}: device.mygpu.reserve_mib" and e.value.value == reserve
+    assert "1024 MiB" in str(e.value) and "--reserve" not in str(e.value)
+    toml.write_text(_USER.format(extra="reserve_mib = 1000"))
+    assert load_devices(toml)["mygpu"].usable_bytes == 24 * 2**20  # 1024 - 1000 MiB

@@ -165,7 +165,8 @@ model_inputs = mostly(
               shape_4d.map(lambda s: s.replace("x", "×"))),
     st.one_of(shape_4d.map(lambda s: s + ":int64"),
               st.sampled_from(["x=1x2x4x4", "y=2x6", "1x2x4_4", "1x2x٤x4", "0x2x4x4", "1x2",
-                               "=1x2", "1-x=1x2", "1x2x4x4:float99", "1x3x4x4"]),
+                               "=1x2", "1-x=1x2", "1x2x4x4:float99", "1x3x4x4",
+                               "99999999999999999999x2x4x4", "9999999999x2x9999999999x4"]),
               bad_dims))
 model_values: dict[str, st.SearchStrategy[str]] = {
     "--mode": mostly(st.sampled_from(["train", "inference"]), junk),
@@ -186,13 +187,14 @@ model_values: dict[str, st.SearchStrategy[str]] = {
                        st.one_of(st.just("h100sxm"), junk)),
     "--devices-file": st.sampled_from(["missing.toml", "", "."]),
     "--reserve": mostly(st.sampled_from(["1GiB", "500MiB", "0", "2GB", "79.5GiB"]),
-                        st.one_of(st.sampled_from(["-1", "1e3", "GiB", "999TiB", ""]), junk)),
+                        st.one_of(st.sampled_from(["-1", "-1GiB", "-.5GiB", "1e3", "GiB",
+                                                   "999TiB", ""]), junk)),
     "--devices": mostly(st.sampled_from(["1", "2", "8"]), numbers),
     "--strategy": mostly(st.sampled_from(["ddp", "zero1", "zero2", "zero3", "fsdp"]), junk),
     "--interconnect": mostly(st.sampled_from(["nvlink4", "pcie4", "ib-ndr"]),
                              st.one_of(st.just("nvlnk"), junk)),
     "--batch": mostly(st.sampled_from(["1,2", "2", "1, 3"]),
-                      st.one_of(st.sampled_from(["0", "1,,2", "1_0", "٢"]), junk)),
+                      st.one_of(st.sampled_from(["0", "1,,2", "1_0", "٢", "1,2,1"]), junk)),
     "--resolution": mostly(st.sampled_from(["4", "3,5"]), st.sampled_from(["0", "x", ""])),
 }
 model_switches = ["--json", "--tf32", "--channels-last", "--fit", "--ops", "--timeline"]

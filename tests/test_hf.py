@@ -64,6 +64,26 @@ def test_bad_override_names_the_key() -> None:
         load_hf("LlamaForCausalLM", {"attn_implementation": "flash"})
 
 
+@pytest.mark.parametrize(("key", "value"), [("hidden_size", 66), ("hidden_size", 64.5),
+                                          ("num_hidden_layers", "two")])
+def test_value_transformers_refuses_names_the_key(key: str, value: Any) -> None:
+    try:  # transformers' own config refuses it (the reference)
+        transformers.LlamaConfig(**{key: value})
+        pytest.fail("transformers accepted it")
+    except Exception as ref:  # a strict-dataclass error (or a plain ValueError)
+        assert isinstance(ref.__cause__ or ref, (ValueError, TypeError))
+    with pytest.raises(SpecError) as e:
+        load_hf("LlamaForCausalLM", {key: value})
+    assert e.value.field == f"model_args.{key}" and e.value.value == value
+    assert "\n" not in str(e.value) and "LlamaConfig refuses it" in str(e.value)
+    if value == 66:
+        assert "attention heads (32)" in str(e.value)
+    # with two overrides, the one refused is named
+    with pytest.raises(SpecError) as e:
+        load_hf("LlamaForCausalLM", {"vocab_size": 100, key: value})
+    assert e.value.field == f"model_args.{key}"
+
+
 def test_unknown_architecture_suggests_close_matches() -> None:
     with pytest.raises(SpecError, match=r"did you mean.*LlamaForCausalLM") as e:
         load_hf("LlamaForCausalLm", {})

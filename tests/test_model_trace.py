@@ -152,9 +152,16 @@ def test_frozen_layers_have_no_grad_weight() -> None:
     row = mid.layer("2")
     assert row.backward.grad_weight == ZERO and row.backward.grad_bias == ZERO
     assert row.backward.grad_input == full.layer("2").backward.grad_input != ZERO
-    # Everything frozen: nothing requires grad, so no backward at all.
-    none = analyze(m, (1, 3, 16, 16), freeze=".")
-    assert none.totals.backward.total == ZERO and none.memory.grads_bytes == 0
+    # Everything frozen: nothing requires grad, so a real backward raises (issue 27)
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        m.requires_grad_(False)
+        m(torch.randn(1, 3, 16, 16)).sum().backward()
+    m.requires_grad_(True)
+    with pytest.raises(SpecError, match=r"^freeze: got '\.'; matches every trainable"):
+        analyze(m, (1, 3, 16, 16), freeze=".")
+    # ...unless an input requires a gradient: then only grad-input is computed
+    r = analyze(m, (1, 3, 16, 16), freeze=".", input_grad=True)
+    assert r.totals.backward.grad_weight == ZERO != r.totals.backward.grad_input
 
 
 # --------------------------------------------------------------------------- inputs

@@ -694,9 +694,10 @@ def test_cli_json_and_symbolic_batch(small: str, capsys: pytest.CaptureFixture[s
     assert d["totals"]["forward"]["macs"] == 4 * 4 * 27 * 36
     assert d["unsupported_ops"] == {}
     assert d["totals"]["trainable_params"] == 4 * 27
-    # --freeze matches initializer names ("w" here)
-    code, out, _ = run(["model", small, "--input", "x=4x3x8x8", "--json", "--freeze", "^w$"],
-                       capsys)
+    # --freeze matches initializer names ("w" here; freezing it alone leaves nothing to
+    # differentiate without --input-grad, test_robust_cli.py)
+    code, out, _ = run(["model", small, "--input", "x=4x3x8x8", "--json", "--freeze", "^w$",
+                        "--input-grad"], capsys)
     d = json.loads(out)
     assert code == 0 and d["freeze"] == "^w$" and d["totals"]["trainable_params"] == 0
     # an unnamed shape fills the (only) input; CSV and Markdown work as for PyTorch models

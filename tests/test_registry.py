@@ -138,6 +138,56 @@ def test_register_formula_as_a_decorator_and_for_builtin_ops(fresh_default: None
         register_formula("mm", free)  # a built-in formula is not replaced silently
 
 
+@pytest.mark.parametrize("name", ["add.Tensor", "aten::addmm.default", "view.default",
+                                  "aten.add.Tensor", "add", "aten::add", "convolution"])
+def test_register_formula_refuses_every_spelling_of_a_builtin(fresh_default: None,
+                                                               name: str) -> None:
+    def free(call: OpCall, counting: str) -> OpCost:
+        """forward: 0; backward: none."""
+        return OpCost(Cost())
+
+    with pytest.raises(SpecError, match=r"^names: got .*registered once.*replace=True"):
+        register_formula(name, free)
+    # nothing was registered: x + x still costs its 2·3 = 6 adds
+    r = analyze(Add(), (2, 3), mode="inference")
+    assert r.totals.forward == Cost(adds=6)
+
+
+def test_register_formula_replaces_one_overload_with_replace(fresh_default: None) -> None:
+    register_formula("add.Tensor", one_add, replace=True)
+    assert analyze(Add(), (2, 3), mode="inference").totals.forward == Cost(adds=1)
+    assert default_registry().lookup("add.Scalar") is not one_add  # other overloads kept
+
+
+@pytest.mark.parametrize("bad", [123, None, 2.5, b"add", {"add": 1}])
+def test_register_formula_bad_names_is_a_value_error(bad: Any) -> None:
+    with pytest.raises(SpecError, match=r"^names: got ") as ei:
+        register_formula(bad, one_add)
+    assert isinstance(ei.value, ValueError) and ei.value.field == "names"
+
+
+@pytest.mark.parametrize(("cost", "needle"), [
+    (Cost(mults=-1), "mults=-1"), (Cost(adds=2.5), "adds=2.5"),  # type: ignore[arg-type]
+    (Cost(macs=True), "macs=True"),  # type: ignore[arg-type]
+])
+def test_negative_or_float_counts_are_refused_naming_the_op(cost: Cost, needle: str) -> None:
+    def bad(call: OpCall, counting: str) -> OpCost:
+        return OpCost(cost)
+
+    with pytest.raises(SpecError) as ei:
+        infer(formulas={OP: bad})
+    assert ei.value.field == "formula" and ei.value.value == f"{OP}.default"
+    assert needle in str(ei.value) and "\n" not in str(ei.value)
+    part = OpCost(Cost(mults=1), parts=(("grad_input", cost),))
+    with pytest.raises(SpecError, match="grad_input"):
+        infer(formulas={OP: lambda call, counting: part})
+
+
+class Add(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + x
+
+
 def test_override_of_an_aten_op_replaces_its_decomposition() -> None:
     class Logit(nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -148,7 +148,7 @@ def test_calibrate_output_unwritable(tmp_path: Path, monkeypatch: pytest.MonkeyP
     from convcost.hardware import calibrate
     from convcost.hardware.devices import get_device
 
-    monkeypatch.setattr(calibrate, "calibrate_cpu", lambda name, size: get_device("cpu"))
+    monkeypatch.setattr(calibrate, "calibrate_cpu", lambda name, size, progress: get_device("cpu"))
     one_line_error(*run(["calibrate", "--target", "cpu", "--output", "/proc/d.toml"], capsys),
                    "--output", "cannot be written")
 
@@ -204,13 +204,31 @@ def test_conv_option_without_effect(extra: list[str], needles: tuple[str, ...],
 @pytest.mark.parametrize("extra", [["--depth", "1"], ["--ops"], ["--timeline"]])
 def test_compare_option_without_effect(extra: list[str],
                                        capsys: pytest.CaptureFixture[str]) -> None:
-    one_line_error(*run(["compare", "robust_models:tiny", "robust_models:TINY", "--input",
-                         "1x2x4x4", *extra], capsys), "ENTRY", extra[0])
+    # given after the entries (shared): the flag is named, not the first entry (issue 27)
+    line = one_line_error(*run(["compare", "robust_models:tiny", "robust_models:TINY",
+                                "--input", "1x2x4x4", *extra], capsys), extra[0])
+    assert line.startswith(f"convcost compare: error: {extra[0]}: got "), line
+    # in one entry: that entry is named
+    line = one_line_error(*run(["compare", "robust_models:tiny",
+                                "robust_models:TINY " + " ".join(extra), "--input", "1x2x4x4"],
+                               capsys), extra[0])
+    assert line.startswith("convcost compare: error: ENTRY: got 'robust_models:TINY "), line
 
 
 def test_compare_report_options_are_shared(capsys: pytest.CaptureFixture[str]) -> None:
     one_line_error(*run(["compare", "robust_models:tiny", "robust_models:TINY --json",
                          "--input", "1x2x4x4"], capsys), "ENTRY", "after the entries")
+    # the entry that has its own --json is blamed, even when it is the first one
+    line = one_line_error(*run(["compare", "robust_models:tiny --json", "robust_models:TINY",
+                                "--input", "1x2x4x4"], capsys), "after the entries")
+    assert "ENTRY: got 'robust_models:tiny --json'" in line
+
+
+def test_compare_shared_option_errors_say_compare(capsys: pytest.CaptureFixture[str]) -> None:
+    line = one_line_error(*run(["compare", "robust_models:tiny", "robust_models:TINY",
+                                "--input", "1x2x4x4", "--optimizer", "nope"], capsys),
+                          "--optimizer", "nope")
+    assert line.startswith("convcost compare: error: ")  # not "convcost model"
 
 
 def test_freeze_matching_nothing_library() -> None:
@@ -238,8 +256,11 @@ def test_freeze_matching_nothing_onnx(tmp_path: Path, capsys: pytest.CaptureFixt
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     one_line_error(*run(["model", str(path), "--input", "1x2x5x5", "--freeze", "fc"], capsys),
                    "--freeze", "conv1.weight")
+    # freezing every initializer leaves nothing to differentiate: a real backward raises
+    one_line_error(*run(["model", str(path), "--input", "1x2x5x5", "--freeze", "conv1"],
+                        capsys), "--freeze", "nothing is left to differentiate")
     code, out, err = run(["model", str(path), "--input", "1x2x5x5", "--freeze", "conv1",
-                          "--json"], capsys)
+                          "--input-grad", "--json"], capsys)
     assert code == 0, err
     assert json.loads(out)["totals"]["trainable_params"] == 0
 
@@ -658,3 +679,146 @@ def test_conv_too_small_input_echoes_the_flag_as_given(capsys: pytest.CaptureFix
     assert code == 2
     assert err.count("\n") <= 1 and "--input: got '3x8x8'" in err
     assert "output size 0x0 with kernel 9x9, stride 1x1, dilation 1x1 and padding 0x0" in err
+
+
+# ------------------------------------------------- issue 27: hf config values transformers refuses
+
+
+@pytest.mark.parametrize(("arg", "shown"), [("hidden_size=66", "66"), ("hidden_size=64.5", "64.5"),
+                                            ("num_hidden_layers='two'", "'two'")])
+def test_hf_model_arg_refused_by_transformers(arg: str, shown: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("transformers")
+    line = one_line_error(*run(["model", "hf:LlamaForCausalLM", "--model-arg", arg,
+                                "--input", "1x8"], capsys))
+    key = arg.partition("=")[0]
+    assert line.startswith(f"convcost model: error: --model-arg {key}: got {shown}; "
+                           "LlamaConfig refuses it: "), line
+
+
+@pytest.mark.parametrize(("args", "needles"), [
+    (["model", "robust_models:int_output", "--input", "2x4"], ("--mode", "int64")),
+    (["model", "robust_models:none_output", "--input", "2x4"], ("--mode", "NoneType")),
+    ([*TINY, "--freeze", "."], ("--freeze", "every trainable parameter")),
+    (["model", "robust_models:int_output", "--input", "2x4:int64", "--input-grad"],
+     ("--input-grad", "floating")),
+    ([*TINY, "--mode", "inference", "--freeze", "head"], ("--freeze", "--mode train")),
+])
+def test_nothing_to_differentiate(args: list[str], needles: tuple[str, ...],
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    one_line_error(*run(args, capsys), *needles)
+
+
+# -------------------------------------------------- issue 27: honest optimizer and link labels
+
+
+def test_cpu_optimizer_label_is_the_traced_per_parameter_step(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+    from torch.optim.optimizer import _default_to_fused_or_foreach
+
+    # PyTorch's own choice for CPU parameters: neither fused nor foreach (per-parameter)
+    assert _default_to_fused_or_foreach([torch.zeros(2)], False, False) == (False, False)
+    code, out, err = run([*TINY, "--device", "cpu", "--optimizer", "adam"], capsys)
+    assert code == 0, err
+    est = next(x for x in out.splitlines() if x.startswith("estimate"))
+    assert "(per-parameter)" in est and "(foreach)" not in est
+    # asked for, foreach is honoured on the CPU too (torch.optim takes foreach=True there)
+    code, out, err = run([*TINY, "--device", "cpu", "--optimizer", "adam",
+                          "--optimizer-kernels", "foreach"], capsys)
+    assert code == 0, err
+    assert "(foreach)" in next(x for x in out.splitlines() if x.startswith("estimate"))
+
+
+@pytest.mark.parametrize(("device", "link"), [
+    ("t4", "pcie3"),  # NVIDIA T4 datasheet: PCIe Gen3 x16, no NVLink
+    ("h100-pcie", "pcie5"),  # H100 PCIe: PCIe Gen5 x16 (its NVLink bridge is optional)
+    ("a100-80gb-pcie", "pcie4"),
+    ("h100-sxm", "nvlink4"),  # SXM5: NVLink 4
+    ("a100-80gb", "nvlink3"),  # SXM4: NVLink 3
+])
+def test_devices_interconnect_default_follows_the_preset(
+        device: str, link: str, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["model", "robust_models:tiny", "--input", "2x2x4x4", "--device", device,
+            "--devices", "2"]
+    code, out, err = run([*base, "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["distributed"]["interconnect"] == link
+    code, out, err = run(base, capsys)
+    sharded = next(x for x in out.splitlines() if x.startswith("sharded"))
+    assert f"over {link} (assumed for {device} (" in sharded and "--interconnect" in sharded
+    code, out, err = run([*base, "--interconnect", "nvlink4"], capsys)
+    sharded = next(x for x in out.splitlines() if x.startswith("sharded"))
+    assert sharded.endswith("over nvlink4")  # chosen: no assumption to state
+
+
+# ------------------------------------------------------------- issue 27: sweeps
+
+
+def test_failing_sweep_setting_is_named(capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    import robust_models
+
+    robust_models.fixed_size()(torch.randn(1, 2, 4, 4))  # the 4×4 setting runs for real...
+    with pytest.raises(RuntimeError):  # ...and the 8×8 one fails for real
+        robust_models.fixed_size()(torch.randn(1, 2, 8, 8))
+    line = one_line_error(*run(["model", "robust_models:fixed_size", "--input", "1x2x4x4",
+                                "--resolution", "4,8", "--batch", "1"], capsys))
+    assert line.startswith("convcost model: error: batch 1, resolution 8: model: cannot be "
+                           "analysed: module '2' (Linear)"), line
+
+
+@pytest.mark.parametrize(("extra", "flag", "twice"), [
+    (["--batch", "1,2,1"], "--batch", "1 given more than once"),
+    (["--resolution", "4,8,8,4"], "--resolution", "4, 8 given more than once"),
+])
+def test_duplicate_sweep_settings_are_refused(extra: list[str], flag: str, twice: str,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    one_line_error(*run([*TINY, *extra], capsys), flag, twice)
+
+
+def test_sweep_record_refuses_duplicate_rows() -> None:
+    import robust_models
+    from convcost import analyze
+    from convcost.hardware.answer import Hardware
+    from convcost.study import Sweep, SweepRow
+
+    r = analyze(robust_models.tiny(), (1, 2, 4, 4), mode="inference")
+    row = SweepRow(2, None, r, Hardware())
+    with pytest.raises(SpecError, match=r"^rows: got 'batch 2'; each setting once"):
+        Sweep((row, row))
+
+
+# ------------------------------------------------------------- issue 27: unclear errors
+
+
+@pytest.mark.parametrize("words", [["--reserve", "-1GiB"], ["--reserve=-1GiB"],
+                                   ["--reserve", "-.5GiB"]])
+def test_negative_reserve_is_its_own_error(words: list[str],
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    line = one_line_error(*run([*TINY, "--device", "t4", *words], capsys))
+    value = words[-1].removeprefix("--reserve=")
+    assert line == (f"convcost model: error: --reserve: got {value!r}; must be 0 or more "
+                    "(a size such as 1.5GiB, 800MiB or 2GB)")
+    assert "expected one argument" not in line
+
+
+@pytest.mark.parametrize("shape", ["99999999999999999999x2x4x4", "9999999999x2x9999999999x4"])
+def test_input_larger_than_pytorch_can_describe(shape: str,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    dims = [int(d) for d in shape.split("x")]
+    with pytest.raises((RuntimeError, TypeError)):  # PyTorch's own refusal, on meta too
+        torch.empty(dims, device="meta")
+    line = one_line_error(*run(["model", "robust_models:tiny", "--input", shape], capsys))
+    assert line.startswith(f"convcost model: error: --input: got {shape!r}; too large: ")
+    assert "2**63 - 1 bytes" in line and "forward" not in line
+
+
+def test_kilobyte_error_is_cut(capsys: pytest.CaptureFixture[str]) -> None:
+    line = one_line_error(*run(["model", "robust_models:long_error", "--input", "1x2"], capsys))
+    assert len(line) < 1200 and "characters cut]" in line
+    assert line.startswith("convcost model: error: model: cannot be analysed")
+    assert line.endswith("(the end)")

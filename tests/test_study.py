@@ -138,3 +138,26 @@ def test_notebook_views(torchvision_analysis: TorchvisionAnalysis) -> None:
     assert cdf.loc["forward", "mults"] == c.forward.mults
     assert cdf.loc["backward", "flops"] == c.backward.total.flops
     assert "<table" in c._repr_html_()
+
+
+def test_compare_tables_show_the_sharding_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    """Entries that differ by --devices/--strategy: the tables have the JSON's per-device
+    and communication rows (issue 27), not only the rows both entries share."""
+    tiny = "robust_models:tiny --input 2x2x4x4"
+    args = ["compare", tiny, f"{tiny} --devices 2 --strategy zero2", "--optimizer", "adam"]
+    code, out, err = run([*args, "--format", "csv"], capsys)
+    assert code == 0, err
+    rows = {r["metric"]: list(r.values())[1:3] for r in csv.DictReader(io.StringIO(out))}
+    # tiny: conv 2·3·9 + 3 = 57 and linear 3·2 + 2 = 8 parameters, fp32: 260 B; ZeRO-2
+    # shards gradients and Adam's two moments over 2 devices: 130 B and 2·260 / 2 = 260 B
+    assert rows["devices"] == ["1", "2"]
+    assert rows["sharding strategy"] == ["None", "zero2"]
+    assert float(rows["params per device"][1]) == 260
+    assert float(rows["grads per device"][1]) == 130
+    # the JSON says the same
+    code, out, _ = run([*args, "--json"], capsys)
+    dist = json.loads(out)["compare"][1]["distributed"]
+    assert dist["grads_bytes_per_device"] == 130 and dist["interconnect"] == "nvlink4"
+    for fmt, needle in (("table", "sharding strategy"), ("markdown", "| sharding strategy |")):
+        code, out, _ = run([*args, "--format", fmt], capsys)
+        assert code == 0 and needle in out and "communication per step" in out

@@ -18,16 +18,48 @@ if TYPE_CHECKING:
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (no usage dump) and exit code 2."""
+    """argparse with one-line errors (no usage dump) and exit code 2. A value that starts
+    with ``-`` and a digit after an option taking one value (``--reserve -1GiB``) is that
+    option's value, as ``--reserve=-1GiB`` is: argparse would take it for an option and say
+    "expected one argument" instead of the option's own error ("must be 0 or more")."""
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {one_line(message)}\n")
 
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None
+                         ) -> tuple[argparse.Namespace, list[str]]:
+        words = list(sys.argv[1:] if args is None else args)
+        out: list[str] = []
+        i = 0
+        while i < len(words):
+            w = words[i]
+            action = self._option_string_actions.get(w)
+            nxt = words[i + 1] if i + 1 < len(words) else ""
+            if (action is not None and action.nargs is None and action.option_strings
+                    and len(nxt) > 1 and nxt[0] == "-" and (nxt[1].isdigit() or nxt[1] == ".")):
+                out.append(f"{w}={nxt}")
+                i += 2
+                continue
+            out.append(w)
+            i += 1
+        return super().parse_known_args(out, namespace)
 
-def one_line(text: str) -> str:
+
+#: The longest error line printed (a config or value of kilobytes is cut in the middle).
+MAX_LINE = 1000
+
+
+def one_line(text: str, limit: int = MAX_LINE) -> str:
     """``text`` with its unprintable characters (newlines, tabs, other controls a user's
-    argument may hold) escaped as Python writes them, so an error stays on one line."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    argument may hold) escaped as Python writes them, so an error stays on one line; longer
+    than ``limit`` characters, its middle is cut (``… [12,000 characters cut] …``), so
+    the start (the field) and the end (what is allowed) stay readable."""
+    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    if len(line) <= limit:
+        return line
+    keep = limit // 2
+    return f"{line[:keep]} … [{len(line) - 2 * keep:,} characters cut] … {line[-keep:]}"
 
 
 #: Top-level module -> (what it is, the extra that installs it): a subcommand that imports
@@ -132,6 +164,9 @@ def flag_error(e: ConvCostError) -> ConvCostError:
     errors that are not about one field are returned as they are."""
     if not isinstance(e, SpecError):
         return e
+    head, dot, key = e.field.partition(".")
+    if head == "model_args":  # model_args.hidden_size -> --model-arg hidden_size
+        return SpecError("--model-arg" + (f" {key}" if dot else ""), e.value, e.allowed)
     flag = FLAGS.get(e.field.split("[")[0])
     return e if flag is None else SpecError(flag, e.value, e.allowed)
 
@@ -304,6 +339,9 @@ def with_reserve(device: DeviceSpec | None, text: str) -> DeviceSpec:
     if device is None:
         raise SpecError("--reserve", text, "has no effect without --device (it is taken from "
                         "the device's memory)")
+    if str(text).strip().startswith("-"):
+        raise SpecError("--reserve", text, "must be 0 or more (a size such as 1.5GiB, 800MiB "
+                        "or 2GB)")
     reserve = parse_bytes("--reserve", text)
     if reserve >= device.memory:
         raise SpecError("--reserve", text, f"must be less than {device.name}'s memory "

@@ -60,6 +60,18 @@ def without_inputs(tokens: list[str]) -> list[str]:
     return out
 
 
+def not_for_compare(a: argparse.Namespace) -> list[tuple[str, object]]:
+    """``(flag, value)`` of the options of ``a`` (one entry's, or the shared ones) that a
+    comparison cannot take (:data:`NOT_FOR_COMPARE`)."""
+    given: list[tuple[str, object, bool]] = [
+        ("--fit", True, a.fit), ("--batch", a.batch, bool(a.batch)),
+        ("--resolution", a.resolution, bool(a.resolution)),
+        ("--plot", a.plot, a.plot is not None), ("--format", a.format, a.format == "html"),
+        ("--depth", a.depth, a.depth is not None), ("--ops", True, a.ops),
+        ("--timeline", True, a.timeline)]
+    return [(flag, value) for flag, value, on in given if on]
+
+
 #: Options of ``convcost model`` that mean nothing for a comparison.
 NOT_FOR_COMPARE = "--fit, --batch, --resolution, --plot, --format html, --depth, --ops and " \
     "--timeline do not apply to compare"
@@ -89,13 +101,19 @@ def run(args: argparse.Namespace) -> str:
         report,
         table_format,
     )
+    from .hardware_flags import hardware_options
 
     entries: list[str] = args.entries
     common: list[str] = args.common
     if len(entries) < 2:
         raise SpecError("ENTRY", entries, "give at least two entries to compare")
-    model_parser = Parser(prog="convcost model", **parser_options(model_cmd))
+    model_parser = Parser(prog="convcost compare", **parser_options(model_cmd))
     model_cmd.add_arguments(model_parser)
+    # the shared options alone first: an error in them names the flag, not the first entry
+    shared_a = model_parser.parse_args(["TARGET", *common])
+    for flag, value in not_for_compare(shared_a):
+        raise SpecError(flag, value, NOT_FOR_COMPARE)
+    whole = ("format", "json", "output", "jobs", "cluster")
     parsed = []
     for e in entries:
         try:
@@ -108,21 +126,18 @@ def run(args: argparse.Namespace) -> str:
         if "--input" in tokens[1:]:  # the entry's own inputs replace the shared ones
             shared = without_inputs(common)
         a = model_parser.parse_args([tokens[0], *shared, *tokens[1:]])
-        if (a.fit or a.batch or a.resolution or a.plot is not None or a.format == "html"
-                or a.depth is not None or a.ops or a.timeline):
+        if not_for_compare(a):
             raise SpecError("ENTRY", e, NOT_FOR_COMPARE)
-        parsed.append((e, a))
-    a0 = parsed[0][1]
-    for e, a in parsed[1:]:
-        if (a.format, a.json, a.output, a.jobs, a.cluster) != (a0.format, a0.json, a0.output,
-                                                                a0.jobs, a0.cluster):
+        if any(getattr(a, k) != getattr(shared_a, k) for k in whole):  # this entry's own
             raise SpecError("ENTRY", e, "--format, --json, --output, --jobs and --cluster are "
                             "for the whole comparison: give them after the entries, not in one "
                             "entry")
+        parsed.append((e, a))
+    a0 = parsed[0][1]
     check_parallel(a0.jobs, a0.cluster)
     check_output(a0.output)
     fmt = output_format(a0.format, a0.json, a0.output, [f for f in FORMATS if f != "html"])
-    checked = [(label, a, *model_cmd.hardware_options(a)) for label, a in parsed]
+    checked = [(label, a, *hardware_options(a)) for label, a in parsed]
 
     def checked_entry(label: str, a: argparse.Namespace) -> tuple[list[str], dict[str, str],
                                                                   dict[str, Any]]:

@@ -21,7 +21,8 @@ from ..vocab import (
     OPTIMIZERS,
     STRATEGIES,
 )
-from .common import count, with_reserve
+from .common import count
+from .hardware_flags import hardware_options, timed_foreach
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -257,70 +258,6 @@ def add_arguments(m: argparse.ArgumentParser, compare: bool = False) -> None:
                      "tcp://10.0.0.5:8786 (pip install \"convcost[cluster]\")")
 
 
-def hardware_options(a: argparse.Namespace) -> tuple[DeviceSpec | None, Interconnect]:
-    """Validate the hardware flags before any model work: (device or None, interconnect)."""
-    from ..errors import SpecError
-    from ..hardware.devices import get_device, load_hardware
-    from ..hardware.distributed import get_interconnect
-
-    devices, links = load_hardware(a.devices_file) if a.devices_file else ({}, {})
-    if a.devices < 1:
-        raise SpecError("--devices", a.devices, "must be 1 or more")
-    if a.mode != "train" and a.input_grad:
-        raise SpecError("--input-grad", True, "needs --mode train (input gradients exist "
-                        "only in a training step)")
-    if a.mode != "train" and (a.fit or a.devices > 1):
-        raise SpecError("--mode", a.mode, "--fit and --devices need --mode train")
-    if a.fit and a.device is None:
-        raise SpecError("--fit", True, "needs --device (whose memory the batch must fit)")
-    if a.channels_last and a.device is None:
-        raise SpecError("--channels-last", True, "has no effect without --device (it shapes "
-                        "the device's time estimate)")
-    if a.tf32 and a.device is None:
-        raise SpecError("--tf32", True, "has no effect without --device (it sets the fp32 "
-                        "matrix peak of the device's roofline)")
-    if getattr(a, "stack", None) is not None and a.device is None:
-        raise SpecError("--stack", a.stack, "has no effect without --device (it sets the "
-                        "host costs of the device's time estimate)")
-    if a.optimizer_kernels is not None and a.device is None:
-        raise SpecError("--optimizer-kernels", a.optimizer_kernels, "has no effect without "
-                        "--device (it shapes the device's time estimate)")
-    if a.optimizer_kernels is not None and (a.mode != "train" or a.optimizer == "none"):
-        raise SpecError("--optimizer-kernels", a.optimizer_kernels, "has no effect without "
-                        "an optimizer step (--mode train and --optimizer other than none)")
-    for flag, value in (("--strategy", a.strategy), ("--interconnect", a.interconnect)):
-        if value is not None and a.devices == 1:
-            raise SpecError(flag, value, "has no effect without --devices N (N >= 2): "
-                            "training on one device is neither sharded nor communicates")
-    device = get_device(a.device, devices) if a.device is not None else None
-    if a.reserve is not None:
-        device = with_reserve(device, a.reserve)
-    if device is not None and getattr(a, "stack", None) is not None:
-        from ..hardware.stacks import with_stack
-
-        device = with_stack(device, a.stack, "--stack")
-    if device is not None and getattr(a, "channels_last", False):
-        from ..hardware.estimate import converts_layout, layout_refusal
-
-        if not converts_layout(device):
-            raise SpecError("--channels-last", True, layout_refusal(device))
-    a.optimizer_foreach = gpu_foreach(device, a.optimizer_kernels)
-    from ..hardware.dispatch import dispatch_options
-
-    a.dispatch_options = dispatch_options(device, getattr(a, "dispatch", None), "--dispatch")
-    if a.optimizer_kernels == "fused":
-        a.dispatch_options["optimizer_fused"] = True
-    return device, get_interconnect(a.interconnect or "nvlink4", links)
-
-
-def gpu_foreach(device: DeviceSpec | None, optimizer_kernels: str | None) -> bool:
-    """Whether the optimizer step is analysed with PyTorch's multi-tensor (foreach)
-    implementation: on a GPU device unless ``per-parameter`` kernels are asked for (on the
-    CPU, and without a device, the per-parameter implementation, PyTorch's CPU default)."""
-    return (device is not None and device.arch != "cpu"
-            and optimizer_kernels not in ("per-parameter", "fused"))
-
-
 def plan_options(a: argparse.Namespace, fmt: str) -> None:
     """``--plan`` needs ``--fit``, ``--device`` and ``--mode train`` and writes a table or
     JSON, for one analysis (no sweep, no plot): otherwise a SpecError naming it."""
@@ -357,7 +294,7 @@ def run_plan(a: argparse.Namespace, model: Any, pos: list[str], kw: dict[str, st
         found = plan(model, pos, device, kwargs=kw, devices=a.devices, interconnect=link,
                      amp=a.amp, checkpoint=a.checkpoint, strategy=a.strategy, tf32=a.tf32,
                      channels_last=a.channels_last,
-                     foreach=a.optimizer_kernels != "per-parameter", dtype=a.dtype,
+                     foreach=timed_foreach(a), dtype=a.dtype,
                      optimizer=a.optimizer, freeze=a.freeze, input_grad=a.input_grad,
                      optimizer_foreach=a.optimizer_foreach, **a.dispatch_options)
     except SpecError as e:
@@ -427,7 +364,7 @@ def analysis_options(a: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
             dict(tf32=a.tf32, channels_last=getattr(a, "channels_last", False),
                  devices=a.devices,
                  strategy=a.strategy or "ddp",
-                 foreach=a.optimizer_kernels != "per-parameter"))
+                 foreach=timed_foreach(a)))
 
 
 def job_of(a: argparse.Namespace, device: DeviceSpec | None, link: Interconnect,
@@ -493,6 +430,12 @@ def run(a: argparse.Namespace) -> str:
     device, link = hardware_options(a)
     batches = parse_int_list("batch", a.batch)
     resolutions = parse_int_list("resolution", a.resolution)
+    for flag, given, values in (("--batch", a.batch, batches),
+                                ("--resolution", a.resolution, resolutions)):
+        twice = sorted({v for v in values if values.count(v) > 1})
+        if twice:  # one row per setting: a repeated value would be a duplicate row
+            raise SpecError(flag, given, f"{', '.join(map(str, twice))} given more than once "
+                            "(each value is one row of the sweep)")
     sweep = bool(batches or resolutions)
     if sweep and a.fit:
         raise SpecError("--fit", True, "cannot be combined with a --batch/--resolution sweep")
@@ -549,6 +492,15 @@ def load_onnx_target(a: argparse.Namespace) -> tuple[Any, list[str], str | None]
 
     model, specs = load_onnx(a.target, a.input, a.freeze)
     frozen, a.freeze = a.freeze, None
+    if frozen is not None and a.mode == "train" and not a.input_grad \
+            and not any(s.requires_grad for s in specs) \
+            and not any(p.requires_grad for p in model.parameters()):
+        from ..errors import SpecError
+        from ..frontends.torch_trace.run import NO_GRAD_FN
+
+        raise SpecError("--freeze", frozen, "matches every initializer, and no input requires "
+                        "a gradient: nothing is left to differentiate (a real loss.backward() "
+                        f"raises {NO_GRAD_FN}); freeze fewer, or give --input-grad")
     return model, ["x".join(map(str, s.shape)) + ":" + s.dtype
                    + (":grad" if s.requires_grad else "") for s in specs], frozen
 
@@ -557,10 +509,11 @@ def _sweep(a: argparse.Namespace, model: Any, pos: list[str], kw: dict[str, str]
            device: DeviceSpec | None, link: Interconnect, batches: list[int],
            resolutions: list[int]) -> Sweep:
     """One analysis per (batch, resolution) setting, batches outer."""
+    from ..errors import ConvCostError
     from ..parallel import is_parallel, run_jobs
     from ..spec import resize_shape
-    from ..study import Sweep, SweepRow
-    from .common import each
+    from ..study import Sweep, SweepRow, setting_name
+    from .common import each, flag_error
 
     bs: list[int | None] = list(batches) or [None]
     rs: list[int | None] = list(resolutions) or [None]
@@ -568,15 +521,26 @@ def _sweep(a: argparse.Namespace, model: Any, pos: list[str], kw: dict[str, str]
 
     def one(setting: tuple[int | None, int | None]) -> SweepRow:
         b, res = setting
-        p = [resize_shape(x, b, res) for x in pos]
-        k = keyword_inputs({n: resize_shape(v, b, None) for n, v in kw.items()})
-        result, hw = analyze_one(a, model, p, k, device, link, False)
+        try:
+            p = [resize_shape(x, b, res) for x in pos]
+            k = keyword_inputs({n: resize_shape(v, b, None) for n, v in kw.items()})
+            result, hw = analyze_one(a, model, p, k, device, link, False)
+        except ConvCostError as e:  # say which setting failed: "batch 64: ..."
+            raise ConvCostError(f"{setting_name(b, res)}: {flag_error(e)}") from e
         return SweepRow(b, res, result, hw)
 
     def arrivals(ss: Sequence[tuple[int | None, int | None]]) -> Iterator[tuple[int, SweepRow]]:
         jobs = [job_of(a, device, link, b, r) for b, r in ss]
-        for i, (result, hw) in run_jobs(jobs, a.jobs, a.cluster):
-            yield i, SweepRow(ss[i][0], ss[i][1], result, hw)
+        done: set[int] = set()
+        try:
+            for i, (result, hw) in run_jobs(jobs, a.jobs, a.cluster):
+                done.add(i)
+                yield i, SweepRow(ss[i][0], ss[i][1], result, hw)
+        except ConvCostError:  # a worker's error does not say its setting: find it, in order
+            for i, setting in enumerate(ss):
+                if i not in done:
+                    one(setting)  # raises the sequential run's error, naming the setting
+            raise
 
     return Sweep(tuple(each(settings, one, arrivals if is_parallel(a.jobs, a.cluster)
                             else None)))

@@ -14,6 +14,12 @@ namespaces. An ``aten::`` prefix is accepted and dropped; torch's dotted spellin
 namespaced overload (``"mylib.myop.default"``, as ``str(torch.ops.mylib.myop.default)``
 prints it) is accepted and read as ``"mylib::myop.default"``. :meth:`FormulaRegistry.lookup`
 tries the exact ``name.overload`` first, then the bare name.
+
+Registering without ``replace=True`` refuses every spelling of an op already counted: the
+overload ``"add.Tensor"`` of a bare ``"add"`` that has a formula (it would win over the
+built-in for that overload), and a bare name whose overloads have entries. Every formula's
+result goes through :func:`check_op_cost` when it is used: negative or non-integer counts
+are an error naming the op, not a silently wrong total.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ NAME_HELP = ("an op name such as 'add.Tensor', 'add', 'mylib::myop.default' or "
              "'mylib::myop'")
 
 
-def canonical_op_name(name: str) -> str:
+def canonical_op_name(name: object) -> str:
     """``name`` in the form the tracer records (see the module doc).
 
     Raises :class:`~convcost.errors.SpecError` (field ``names``) for a name that is not a
@@ -58,6 +64,42 @@ def bare_name(name: str) -> str:
     return name.split(".", 1)[0]
 
 
+def _names(names: object) -> list[object]:
+    """``names`` (one name or an iterable of them) as a list; anything else (a number...) is
+    a SpecError naming ``names``."""
+    if isinstance(names, str):
+        return [names]
+    if isinstance(names, (bytes, Mapping)) or not isinstance(names, Iterable):
+        raise SpecError("names", names, NAME_HELP + ", or a list of them")
+    return list(names)
+
+
+#: The counts of a :class:`~convcost.cost.Cost`, checked on every formula's result.
+_COUNTS = ("mults", "adds", "macs", "other")
+
+
+def check_op_cost(name: str, result: object) -> OpCost:
+    """``result`` of the formula of op ``name``, checked: an :class:`~convcost.ops.OpCost`
+    whose cost and parts hold non-negative whole numbers (Python ``int``; no float, bool or
+    negative count). Anything else is a :class:`~convcost.errors.SpecError` naming the op
+    (field ``formula``): a formula that returns ``-1`` or ``2.5`` products would give a
+    silently wrong total."""
+    if not isinstance(result, OpCost):
+        raise SpecError("formula", name, f"the formula of this op returned "
+                        f"{type(result).__name__}, not OpCost")
+    for part, cost in (("cost", result.cost), *result.parts):
+        if not isinstance(cost, Cost):
+            raise SpecError("formula", name, f"the formula of this op returned an OpCost "
+                            f"whose {part} is {type(cost).__name__}, not Cost")
+        for count in _COUNTS:
+            v = getattr(cost, count)
+            if type(v) is not int or v < 0:
+                raise SpecError("formula", name, f"the formula of this op returned "
+                                f"{count}={v!r} in its {part}: counts are whole numbers "
+                                "(int) >= 0")
+    return result
+
+
 def _zero(call: OpCall, counting: str) -> OpCost:
     """forward: 0 (a zero-cost op); backward: none."""
     return OpCost(Cost())
@@ -67,7 +109,8 @@ class FormulaRegistry:
     """Formulas by op name, and the zero-cost set.
 
     * :meth:`register` (decorator) / :meth:`add` — the formula of one or more ops;
-      registering a name that already has a formula or is zero-cost raises
+      registering any spelling of an op that already has a formula or is zero-cost
+      (``add``, ``add.Tensor``, ``aten::add.Tensor`` when ``add`` has one) raises
       :class:`~convcost.errors.SpecError` unless ``replace=True``.
     * :meth:`zero_cost` — declare ops free, with the reason.
     * :meth:`lookup` — the formula for a recorded name (exact, then bare), or ``None``.
@@ -100,7 +143,7 @@ class FormulaRegistry:
         if not callable(formula):
             raise SpecError("formula", formula, "a function (call: OpCall, counting: str) "
                             "-> OpCost")
-        keys = [canonical_op_name(n) for n in ([names] if isinstance(names, str) else names)]
+        keys = [canonical_op_name(n) for n in _names(names)]
         if not keys:
             raise SpecError("names", names, "at least one " + NAME_HELP)
         self._claim_all(keys, replace)
@@ -111,7 +154,7 @@ class FormulaRegistry:
         """Declare ``names`` free (no arithmetic, no data moved) because ``reason``."""
         if not reason:
             raise SpecError("reason", reason, "say why the ops are free")
-        keys = [canonical_op_name(n) for n in names]
+        keys = [canonical_op_name(n) for n in _names(names)]
         self._claim_all(keys, replace)
         for key in keys:
             self._zero[key] = reason
@@ -125,15 +168,35 @@ class FormulaRegistry:
 
     def _claim(self, key: str, replace: bool) -> None:
         if not replace:
-            if key in self._formulas or key in self._zero:
-                raise SpecError("names", key, "registered once: this op already has a "
-                                "formula or is zero-cost (pass replace=True to replace it)")
+            taken = self._taken(key)
+            if taken is not None:
+                raise SpecError("names", key, f"registered once: {taken} (pass replace=True "
+                                "to replace it)")
             return
         shadowed = [key] if "." in key else [
             k for k in (*self._formulas, *self._zero) if k == key or bare_name(k) == key]
         for k in shadowed:
             self._formulas.pop(k, None)
             self._zero.pop(k, None)
+
+    def _taken(self, key: str) -> str | None:
+        """Why ``key`` cannot be registered without ``replace`` (None: it is free). Every
+        spelling of an op that is counted already is taken: the name itself, an overload
+        of a bare name that has an entry (``add.Tensor`` when ``add`` has a formula: it
+        would silently win over it), and a bare name some of whose overloads have one."""
+        def what(k: str) -> str:
+            return "is zero-cost" if k in self._zero else "has a formula"
+
+        if key in self._formulas or key in self._zero:
+            return f"this op {what(key)} already"
+        bare = bare_name(key)
+        if bare != key and (bare in self._formulas or bare in self._zero):
+            return f"every overload of {bare!r} is counted already ({bare!r} {what(bare)})"
+        if bare == key:
+            for k in (*self._formulas, *self._zero):
+                if bare_name(k) == key:
+                    return f"its overload {k!r} {what(k)} already"
+        return None
 
     def include(self, other: FormulaRegistry, *, replace: bool = False) -> None:
         """Add every entry of ``other`` (an op in both is an error unless ``replace``)."""

@@ -17,7 +17,10 @@ A name that is none of these is a one-line :class:`~convcost.errors.SpecError`.
 
 ``overrides`` (the CLI's ``--model-arg KEY=VALUE``) set config fields
 (``num_hidden_layers=80``, ``hidden_size=8192``); a key that is not a field of the config is a
-SpecError naming ``model_args``. Two keys choose implementations instead of fields:
+SpecError naming ``model_args``; a value the config class refuses (transformers' checks:
+``hidden_size=66`` with 32 heads, ``hidden_size=64.5``, ``num_hidden_layers='two'``) is a
+SpecError naming ``model_args.KEY`` (the CLI's ``--model-arg KEY``) with transformers' reason.
+Two keys choose implementations instead of fields:
 
 * ``attn_implementation`` — ``"sdpa"`` or ``"eager"``; left out, transformers' own default
   (``sdpa`` where the architecture supports it, else ``eager``: ``hf:BloomModel``), the model's
@@ -46,6 +49,7 @@ import contextlib
 import importlib
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -244,7 +248,46 @@ def _override(transformers: Any, config: Any, args: Mapping[str, Any]) -> Any:
     if not args:
         return config
     given = dict(getattr(config, "_convcost_given", {}))
-    return type(config)(**{**given, **args})
+    try:
+        return type(config)(**{**given, **args})
+    except Exception as e:  # transformers' own checks (strict dataclass validators...)
+        culprit = _culprit(config, given, args, e)
+        field = "model_args" if culprit is None else f"model_args.{culprit}"
+        value: Any = dict(args) if culprit is None else args[culprit]
+        raise SpecError(field, value, f"{type(config).__name__} refuses it: "
+                        f"{_reason(e)}") from e
+
+
+def _culprit(config: Any, given: Mapping[str, Any], args: Mapping[str, Any],
+             e: BaseException) -> str | None:
+    """The override that ``e`` (raised building the config with every override) is about:
+    the field a field validator names, else the one override that alone still fails,
+    else None (only a combination fails)."""
+    named = re.search(r"field '(\w+)'", str(e))
+    if named and named.group(1) in args:
+        return named.group(1)
+    if len(args) == 1:
+        return next(iter(args))
+    for key, value in args.items():
+        try:
+            type(config)(**{**given, key: value})
+        except Exception:
+            return key
+    return None
+
+
+def _reason(e: BaseException) -> str:
+    """The innermost cause of ``e`` on one line (a strict-dataclass error wraps the
+    validator's ValueError/TypeError), without its exception class when it is a plain
+    ValueError or TypeError."""
+    while e.__cause__ is not None:
+        e = e.__cause__
+    text = " ".join(str(e).split())
+    if len(text) > 300:
+        text = text[:297] + "..."
+    if type(e) in (ValueError, TypeError) and text:
+        return text
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 def _make(transformers: Any, config: Any, arch: Any) -> Any:

@@ -1,5 +1,9 @@
 """User devices files: ``[device.NAME]`` (and ``[interconnect.NAME]``) tables in TOML.
 
+Every key is checked: an unknown one (``reserve_mb``, ``clock_mhzz``, a misspelt table) is a
+SpecError naming it and the allowed keys, not silently ignored; a ``reserve_mib`` of at least
+the device's memory is an error naming that field when the file is read (never clamped).
+
 :func:`parse_device` is the one reader of a device table: the presets' data file
 (:mod:`convcost.hardware.device_presets`) goes through it too, so both are checked by the
 same rules. Everything public here is re-exported by :mod:`convcost.hardware.devices`.
@@ -21,13 +25,17 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
 
-#: The keys :func:`parse_device` reads in a ``[device.NAME]`` table (others are ignored in a
-#: user file, refused in the presets' data file).
+#: The keys :func:`parse_device` reads in a ``[device.NAME]`` table (any other key is refused,
+#: in a user file as in the presets' data file).
 DEVICE_KEYS: tuple[str, ...] = (
     "description", "peak_tflops", "bandwidth_gbps", "memory_gb", "memory_gib", "sms",
     "clock_mhz", "l2_mib", "arch", "reserve_mib", "cudnn_workspace_mib", "timing", "sources",
     "stack",
 )
+#: The top-level tables of a user devices file.
+FILE_KEYS: tuple[str, ...] = ("device", "interconnect")
+#: The keys of an ``[interconnect.NAME]`` table.
+INTERCONNECT_KEYS: tuple[str, ...] = ("description", "bandwidth_gbps", "latency_us", "source")
 
 
 def _read_toml(path: str | Path) -> dict[str, Any]:
@@ -68,12 +76,32 @@ def load_hardware(path: str | Path) -> tuple[dict[str, DeviceSpec], dict[str, An
     from .distributed import load_interconnects
 
     data = _read_toml(path)
+    where = str(path)
+    _known(data, FILE_KEYS, where, "")
     tables = data.get("device", {})
     if not isinstance(tables, dict) or not (tables or data.get("interconnect")):
         raise SpecError("devices_file", str(path),
                         "needs at least one [device.NAME] or [interconnect.NAME] table")
-    devices = {name: parse_device(name, t, str(path)) for name, t in tables.items()}
-    return devices, load_interconnects(data, str(path))
+    for name, t in tables.items():
+        if isinstance(t, dict):
+            _known(t, DEVICE_KEYS, where, f"device.{name}.")
+    links = data.get("interconnect", {})
+    for name, t in (links.items() if isinstance(links, dict) else ()):
+        if isinstance(t, dict):
+            _known(t, INTERCONNECT_KEYS, where, f"interconnect.{name}.")
+    devices = {name: parse_device(name, t, where) for name, t in tables.items()}
+    return devices, load_interconnects(data, where)
+
+
+def _known(table: dict[str, Any], keys: tuple[str, ...], where: str, at: str) -> None:
+    """Every key of ``table`` is one of ``keys``: an unknown one (``reserve_mb``,
+    ``clock_mhzz``) would be silently ignored, so it is a SpecError naming it."""
+    from ..vocab import did_you_mean
+
+    for k in table:
+        if k not in keys:
+            raise SpecError(f"{where}: {at}{k}", k, f"unknown key{did_you_mean(k, keys)}; "
+                            f"allowed keys: {', '.join(keys)}")
 
 
 def parse_device(name: str, t: Any, where: str) -> DeviceSpec:
@@ -144,6 +172,13 @@ def parse_device(name: str, t: Any, where: str) -> DeviceSpec:
         from .stacks import get_stack
 
         get_stack(stack, f"{where}: device.{name}.stack")
+    memory = round(num(mem_key, t[mem_key]) * (GB if mem_key == "memory_gb" else GIB))
+    reserve = (round(nonneg("reserve_mib", t["reserve_mib"]) * MIB)
+               if "reserve_mib" in t else -1)
+    if reserve >= memory:  # never clamped: the device would have no usable memory
+        raise SpecError(f"{where}: device.{name}.reserve_mib", t["reserve_mib"],
+                        f"must be less than the device's memory ({memory / MIB:g} MiB, "
+                        f"from {mem_key} = {t[mem_key]!r})")
     clock_mhz: float = 0.0
     if "clock_mhz" in t:
         num("clock_mhz", t["clock_mhz"])
@@ -153,15 +188,14 @@ def parse_device(name: str, t: Any, where: str) -> DeviceSpec:
         description=str(t.get("description", name)),
         peak={k: num(f"peak_tflops.{k}", v) * T for k, v in peaks.items()},
         bandwidth=num("bandwidth_gbps", t["bandwidth_gbps"]) * GB,
-        memory=round(num(mem_key, t[mem_key]) * (GB if mem_key == "memory_gb" else GIB)),
+        memory=memory,
         sources={str(k): str(v) for k, v in sources.items()} if isinstance(sources, dict) else {},
         sms=int(num("sms", t["sms"])) if "sms" in t else 0,
         clock_mhz=clock_mhz,
         l2_bytes=int(num("l2_mib", t["l2_mib"]) * MIB) if "l2_mib" in t else 0,
         arch=str(arch),
         timing=flat,
-        reserve=(round(nonneg("reserve_mib", t["reserve_mib"]) * MIB)
-                 if "reserve_mib" in t else -1),
+        reserve=reserve,
         cudnn_workspace=(round(nonneg("cudnn_workspace_mib", t["cudnn_workspace_mib"])
                                    * MIB) if "cudnn_workspace_mib" in t else 0),
         stack=str(stack),

@@ -75,6 +75,13 @@ INTERCONNECTS: dict[str, Interconnect] = {
             "NVIDIA Quantum InfiniBand HDR (200 Gb/s per port)",
         ),
         Interconnect(
+            "pcie3",
+            "PCIe 3.0 x16: about 16 GB/s per direction",
+            15.75e9,
+            10e-6,
+            "PCI-SIG PCIe 3.0 (8 GT/s × 16 lanes, 128b/130b); NVIDIA T4 datasheet (PCIe Gen3 x16)",
+        ),
+        Interconnect(
             "pcie4",
             "PCIe 4.0 x16: about 32 GB/s per direction",
             32e9,

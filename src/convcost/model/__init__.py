@@ -157,7 +157,7 @@ def analyze(
     p = prepare(model, inputs, kwargs, mode, dtype, amp, optimizer, freeze, counting,
                 input_grad)
     args, kw, dtype_name, amp_name, pattern = p.args, p.kw, p.dtype_name, p.amp_name, p.pattern
-    check_freeze(model, pattern)
+    check_freeze(model, pattern, p.grad_inputs)
     ckpt = check_checkpoint(model, checkpoint, mode)
     registry = formula_registry(formulas)
     target = check_dispatch(dispatch, compute_capability)
@@ -307,14 +307,25 @@ def check_checkpoint(model: Any, checkpoint: str | re.Pattern[str] | None,
                     + named_like(paths, "modules"))
 
 
-def check_freeze(model: Any, pattern: re.Pattern[str] | None) -> None:
+def check_freeze(model: Any, pattern: re.Pattern[str] | None,
+                 grad_inputs: bool = False) -> None:
     """A ``freeze`` pattern must match (``re.search``) at least one of the model's parameter
     names — one that matches none changes nothing and is almost always a typo — so it is a
-    :class:`~convcost.errors.SpecError` naming ``freeze`` and showing a few names."""
+    :class:`~convcost.errors.SpecError` naming ``freeze`` and showing a few names. One that
+    matches every trainable parameter, when no input requires a gradient (``grad_inputs``
+    false), leaves nothing to differentiate: a SpecError naming ``freeze`` too."""
     if pattern is None:
         return
     names = [n for n, _ in model.named_parameters()]
     if any(pattern.search(n) for n in names):
+        trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+        if trainable and not grad_inputs and all(pattern.search(n) for n in trainable):
+            from ..frontends.torch_trace.run import NO_GRAD_FN
+
+            raise SpecError("freeze", pattern.pattern, f"matches every trainable parameter "
+                            f"({len(trainable)}), and no input requires a gradient: nothing is "
+                            f"left to differentiate (a real loss.backward() raises "
+                            f"{NO_GRAD_FN}); freeze fewer, or ask for input gradients")
         return
     raise SpecError("freeze", pattern.pattern, "matches no parameter name; "
                     + named_like(names, "parameters"))
@@ -340,7 +351,7 @@ def train_memory(
     :func:`analyze`. Arguments as for :func:`analyze`."""
     p = prepare(model, inputs, kwargs, "train", dtype, amp, optimizer, freeze, "dense",
                 input_grad)
-    check_freeze(model, p.pattern)
+    check_freeze(model, p.pattern, p.grad_inputs)
     ckpt = check_checkpoint(model, checkpoint)
     target = check_dispatch(dispatch, compute_capability)
     check_fused(optimizer_fused, optimizer_foreach, optimizer, "train")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from ..cost import BackwardCost, Cost
 from ..formulas.catalog import default_registry
 from ..formulas.kernels import launch
-from ..formulas.registry import FormulaRegistry
+from ..formulas.registry import FormulaRegistry, check_op_cost
 from ..formulas.traffic import traffic
 from ..frontends.dataflow import backward_targets
 from ..frontends.records import ModuleRecord, OpRecord, Trace
@@ -82,11 +82,11 @@ class _Counter:
             result = formula(call, self.counting)
             if not isinstance(result, OpCost):
                 raise TypeError(f"the formula returned {type(result).__name__}, not OpCost")
-            return result
         except Exception as exc:  # a formula that cannot handle these arguments: report it
             self.unsupported[call.name] = self.unsupported.get(call.name, 0) + 1
             self.errors.setdefault(call.name, f"{type(exc).__name__}: {exc}")
             return None
+        return check_op_cost(call.name, result)  # negative or float counts: an error
 
 
 def summarize(

@@ -52,7 +52,30 @@ def _is_pair(x: object) -> TypeGuard[Sequence[Any]]:
             and _is_shape(x[0]) and _is_dtype(x[1]))
 
 
+#: PyTorch's limit on one tensor's storage: its byte size is a signed 64-bit integer.
+MAX_TENSOR_BYTES = 2**63 - 1
+
+
 def _one_input(field_name: str, x: object, default_dtype: str, torch_mod: Any) -> Any:
+    """Input ``x`` as an InputSpec (or the tensor given), checked; one larger than PyTorch
+    can describe (``99999999999999999999x3x32x32``: its bytes overflow int64, where a real
+    ``torch.empty`` raises) is a SpecError naming the input, before any work."""
+    spec = _make_input(field_name, x, default_dtype, torch_mod)
+    if isinstance(spec, InputSpec):
+        from ..dtypes import dtype_bytes
+
+        numel = 1
+        for d in spec.shape:
+            numel *= d
+        size = numel * dtype_bytes(spec.dtype)
+        if size > MAX_TENSOR_BYTES:
+            raise SpecError(field_name, "x".join(map(str, spec.shape)),
+                            f"too large: {numel:,} {spec.dtype} elements are {size:,} bytes, "
+                            "above PyTorch's limit for one tensor (2**63 - 1 bytes)")
+    return spec
+
+
+def _make_input(field_name: str, x: object, default_dtype: str, torch_mod: Any) -> Any:
     if isinstance(x, torch_mod.Tensor):
         return x
     if isinstance(x, InputSpec):
@@ -110,6 +133,14 @@ class Prepared:
     pattern: re.Pattern[str] | None
     input_grad: bool = False
 
+    @property
+    def grad_inputs(self) -> bool:
+        """Whether a training step differentiates some input (``input_grad``, or a floating
+        input whose spec says ``requires_grad``)."""
+        return self.input_grad or any(
+            isinstance(x, InputSpec) and x.requires_grad and _floating(x)
+            for x in [*self.args, *self.kw.values()])
+
 
 def _check_grad_mode(mode: str, input_grad: bool, args: list[Any],
                      kw: Mapping[str, Any]) -> None:
@@ -128,6 +159,14 @@ def _check_grad_mode(mode: str, input_grad: bool, args: list[Any],
                             "input gradients need mode='train'")
 
 
+def _floating(x: Any) -> bool:
+    """Whether input ``x`` is a floating-point tensor (or the spec of one)."""
+    if isinstance(x, InputSpec):
+        return normalize_dtype(x.dtype) in ("float64", "float32", "float16", "bfloat16") \
+            or normalize_dtype(x.dtype).startswith("float8")
+    return bool(getattr(x, "is_floating_point", lambda: False)())
+
+
 def compile_pattern(field: str, value: str | re.Pattern[str]) -> re.Pattern[str]:
     """``value`` as a compiled regular expression; a :class:`SpecError` naming ``field``
     when it is not one or is over the bounds of :func:`convcost.patterns.check_pattern`."""
@@ -136,6 +175,8 @@ def compile_pattern(field: str, value: str | re.Pattern[str]) -> re.Pattern[str]
     check_pattern(field, value.pattern if isinstance(value, re.Pattern) else str(value))
     if isinstance(value, re.Pattern):
         return value
+    if not isinstance(value, str):  # freeze=3 is not the regex '3'
+        raise SpecError(field, value, "a regular expression (str or re.Pattern)")
     try:
         return re.compile(str(value))
     except re.error as exc:
@@ -166,11 +207,14 @@ def prepare(
     dtype_name = None if dtype is None else canonical_dtype(dtype, "dtype", MODEL_DTYPES)
     amp_name = None
     if amp is not None:
-        key = str(amp).strip().lower()
+        key = str(amp).strip().lower().removeprefix("torch.")  # torch.bfloat16, as dtype=
         if key not in AMPS:
             raise SpecError("amp", amp, "allowed: bf16, fp16 (or None for no autocast)")
         amp_name = AMPS[key]
     pattern = None if freeze is None else compile_pattern("freeze", freeze)
+    if kwargs is not None and not isinstance(kwargs, Mapping):
+        raise SpecError("kwargs", kwargs, "a mapping of keyword name to input (shape, "
+                        "InputSpec, tensor or value), or None")
     import torch
 
     if not isinstance(model, torch.nn.Module):
@@ -188,4 +232,11 @@ def prepare(
             v, (torch.Tensor, InputSpec)) else v
 
     _check_grad_mode(mode, input_grad, args, kw)
+    if freeze is not None and mode != "train":
+        raise SpecError("freeze", freeze, "freezing parameters only changes a training step "
+                        "(mode='train'): an inference run computes no gradient")
+    if input_grad and not any(_floating(x) for x in [*args, *kw.values()]):
+        raise SpecError("input_grad", True, "no input is floating-point, and PyTorch refuses "
+                        "gradients of the others (RuntimeError: only Tensors of floating point "
+                        "dtype can require gradients)")
     return Prepared(args, kw, dtype_name, amp_name, pattern, input_grad)

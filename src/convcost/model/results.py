@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..cost import BackwardCost, Cost
+from ..errors import SpecError
 from ..formulas.kernels import KERNEL, Launch
 from ..memory.allocator import StepEvents
 from ..memory.timeline import Timeline
@@ -19,6 +20,14 @@ from ..ops import TensorMeta
 
 #: Name suffix of the row holding a module's own ops when it also has children.
 FUNCTIONAL = "(functional)"
+
+
+class UnknownLayerError(SpecError, KeyError):
+    """:meth:`ModelResult.layer` for a name no row has: a :class:`SpecError` (one line naming
+    the name and the closest ones) that is also a ``KeyError`` (what a lookup raises)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 @dataclass(frozen=True)
@@ -300,11 +309,21 @@ class ModelResult:
         return render(self, "notebook")
 
     def layer(self, name: str) -> LayerRow:
-        """The row called ``name`` (KeyError when there is none)."""
+        """The row called ``name`` (the module path, ``""`` for the model itself).
+
+        Raises :class:`UnknownLayerError` (a KeyError and a :class:`~convcost.errors.SpecError`)
+        naming ``name`` and the closest layer names when there is none."""
         for row in self.layers:
             if row.name == name:
                 return row
-        raise KeyError(name)
+        from ..vocab import did_you_mean
+
+        names = [row.name for row in self.layers if row.name]
+        hint = did_you_mean(name, names) if isinstance(name, str) else ""
+        few = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+        raise UnknownLayerError("name", name, f"no layer of this model is called that{hint}; "
+                           f"layers are module paths such as {few} ({len(names)} in all, "
+                           "'' for the model itself)")
 
     def to_dict(self, timeline: bool = False, ops: bool = False) -> dict[str, Any]:
         """The JSON document: ``model``, ``inputs`` (``name``, ``shape``, ``dtype``; and

@@ -32,8 +32,8 @@ if TYPE_CHECKING:
     from ..model.generate import GenerationResult
     from ..model.results import ModelResult
 
-__all__ = ["REGISTRY", "SUBJECTS", "Format", "check", "render", "subject_of", "to_frame",
-           "write_plots"]
+__all__ = ["REGISTRY", "SUBJECTS", "Format", "check", "check_hardware", "render", "subject_of",
+           "to_frame", "write_plots"]
 
 #: Kinds of result :func:`render` writes, with the records they are.
 SUBJECTS: dict[str, str] = {
@@ -141,11 +141,26 @@ def check(subject: str, format: str, options: Mapping[str, object]) -> Format:
             raise SpecError(key, value, f"not an option of format {format!r} for a "
                             f"{SUBJECTS[subject]}; "
                             + (allowed(tuple(sorted(takes))) if takes else "it takes none"))
+    check_hardware(options.get("hardware"))
     depth = options.get("depth")
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int)
                               or depth < 0):
         raise SpecError("depth", depth, "must be 0 or more (or None: every level)")
     return fmt
+
+
+def check_hardware(value: object) -> None:
+    """``hardware`` is None or a :class:`~convcost.hardware.answer.Hardware` (a device name
+    is not one: the answers are computed by ``Hardware``'s makers, not by a report); a
+    SpecError naming ``hardware`` otherwise."""
+    if value is None:
+        return
+    from ..hardware.answer import Hardware
+
+    if not isinstance(value, Hardware):
+        raise SpecError("hardware", value, "a convcost.Hardware (the answers to show, "
+                        "e.g. convcost.hardware.answer.answer(result, device)) or None; "
+                        "a device name is not one")
 
 
 def render(result: object, format: str = "table", **options: Any) -> str:
@@ -183,6 +198,7 @@ def write_plots(result: object, plot: str | Path, *,
         if hardware is not None:
             raise SpecError("hardware", hardware, "a layer's chart takes no hardware")
         return svg.conv_plot(cast("ConvResult", result), plot)
+    check_hardware(hardware)
     return svg.plots(cast("ModelResult", result), hardware, plot)
 
 

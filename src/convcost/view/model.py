@@ -451,7 +451,7 @@ def hardware_lines(r: ModelResult, hw: Hardware | None) -> list[Line]:
             Q(s.params, "bytes"), ", grads ", Q(s.grads, "bytes"), ", optimizer ",
             Q(s.optimizer, "bytes"), ", peak ", Q(d.peak_bytes, "bytes"), "; sends ",
             Q(s.comm_bytes, "bytes"), " per step, ", Q(d.comm_time, "seconds"),
-            f" over {d.link.name}"))
+            f" over {d.link.name}", *assumed(d.link.description)))
     f, dev = hw.fit, hw.fit_device
     if f is not None and dev is not None:
         what = "reserved peak" if f.basis == "reserved" else "peak"
@@ -485,6 +485,13 @@ def device_memory_rows(hw: Hardware | None) -> list[tuple[str, int]]:
                  ("reserved (max_memory_reserved)", dm.reserved)]
     return [*rows, ("usable", dm.usable), ("reserve (context, libraries, driver)", dm.reserve),
             (f"{dm.device} memory", dm.capacity)]
+
+
+def assumed(description: str) -> list[Cell]:
+    """`` (assumed for t4 (a PCIe card, no NVLink): give --interconnect to choose)`` when the
+    interconnect was not chosen but assumed from the device (its description says so)."""
+    _, sep, rest = description.partition("; assumed for ")
+    return [f" (assumed for {rest})"] if sep else []
 
 
 def device_memory_lines(hw: Hardware, foreach: bool = False) -> list[Line]:

@@ -51,6 +51,18 @@ def metrics(r: ModelResult, hw: Hardware) -> list[Metric]:
     if hw.memory is not None:
         out += [("device_reserved_bytes", "reserved peak on device", hw.memory.reserved),
                 ("device_usable_bytes", "usable on device", hw.memory.usable)]
+    d = hw.distributed
+    if d is not None:  # the JSON's "distributed" keys, for the tables too
+        st = d.states
+        out += [("devices", "devices", st.devices),
+                ("strategy", "sharding strategy", st.strategy),
+                ("interconnect", "interconnect", d.link.name),
+                ("params_bytes_per_device", "params per device", st.params),
+                ("grads_bytes_per_device", "grads per device", st.grads),
+                ("optimizer_bytes_per_device", "optimizer per device", st.optimizer),
+                ("peak_bytes_per_device", "peak per device", d.peak_bytes),
+                ("comm_bytes_per_step", "sent per step", st.comm_bytes),
+                ("comm_time_s", "communication per step", d.comm_time)]
     return out
 
 
@@ -58,11 +70,13 @@ def metrics(r: ModelResult, hw: Hardware) -> list[Metric]:
 _KINDS: dict[str, Kind] = {"step_s": "ms", "est_step_s": "ms", "est_samples_per_s": "number",
                            "est_host_s": "ms", "est_device_s": "ms",
                            "mfu": "percent", "samples_per_s": "number",
-                           "unsupported_ops": "int"}
+                           "unsupported_ops": "int", "devices": "int", "strategy": "text",
+                           "interconnect": "text", "comm_bytes_per_step": "bytes",
+                           "comm_time_s": "ms"}
 
 
 def _kind(key: str) -> Kind:
-    if key.endswith("_bytes"):
+    if key.endswith("_bytes") or "_bytes_per_" in key:
         return "bytes"
     return _KINDS.get(key, "count")
 
@@ -71,6 +85,12 @@ def _q(key: str, v: Any, human: bool) -> Q:
     # people see '-' for a missing value; the CSV keeps Python's word for it, as it always has
     return Q(v, _kind(key), missing="-" if human else "None")
 
+
+#: The rows of a sharded step (``--devices N``, ``--strategy``), shown for every entry of a
+#: comparison when one of them has them.
+SHARDING_KEYS = frozenset({"devices", "strategy", "interconnect", "params_bytes_per_device",
+                           "grads_bytes_per_device", "optimizer_bytes_per_device",
+                           "peak_bytes_per_device", "comm_bytes_per_step", "comm_time_s"})
 
 SWEEP_KEYS = ("forward_flops", "backward_flops", "forward_macs", "saved_activations_bytes",
               "peak_train_bytes", "peak_inference_bytes", "device_reserved_bytes",
@@ -107,20 +127,27 @@ def compare_legend(c: Comparison) -> list[str]:
 
 
 def compare_table(c: Comparison, human: bool = True) -> Table:
-    """One row per headline number every entry has, one column per entry, and ``B / A``
-    for two entries (``human``: an empty first header; otherwise ``metric``)."""
+    """One row per headline number every entry has, and the rows of sharding (``devices``,
+    ``strategy``, per-device bytes, communication) when any entry is sharded (``-`` for an
+    entry that is not: one device); one column per entry, and ``B / A`` for two entries
+    (``human``: an empty first header; otherwise ``metric``)."""
     ms = [metrics(e.result, e.hw) for e in c.entries]
     keys = [(k, lab) for k, lab, _ in ms[0]]
     for m in ms[1:]:  # keep only the metrics every entry has
         have = {k for k, _, _ in m}
         keys = [(k, lab) for k, lab in keys if k in have]
+    shared = {k for k, _ in keys}
+    for m in ms:  # ...but the sharding rows of any entry (the JSON has them)
+        keys += [(k, lab) for k, lab, _ in m if k in SHARDING_KEYS and k not in shared]
+        shared |= {k for k, _, _ in m if k in SHARDING_KEYS}
     two = len(c.entries) == 2
     header = ["" if human else "metric", *[e.label for e in c.entries]]
     if two:
         header.append("B / A")
     body = []
     for k, lab in keys:
-        vals = [dict((kk, v) for kk, _, v in m)[k] for m in ms]
+        vals = [dict((kk, v) for kk, _, v in m).get(k, 1 if k == "devices" else None)
+                for m in ms]
         cells: list[Cell] = [lab, *[_q(k, v, human) for v in vals]]
         if two:
             a, b = vals

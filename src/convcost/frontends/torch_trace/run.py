@@ -36,7 +36,7 @@ from torch._subclasses.fake_tensor import (
 )
 from torch.utils.hooks import RemovableHandle
 
-from ...errors import ConvCostError, TraceError
+from ...errors import ConvCostError, SpecError, TraceError
 from ...spec import InputSpec
 from ..kernel_checks import KernelRuleError
 from ..records import ModuleRecord, OpRecord, ParamGrad, Trace
@@ -292,6 +292,33 @@ def _trace(mode: str, state: State, modules: Mapping[str, nn.Module],
     return trace
 
 
+#: What ``loss.backward()`` says when nothing in the loss requires a gradient.
+NO_GRAD_FN = ("RuntimeError: element 0 of tensors does not require grad and does not have a "
+              "grad_fn")
+
+
+def nothing_to_differentiate(out: Any, has_params: bool) -> SpecError | None:
+    """The error of a training step whose output has nothing to differentiate (an integer
+    or ``None`` output, or parameters none of which is trainable and no input requiring a
+    gradient): a real step raises there, so the analysis does too rather than report a
+    zero-cost backward. None for a model without any parameter (a parameter-free block,
+    e.g. an ONNX graph of functions): its training step is its forward, as before."""
+    found = list(tensors(out))
+    if not has_params and any(t.is_floating_point() for t in found):
+        return None
+    if not found:
+        why = f"the model's output ({type(out).__name__}) holds no tensor"
+    elif not any(t.is_floating_point() for t in found):
+        dts = ", ".join(sorted({str(t.dtype).removeprefix("torch.") for t in found}))
+        why = f"the model's output is {dts}: integer tensors have no gradient"
+    else:
+        why = ("no parameter is trainable (all frozen or requires_grad=False) and no input "
+               "requires a gradient")
+    return SpecError("mode", "train", f"nothing to differentiate: {why}; a real "
+                     f"loss.backward() raises {NO_GRAD_FN} (mode='inference' analyses the "
+                     "forward alone)")
+
+
 def _loss_of(out: Any) -> torch.Tensor | None:
     """The scalar to differentiate (see the module docstring)."""
     if isinstance(out, torch.Tensor) and out.dim() == 0 and out.is_floating_point():
@@ -461,8 +488,12 @@ def _step(
         state.claim = False
         loss = _loss_of(out)
         held = [t.untyped_storage() for t in tensors(out)]
+        if loss is None or not loss.requires_grad:
+            why = nothing_to_differentiate(out, next(model.parameters(), None) is not None)
+            if why is not None:  # a real loss.backward() raises
+                raise why
         del out
-    if loss is None or not loss.requires_grad:
+    if loss is None or not loss.requires_grad:  # a model without parameters: forward only
         return
     held.append(loss.untyped_storage())
     state.tag_nodes([loss.grad_fn], set(), LOSS_TAG)

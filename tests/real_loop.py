@@ -56,11 +56,11 @@ class LiveBytes(TorchDispatchMode):  # type: ignore[no-untyped-call]
 
 def training_step_peak(model: torch.nn.Module, x: torch.Tensor,
                        optimizer: Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer]
-                       | None = None) -> int:
+                       | None = None, hold_output: bool = True) -> int:
     """Peak live tensor bytes of one real training step of ``model`` on ``x``: gradients start
     as ``None``; the loss is the sum of ``.sum()`` of every floating output tensor; ``out``
     and ``loss`` are held until the step ends, as the variables of a training loop hold
-    them."""
+    them (``hold_output`` false: only ``loss``, as ``loss = f(model(x))``)."""
     params = [p for p in model.parameters() if p.requires_grad]
     for p in params:
         p.grad = None
@@ -73,6 +73,9 @@ def training_step_peak(model: torch.nn.Module, x: torch.Tensor,
                 if isinstance(t, torch.Tensor) and t.is_floating_point()]
         loss = functools.reduce(operator.add, sums)
         del sums
+        if not hold_output:
+            del out
+            out = None
         loss.backward()
         if opt is not None:
             opt.step()

@@ -150,3 +150,24 @@ def test_onnx_tied_embedding_stays_grad_input(tmp_path: Path) -> None:
     assert r.totals.forward.macs == 400
     b = r.totals.backward
     assert (b.grad_input.macs, b.grad_weight.macs) == (400, 400)
+
+
+class ShiftThenProject(nn.Module):
+    """(x + p) @ Wᵀ, p (6,) broadcast over the batch, W 5×6, x 4×6: 4·5·6 = 120 MACs. The
+    sum that gives p its gradient routes ∂(x + p) = g·W into it, but x + p is an activation:
+    that product (it reads W) is ∂input, 120 MACs; ∂W = gᵀ·(x + p) is ∂weight, 120."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.p = nn.Parameter(torch.randn(6))
+        self.W = nn.Parameter(torch.randn(5, 6))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x + self.p) @ self.W.t()
+
+
+def test_a_broadcast_shift_before_a_product_keeps_its_gradient_grad_input() -> None:
+    r = analyze(ShiftThenProject(), inputs=[(4, 6)], mode="train")
+    b = r.totals.backward
+    assert r.totals.forward.macs == 120
+    assert (b.grad_input.macs, b.grad_weight.macs) == (120, 120)

@@ -130,3 +130,40 @@ def test_every_segmentation_model_peak_is_a_real_steps(name: str, model_args: di
     real = training_step_peak(model, torch.randn(shape),
                               _momentum if optimizer == "momentum" else None)
     assert pred == real
+
+
+@pytest.mark.parametrize("hold", [True, False])
+def test_hold_output_both_ways_equal_a_real_step(hold: bool,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 27: ``hold_output`` (CLI ``--hold-output/--no-hold-output``). Held, the loop is
+    ``out = model(x); loss = f(out)``; not held, ``loss = f(model(x))`` and the output dies
+    once the loss exists. Both peaks equal a real CPU step written each way."""
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 512))
+    shape = (16, 8)
+    r = analyze(m, shape, hold_output=hold)
+    assert r.hold_output is hold and r.to_dict()["hold_output"] is hold
+    real = training_step_peak(m, torch.randn(shape), hold_output=hold)
+    assert r.memory.peak_train_bytes == real
+    from cli_run import run
+
+    code, out, _ = run(["model", "test_held_outputs:tiny_mlp", "--input", "16x8",
+                        *([] if hold else ["--no-hold-output"])], capsys)
+    assert code == 0 and ("output is not held" in out) is (not hold)
+
+
+def tiny_mlp() -> nn.Module:
+    """CLI target for the test above."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 512))
+
+
+def test_hold_output_needs_a_training_step(capsys: pytest.CaptureFixture[str]) -> None:
+    from cli_run import run
+    from convcost.errors import SpecError
+
+    with pytest.raises(SpecError, match=r"^hold_output: "):
+        analyze(nn.Linear(2, 2), (1, 2), mode="inference", hold_output=False)
+    code, _, err = run(["model", "test_held_outputs:tiny_mlp", "--input", "16x8",
+                        "--mode", "inference", "--no-hold-output"], capsys)
+    assert code == 2 and "--no-hold-output" in err and "Traceback" not in err

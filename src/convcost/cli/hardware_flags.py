@@ -73,6 +73,8 @@ def hardware_options(a: argparse.Namespace) -> tuple[DeviceSpec | None, Intercon
     a.dispatch_options = dispatch_options(device, getattr(a, "dispatch", None), "--dispatch")
     if a.optimizer_kernels == "fused":
         a.dispatch_options["optimizer_fused"] = True
+    if getattr(a, "hold_output", None) is False:
+        a.dispatch_options["hold_output"] = False
     if a.interconnect is not None or a.devices < 2:
         return device, get_interconnect(a.interconnect or "nvlink4", links)
     return device, assumed_interconnect(device)

@@ -97,6 +97,14 @@ def add_arguments(m: argparse.ArgumentParser, compare: bool = False) -> None:
         help="every floating input requires a gradient (analysing a block rather than a "
         "whole network: the backward computes the inputs' gradients; needs --mode train)",
     )
+    m.add_argument(
+        "--hold-output",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="whether the training loop keeps the model's output to the end of the step "
+        "(out = model(x); loss = f(out): the default) or not (loss = f(model(x))); needs "
+        "--mode train",
+    )
     m.add_argument("--dtype", default=None, help="convert the model: float32, bfloat16, …")
     m.add_argument(
         "--amp",
@@ -408,6 +416,10 @@ def run(a: argparse.Namespace) -> str:
 
     check_output(a.output)
     fmt = output_format(a.format, a.json, a.output, FORMATS)
+    held = getattr(a, "hold_output", None)
+    if held is not None and a.mode != "train":
+        raise SpecError("--hold-output" if held else "--no-hold-output", True,
+                        "only changes a training step (--mode train)")
     if a.mode == "generate" or getattr(a, "prompt_len", None) is not None \
             or getattr(a, "new_tokens", None) is not None:
         from .generate import run_generate

@@ -29,11 +29,11 @@ rule. For every other backward op, follow its results forward through the backwa
   gathered (``index_put``/``index_add`` of the rows used, as MoE experts held in one 3-D
   parameter). It only carries the gradient of a tensor computed from the parameter alone
   back to the parameter, so the product that made that gradient computes the parameter's
-  gradient too: the router passes ``grad_weight`` on. A scatter (a router that reads integer
-  indices) routes only into a result of rank 3 or more, where whole matrices were gathered;
-  rows looked up in a 2-D table are an embedding's output, an activation, so the product
-  before ``embedding_dense_backward`` (or the ``index_put`` of an ONNX ``Gather``) stays
-  ``grad_input``;
+  gradient too: the router passes ``grad_weight`` on. Unless that product reads a parameter:
+  then it is ``g·W``, the gradient of an activation that the router merely reduces into a
+  parameter's gradient — the product before ``embedding_dense_backward`` (rows looked up in
+  a table are an embedding's output, an activation), or before the ``sum`` that gives a
+  broadcast bias ``p`` of ``x + p`` its gradient — and stays ``grad_input``;
 * every other backward op (results read by anything else, or by nothing) is
   ``grad_input``: it carries the gradient towards the layer's inputs.
 """
@@ -53,17 +53,20 @@ def backward_targets(
     ops: Sequence[OpRecord],
     param_grads: Sequence[ParamGrad],
     free: Sequence[bool] | None = None,
+    params: frozenset[int] = frozenset(),
 ) -> list[str]:
     """For each op of ``ops`` the gradient it computes (``grad_input``/``grad_weight``/
     ``grad_bias``); ops outside the ``backward`` phase get ``""``.
 
     ``free[i]`` says op ``i`` does no arithmetic (such readers, and the engine's sums of
     gradient contributions, ``OpRecord.accumulates``, pass their label on); ``None`` treats
-    every op as free.
+    every op as free. ``params`` are the parameters' storages (a product that reads one
+    computes an activation's gradient, whatever reads its result).
     """
     grad_kind = {pg.sid: GRAD_BIAS if pg.is_bias else GRAD_WEIGHT for pg in param_grads}
     gradients = {s for op in ops if op.phase == "backward" for s in op.writes}
     readers: dict[int, set[str]] = {}
+    via_router: set[int] = set()  # storages whose label came through a router
     kinds = [""] * len(ops)
     for i in range(len(ops) - 1, -1, -1):
         op = ops[i]
@@ -76,9 +79,13 @@ def backward_targets(
             kind = GRAD_INPUT
         else:
             later: set[str] = set()
+            routed = False
             for s in op.writes:
                 later |= readers.get(s, set())
-            if later and GRAD_INPUT not in later:
+                routed |= s in via_router
+            computing = free is not None and not free[i]
+            if later and GRAD_INPUT not in later and not (
+                    routed and computing and any(s in params for s in op.reads)):
                 kind = GRAD_BIAS if later == {GRAD_BIAS} else GRAD_WEIGHT
             else:
                 kind = GRAD_INPUT
@@ -88,16 +95,13 @@ def backward_targets(
         passed_on = kind if passes else GRAD_INPUT
         for s in op.reads:
             readers.setdefault(s, set()).add(passed_on)
+            if router or (passes and any(w in via_router for w in op.writes)):
+                via_router.add(s)
     return kinds
 
 
 def _routes(op: OpRecord, gradients: set[int]) -> bool:
     """Whether ``op`` only routes gradients (see the module doc): every floating-point tensor
-    it reads is a gradient, and a scatter (integer indices read) writes a rank ≥ 3 result."""
-    if op.float_reads is None or not all(s in gradients for s in op.float_reads):
-        return False
-    if len(op.float_reads) == len(op.reads):
-        return True
-    out = op.call.outputs[0] if op.call.outputs else None
-    return out is not None and len(out.shape) >= 3
+    it reads is a gradient (integer indices aside)."""
+    return op.float_reads is not None and all(s in gradients for s in op.float_reads)
 

@@ -94,6 +94,8 @@ class Trace:
     ``input_grads`` are the storages that ended the backward as those inputs' ``.grad``.
     ``dispatch`` is the path the run was traced on (``"cpu"`` or ``"cuda"``) and
     ``backends`` the kernel choices made on the CUDA path (``(("sdpa", "flash"), ...)``).
+    ``hold_output``: the training loop keeps the model's output alive to the end of the step
+    (``out = model(x); loss = f(out)``), or not (``loss = f(model(x))``).
     """
 
     mode: str
@@ -108,6 +110,7 @@ class Trace:
     input_grads: tuple[int, ...] = ()
     dispatch: str = "cpu"
     backends: tuple[tuple[str, str], ...] = ()
+    hold_output: bool = True
 
     @property
     def samples(self) -> int:

@@ -51,16 +51,18 @@ def held_outputs(trace: Trace) -> frozenset[int]:
     it differentiates is all it keeps). The outputs are the storages made by the forward
     that the loss's ops read; the loss is what the backward's seed (``ones_like`` in phase
     ``loss``) is made from — the output itself when that is the scalar loss.
-    Empty for an inference run.
+    Empty for an inference run; only the loss when the loop does not hold the output
+    (``trace.hold_output`` false: ``loss = f(model(x))``).
     """
     if trace.mode != "train":
         return frozenset()
+    outputs = trace.hold_output
     made = {s.sid for s in trace.storages if s.origin == "op" and s.phase == "forward"}
     held: set[int] = set()
     for op in trace.ops:
         if op.phase == "loss":
             seed = op.call.name.split(".", 1)[0] == "ones_like"
-            held.update(sid for sid in op.reads if seed or sid in made)
+            held.update(sid for sid in op.reads if seed or (outputs and sid in made))
     return frozenset(held)
 
 

@@ -77,6 +77,7 @@ def analyze(
     dispatch: Dispatch | None = None,
     compute_capability: str | None = None,
     optimizer_fused: bool = False,
+    hold_output: bool = True,
 ) -> ModelResult:
     """Exact per-module cost and memory of one training step (or inference forward).
 
@@ -107,6 +108,10 @@ def analyze(
       ``optimizer_fused`` — its fused implementation (``torch.optim.AdamW(fused=True)``:
       one ``_fused_adamw_`` per step, its ``step`` counters tensors on the device;
       ``ModelResult.optimizer_fused``; not with ``optimizer_foreach``).
+    * ``hold_output`` — the training loop keeps the model's output alive to the end of the
+      step, as ``out = model(x); loss = f(out); loss.backward()`` does (the default); false:
+      ``loss = f(model(x))``, the output dies once nothing needs it
+      (``ModelResult.hold_output``; a SpecError outside ``mode="train"``).
     * ``freeze`` — regular expression; parameters whose name it matches (``re.search``) get
       no gradient. A pattern that matches no parameter name is a SpecError.
     * ``checkpoint`` — regular expression; the training step is analysed as if every module
@@ -162,6 +167,7 @@ def analyze(
     registry = formula_registry(formulas)
     target = check_dispatch(dispatch, compute_capability)
     check_fused(optimizer_fused, optimizer_foreach, optimizer, mode)
+    check_hold_output(hold_output, mode)
     # ---- work
     from ..frontends.torch_trace import torch_dtype, trace_model
 
@@ -175,7 +181,8 @@ def analyze(
                             optimizer=optimizer, optimizer_foreach=optimizer_foreach,
                             freeze=pattern, checkpoint=ckpt,
                             needs_formula=registry.missing, input_grad=input_grad,
-                            cuda=_cuda(target), optimizer_fused=optimizer_fused)
+                            cuda=_cuda(target), optimizer_fused=optimizer_fused,
+                            hold_output=hold_output)
         if data_dependent is not None:
             dependence = DataDependence(None)
     except TraceError as e:
@@ -196,7 +203,8 @@ def analyze(
         try:
             with bounded(policy == "bound"):
                 trace = trace_model(run_model, args, kw, mode=mode, dtype=tdtype, amp=tamp,
-                                    optimizer=optimizer, freeze=pattern, real=True)
+                                    optimizer=optimizer, freeze=pattern, real=True,
+                                    hold_output=hold_output)
         except TraceError as real_error:
             if tdtype is None or "not implemented for" not in real_error.reason:
                 raise
@@ -225,14 +233,25 @@ def analyze(
     )
     foreach = optimizer_foreach and mode == "train" and optimizer != "none"
     fused = optimizer_fused and mode == "train" and optimizer != "none"
-    if dependence is None and ckpt is None and not foreach and target is None and not fused:
+    if (dependence is None and ckpt is None and not foreach and target is None and not fused
+            and hold_output):
         return result
     from dataclasses import replace
 
     cc = None if target is None or trace.dispatch != "cuda" else target
     return replace(result, data_dependent=dependence,
                    checkpoint=None if ckpt is None else ckpt.pattern, optimizer_foreach=foreach,
-                   compute_capability=cc, optimizer_fused=fused)
+                   compute_capability=cc, optimizer_fused=fused, hold_output=hold_output)
+
+
+def check_hold_output(hold_output: Any, mode: str) -> None:
+    """``hold_output`` is a bool and only changes a training step (a SpecError naming it
+    otherwise)."""
+    if not isinstance(hold_output, bool):
+        raise SpecError("hold_output", hold_output, "must be True or False")
+    if not hold_output and mode != "train":
+        raise SpecError("hold_output", hold_output, "only changes a training step "
+                        "(mode='train'): an inference forward holds nothing past its end")
 
 
 def check_fused(fused: bool, foreach: bool, optimizer: str, mode: str) -> None:
@@ -346,6 +365,7 @@ def train_memory(
     dispatch: Dispatch | None = None,
     compute_capability: str | None = None,
     optimizer_fused: bool = False,
+    hold_output: bool = True,
 ) -> RunMemory:
     """Memory of one fake training step (no costing, no inference run): cheaper than
     :func:`analyze`. Arguments as for :func:`analyze`."""
@@ -355,6 +375,7 @@ def train_memory(
     ckpt = check_checkpoint(model, checkpoint)
     target = check_dispatch(dispatch, compute_capability)
     check_fused(optimizer_fused, optimizer_foreach, optimizer, "train")
+    check_hold_output(hold_output, "train")
     from ..frontends.torch_trace import torch_dtype, trace_model
 
     trace = trace_model(
@@ -363,7 +384,7 @@ def train_memory(
         amp=None if p.amp_name is None else torch_dtype(p.amp_name),
         optimizer=optimizer, freeze=p.pattern, input_grad=input_grad, checkpoint=ckpt,
         optimizer_foreach=optimizer_foreach, cuda=_cuda(target),
-        optimizer_fused=optimizer_fused,
+        optimizer_fused=optimizer_fused, hold_output=hold_output,
     )
     return run_memory(trace)
 

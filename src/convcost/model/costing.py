@@ -127,7 +127,8 @@ def summarize(
     _merge_first_step(counter, first_counter)
     unsupported, errors, decomposed = counter.unsupported, counter.errors, counter.decomposed
     free = [c is not None and c.cost.flops == 0 for c in costs]
-    targets = backward_targets(trace.ops, trace.param_grads, free)
+    params = frozenset(s.sid for s in trace.storages if s.origin == "parameter")
+    targets = backward_targets(trace.ops, trace.param_grads, free, params)
     own: dict[str, _Acc] = {}
     optimizer_cost = Cost()
     known = {m.path for m in trace.modules}

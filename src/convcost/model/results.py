@@ -286,6 +286,7 @@ class ModelResult:
     backends: tuple[tuple[str, str], ...] = ()
     compute_capability: str | None = None
     optimizer_fused: bool = False
+    hold_output: bool = True
 
     @property
     def input_grad(self) -> bool:
@@ -332,7 +333,8 @@ class ModelResult:
         ``dtype``, ``counting``,
         ``totals``, ``memory``, ``layers``, ``unsupported_ops`` (plus ``amp``,
         ``optimizer``, ``optimizer_foreach`` (its step ran the multi-tensor implementation),
-        ``optimizer_fused`` (its fused one),
+        ``optimizer_fused`` (its fused one), ``hold_output`` (a training step's loop keeps
+        the model's output to the end of the step; null in inference),
         ``freeze``, ``checkpoint`` (the activation-checkpointing pattern, or null),
         ``formula_errors``, ``decomposed_ops``; and
         ``dispatch`` (``"cpu"`` or ``"cuda"``), ``backends`` (the CUDA path's kernel choices,
@@ -354,6 +356,7 @@ class ModelResult:
             "optimizer": self.optimizer,
             "optimizer_foreach": self.optimizer_foreach,
             "optimizer_fused": self.optimizer_fused,
+            "hold_output": self.hold_output if self.mode == "train" else None,
             "freeze": self.freeze,
             "checkpoint": self.checkpoint,
             "counting": self.counting,

@@ -358,6 +358,9 @@ def summary_lines(r: ModelResult) -> list[Line]:
         if steady is not None and steady != m.peak_train_bytes:
             peak += [" (later steps ", by(steady), ")"]
     lines.append(line(*peak))
+    if r.mode == "train" and not r.hold_output:  # the default (held) is the README's rule
+        lines.append(line("loop      the output is not held to the end of the step "
+                          "(loss = f(model(x)); --no-hold-output)"))
     if r.data_dependent is not None:
         lines.append(line(f"data-dep  {r.data_dependent.note}"))
     if r.construction is not None and r.construction.startswith("cpu ("):  # a reason

@@ -70,6 +70,7 @@ def trace_model(
     cuda: CudaTarget | None = None,
     python_engine: bool | None = None,
     optimizer_fused: bool = False,
+    hold_output: bool = True,
 ) -> Trace:
     """Run one training step (``mode="train"``) or one inference forward of ``model``.
 
@@ -147,7 +148,7 @@ def trace_model(
 
         with outer, _reparametrize_module(model, {**params, **buffers}, tie_weights=True):
             with Recorder(state), _cuda_modes(state.cuda):
-                _step(model, pos, kw, state, train, amp, opt)
+                _step(model, pos, kw, state, train, amp, opt, hold_output)
             grads = _param_grads(names, params, state.storages)
             input_grads = _input_grads([*pos, *kw.values()], state.storages)
             steady = _steady_optimizer(opt, state)
@@ -166,7 +167,8 @@ def trace_model(
             undo()
         for m, f in flags.items():
             m.training = f
-    return _trace(mode, state, modules, trainable, pos, kw, grads, input_grads, steady)
+    return _trace(mode, state, modules, trainable, pos, kw, grads, input_grads, steady,
+                  hold_output)
 
 
 @contextlib.contextmanager
@@ -270,7 +272,7 @@ def _module_records(modules: Mapping[str, nn.Module], trainable: Mapping[str, bo
 def _trace(mode: str, state: State, modules: Mapping[str, nn.Module],
            trainable: Mapping[str, bool], pos: list[Any], kw: dict[str, Any],
            grads: list[ParamGrad], input_grads: list[int],
-           steady: tuple[OpRecord, ...]) -> Trace:
+           steady: tuple[OpRecord, ...], hold_output: bool = True) -> Trace:
     """The record of a finished run."""
     named = [(f"arg{i}", t) for i, t in enumerate(pos) if isinstance(t, torch.Tensor)]
     named += [(k, t) for k, t in kw.items() if isinstance(t, torch.Tensor)]
@@ -288,6 +290,7 @@ def _trace(mode: str, state: State, modules: Mapping[str, nn.Module],
         input_grads=tuple(input_grads),
         dispatch="cpu" if state.cuda is None else "cuda",
         backends=() if state.cuda is None else state.cuda.backends(),
+        hold_output=hold_output,
     )
     return trace
 
@@ -463,12 +466,14 @@ def _step(
     train: bool,
     amp: torch.dtype | None,
     opt: torch.optim.Optimizer | None,
+    hold_output: bool = True,
 ) -> None:
     """Forward (+ loss, backward, optimizer step when training). Locals are deleted as soon
-    as a training loop would drop them, so storages die when they would for real: the
-    outputs and the loss live to the end of the step, as ``out = model(x); loss = f(out);
-    loss.backward(); opt.step()`` holds them (their storages are held, not the tensors, so
-    no autograd node is kept alive by them)."""
+    as a training loop would drop them, so storages die when they would for real: the loss
+    lives to the end of the step, and so do the outputs with ``hold_output``, as
+    ``out = model(x); loss = f(out); loss.backward(); opt.step()`` holds them (their
+    storages are held, not the tensors, so no autograd node is kept alive by them); without
+    it, as ``loss = f(model(x))``, the outputs die when nothing else needs them."""
     state.phase = "forward"
     state.claim = train
     autocast: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
@@ -487,7 +492,7 @@ def _step(
         state.phase = "loss"
         state.claim = False
         loss = _loss_of(out)
-        held = [t.untyped_storage() for t in tensors(out)]
+        held = [t.untyped_storage() for t in tensors(out)] if hold_output else []
         if loss is None or not loss.requires_grad:
             why = nothing_to_differentiate(out, next(model.parameters(), None) is not None)
             if why is not None:  # a real loss.backward() raises

@@ -171,8 +171,8 @@ def export(m: nn.Module, x: torch.Tensor, path: Path) -> None:
 def test_exported_from_pytorch_same_forward(kind: str, bidirectional: bool,
                                             tmp_path: Path) -> None:
     """nn.LSTM / nn.GRU exported to ONNX: the same forward cost as analysing the module
-    (for LSTM every field of mkldnn_rnn_layer's count; GRU exports linear_before_reset=1,
-    PyTorch's own cell)."""
+    (mults, adds, MACs and other: for LSTM those of mkldnn_rnn_layer's formula; GRU exports
+    linear_before_reset=1, PyTorch's own cell, which PyTorch runs as mm/add/sigmoid/tanh)."""
     torch.manual_seed(0)
     cls = nn.LSTM if kind == "LSTM" else nn.GRU
     m = cls(I, H, bidirectional=bidirectional)
@@ -184,8 +184,29 @@ def test_exported_from_pytorch_same_forward(kind: str, bidirectional: bool,
     theirs = analyze(m, x)
     assert ours.unsupported_ops == ()
     assert ours.totals.forward.macs == theirs.totals.forward.macs
-    if kind == "LSTM":
-        assert ours.totals.forward == theirs.totals.forward
+    assert ours.totals.forward == theirs.totals.forward
+
+
+@pytest.mark.parametrize("input_grad", [False, True])
+def test_exported_gru_train_split_same_as_pytorch(input_grad: bool, tmp_path: Path) -> None:
+    """PyTorch runs nn.GRU as per-step mm/add/sigmoid/tanh on CPU: the exported graph's
+    ∂input and ∂weight MACs are the module's (with and without the input's gradient). The
+    LSTM's fused kernel always computes ∂x and ∂h0; the unrolled graph only what autograd
+    needs: (T − 1)·B·4H·H for the recurrence, T·B·4H·I more for ∂x."""
+    torch.manual_seed(0)
+    m = nn.GRU(I, H)
+    x = torch.randn(T, B, I)
+    path = tmp_path / "g.onnx"
+    export(m, x, path)
+    ours = analyze_onnx(path, (T, B, I), mode="train", input_grad=input_grad).totals.backward
+    theirs = analyze(m, x, mode="train", input_grad=input_grad).totals.backward
+    assert ours.grad_input.macs == theirs.grad_input.macs
+    assert ours.grad_weight.macs == theirs.grad_weight.macs == T * B * 3 * H * (I + H)
+    lstm = nn.LSTM(I, H)
+    export(lstm, x, path)
+    back = analyze_onnx(path, (T, B, I), mode="train", input_grad=input_grad).totals.backward
+    assert back.grad_weight.macs == T * B * 4 * H * (I + H)
+    assert back.grad_input.macs == (T - 1) * B * 4 * H * H + input_grad * T * B * 4 * H * I
 
 
 @pytest.mark.parametrize("attrs,field", [
@@ -224,3 +245,14 @@ def test_cli_names_node_type(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     code, out, err = run(["model", str(path), "--input", f"{T}x{B}x{I}"], capsys)
     assert code == 0, err
     assert "GRU" in out
+
+
+def test_cli_refused_attribute_is_one_line_exit_2(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "clip.onnx"
+    onnx.save(rnn_model("LSTM", rnn_arrays("LSTM", 1, False), (T, B, I), 0, clip=2.0),
+              str(path))
+    code, out, err = run(["model", str(path), "--input", f"{T}x{B}x{I}"], capsys)
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "clip" in lines[0] and "'rnn'" in lines[0], err

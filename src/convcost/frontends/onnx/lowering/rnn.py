@@ -14,7 +14,13 @@ step), then per step ``H·Rᵀ + Rb`` and their sum, the gate nonlinearities and
 update. An LSTM without peepholes has exactly the MACs, mults, adds and other of
 ``mkldnn_rnn_layer`` (the op PyTorch's CPU ``nn.LSTM`` runs); its memory and time are those
 of the unrolled ops (their intermediates are saved for backward one by one, where the fused
-kernel keeps one workspace). A GRU with ``linear_before_reset=1`` is PyTorch's GRU cell.
+kernel keeps one workspace). A GRU with ``linear_before_reset=1`` is PyTorch's GRU cell,
+which PyTorch itself runs unrolled: forward and backward counts equal ``nn.GRU``'s. In
+training, an unrolled LSTM's backward computes what autograd needs (no ``∂x`` when ``X``
+needs no gradient, no ``∂h₀`` for a constant initial state) where the fused
+``mkldnn_rnn_layer_backward`` always computes both, so its ∂input is lower; its ∂weight
+(``Σ dgatesᵀ·x`` and ``Σ dgatesᵀ·h``) is the same. ``B`` is one 2-D parameter per node, so
+its gradient is booked as ∂weight, not ∂bias (the data-flow rule takes 1-D ``bias`` names).
 
 Supported: ``direction`` forward/reverse/bidirectional, ``layout`` 0/1, ``hidden_size``,
 optional ``B``, ``initial_h``, ``initial_c``, ``P``, and ``sequence_lens`` when it is a

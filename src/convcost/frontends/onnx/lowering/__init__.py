@@ -21,6 +21,7 @@ from . import (
     pool,
     reduce,
     resize,
+    rnn,
     shape,
 )
 from .registry import Lowering, LoweringTable
@@ -29,7 +30,7 @@ __all__ = ["RANDOM_OPS", "SHAPE_ONLY_OPS", "Lowering", "LoweringTable", "lowerin
            "supported_ops"]
 
 _FAMILIES = (activation, conv, creation, elementwise, indexing, matmul, norm, pool, reduce,
-             resize, shape)
+             resize, rnn, shape)
 
 #: Op types that draw random numbers: never evaluated as constants, even on constant inputs.
 RANDOM_OPS = frozenset({"RandomUniformLike", "RandomNormalLike", "RandomUniform",

@@ -18,7 +18,7 @@ that type; the type with the most instances is the block.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -221,14 +221,16 @@ def plan(model: Any, inputs: Sequence[str], device: DeviceSpec, *,
          kwargs: Mapping[str, str] | None = None, devices: int = 1,
          interconnect: Interconnect | None = None, amp: str | None = None,
          checkpoint: str | None = None, strategy: str | None = None, tf32: bool = False,
-         foreach: bool = True, channels_last: bool = False, **options: Any) -> Plan:
+         foreach: bool = True, channels_last: bool = False,
+         progress: Callable[[str, int, int], None] | None = None, **options: Any) -> Plan:
     """The fastest (estimated samples/s) training configuration of ``model`` whose
     per-device peak fits ``device``'s memory. ``inputs``/``kwargs``: input shapes as text
     (``8x3x224x224``; the batch is replaced). ``amp``, ``checkpoint`` or ``strategy``
-    given: that dimension is fixed, not searched. ``options``: the rest of
-    :func:`convcost.model.analyze`'s (dtype, optimizer, freeze, input_grad). A
-    :class:`~convcost.errors.SpecError` naming ``plan`` when nothing fits, not even batch
-    1."""
+    given: that dimension is fixed, not searched. ``progress(what, done, total)`` is called
+    as each of the ``total`` (checkpointing, AMP) pairs starts, and once at the end
+    (``"done"``). ``options``: the rest of :func:`convcost.model.analyze`'s (dtype,
+    optimizer, freeze, input_grad). A :class:`~convcost.errors.SpecError` naming ``plan``
+    when nothing fits, not even batch 1."""
     from .hardware.answer import allocator_device, answer, fit_capacity
     from .model import analyze
     from .spec import resize_shape
@@ -245,8 +247,12 @@ def plan(model: Any, inputs: Sequence[str], device: DeviceSpec, *,
     kw = dict(kwargs or {})
     found: list[Candidate] = []
     analyses = 0
+    pairs, done = len(ckpts) * len(amps), 0
     for ck in ckpts:
         for a in amps:
+            if progress is not None:  # one step per (checkpointing, AMP) pair
+                progress(f"checkpoint {ck.label}, amp {a or 'none'}", done, pairs)
+            done += 1
             opts = dict(options, amp=a, checkpoint=ck.pattern)
             fitted = _fit(model, inputs, kw, capacity, devices, frugal, opts,
                           allocator_device(device, frugal))
@@ -265,6 +271,8 @@ def plan(model: Any, inputs: Sequence[str], device: DeviceSpec, *,
                     found.append(Candidate(b, ck, a, s, devices, total, comm,
                                            b * devices / total if total else float("inf"),
                                            peak, capacity))
+    if progress is not None:
+        progress("done", done, pairs)
     fitting = sorted((c for c in found if c.fits), key=lambda c: -c.samples_per_s)
     if not fitting:
         raise SpecError("plan", device.name, "no searched configuration fits the device's "

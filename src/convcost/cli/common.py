@@ -302,6 +302,32 @@ def model_code(target: str) -> Iterator[None]:
             from e
 
 
+@contextlib.contextmanager
+def progress_steps(name: str) -> Iterator[Callable[[str, int, int], None] | None]:
+    """A ``progress(what, done, total)`` callback drawing a transient bar on stderr when it
+    is a terminal, else lines (``convcost NAME: what (done/total)``) on stderr; the search
+    it follows runs for minutes, so a user sees where it is."""
+    if not sys.stderr.isatty():
+        def lines(what: str, done: int, total: int) -> None:
+            if what != "done":
+                print(f"convcost {name}: {what} ({done + 1}/{total})", file=sys.stderr,
+                      flush=True)
+
+        yield lines
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=Console(file=sys.stderr), transient=True) as bar:
+        task = bar.add_task(name, total=None)
+
+        def draw(what: str, done: int, total: int) -> None:
+            bar.update(task, description=what, completed=done, total=total)
+
+        yield draw
+
+
 T = TypeVar("T")
 R = TypeVar("R")
 

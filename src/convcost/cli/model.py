@@ -297,14 +297,16 @@ def run_plan(a: argparse.Namespace, model: Any, pos: list[str], kw: dict[str, st
 
     from ..errors import SpecError
     from ..plan import plan
+    from .common import progress_steps
 
     try:
-        found = plan(model, pos, device, kwargs=kw, devices=a.devices, interconnect=link,
-                     amp=a.amp, checkpoint=a.checkpoint, strategy=a.strategy, tf32=a.tf32,
-                     channels_last=a.channels_last,
-                     foreach=timed_foreach(a), dtype=a.dtype,
-                     optimizer=a.optimizer, freeze=a.freeze, input_grad=a.input_grad,
-                     optimizer_foreach=a.optimizer_foreach, **a.dispatch_options)
+        with progress_steps("model --plan") as step:
+            found = plan(model, pos, device, kwargs=kw, devices=a.devices, interconnect=link,
+                         amp=a.amp, checkpoint=a.checkpoint, strategy=a.strategy,
+                         tf32=a.tf32, channels_last=a.channels_last,
+                         foreach=timed_foreach(a), dtype=a.dtype, progress=step,
+                         optimizer=a.optimizer, freeze=a.freeze, input_grad=a.input_grad,
+                         optimizer_foreach=a.optimizer_foreach, **a.dispatch_options)
     except SpecError as e:
         if e.field != "plan":
             raise

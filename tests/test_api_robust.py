@@ -184,3 +184,23 @@ def test_onnx_freeze_everything_is_refused(tmp_path: Any) -> None:
     r = analyze_onnx(path, freeze="conv1", input_grad=True)
     assert r.totals.backward.grad_weight.macs == 0
     assert r.totals.backward.grad_input.macs == 4 * 2 * 9 * 9
+
+
+def test_analyze_refuses_a_sequence_past_the_position_table() -> None:
+    """Issue 27 item 6 (the Python API): a GPT-2 with 8 positions runs 8 tokens and raises
+    IndexError on 9 for real; analyze accepts 8 and refuses 9, naming ``inputs``."""
+    import torch
+
+    from convcost import analyze
+    from convcost.errors import SpecError
+    from convcost.frontends.targets import build_target
+
+    args = {"n_layer": 1, "n_embd": 16, "n_head": 2, "vocab_size": 50, "n_positions": 8}
+    real = build_target("hf:GPT2LMHeadModel", args, meta=False).model
+    real(torch.zeros(1, 8, dtype=torch.long))
+    with pytest.raises(IndexError):
+        real(torch.zeros(1, 9, dtype=torch.long))
+    model = build_target("hf:GPT2LMHeadModel", args).model
+    assert analyze(model, [((1, 8), "int64")]).totals.forward.macs > 0
+    with pytest.raises(SpecError, match=r"^inputs: got '1x9:int64'; a sequence of 9 tokens"):
+        analyze(model, [((1, 9), "int64")])

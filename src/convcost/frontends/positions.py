@@ -65,3 +65,23 @@ def check_token_inputs(model: Any, field: str, positional: Sequence[str],
             raise SpecError(field, text, f"a sequence of {dims[1]} tokens, but the model "
                             f"embeds at most {rows} positions ({key} = {rows}); a longer "
                             "one is an index error in a real run")
+
+
+def check_token_specs(model: Any, field: str, specs: Sequence[Any],
+                      keyword: Mapping[str, Any]) -> None:
+    """:func:`check_token_inputs` for inputs given as objects with ``shape`` and ``dtype``
+    (``InputSpec``, tensors): the positional ones and ``input_ids`` (the Python API's
+    check; a SpecError naming ``field``)."""
+    limit = position_limit(model)
+    if limit is None:
+        return
+    key, rows = limit
+    for spec in [*specs, *(v for k, v in keyword.items() if k == "input_ids")]:
+        shape = tuple(getattr(spec, "shape", ()) or ())
+        dtype = str(getattr(spec, "dtype", "")).removeprefix("torch.")
+        if dtype in TOKEN_DTYPES and len(shape) == 2 and int(shape[1]) > rows:
+            raise SpecError(field, "x".join(map(str, shape)) + f":{dtype}",
+                            f"a sequence of {shape[1]} tokens, but the model embeds at most "
+                            f"{rows} positions ({key} = {rows}); a longer one is an index "
+                            "error in a real run")
+

@@ -168,6 +168,9 @@ def analyze(
     target = check_dispatch(dispatch, compute_capability)
     check_fused(optimizer_fused, optimizer_foreach, optimizer, mode)
     check_hold_output(hold_output, mode)
+    from ..frontends.positions import check_token_specs
+
+    check_token_specs(model, "inputs", args, kw)
     # ---- work
     from ..frontends.torch_trace import torch_dtype, trace_model
 

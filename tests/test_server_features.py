@@ -97,6 +97,8 @@ REFUSALS: list[tuple[dict[str, Any], str, list[str] | None]] = [
     ({**BASE, "checkpoint": "layer1", "mode": "inference"}, "checkpoint",
      ["--checkpoint", "layer1", "--mode", "inference"]),
     ({**BASE, "prompt_len": 8}, "prompt_len", ["--prompt-len", "8"]),
+    ({**BASE, "batch": 2}, "batch", None),
+    ({**GEN, "batch": 0}, "batch", None),
     ({**GEN, "prompt_len": None}, "prompt_len", None),
     ({**GEN, "new_tokens": 0}, "new_tokens", None),
     ({**GEN, "inputs": ["1x8:int64"]}, "inputs", ["--input", "1x8:int64"]),
@@ -128,6 +130,25 @@ def test_refusals_name_the_key(server: Server, capsys: pytest.CaptureFixture[str
                                                           "1x3x32x32"]
         err = cli_error(["model", *target, *flags], capsys)
         assert "--" + field.replace("_", "-").removesuffix("s") in err, err
+
+
+def test_worker_refusals_equal_the_cli(server: Server,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    # more token ids than the model has positions (n_positions = 128): the CLI's refusal
+    body = {"target": "hf:GPT2LMHeadModel", "model_args": GPT2, "inputs": ["1x200:int64"]}
+    status, doc, _ = server.post("/api/model", body)
+    assert status == 400 and doc["field"] == "inputs", doc
+    err = cli_error(["model", "hf:GPT2LMHeadModel", *GPT2_FLAGS, "--input", "1x200:int64"],
+                    capsys)
+    assert "n_positions = 128" in doc["error"] and "n_positions = 128" in err
+    # a model that cannot generate: the CLI names --mode generate, the API mode
+    body = {"target": "torchvision:resnet18", "mode": "generate", "prompt_len": 4,
+            "new_tokens": 2}
+    status, doc, _ = server.post("/api/model", body)
+    assert status == 400 and doc["field"] == "mode", doc
+    err = cli_error(["model", "torchvision:resnet18", "--mode", "generate", "--prompt-len",
+                     "4", "--new-tokens", "2"], capsys)
+    assert "--mode" in err and doc["error"].split(";")[-1] in err
 
 
 def test_unknown_architecture_is_refused_in_the_worker(server: Server) -> None:

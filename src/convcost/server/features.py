@@ -102,7 +102,10 @@ def feature_options(b: Mapping[str, Any], o: Mapping[str, Any]) -> dict[str, Any
         for key in GENERATION_KEYS:
             if b.get(key) is not None:
                 raise SpecError(key, b[key], f"needs mode generate (it has no effect with "
-                                f"mode {o['mode']})")
+                                f"mode {o['mode']}" + ("; the server runs no batch sweeps: "
+                                                       "the batch is the inputs' first "
+                                                       "dimension)" if key == "batch"
+                                                       else ")"))
         if ckpt is not None and o["mode"] != "train":
             raise SpecError("checkpoint", ckpt, "checkpointing only changes a training step "
                             "(mode train)")

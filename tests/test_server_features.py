@@ -164,3 +164,49 @@ def test_openapi_documents_the_keys(server: Server) -> None:
         "application/json"]["schema"]["properties"]
     assert {"checkpoint", "fit", "prompt_len", "new_tokens", "batch"} <= set(props)
     assert "generate" in props["mode"]["enum"]
+
+
+@pytest.mark.browser
+def test_page_sends_checkpoint_and_fit(server: Server) -> None:
+    """The model form's checkpoint field and fit box reach the request body and the CLI
+    command (the request is answered by the test, so nothing is analysed)."""
+    import shlex
+
+    from playwright.sync_api import sync_playwright
+
+    from test_server_page import CHROMIUM_ARGS
+
+    sent: list[Any] = []
+    pw = sync_playwright().start()
+    browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    try:
+        page = browser.new_page()
+
+        def answer(route: Any) -> None:
+            sent.append(json.loads(route.request.post_data or "null"))
+            route.fulfill(status=400, content_type="application/json",
+                          body=json.dumps({"error": "checkpoint: stop here",
+                                           "field": "checkpoint"}))
+
+        page.route(lambda url: url.split("?")[0].endswith("/api/model"), answer)
+        page.goto(server.url + "/")
+        page.click("#tab-model")
+        page.wait_for_selector('#m-device option[value="h100-sxm"]', state="attached",
+                               timeout=60_000)
+        assert page.is_disabled("#m-fit")  # no device: no memory to fit
+        page.fill("#m-target", "torchvision:resnet18")
+        page.fill("#m-inputs", "2x3x32x32")
+        page.select_option("#m-device", "h100-sxm")
+        page.fill("#m-checkpoint", r"^layer\d$")
+        page.check("#m-fit")
+        page.click("#copy-cli")
+        words = shlex.split(page.inner_text("#command"))
+        assert words[words.index("--checkpoint") + 1] == r"^layer\d$" and "--fit" in words
+        page.click("#run")
+        page.wait_for_selector('#m-checkpoint[aria-invalid="true"]', timeout=20_000)
+        assert sent and sent[0]["checkpoint"] == r"^layer\d$" and sent[0]["fit"] is True
+        page.select_option("#m-mode", "inference")  # neither applies to inference
+        assert page.is_disabled("#m-fit") and page.is_disabled("#m-checkpoint")
+    finally:
+        browser.close()
+        pw.stop()

@@ -11,6 +11,8 @@ Decisions:
   :mod:`convcost.cli` (which imports the server for ``convcost serve``: that would be an
   import cycle); the few checks of ``cli/model.py`` on flag combinations are repeated here,
   naming the API's keys instead of flags.
+* ``hf:`` targets, ``checkpoint``, ``fit`` and generation are checked and run by
+  :mod:`.features` (architecture names only: the server reads no hub cache or file).
 * Errors: a wrong JSON type is :class:`ApiError` 422; a bad value is the library's
   :class:`~convcost.errors.SpecError` (400, its ``field`` handed on); a model target that
   would import code is 403, decided from the text of the target before anything is loaded.

@@ -473,7 +473,7 @@ def post_json(url: str, body: Any, timeout: float = 180) -> tuple[int, dict[str,
 
 
 def test_hf_targets_are_explained(server: str) -> None:
-    for target in ("hf:gpt2", "hf:GPT2LMHeadModel", "hf:org/name"):
+    for target in ("hf:gpt2", "hf:org/name"):  # hf:GPT2LMHeadModel builds (issue 27)
         status, _, body = post_json(server + "/api/model", {"target": target,
                                                             "inputs": ["1x8:int64"]})
         doc = json.loads(body)

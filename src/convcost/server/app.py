@@ -306,6 +306,9 @@ def create_app(config: ServerConfig) -> Starlette:
         params = await run_in_threadpool(model_params,
                                          await _json_body(request, config.read_timeout),
                                          config.allow_import)
+        if fmt == "html" and params["mode"] == "generate":
+            raise ApiError(400, "format: got 'html'; a generation (mode generate) has no HTML "
+                           "report (use format json)", "format")
         key = job_id(params)
         cached = runner().cache.get(key) is not None
         return await finish(key, await runner().run_for(request.receive, key, params), fmt,
@@ -361,6 +364,9 @@ def create_app(config: ServerConfig) -> Starlette:
                            "download")
         download = flag in ("1", "true")
         lang = _report_lang(request, fmt)
+        if fmt == "html" and not found.html:
+            raise ApiError(400, "format: got 'html'; this result (a generation) has no HTML "
+                           "report (use format json)", "format")
         return text_response(found.html_in(lang) if fmt == "html" else found.json, fmt, key,
                              download)
 

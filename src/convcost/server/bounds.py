@@ -21,8 +21,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MAX_DEVICES", "MAX_INPUTS", "MAX_SIZE", "MAX_STR", "ApiError", "check_model_args",
-           "check_sizes", "clean_native", "one_line"]
+__all__ = ["MAX_DEVICES", "MAX_INPUTS", "MAX_SIZE", "MAX_STR", "MAX_TOKENS", "ApiError",
+           "check_model_args", "check_sizes", "clean_native", "one_line"]
 
 
 class ApiError(Exception):
@@ -50,6 +50,8 @@ MAX_STR = 1024
 #: Most entries of ``inputs``, and the most ``devices`` (the document's bounds).
 MAX_INPUTS = 64
 MAX_DEVICES = 65536
+#: Largest ``prompt_len``, ``new_tokens`` and generation ``batch``.
+MAX_TOKENS = 2**31
 #: Every number in a model input's shape is below this: PyTorch's sizes are int64.
 MAX_SIZE = 2**63
 _DIGITS = re.compile(r"[0-9]+")

@@ -30,6 +30,7 @@ from .bounds import (
     MAX_DEVICES,
     MAX_INPUTS,
     MAX_STR,
+    MAX_TOKENS,
     MODEL_ARG_DEPTH,
     MODEL_ARG_FLOAT,
     MODEL_ARG_INT,
@@ -139,12 +140,29 @@ def openapi(version: str, static: tuple[str, ...] = ()) -> dict[str, Any]:
     assert set(conv_props) == set(CONV_KEYS)
     opt = {"type": ["string", "null"], "maxLength": MAX_STR}
     model_props: dict[str, Any] = {
-        "target": {"type": "string", "examples": ["torchvision:resnet18", "timm:resnet50"],
-                   "description": "torchvision:NAME or timm:NAME; package.module:factory only "
+        "target": {"type": "string", "examples": ["torchvision:resnet18", "timm:resnet50",
+                                                   "hf:GPT2LMHeadModel"],
+                   "description": "torchvision:NAME, timm:NAME or hf:ARCHITECTURE (a "
+                   "transformers class such as GPT2LMHeadModel, built from its config with "
+                   "model_args as config fields; hub names are refused: the server is "
+                   "offline); package.module:factory only "
                    "when the server runs with --allow-import (403 otherwise)"},
         "inputs": {"type": "array", "items": _STR, "maxItems": MAX_INPUTS,
                    "examples": [["2x3x224x224"]]},
-        "mode": {"enum": ["train", "inference"], "default": "train"},
+        "mode": {"enum": ["train", "inference", "generate"], "default": "train",
+                 "description": "generate: a causal LM's prefill and decode steps with the KV "
+                 "cache (hf: targets; needs prompt_len and new_tokens, takes no inputs; JSON "
+                 "only)"},
+        "checkpoint": {**opt, "description": "activation-checkpointing what-if: modules whose "
+                       "path matches this regex are checkpointed (mode train)"},
+        "fit": {"type": "boolean", "description": "the largest batch whose training peak fits "
+                "device's memory (needs device, mode train)"},
+        "prompt_len": {"type": "integer", "minimum": 1, "maximum": MAX_TOKENS,
+                       "description": "prompt tokens per sequence (mode generate)"},
+        "new_tokens": {"type": "integer", "minimum": 1, "maximum": MAX_TOKENS,
+                       "description": "tokens generated per sequence (mode generate)"},
+        "batch": {"type": "integer", "minimum": 1, "maximum": MAX_TOKENS,
+                  "description": "sequences generated at once (mode generate; default 1)"},
         "dtype": opt, "amp": {"enum": ["bf16", "fp16", None]},
         "optimizer": {"enum": ["none", "sgd", "momentum", "adam", "adamw"], "default": "none"},
         "freeze": opt, "counting": {"enum": ["dense", "skip-padding"], "default": "dense"},
@@ -180,6 +198,7 @@ def openapi(version: str, static: tuple[str, ...] = ()) -> dict[str, Any]:
     }
     assert set(model_props) == set(MODEL_KEYS)
     enums = {k: v["enum"] for k, v in model_props.items() if "enum" in v}
+    enums["mode"] = ["train", "inference"]  # an ONNX file does not generate
     result_header = {"X-Convcost-Result": {
         "description": "where the result can be fetched again: /api/results/ID",
         "schema": {"type": "string"}}}
@@ -247,7 +266,7 @@ def openapi(version: str, static: tuple[str, ...] = ()) -> dict[str, Any]:
                 "parameters": [_format_param("html: the HTML report"), lang],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "properties": model_props,
-                    "required": ["target", "inputs"], "additionalProperties": False}}}},
+                    "required": ["target"], "additionalProperties": False}}}},
                 "responses": {"200": ok_report,
                               **_errors(400, 403, 408, 413, 415, 422, 503, 504)}}},
             "/api/onnx": {"post": {

@@ -11,6 +11,8 @@ Decisions:
   :mod:`convcost.cli` (which imports the server for ``convcost serve``: that would be an
   import cycle); the few checks of ``cli/model.py`` on flag combinations are repeated here,
   naming the API's keys instead of flags.
+* ``hf:`` targets, ``checkpoint``, ``fit`` and generation are checked and run by
+  :mod:`.features` (architecture names only: the server reads no hub cache or file).
 * Errors: a wrong JSON type is :class:`ApiError` 422; a bad value is the library's
   :class:`~convcost.errors.SpecError` (400, its ``field`` handed on); a model target that
   would import code is 403, decided from the text of the target before anything is loaded.
@@ -54,6 +56,7 @@ from .bounds import (
     clean_native,
     one_line,
 )
+from .features import check_hf_architecture, check_hf_text, feature_options, run_generation
 
 __all__ = [
     "CONV_KEYS",
@@ -246,6 +249,7 @@ MODEL_KEYS: tuple[str, ...] = (
     "target", "inputs", "mode", "dtype", "amp", "optimizer", "freeze", "counting", "device",
     "tf32", "devices", "strategy", "interconnect", "input_grad", "data_dependent",
     "optimizer_kernels", "model_args", "reserve", "channels_last", "dispatch", "stack",
+    "checkpoint", "fit", "prompt_len", "new_tokens", "batch",
 )
 #: Query parameters of ``POST /api/onnx`` (besides ``format``); ``input`` is repeatable.
 ONNX_KEYS: tuple[str, ...] = (
@@ -263,7 +267,7 @@ IMPORT_TARGET = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:"
 FILENAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}")
 
 
-def _options(b: Mapping[str, Any]) -> dict[str, Any]:
+def _options(b: Mapping[str, Any], modes: Sequence[str] = MODES) -> dict[str, Any]:
     """The analysis options shared by models and ONNX files, type-checked and with the
     CLI's defaults, checked as ``cli/model.py`` checks its flags (without loading anything
     but the device table)."""
@@ -290,7 +294,7 @@ def _options(b: Mapping[str, Any]) -> dict[str, Any]:
         "dispatch": _get_str(b, "dispatch", None),
         "stack": _get_str(b, "stack", None),
     }
-    for key, choices in (("mode", MODES), ("amp", AMP_CHOICES), ("optimizer", OPTIMIZERS),
+    for key, choices in (("mode", modes), ("amp", AMP_CHOICES), ("optimizer", OPTIMIZERS),
                          ("counting", COUNTINGS), ("strategy", STRATEGIES),
                          ("data_dependent", DATA_DEPENDENT),
                          ("optimizer_kernels", OPTIMIZER_KERNELS)):
@@ -361,22 +365,28 @@ def model_params(body: object, allow_import: bool) -> dict[str, Any]:
     if target is None:
         raise ApiError(400, "target: required (torchvision:NAME or timm:NAME)", "target")
     if target.startswith("hf:"):
-        raise ApiError(400, f"target: {target!r}: the server does not build Hugging Face "
-                       "models (an hf: target reads a local config file or the local hub "
-                       "cache, and a hub name such as hf:gpt2 is never downloaded: the "
-                       "server reads no file named by a request and is offline); analyse "
-                       "it with the CLI, e.g. convcost model hf:GPT2LMHeadModel (an "
-                       "architecture, built from its defaults with no download)", "target")
-    if not SAFE_TARGET.fullmatch(target) or target.lower().endswith(".onnx"):
+        check_hf_text(target)
+    elif not SAFE_TARGET.fullmatch(target) or target.lower().endswith(".onnx"):
         if IMPORT_TARGET.fullmatch(target):
             if not allow_import:
                 raise ApiError(403, f"target: {target!r} would import and run code; the "
-                               "server analyses torchvision:NAME and timm:NAME only (start it "
-                               "with --allow-import to allow package.module:factory)",
-                               "target")
+                               "server analyses torchvision:NAME, timm:NAME and hf:ARCHITECTURE "
+                               "only (start it with --allow-import to allow "
+                               "package.module:factory)", "target")
         else:
-            raise ApiError(400, f"target: got {target!r}; write torchvision:NAME or "
-                           "timm:NAME (an ONNX file goes to POST /api/onnx)", "target")
+            raise ApiError(400, f"target: got {target!r}; write torchvision:NAME, timm:NAME "
+                           "or hf:ARCHITECTURE (an ONNX file goes to POST /api/onnx)", "target")
+    options = _options(b, (*MODES, "generate"))
+    features = feature_options(b, options)
+    model_args = b.get("model_args", {})
+    if not isinstance(model_args, dict) or not all(
+            isinstance(k, str) and k.isascii() and k.isidentifier() for k in model_args):
+        raise _wrong_type("model_args", model_args, "an object of constructor arguments "
+                          '(e.g. {"num_classes": 10})')
+    check_model_args(model_args)
+    if options["mode"] == "generate":
+        return {"kind": "model", "target": target, "inputs": [], "model_args": model_args,
+                **options, **features}
     inputs = b.get("inputs")
     if not isinstance(inputs, list) or not all(isinstance(x, str) for x in inputs):
         raise _wrong_type("inputs", inputs, "a list of shapes like '2x3x224x224'")
@@ -388,14 +398,8 @@ def model_params(body: object, allow_import: bool) -> dict[str, Any]:
     pos, _ = split_inputs("inputs", inputs)
     for shape in pos:
         parse_shape("inputs", shape)
-    model_args = b.get("model_args", {})
-    if not isinstance(model_args, dict) or not all(
-            isinstance(k, str) and k.isascii() and k.isidentifier() for k in model_args):
-        raise _wrong_type("model_args", model_args, "an object of constructor arguments "
-                          '(e.g. {"num_classes": 10})')
-    check_model_args(model_args)
     return {"kind": "model", "target": target, "inputs": list(inputs),
-            "model_args": model_args, **_options(b)}
+            "model_args": model_args, **options, **features}
 
 
 def onnx_params(query: Sequence[tuple[str, str]]) -> dict[str, Any]:
@@ -526,8 +530,9 @@ def run_analysis(params: dict[str, Any], onnx_path: str | None = None) -> Outcom
 def _analyse(params: dict[str, Any], onnx_path: str | None) -> Outcome:
     import contextlib
     import zlib
+    from dataclasses import replace
 
-    from ..hardware.answer import answer
+    from ..hardware.answer import answer, fit_on
     from ..hardware.devices import get_device
     from ..hardware.distributed import get_interconnect
     from ..model import analyze
@@ -535,16 +540,25 @@ def _analyse(params: dict[str, Any], onnx_path: str | None) -> Outcome:
     from ..spec import parse_input, split_inputs
 
     p = params
+    if p["kind"] == "model" and p["target"].startswith("hf:"):
+        check_hf_architecture(p["target"])
+    if p["mode"] == "generate":
+        with contextlib.redirect_stdout(sys.stderr):
+            gen = run_generation(p)
+        return Outcome(json=render(gen, "json"))
     device = get_device(p["device"]) if p["device"] is not None else None
     if device is not None and p.get("reserve") is not None:
-        from dataclasses import replace
-
         from ..spec import parse_bytes
 
         device = replace(device, reserve=parse_bytes("reserve", p["reserve"]))
     link = get_interconnect(p["interconnect"] or "nvlink4")
     freeze = p["freeze"]
     frozen = None
+    options: dict[str, Any] = dict(
+        checkpoint=p.get("checkpoint"),
+        optimizer_foreach=(device is not None and device.arch != "cpu"
+                           and p.get("optimizer_kernels") not in ("per-parameter", "fused")),
+        optimizer_fused=p.get("optimizer_kernels") == "fused", **p["dispatch_options"])
     kwargs: dict[str, Any] | None = None
     with contextlib.redirect_stdout(sys.stderr):  # the model's prints go to the log
         if p["kind"] == "onnx":
@@ -566,24 +580,26 @@ def _analyse(params: dict[str, Any], onnx_path: str | None) -> Outcome:
             except SystemExit as e:
                 raise SpecError("target", name, f"the model's code called sys.exit({e.code!r})"
                                 ) from e
+            from ..frontends.positions import check_token_inputs
+
+            check_token_inputs(model, "inputs", pos, kw)
         result = analyze(model, pos, kwargs=kwargs, mode=p["mode"], counting=p["counting"],
                          name=name, dtype=p["dtype"], amp=p["amp"], optimizer=p["optimizer"],
                          freeze=freeze, input_grad=p["input_grad"],
-                         data_dependent=p.get("data_dependent"),
-                         optimizer_foreach=(device is not None and device.arch != "cpu"
-                                            and p.get("optimizer_kernels")
-                                            not in ("per-parameter", "fused")),
-                         optimizer_fused=p.get("optimizer_kernels") == "fused",
-                         **p["dispatch_options"])
+                         data_dependent=p.get("data_dependent"), **options)
     hw = answer(result, device, tf32=p["tf32"], channels_last=p["channels_last"],
                 devices=p["devices"], stack=p.get("stack"),
                 strategy=p["strategy"] or "ddp", interconnect=link,
                 foreach=p.get("optimizer_kernels") != "per-parameter")
+    if p.get("fit") and device is not None:  # as convcost model --fit
+        found = fit_on(device, model, pos, kwargs=kwargs, devices=p["devices"],
+                       strategy=p["strategy"] or "ddp", dtype=p["dtype"], amp=p["amp"],
+                       optimizer=p["optimizer"], freeze=freeze,
+                       input_grad=p["input_grad"], **options)
+        hw = replace(hw, fit=found, fit_device=device)
     if p["kind"] == "onnx":
         result = model.relabel(result, frozen)
     else:
-        from dataclasses import replace
-
         result = replace(result, construction=construction)
     return Outcome(json=render(result, "json", hardware=hw, timeline=False, ops=False),
                    html=render(result, "html", hardware=hw),

@@ -75,6 +75,8 @@
     $("#m-input_grad").disabled = $("#m-mode").value !== "train";
     $("#m-reserve").disabled = $("#m-device").value === "";
     $("#m-channels_last").disabled = $("#m-device").value === "";
+    $("#m-fit").disabled = $("#m-device").value === "" || $("#m-mode").value !== "train";
+    $("#m-checkpoint").disabled = $("#m-mode").value !== "train";
     const real = realRun();
     $("#real-run").hidden = !real;
     const target = $("#m-target").value.trim();
@@ -97,6 +99,11 @@
     const cl = f.namedItem("channels_last");
     if (!cl.disabled && cl.checked) o.channels_last = true;
     if (!f.namedItem("input_grad").disabled && f.namedItem("input_grad").checked) o.input_grad = true;
+    if (source() === "zoo") {  // POST /api/model only (an ONNX file takes neither)
+      const ck = f.namedItem("checkpoint");
+      if (!ck.disabled && ck.value.trim() !== "") o.checkpoint = ck.value.trim();
+      if (!f.namedItem("fit").disabled && f.namedItem("fit").checked) o.fit = true;
+    }
     const n = f.namedItem("devices").value.trim();
     if (n !== "") o.devices = intOrText(n);
     if (typeof o.devices === "bigint" && o.devices > 1n) {
@@ -149,8 +156,9 @@
   const FLAGS = { mode: "--mode", dtype: "--dtype", amp: "--amp", optimizer: "--optimizer",
                   freeze: "--freeze", counting: "--counting", device: "--device",
                   reserve: "--reserve", devices: "--devices", strategy: "--strategy",
-                  interconnect: "--interconnect" };
-  const SWITCHES = { tf32: "--tf32", channels_last: "--channels-last", input_grad: "--input-grad" };
+                  interconnect: "--interconnect", checkpoint: "--checkpoint" };
+  const SWITCHES = { tf32: "--tf32", channels_last: "--channels-last", input_grad: "--input-grad",
+                     fit: "--fit" };
 
   // `convcost model …` for the form (an ONNX file by its name, in the current directory).
   function cliCommand(req) {

@@ -228,9 +228,12 @@ def test_toml_not_text(tmp_path: Path) -> None:
 
 
 def test_toml_no_tables(tmp_path: Path) -> None:
-    for text in ("", "x = 1\n", "device = 5\n", "[device]\n"):
+    for text in ("", "device = 5\n", "[device]\n"):
         with pytest.raises(SpecError, match=r"needs at least one \[device\.NAME\]"):
             load_devices(_write(tmp_path, text))
+    # a top-level key that is neither table is named first (issue 27: unknown keys)
+    with pytest.raises(SpecError, match=r"x: got 'x'; unknown key; allowed keys: device"):
+        load_devices(_write(tmp_path, "x = 1\n"))
 
 
 def test_toml_device_not_a_table(tmp_path: Path) -> None:

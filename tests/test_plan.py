@@ -194,8 +194,6 @@ def test_progress_is_reported_per_pair(capsys: pytest.CaptureFixture[str]) -> No
     """Issue 27: the plan search reports its progress: one call per (checkpointing, AMP)
     pair as it starts, then "done"; the CLI prints them on stderr."""
     calls: list[tuple[str, int, int]] = []
-    plan(stack(), [SHAPE], TOY, optimizer="sgd", amp="fp16",
+    plan(stack(), [SHAPE], TOY, optimizer="sgd", checkpoint=r"blocks\.0$", amp="fp16",
          progress=lambda *c: calls.append(c))
-    pairs = len(checkpoint_choices(repeated_blocks(stack())))
-    assert [c[1:] for c in calls] == [(i, pairs) for i in range(pairs)] + [(pairs, pairs)]
-    assert calls[0][0] == "checkpoint none, amp fp16" and calls[-1][0] == "done"
+    assert calls == [("checkpoint given, amp fp16", 0, 1), ("done", 1, 1)]

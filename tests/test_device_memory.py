@@ -236,3 +236,12 @@ def test_a_tight_fit_says_the_cache_was_emptied() -> None:
     roomy = text(device_memory_lines(Hardware(memory=device_memory(
         ev, replace(TOY, memory=80 * MiB), training=False)))[0])
     assert "fits, clears by" in roomy and "empties" not in roomy
+
+
+def test_server_assumes_the_presets_interconnect() -> None:
+    """Issue 27: without ``interconnect``, several T4s (PCIe cards, no NVLink) communicate
+    over PCIe 3 on the server as on the CLI, not NVLink 4."""
+    p = model_params({"target": "torchvision:resnet18", "inputs": ["2x3x32x32"],
+                      "device": "t4", "devices": 2, "strategy": "ddp"}, False)
+    d = json.loads(run_analysis(p).json)
+    assert d["distributed"]["interconnect"] == "pcie3"

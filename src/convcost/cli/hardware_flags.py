@@ -77,43 +77,9 @@ def hardware_options(a: argparse.Namespace) -> tuple[DeviceSpec | None, Intercon
         a.dispatch_options["hold_output"] = False
     if a.interconnect is not None or a.devices < 2:
         return device, get_interconnect(a.interconnect or "nvlink4", links)
+    from ..hardware.distributed import assumed_interconnect
+
     return device, assumed_interconnect(device)
-
-
-#: ``(arch, NVLink-class board)`` -> the interconnect assumed when ``--interconnect`` is not
-#: given: NVLink only on SXM/HGX boards (H100/H200/B200 SXM: NVLink 4 or faster, A100 SXM:
-#: NVLink 3), PCIe of the card's generation otherwise (T4, V100 PCIe and Turing cards: Gen3;
-#: Hopper/Blackwell PCIe cards: Gen5; the rest Gen4); no ``--device``: NVLink 4, the
-#: library's default.
-_PCIE_GEN = {"turing": "pcie3", "volta": "pcie3", "hopper": "pcie5", "blackwell": "pcie5"}
-
-
-def assumed_interconnect(device: DeviceSpec | None) -> Interconnect:
-    """The interconnect of ``--devices N`` without ``--interconnect``, from the device
-    preset (see :data:`_PCIE_GEN`), its description saying it is assumed (the report shows
-    it): a T4 has no NVLink."""
-    from dataclasses import replace
-
-    from ..hardware.distributed import INTERCONNECTS
-
-    arch = "" if device is None else device.arch
-    board = "" if device is None else device.description.upper()
-    nvlink = any(w in board for w in ("SXM", "HGX"))
-    if device is None:  # no device: the library's default (convcost.hardware.answer)
-        name, why = "nvlink4", "no --device given"
-    elif nvlink and arch in ("hopper", "blackwell"):
-        name, why = "nvlink4", "an SXM board"
-    elif nvlink and arch in ("ampere", "volta"):
-        name, why = "nvlink3", "an SXM board" + ("; V100's NVLink 2 is half as fast"
-                                                 if arch == "volta" else "")
-    else:
-        name = _PCIE_GEN.get(arch, "pcie4")
-        why = ("Infinity Fabric is not modelled" if arch.startswith("cdna") else
-               "a PCIe card, no NVLink")
-    link = INTERCONNECTS[name]
-    what = device.name if device is not None else "the devices"
-    return replace(link, description=f"{link.description}; assumed for {what} ({why}): "
-                   "give --interconnect to choose")
 
 
 def timed_foreach(a: argparse.Namespace) -> bool:

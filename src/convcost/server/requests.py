@@ -534,7 +534,7 @@ def _analyse(params: dict[str, Any], onnx_path: str | None) -> Outcome:
 
     from ..hardware.answer import answer, fit_on
     from ..hardware.devices import get_device
-    from ..hardware.distributed import get_interconnect
+    from ..hardware.distributed import assumed_interconnect, get_interconnect
     from ..model import analyze
     from ..renderers import render
     from ..spec import parse_input, split_inputs
@@ -551,7 +551,8 @@ def _analyse(params: dict[str, Any], onnx_path: str | None) -> Outcome:
         from ..spec import parse_bytes
 
         device = replace(device, reserve=parse_bytes("reserve", p["reserve"]))
-    link = get_interconnect(p["interconnect"] or "nvlink4")
+    link = (get_interconnect(p["interconnect"]) if p["interconnect"] is not None
+            else assumed_interconnect(device, "interconnect"))
     freeze = p["freeze"]
     frozen = None
     options: dict[str, Any] = dict(

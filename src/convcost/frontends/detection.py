@@ -98,7 +98,7 @@ def check_run_memory(model: Any, inputs: list[Any], copies_model: bool) -> None:
     if copies_model:
         need += sum(t.numel() * t.element_size()
                     for t in [*model.parameters(), *model.buffers()])
-    room = soft - _data_in_use()
+    room = soft - data_in_use()
     if need > room:
         shown = ", ".join("x".join(map(str, x.shape)) for x in inputs if hasattr(x, "shape"))
         raise SpecError("inputs", shown, f"a real run of this model (its data-dependent ops) "
@@ -110,7 +110,7 @@ def check_run_memory(model: Any, inputs: list[Any], copies_model: bool) -> None:
                         "give a smaller input")
 
 
-def _data_in_use() -> int:
+def data_in_use() -> int:
     """This process's private data now (``VmData``, bytes); 0 when the system does not
     say."""
     try:

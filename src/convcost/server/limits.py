@@ -39,6 +39,8 @@ import resource
 import signal
 from typing import Any
 
+from ..frontends.detection import data_in_use
+
 __all__ = [
     "INPUT_COPIES", "MIN_WORKER_MEMORY_MB", "NICE", "PARAMETER_COPIES", "apply_worker_limits",
     "check_cpu_build", "cpu_message", "data_in_use", "data_limit",
@@ -213,16 +215,3 @@ def _input_bytes(inputs: list[str]) -> int:
         return sum(math.prod(s.shape) * dtype_bytes(s.dtype) for s in specs)
     except (ValueError, TypeError, OverflowError):
         return 0
-
-
-def data_in_use() -> int:
-    """This process's private data now (``VmData``, bytes); 0 when the system does not
-    say."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmData:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return 0
